@@ -1,0 +1,377 @@
+"""Selective state-space scans (Mamba, arXiv 2312.00752, Alg. 2) and causal convolutions for every model here.
+
+Glossary: b batch, l sequence length, d channels (d_inner), n state size, Δ (delta) input-dependent step.
+    h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t x_t ;  y_t = C_t · h_t + D x_t ;  out_t = y_t · silu(z_t)
+
+`selective_scan` takes mamba_ssm's `selective_scan_fn` arguments and picks a path (one INFO log line per path):
+- "cuda":      mamba_ssm's fused kernel, for CUDA tensors when its compiled extension imports;
+- "cpu":       the fused C++/OpenMP kernel of `ssm_cpu.cpp`, built on first use (needs a C++ compiler);
+- "pytorch":   a chunked scan in plain PyTorch (O(√l) Python steps), used when nothing compiled is available and
+               whenever the model is traced (torch.onnx.export, torch.jit.trace, torch.compile);
+- "reference": `selective_scan_ref`, the readable sequential definition every other path is tested against.
+`backend="pytorch"` (or `config.scan_backend = "pytorch"` on a model) forces the plain-PyTorch path.
+
+Coupled Mamba needs a recurrence whose decay is not exp(Δ A): `linear_recurrence` scans h_t = a_t ⊙ h_{t-1} + b_t
+for any a_t, on the same paths.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from transformers.utils import logging
+
+from . import ssm_cpu
+
+logger = logging.get_logger(__name__)
+
+BACKENDS = ("auto", "cuda", "cpu", "pytorch", "reference")
+_FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
+_CONV_ACTIVATIONS = (None, "silu", "swish")
+
+
+# --------------------------------------------------------------------------------------------------- checks
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _check_float(name: str, tensor: torch.Tensor) -> None:
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a floating-point tensor (float32, bfloat16, float16), got {tensor.dtype}")
+
+
+def _check_shape(name: str, tensor: torch.Tensor | None, expected: tuple[int, ...], layout: str) -> None:
+    if tensor is None:
+        return
+    _check_float(name, tensor)
+    _require(
+        tuple(tensor.shape) == expected,
+        f"{name} must have shape {layout} = {expected}, got {tuple(tensor.shape)}",
+    )
+
+
+def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None) -> None:
+    """Raises ValueError/TypeError naming the argument when a shape or dtype does not fit mamba_ssm's layout."""
+    _check_float("u", u)
+    _require(u.dim() == 3, f"u must be 3-D (batch, channels, length), got shape {tuple(u.shape)}")
+    batch, dim, length = u.shape
+    _require(length >= 1, "u must have at least one time step (length 0 given)")
+    _check_float("A", A)
+    _require(A.dim() == 2 and A.shape[0] == dim, f"A must have shape (channels, state) = ({dim}, n), got {tuple(A.shape)}")
+    nstate = A.shape[1]
+    _check_shape("delta", delta, (batch, dim, length), "(batch, channels, length)")
+    _check_shape("B", B, (batch, nstate, length), "(batch, state, length)")
+    _check_shape("C", C, (batch, nstate, length), "(batch, state, length)")
+    _check_shape("z", z, (batch, dim, length), "(batch, channels, length)")
+    _check_shape("D", D, (dim,), "(channels,)")
+    _check_shape("delta_bias", delta_bias, (dim,), "(channels,)")
+    devices = {t.device for t in (u, delta, A, B, C, D, z, delta_bias) if t is not None}
+    _require(len(devices) == 1, f"all scan inputs must be on one device, got {sorted(map(str, devices))}")
+
+
+def _check_recurrence_inputs(a, b, initial_state) -> None:
+    _check_float("a", a)
+    _check_float("b", b)
+    _require(a.shape == b.shape, f"a and b must have the same shape (..., length), got {tuple(a.shape)} and {tuple(b.shape)}")
+    _require(a.dim() >= 1 and a.shape[-1] >= 1, f"a must have a non-empty last (time) axis, got shape {tuple(a.shape)}")
+    if initial_state is not None:
+        _check_shape("initial_state", initial_state, tuple(a.shape[:-1]), "a.shape[:-1]")
+
+
+# ------------------------------------------------------------------------------------------------ reference
+def _discretize(u, delta, A, B, delta_bias, delta_softplus):
+    """Δ (b, d, l) after bias and softplus, and the per-step decay and drive, both (b, d, n, l), in float32."""
+    delta = delta.float()
+    if delta_bias is not None:
+        delta = delta + delta_bias.float()[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    decay = torch.exp(delta[:, :, None, :] * A.float()[None, :, :, None])  # exp(Δ A)          (b, d, n, l)
+    drive = (delta * u.float())[:, :, None, :] * B.float()[:, None, :, :]  # Δ B x             (b, d, n, l)
+    return decay, drive
+
+
+def _finish(y, u, D, z, out_dtype):
+    """y + D x, gated by silu(z), cast back to the input dtype."""
+    if D is not None:
+        y = y + u.float() * D.float()[:, None]
+    if z is not None:
+        y = y * F.silu(z.float())
+    return y.to(out_dtype)
+
+
+def selective_scan_ref(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False
+):
+    """The readable sequential definition (mamba_ssm's `selective_scan_ref`, fp32 accumulation).
+
+    Args:
+        u, delta, z: (b, d, l).  A: (d, n).  B, C: (b, n, l).  D, delta_bias: (d,).
+    Returns:
+        out (b, d, l) in u's dtype, and the last state h_l (b, d, n) in float32 when `return_last_state`.
+
+    Iterates over `unbind` slices: indexing `decay[..., t]` inside the loop would give every step's backward a
+    full-size zero gradient, a quadratic backward (transformers' slow path pays exactly that).
+    """
+    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
+    decay, drive = _discretize(u, delta, A, B, delta_bias, delta_softplus)
+    state = decay.new_zeros(decay.shape[:3])  # (b, d, n)
+    outputs = []
+    for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), C.float().unbind(-1), strict=True):
+        state = decay_t * state + drive_t
+        outputs.append(torch.einsum("bdn,bn->bd", state, C_t))
+    out = _finish(torch.stack(outputs, dim=-1), u, D, z, u.dtype)
+    return (out, state) if return_last_state else out
+
+
+# ------------------------------------------------------------------------------------------ plain PyTorch
+def linear_recurrence_pytorch(a, b, initial_state=None):
+    """h_t = a_t ⊙ h_{t-1} + b_t along the last axis, in O(√l) Python steps; traceable (ONNX, torch.compile).
+
+    Two levels: every chunk of ~√l steps is scanned from a zero state (all chunks at once), then the states that
+    enter each chunk are carried across chunks, and added back scaled by the chunk's running decay product.
+    Only products and sums of the inputs appear: nothing is divided or exponentiated, so it is as stable as the
+    sequential loop.
+
+    Args:
+        a, b: (..., l).  initial_state: (...) or None (zeros).
+    Returns:
+        h: (..., l).
+    """
+    length = a.shape[-1]
+    chunk = max(1, math.isqrt(length))
+    num_chunks = -(-length // chunk)
+    padding = num_chunks * chunk - length
+    a = F.pad(a, (0, padding), value=1.0).unflatten(-1, (num_chunks, chunk))  # identity steps at the end
+    b = F.pad(b, (0, padding)).unflatten(-1, (num_chunks, chunk))  #                         (..., K, T)
+    # 1. Inside every chunk at once: states from zero, and running products of the decays.
+    local, running = [b[..., 0]], [a[..., 0]]
+    for a_j, b_j in zip(a.unbind(-1)[1:], b.unbind(-1)[1:], strict=True):
+        local.append(a_j * local[-1] + b_j)
+        running.append(a_j * running[-1])
+    local, running = torch.stack(local, dim=-1), torch.stack(running, dim=-1)  #                (..., K, T)
+    # 2. Across chunks: the state entering chunk k.
+    carry = torch.zeros_like(local[..., 0, 0]) if initial_state is None else initial_state.to(local.dtype)
+    entering = []
+    for local_end, running_end in zip(local[..., -1].unbind(-1), running[..., -1].unbind(-1), strict=True):
+        entering.append(carry)
+        carry = running_end * carry + local_end
+    entering = torch.stack(entering, dim=-1)  #                                                     (..., K)
+    # 3. Every state = its chunk-local state + the entering state carried through the chunk's decays.
+    states = local + running * entering[..., None]
+    return states.flatten(-2)[..., :length]
+
+
+def _selective_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+    decay, drive = _discretize(u, delta, A, B, delta_bias, delta_softplus)
+    states = linear_recurrence_pytorch(decay, drive)  #                                          (b, d, n, l)
+    y = torch.einsum("bdnl,bnl->bdl", states, C.float())
+    out = _finish(y, u, D, z, u.dtype)
+    return (out, states[..., -1]) if return_last_state else out
+
+
+# --------------------------------------------------------------------------------------- compiled paths
+@functools.cache
+def cuda_kernels() -> SimpleNamespace | None:
+    """mamba_ssm / causal_conv1d ops when their *compiled* extensions import, else None.
+
+    A `mamba_ssm` built without CUDA installs but fails on `selective_scan_cuda`; checking the package is not enough.
+    """
+    if not torch.cuda.is_available():
+        return None
+    ops = SimpleNamespace(selective_scan=None, state_update=None, conv1d=None, conv1d_update=None)
+    try:
+        import selective_scan_cuda  # noqa: F401
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+        ops.selective_scan = selective_scan_fn
+        from mamba_ssm.ops.triton.selective_state_update import selective_state_update
+
+        ops.state_update = selective_state_update
+    except Exception:  # any import failure of an optional kernel means "not available"
+        pass
+    try:
+        import causal_conv1d_cuda  # noqa: F401
+        from causal_conv1d import causal_conv1d_fn, causal_conv1d_update
+
+        ops.conv1d, ops.conv1d_update = causal_conv1d_fn, causal_conv1d_update
+    except Exception:
+        pass
+    return ops if ops.selective_scan or ops.conv1d else None
+
+
+def _is_tracing() -> bool:
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+
+
+@functools.cache
+def _announce(operation: str, path: str) -> None:
+    logger.info(f"mamba_multimodal: {operation} runs on the {path!r} path")
+
+
+def resolve_backend(tensor: torch.Tensor, backend: str = "auto", kernel: str = "selective_scan") -> str:
+    """The path an op on `tensor` takes: "cuda", "cpu", "pytorch" or "reference"."""
+    _require(backend in BACKENDS, f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend != "auto":
+        path = backend
+    elif _is_tracing():
+        path = "pytorch"
+    elif tensor.is_cuda:
+        ops = cuda_kernels()
+        path = "cuda" if ops is not None and getattr(ops, kernel, None) is not None else "pytorch"
+    elif tensor.device.type == "cpu" and ssm_cpu.load() is not None:
+        path = "cpu"
+    else:
+        path = "pytorch"
+    _announce(kernel, path)
+    return path
+
+
+def _selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+    return cuda_kernels().selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+
+
+def _selective_scan_cpu(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+    return ssm_cpu.SelectiveScanCPU.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+
+
+_SCAN_PATHS = {
+    "cuda": _selective_scan_cuda,
+    "cpu": _selective_scan_cpu,
+    "pytorch": _selective_scan_pytorch,
+    "reference": selective_scan_ref,
+}
+
+
+# ------------------------------------------------------------------------------------------ public ops
+def selective_scan(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False, backend="auto"
+):
+    """Selective scan with mamba_ssm's `selective_scan_fn` semantics, on the fastest available path.
+
+    Args:
+        u, delta, z: (b, d, l).  A: (d, n).  B, C: (b, n, l) input-dependent.  D, delta_bias: (d,).
+        backend: "auto" (default), or one of "cuda", "cpu", "pytorch", "reference" to force a path.
+    Returns:
+        out (b, d, l) in u's dtype (accumulated in float32), and h_l (b, d, n) when `return_last_state`.
+    """
+    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
+    path = _SCAN_PATHS[resolve_backend(u, backend, "selective_scan")]
+    return path(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+
+
+def linear_recurrence(a, b, initial_state=None, return_last_state=False, backend="auto"):
+    """h_t = a_t ⊙ h_{t-1} + b_t along the last axis, for an arbitrary per-step decay a_t.
+
+    Args:
+        a, b: (..., l).  initial_state: (...) or None (zeros).
+    Returns:
+        h (..., l) [, h_l (...)], accumulated in float32, in the promoted input dtype.
+    """
+    _check_recurrence_inputs(a, b, initial_state)
+    path = resolve_backend(a, backend, "linear_recurrence")
+    if path == "cpu":
+        states = ssm_cpu.LinearRecurrenceCPU.apply(a, b, initial_state)
+    elif path == "reference":
+        states = linear_recurrence_ref(a, b, initial_state)
+    else:  # CUDA has no fused kernel for an arbitrary decay: the chunked scan is already parallel there.
+        out_dtype = torch.promote_types(a.dtype, b.dtype)
+        states = linear_recurrence_pytorch(a.float(), b.float(), initial_state).to(out_dtype)
+    return (states, states[..., -1]) if return_last_state else states
+
+
+def linear_recurrence_ref(a, b, initial_state=None):
+    """The sequential definition of `linear_recurrence`: a, b (..., l) → h (..., l)."""
+    _check_recurrence_inputs(a, b, initial_state)
+    state = torch.zeros_like(a[..., 0], dtype=torch.float32) if initial_state is None else initial_state.float()
+    states = []
+    for a_t, b_t in zip(a.float().unbind(-1), b.float().unbind(-1), strict=True):
+        state = a_t * state + b_t
+        states.append(state)
+    return torch.stack(states, dim=-1).to(torch.promote_types(a.dtype, b.dtype))
+
+
+def linear_recurrence_step(a_t, b_t, state):
+    """One step of `linear_recurrence` for streaming inference: a_t, b_t, state: (...) → a_t ⊙ state + b_t."""
+    _require(a_t.shape == b_t.shape == state.shape, f"a_t, b_t and state must have one shape, got {tuple(a_t.shape)}, {tuple(b_t.shape)}, {tuple(state.shape)}")
+    return a_t * state + b_t
+
+
+def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
+    """One recurrent step of the selective scan (mamba_ssm's `selective_state_update`); updates `state` in place.
+
+    Args:
+        state: (b, d, n).  x, dt, z: (b, d).  A: (d, n).  B, C: (b, n).  D, dt_bias: (d,).
+    Returns:
+        out (b, d) in x's dtype.
+    """
+    ops = cuda_kernels() if x.is_cuda and not _is_tracing() else None
+    if ops is not None and ops.state_update is not None:
+        return ops.state_update(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
+    _require(state.dim() == 3 and x.dim() == 2, f"state must be (b, d, n) and x (b, d), got {tuple(state.shape)}, {tuple(x.shape)}")
+    decay, drive = _discretize(x[..., None], dt[..., None], A, B[..., None], dt_bias, dt_softplus)
+    new_state = decay[..., 0] * state.float() + drive[..., 0]  #                                  (b, d, n)
+    state.copy_(new_state)
+    y = torch.einsum("bdn,bn->bd", new_state, C.float())
+    return _finish(y, x, D, z, x.dtype)
+
+
+def causal_conv1d(x, weight, bias=None, activation=None, backend="auto"):
+    """Causal depthwise conv1d: out_t depends on x_{t-k+1..t}. x: (b, d, l); weight: (d, k); bias: (d,).
+
+    Returns (b, d, l). `activation` is None or "silu"/"swish", as in causal_conv1d.
+    """
+    _require(activation in _CONV_ACTIVATIONS, f"activation must be one of {_CONV_ACTIVATIONS}, got {activation!r}")
+    _require(x.dim() == 3 and weight.dim() == 2 and weight.shape[0] == x.shape[1],
+             f"x must be (b, d, l) and weight (d, k), got {tuple(x.shape)} and {tuple(weight.shape)}")  # fmt: skip
+    if resolve_backend(x, backend, "conv1d") == "cuda":
+        return cuda_kernels().conv1d(x, weight, bias, activation=activation)
+    out = F.conv1d(x, weight.unsqueeze(1), bias, padding=weight.shape[1] - 1, groups=x.shape[1])[..., : x.shape[-1]]
+    return F.silu(out) if activation else out
+
+
+def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
+    """Streams new inputs through the causal conv; `conv_state` (b, d, s ≥ k-1) keeps the latest inputs, in place.
+
+    Args:
+        x: (b, d) or (b, d, l) new inputs.  weight: (d, k).  bias: (d,).
+    Returns:
+        outputs shaped like x.
+    """
+    _require(activation in _CONV_ACTIVATIONS, f"activation must be one of {_CONV_ACTIVATIONS}, got {activation!r}")
+    _require(conv_state.shape[-1] >= weight.shape[-1] - 1,
+             f"conv_state must keep at least k-1 = {weight.shape[-1] - 1} steps, got {conv_state.shape[-1]}")  # fmt: skip
+    ops = cuda_kernels() if x.is_cuda and not _is_tracing() else None
+    if ops is not None and ops.conv1d_update is not None:
+        return ops.conv1d_update(x, conv_state, weight, bias, activation)
+    single_step = x.dim() == 2
+    x3 = x[..., None] if single_step else x
+    window = torch.cat([conv_state, x3.to(conv_state.dtype)], dim=-1)
+    conv_state.copy_(window[..., -conv_state.shape[-1] :])
+    out = F.conv1d(window.to(weight.dtype), weight.unsqueeze(1), bias, groups=x3.shape[1])[..., -x3.shape[-1] :]
+    out = (F.silu(out) if activation else out).to(x.dtype)
+    return out[..., 0] if single_step else out
+
+
+__all__ = [
+    "BACKENDS",
+    "causal_conv1d",
+    "causal_conv1d_update",
+    "check_scan_inputs",
+    "cuda_kernels",
+    "linear_recurrence",
+    "linear_recurrence_pytorch",
+    "linear_recurrence_ref",
+    "linear_recurrence_step",
+    "resolve_backend",
+    "selective_scan",
+    "selective_scan_ref",
+    "selective_state_update",
+]

@@ -1,0 +1,1 @@
+"""Image, text and feature processors, one file per model family."""

@@ -1,0 +1,1 @@
+"""Training: data loaders, metrics, LoRA presets and the command line."""
