@@ -64,7 +64,9 @@ def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None) -> Non
     batch, dim, length = u.shape
     _require(length >= 1, "u must have at least one time step (length 0 given)")
     _check_float("A", A)
-    _require(A.dim() == 2 and A.shape[0] == dim, f"A must have shape (channels, state) = ({dim}, n), got {tuple(A.shape)}")
+    _require(
+        A.dim() == 2 and A.shape[0] == dim, f"A must have shape (channels, state) = ({dim}, n), got {tuple(A.shape)}"
+    )
     nstate = A.shape[1]
     _check_shape("delta", delta, (batch, dim, length), "(batch, channels, length)")
     _check_shape("B", B, (batch, nstate, length), "(batch, state, length)")
@@ -79,31 +81,38 @@ def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None) -> Non
 def _check_recurrence_inputs(a, b, initial_state) -> None:
     _check_float("a", a)
     _check_float("b", b)
-    _require(a.shape == b.shape, f"a and b must have the same shape (..., length), got {tuple(a.shape)} and {tuple(b.shape)}")
+    _require(
+        a.shape == b.shape, f"a and b must have the same shape (..., length), got {tuple(a.shape)} and {tuple(b.shape)}"
+    )
     _require(a.dim() >= 1 and a.shape[-1] >= 1, f"a must have a non-empty last (time) axis, got shape {tuple(a.shape)}")
     if initial_state is not None:
         _check_shape("initial_state", initial_state, tuple(a.shape[:-1]), "a.shape[:-1]")
 
 
 # ------------------------------------------------------------------------------------------------ reference
+def _acc(tensor: torch.Tensor) -> torch.Tensor:
+    """The accumulation dtype: float32, or float64 for float64 inputs (used as ground truth in tests)."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
 def _discretize(u, delta, A, B, delta_bias, delta_softplus):
-    """Δ (b, d, l) after bias and softplus, and the per-step decay and drive, both (b, d, n, l), in float32."""
-    delta = delta.float()
+    """The per-step decay exp(Δ A) and drive Δ B x, both (b, d, n, l), in the accumulation dtype."""
+    delta = _acc(delta)
     if delta_bias is not None:
-        delta = delta + delta_bias.float()[:, None]
+        delta = delta + _acc(delta_bias)[:, None]
     if delta_softplus:
         delta = F.softplus(delta)
-    decay = torch.exp(delta[:, :, None, :] * A.float()[None, :, :, None])  # exp(Δ A)          (b, d, n, l)
-    drive = (delta * u.float())[:, :, None, :] * B.float()[:, None, :, :]  # Δ B x             (b, d, n, l)
+    decay = torch.exp(delta[:, :, None, :] * _acc(A)[None, :, :, None])  #                     (b, d, n, l)
+    drive = (delta * _acc(u))[:, :, None, :] * _acc(B)[:, None, :, :]  #                       (b, d, n, l)
     return decay, drive
 
 
 def _finish(y, u, D, z, out_dtype):
-    """y + D x, gated by silu(z), cast back to the input dtype."""
+    """y + D x, gated by silu(z), cast back to the input dtype. u, y, z: (b, d, l) or (b, d); D: (d,)."""
     if D is not None:
-        y = y + u.float() * D.float()[:, None]
+        y = y + _acc(u) * _acc(D).view(-1, *([1] * (u.dim() - 2)))
     if z is not None:
-        y = y * F.silu(z.float())
+        y = y * F.silu(_acc(z))
     return y.to(out_dtype)
 
 
@@ -115,7 +124,8 @@ def selective_scan_ref(
     Args:
         u, delta, z: (b, d, l).  A: (d, n).  B, C: (b, n, l).  D, delta_bias: (d,).
     Returns:
-        out (b, d, l) in u's dtype, and the last state h_l (b, d, n) in float32 when `return_last_state`.
+        out (b, d, l) in u's dtype, and the last state h_l (b, d, n) when `return_last_state`, accumulated in
+        float32 (float64 for float64 inputs, which makes it the ground truth of the tests).
 
     Iterates over `unbind` slices: indexing `decay[..., t]` inside the loop would give every step's backward a
     full-size zero gradient, a quadratic backward (transformers' slow path pays exactly that).
@@ -124,7 +134,7 @@ def selective_scan_ref(
     decay, drive = _discretize(u, delta, A, B, delta_bias, delta_softplus)
     state = decay.new_zeros(decay.shape[:3])  # (b, d, n)
     outputs = []
-    for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), C.float().unbind(-1), strict=True):
+    for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), _acc(C).unbind(-1), strict=True):
         state = decay_t * state + drive_t
         outputs.append(torch.einsum("bdn,bn->bd", state, C_t))
     out = _finish(torch.stack(outputs, dim=-1), u, D, z, u.dtype)
@@ -172,7 +182,7 @@ def linear_recurrence_pytorch(a, b, initial_state=None):
 def _selective_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
     decay, drive = _discretize(u, delta, A, B, delta_bias, delta_softplus)
     states = linear_recurrence_pytorch(decay, drive)  #                                          (b, d, n, l)
-    y = torch.einsum("bdnl,bnl->bdl", states, C.float())
+    y = torch.einsum("bdnl,bnl->bdl", states, _acc(C))
     out = _finish(y, u, D, z, u.dtype)
     return (out, states[..., -1]) if return_last_state else out
 
@@ -290,9 +300,10 @@ def linear_recurrence(a, b, initial_state=None, return_last_state=False, backend
 def linear_recurrence_ref(a, b, initial_state=None):
     """The sequential definition of `linear_recurrence`: a, b (..., l) → h (..., l)."""
     _check_recurrence_inputs(a, b, initial_state)
-    state = torch.zeros_like(a[..., 0], dtype=torch.float32) if initial_state is None else initial_state.float()
+    a, b = _acc(a), _acc(b)
+    state = torch.zeros_like(a[..., 0]) if initial_state is None else initial_state.to(a.dtype)
     states = []
-    for a_t, b_t in zip(a.float().unbind(-1), b.float().unbind(-1), strict=True):
+    for a_t, b_t in zip(a.unbind(-1), b.unbind(-1), strict=True):
         state = a_t * state + b_t
         states.append(state)
     return torch.stack(states, dim=-1).to(torch.promote_types(a.dtype, b.dtype))
@@ -300,7 +311,10 @@ def linear_recurrence_ref(a, b, initial_state=None):
 
 def linear_recurrence_step(a_t, b_t, state):
     """One step of `linear_recurrence` for streaming inference: a_t, b_t, state: (...) → a_t ⊙ state + b_t."""
-    _require(a_t.shape == b_t.shape == state.shape, f"a_t, b_t and state must have one shape, got {tuple(a_t.shape)}, {tuple(b_t.shape)}, {tuple(state.shape)}")
+    _require(
+        a_t.shape == b_t.shape == state.shape,
+        f"a_t, b_t and state must have one shape, got {tuple(a_t.shape)}, {tuple(b_t.shape)}, {tuple(state.shape)}",
+    )
     return a_t * state + b_t
 
 
@@ -315,7 +329,10 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, 
     ops = cuda_kernels() if x.is_cuda and not _is_tracing() else None
     if ops is not None and ops.state_update is not None:
         return ops.state_update(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
-    _require(state.dim() == 3 and x.dim() == 2, f"state must be (b, d, n) and x (b, d), got {tuple(state.shape)}, {tuple(x.shape)}")
+    _require(
+        state.dim() == 3 and x.dim() == 2,
+        f"state must be (b, d, n) and x (b, d), got {tuple(state.shape)}, {tuple(x.shape)}",
+    )
     decay, drive = _discretize(x[..., None], dt[..., None], A, B[..., None], dt_bias, dt_softplus)
     new_state = decay[..., 0] * state.float() + drive[..., 0]  #                                  (b, d, n)
     state.copy_(new_state)
@@ -329,8 +346,10 @@ def causal_conv1d(x, weight, bias=None, activation=None, backend="auto"):
     Returns (b, d, l). `activation` is None or "silu"/"swish", as in causal_conv1d.
     """
     _require(activation in _CONV_ACTIVATIONS, f"activation must be one of {_CONV_ACTIVATIONS}, got {activation!r}")
-    _require(x.dim() == 3 and weight.dim() == 2 and weight.shape[0] == x.shape[1],
-             f"x must be (b, d, l) and weight (d, k), got {tuple(x.shape)} and {tuple(weight.shape)}")  # fmt: skip
+    _require(
+        x.dim() == 3 and weight.dim() == 2 and weight.shape[0] == x.shape[1],
+        f"x must be (b, d, l) and weight (d, k), got {tuple(x.shape)} and {tuple(weight.shape)}",
+    )
     if resolve_backend(x, backend, "conv1d") == "cuda":
         return cuda_kernels().conv1d(x, weight, bias, activation=activation)
     out = F.conv1d(x, weight.unsqueeze(1), bias, padding=weight.shape[1] - 1, groups=x.shape[1])[..., : x.shape[-1]]
@@ -346,8 +365,10 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
         outputs shaped like x.
     """
     _require(activation in _CONV_ACTIVATIONS, f"activation must be one of {_CONV_ACTIVATIONS}, got {activation!r}")
-    _require(conv_state.shape[-1] >= weight.shape[-1] - 1,
-             f"conv_state must keep at least k-1 = {weight.shape[-1] - 1} steps, got {conv_state.shape[-1]}")  # fmt: skip
+    _require(
+        conv_state.shape[-1] >= weight.shape[-1] - 1,
+        f"conv_state must keep at least k-1 = {weight.shape[-1] - 1} steps, got {conv_state.shape[-1]}",
+    )
     ops = cuda_kernels() if x.is_cuda and not _is_tracing() else None
     if ops is not None and ops.conv1d_update is not None:
         return ops.conv1d_update(x, conv_state, weight, bias, activation)

@@ -123,9 +123,16 @@ class SelectiveScanCPU(torch.autograd.Function):
         out = torch.empty(batch, dim, length, dtype=torch.float32)
         last_state = torch.empty(batch, dim, nstate, dtype=torch.float32)
         library.selective_scan_fwd(
-            *map(_ptr, f32), int(delta_softplus), _ptr(out), _ptr(last_state),
-            batch, dim, length, nstate, torch.get_num_threads(),
-        )  # fmt: skip
+            *map(_ptr, f32),
+            int(delta_softplus),
+            _ptr(out),
+            _ptr(last_state),
+            batch,
+            dim,
+            length,
+            nstate,
+            torch.get_num_threads(),
+        )
         ctx.save_for_backward(*[t if t is not None else torch.empty(0) for t in f32])
         ctx.has = [t is not None for t in f32]
         ctx.delta_softplus = delta_softplus
@@ -149,10 +156,17 @@ class SelectiveScanCPU(torch.autograd.Function):
         # Keep the float32 copies referenced: a temporary freed before the call would leave a dangling pointer.
         dout, dlast_state = _f32(dout), _f32(dlast_state)
         library.selective_scan_bwd(
-            *map(_ptr, inputs), int(ctx.delta_softplus), _ptr(dout), _ptr(dlast_state),
+            *map(_ptr, inputs),
+            int(ctx.delta_softplus),
+            _ptr(dout),
+            _ptr(dlast_state),
             *map(_ptr, (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias)),
-            batch, dim, length, nstate, torch.get_num_threads(),
-        )  # fmt: skip
+            batch,
+            dim,
+            length,
+            nstate,
+            torch.get_num_threads(),
+        )
         dB, dC = dB.transpose(1, 2), dC.transpose(1, 2)  # back to (b, n, l)
         grads = [du, ddelta, dA, dB, dC, dD, dz, ddelta_bias]
         grads = [None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
@@ -187,9 +201,17 @@ class LinearRecurrenceCPU(torch.autograd.Function):
         dh0 = None if h0 is None else torch.empty_like(h0)
         dh = _f32(dh).reshape(rows, length)  # referenced until the call returns
         library.linear_recurrence_bwd(
-            _ptr(a32), _ptr(h), _ptr(h0), _ptr(dh),
-            _ptr(da), _ptr(db), _ptr(dh0), rows, length, torch.get_num_threads(),
-        )  # fmt: skip
+            _ptr(a32),
+            _ptr(h),
+            _ptr(h0),
+            _ptr(dh),
+            _ptr(da),
+            _ptr(db),
+            _ptr(dh0),
+            rows,
+            length,
+            torch.get_num_threads(),
+        )
         da_dtype, db_dtype, h0_dtype = ctx.dtypes
         dh0 = None if dh0 is None else dh0.reshape(ctx.shape[:-1]).to(h0_dtype)
         return da.reshape(ctx.shape).to(da_dtype), db.reshape(ctx.shape).to(db_dtype), dh0

@@ -1,0 +1,371 @@
+"""Mamba language model (Gu & Dao, arXiv 2312.00752) on this package's SSM core.
+
+Takes transformers' own `MambaConfig` and has exactly the state-dict keys of transformers' `MambaForCausalLM`
+(`backbone.embeddings`, `backbone.layers.N.{norm, mixer.{in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj}}`,
+`backbone.norm_f`, `lm_head`), so any Mamba checkpoint on the Hub loads as it is. Compared with transformers' CPU path:
+- the scan runs on `ssm.selective_scan` (fused C++ kernel on CPU, mamba_ssm on CUDA), not an indexed Python loop;
+- every projection, `dt_proj` and `conv1d` included, is called as a module, so LoRA adapters on any of them train;
+- padded positions contribute nothing, also with right padding and `use_bias=True`: pads are zeroed before the
+  conv and the scan, and their step Δ is 0, so the state passes through them unchanged;
+- a prefill that continues an existing cache starts from the cached state (transformers restarts from zero).
+
+Glossary: b batch, l sequence length, d hidden size, d_in intermediate size (expand * d), n state size, r dt rank.
+Not registered as model_type "mamba" (transformers owns it): use `mamba_multimodal.MambaForCausalLM` directly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import MambaConfig
+from transformers import initialization as init
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.generation import GenerationMixin
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import PreTrainedModel
+from transformers.models.mamba.modeling_mamba import MambaCausalLMOutput, MambaOutput
+from transformers.utils import logging
+
+from .ssm import causal_conv1d_update, selective_scan, selective_state_update
+
+logger = logging.get_logger(__name__)
+
+
+def _zero_padding(hidden_states: torch.Tensor, mask: torch.Tensor | None, time_dim: int) -> torch.Tensor:
+    """Zeroes padded time steps. hidden_states: time on `time_dim`; mask: (b, l) with 1 for real tokens."""
+    if mask is None:
+        return hidden_states
+    shape = [mask.shape[0], 1, 1]
+    shape[time_dim] = mask.shape[1]
+    return hidden_states * mask.reshape(shape).to(hidden_states.dtype)
+
+
+class MambaMixer(nn.Module):
+    """Selective SSM mixer: in_proj → causal conv → x_proj/dt_proj → selective scan (gated by z) → out_proj."""
+
+    def __init__(self, config: MambaConfig, layer_idx: int):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx
+        self.hidden_size = config.hidden_size
+        self.intermediate_size = config.intermediate_size
+        self.ssm_state_size = config.state_size
+        self.conv_kernel_size = config.conv_kernel
+        self.time_step_rank = int(config.time_step_rank)
+        self.activation = config.hidden_act
+        if self.activation not in ("silu", "swish"):
+            raise ValueError(f"hidden_act must be 'silu' (Mamba's conv activation), got {self.activation!r}")
+        self.in_proj = nn.Linear(self.hidden_size, 2 * self.intermediate_size, bias=config.use_bias)
+        self.conv1d = nn.Conv1d(
+            self.intermediate_size,
+            self.intermediate_size,
+            kernel_size=config.conv_kernel,
+            groups=self.intermediate_size,
+            padding=config.conv_kernel - 1,
+            bias=config.use_conv_bias,
+        )
+        self.x_proj = nn.Linear(self.intermediate_size, self.time_step_rank + 2 * self.ssm_state_size, bias=False)
+        self.dt_proj = nn.Linear(self.time_step_rank, self.intermediate_size, bias=True)
+        self.A_log = nn.Parameter(torch.empty(self.intermediate_size, self.ssm_state_size))
+        self.D = nn.Parameter(torch.empty(self.intermediate_size))
+        self.out_proj = nn.Linear(self.intermediate_size, self.hidden_size, bias=config.use_bias)
+
+    @property
+    def scan_backend(self) -> str:
+        return getattr(self.config, "scan_backend", "auto")
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        cache_params: Cache | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """hidden_states: (b, l, d); attention_mask: (b, l) or None. Returns (b, l, d)."""
+        mask = None if attention_mask is None or bool(attention_mask.all()) else attention_mask
+        # 1. Input projection to the SSM branch x and the gate z.
+        x, gate = self.in_proj(hidden_states).transpose(1, 2).chunk(2, dim=1)  #    (b, d_in, l) each
+        x = _zero_padding(x, mask, time_dim=2)
+        # 2. Causal depthwise conv over time, continuing the cached window when there is one.
+        x = self._convolve(x, cache_params)
+        x = _zero_padding(x, mask, time_dim=2)
+        # 3. Input-dependent step Δ and projections B, C. Δ = 0 at pads leaves the state untouched there.
+        time_step, B, C = self.x_proj(x.transpose(1, 2)).split(
+            [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], dim=-1
+        )  #                                                                          (b, l, r), (b, l, n), (b, l, n)
+        delta = self.dt_proj(time_step).transpose(1, 2)  #                                               (b, d_in, l)
+        if mask is not None:
+            delta = _zero_padding(F.softplus(delta.float()), mask, time_dim=2)
+        # 4. Selective scan (or one recurrent step), gated by silu(z).
+        y = self._scan(x, delta, B.transpose(1, 2), C.transpose(1, 2), gate, softplus=mask is None, cache=cache_params)
+        # 5. Back to the residual width.
+        return self.out_proj(y.transpose(1, 2).to(hidden_states.dtype))
+
+    def _convolve(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
+        """x: (b, d_in, l) → silu(causal conv(x)) (b, d_in, l); updates the cached conv window."""
+        seq_len = x.shape[-1]
+        conv_state = None if cache is None else cache.get_conv_state(self.layer_idx)
+        if conv_state is not None and seq_len == 1 and not cache.is_recording_past(self.layer_idx):
+            weight = self.conv1d.weight.squeeze(1)
+            return causal_conv1d_update(x, conv_state, weight, self.conv1d.bias, activation=self.activation)
+        if cache is not None:  # prepends the cached window (if any) and stores the newest k inputs
+            x = cache.update_conv_state(x, self.layer_idx, conv_kernel_size=self.conv_kernel_size)
+        # nn.Conv1d pads k-1 on both sides; keeping the first len outputs makes it causal.
+        out = F.silu(self.conv1d(x)[..., : x.shape[-1]])
+        return out[..., -seq_len:]
+
+    def _scan(self, x, delta, B, C, gate, softplus: bool, cache: Cache | None) -> torch.Tensor:
+        """x, delta, gate: (b, d_in, l); B, C: (b, n, l). Returns y (b, d_in, l) and updates the cached state."""
+        A = -torch.exp(self.A_log.float())  #                                                             (d_in, n)
+        D = self.D.float()
+        state = None if cache is None else cache.get_recurrent_state(self.layer_idx)
+        if state is not None:  # continue from the cached state, one step at a time
+            steps = [
+                selective_state_update(
+                    state, x[..., t], delta[..., t], A, B[..., t], C[..., t], D, z=gate[..., t], dt_softplus=softplus
+                )
+                for t in range(x.shape[-1])
+            ]
+            return torch.stack(steps, dim=-1)
+        out = selective_scan(
+            x,
+            delta,
+            A,
+            B,
+            C,
+            D,
+            z=gate,
+            delta_softplus=softplus,
+            return_last_state=cache is not None,
+            backend=self.scan_backend,
+        )
+        if cache is None:
+            return out
+        y, last_state = out
+        cache.update_recurrent_state(last_state, self.layer_idx)  # kept in float32
+        return y
+
+
+class MambaRMSNorm(nn.Module):
+    """RMSNorm computed in float32 (T5/Llama style), as transformers' Mamba."""
+
+    def __init__(self, hidden_size: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.variance_epsilon = eps
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        input_dtype = hidden_states.dtype
+        hidden_states = hidden_states.float()
+        hidden_states = hidden_states * torch.rsqrt(hidden_states.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        return self.weight * hidden_states.to(input_dtype)
+
+
+class MambaBlock(GradientCheckpointingLayer):
+    """Pre-norm residual block: x + mixer(norm(x))."""
+
+    def __init__(self, config: MambaConfig, layer_idx: int):
+        super().__init__()
+        self.residual_in_fp32 = config.residual_in_fp32
+        self.norm = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+        self.mixer = MambaMixer(config, layer_idx=layer_idx)
+
+    def forward(self, hidden_states, cache_params: Cache | None = None, attention_mask: torch.Tensor | None = None):
+        residual = hidden_states.float() if self.residual_in_fp32 else hidden_states
+        hidden_states = self.norm(hidden_states.to(self.norm.weight.dtype))
+        return residual + self.mixer(hidden_states, cache_params=cache_params, attention_mask=attention_mask)
+
+
+class MambaPreTrainedModel(PreTrainedModel):
+    config_class = MambaConfig
+    base_model_prefix = "backbone"
+    _no_split_modules = ["MambaBlock"]
+    supports_gradient_checkpointing = True
+    _is_stateful = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        """transformers' Mamba initialisation: S4D-real A, D = 1, Δ bias = softplus⁻¹(log-uniform Δ)."""
+        super()._init_weights(module)
+        if not isinstance(module, MambaMixer):
+            return
+        config = self.config
+        A = torch.arange(1, module.ssm_state_size + 1, dtype=torch.float32).expand(module.intermediate_size, -1)
+        init.copy_(module.A_log, torch.log(A))
+        init.ones_(module.D)
+        dt_init_std = config.time_step_rank**-0.5 * config.time_step_scale
+        if config.time_step_init_scheme == "constant":
+            init.constant_(module.dt_proj.weight, dt_init_std)
+        else:
+            init.uniform_(module.dt_proj.weight, -dt_init_std, dt_init_std)
+        log_min, log_max = math.log(config.time_step_min), math.log(config.time_step_max)
+        dt = torch.exp(torch.rand(module.intermediate_size) * (log_max - log_min) + log_min)
+        dt = dt.clamp(min=config.time_step_floor)
+        init.copy_(module.dt_proj.bias, dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
+        init.kaiming_uniform_(module.conv1d.weight, a=math.sqrt(5))
+        if module.conv1d.bias is not None:
+            init.zeros_(module.conv1d.bias)
+        init.kaiming_uniform_(module.out_proj.weight, a=math.sqrt(5))
+        if config.rescale_prenorm_residual:
+            init.copy_(module.out_proj.weight, module.out_proj.weight / math.sqrt(config.num_hidden_layers))
+
+
+class MambaModel(MambaPreTrainedModel):
+    """Embeddings → N Mamba blocks → final RMSNorm. Returns transformers' `MambaOutput`."""
+
+    def __init__(self, config: MambaConfig):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList([MambaBlock(config, layer_idx=i) for i in range(config.num_hidden_layers)])
+        self.norm_f = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+        self.gradient_checkpointing = False
+        self._register_load_state_dict_pre_hook(self._rename_original_embedding)
+        self.post_init()
+
+    @staticmethod
+    def _rename_original_embedding(state_dict, prefix, *args):
+        """state-spaces/mamba checkpoints call the embedding `embedding`; transformers calls it `embeddings`."""
+        for key in [k for k in state_dict if k.startswith(prefix) and "embedding." in k]:
+            state_dict[key.replace("embedding.", "embeddings.")] = state_dict.pop(key)
+
+    def get_input_embeddings(self):
+        return self.embeddings
+
+    def set_input_embeddings(self, new_embeddings):
+        self.embeddings = new_embeddings
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        cache_params: Cache | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple | MambaOutput:
+        """input_ids: (b, l) or inputs_embeds: (b, l, d); attention_mask: (b, l), 1 for real tokens."""
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        use_cache = use_cache if use_cache is not None else (self.config.use_cache and not self.training)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        inputs_embeds = self._embed(input_ids, inputs_embeds, attention_mask)
+        if self.gradient_checkpointing and self.training:
+            use_cache = False
+        if use_cache and cache_params is None:
+            cache_params = DynamicCache(config=self.config)
+        hidden_states, all_hidden_states = inputs_embeds, () if output_hidden_states else None
+        for block in self.layers:
+            hidden_states = block(hidden_states, cache_params=cache_params, attention_mask=attention_mask)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+        hidden_states = self.norm_f(hidden_states)
+        if output_hidden_states:
+            all_hidden_states += (hidden_states,)
+        cache_params = cache_params if use_cache else None
+        if not return_dict:
+            return tuple(v for v in (hidden_states, cache_params, all_hidden_states) if v is not None)
+        return MambaOutput(last_hidden_state=hidden_states, cache_params=cache_params, hidden_states=all_hidden_states)
+
+    def _embed(self, input_ids, inputs_embeds, attention_mask) -> torch.Tensor:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids (b, l) or inputs_embeds (b, l, hidden_size)")
+        if inputs_embeds is None:
+            if input_ids.dim() != 2:
+                raise ValueError(f"input_ids must be 2-D (batch, length), got shape {tuple(input_ids.shape)}")
+            inputs_embeds = self.embeddings(input_ids)
+        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.config.hidden_size:
+            raise ValueError(
+                f"inputs_embeds must be (batch, length, {self.config.hidden_size}), got {tuple(inputs_embeds.shape)}"
+            )
+        if attention_mask is not None and tuple(attention_mask.shape) != tuple(inputs_embeds.shape[:2]):
+            raise ValueError(
+                f"attention_mask must be (batch, length) = {tuple(inputs_embeds.shape[:2])}, "
+                f"got {tuple(attention_mask.shape)}"
+            )
+        return inputs_embeds
+
+
+class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
+    """Mamba LM with a head tied to the embeddings; `generate()` keeps a constant-size recurrent state."""
+
+    _tied_weights_keys = {"lm_head.weight": "backbone.embeddings.weight"}
+
+    def __init__(self, config: MambaConfig):
+        super().__init__(config)
+        self.backbone = MambaModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.backbone.get_input_embeddings()
+
+    def set_input_embeddings(self, new_embeddings):
+        return self.backbone.set_input_embeddings(new_embeddings)
+
+    def prepare_inputs_for_generation(
+        self,
+        input_ids,
+        inputs_embeds=None,
+        use_cache=None,
+        cache_params=None,
+        attention_mask=None,
+        is_first_iteration=False,
+        **kwargs,
+    ):
+        model_inputs = super().prepare_inputs_for_generation(
+            input_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            cache_params=cache_params,
+            attention_mask=attention_mask,
+            is_first_iteration=is_first_iteration,
+            **kwargs,
+        )
+        if use_cache and not is_first_iteration:
+            model_inputs["attention_mask"] = None  # after the prompt every token is real
+        return model_inputs
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        cache_params: Cache | None = None,
+        labels: torch.LongTensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> tuple | MambaCausalLMOutput:
+        """labels: (b, l), shifted inside; -100 is ignored. Returns logits (b, l, vocab) in float32."""
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.backbone(
+            input_ids,
+            inputs_embeds=inputs_embeds,
+            cache_params=cache_params,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            attention_mask=attention_mask,
+        )
+        hidden_states = outputs.last_hidden_state
+        if logits_to_keep:
+            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            hidden_states = hidden_states[:, keep]
+        logits = self.lm_head(hidden_states.to(self.lm_head.weight.dtype)).float()
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        result = MambaCausalLMOutput(
+            loss=loss, logits=logits, cache_params=outputs.cache_params, hidden_states=outputs.hidden_states
+        )
+        return result if return_dict else result.to_tuple()
+
+
+__all__ = ["MambaBlock", "MambaForCausalLM", "MambaMixer", "MambaModel", "MambaPreTrainedModel", "MambaRMSNorm"]

@@ -1,0 +1,245 @@
+"""The SSM core: every path equals the sequential reference, on outputs and on the gradients of every input."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mamba_multimodal.modeling import ssm, ssm_cpu
+
+FP32_ATOL = 1e-4  # max-abs error, relative to the scale of the tensor when that exceeds 1 (see assert_close_scaled)
+BF16_RTOL = 2e-2
+SCAN_ARGS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+FAST_PATHS = ("cpu", "pytorch")
+SHAPES = [(1, 4, 3, 1), (2, 8, 5, 37), (3, 16, 16, 64), (2, 6, 4, 129)]  # (b, d, n, l): L=1, odd L, b>1
+
+
+def make_scan_inputs(batch, dim, nstate, length, dtype=torch.float32, with_optional=True):
+    inputs = {
+        "u": torch.randn(batch, dim, length),
+        # Without softplus Δ must be positive, or exp(Δ A) > 1 and the state explodes.
+        "delta": torch.randn(batch, dim, length) * 0.5 if with_optional else torch.rand(batch, dim, length) * 0.5,
+        "A": -torch.rand(dim, nstate) * 2 - 0.1,
+        "B": torch.randn(batch, nstate, length),
+        "C": torch.randn(batch, nstate, length),
+        "D": torch.randn(dim) if with_optional else None,
+        "z": torch.randn(batch, dim, length) if with_optional else None,
+        "delta_bias": torch.randn(dim) * 0.5 if with_optional else None,
+    }
+    return {k: None if v is None else v.to(dtype).requires_grad_() for k, v in inputs.items()}
+
+
+def assert_close_scaled(got, want, atol=FP32_ATOL, name=""):
+    """max |got - want| <= atol * max(1, max |want|): fp32 sums of many terms of size ~s are exact to ~1e-6 s."""
+    scale = max(1.0, want.abs().max().item())
+    error = (got.double() - want.double()).abs().max().item()
+    assert error <= atol * scale, f"{name}: max-abs error {error:.2e} > {atol:.0e} x scale {scale:.1f}"
+
+
+def run_scan(inputs, backend, delta_softplus=True, dtype=None):
+    """Output, last state and the gradients of every input of a scalar loss using both outputs."""
+    leaves = {k: None if v is None else v.detach().to(dtype or v.dtype).requires_grad_() for k, v in inputs.items()}
+    out, last = ssm.selective_scan(**leaves, delta_softplus=delta_softplus, return_last_state=True, backend=backend)
+    (out.sin().sum() + last.cos().sum()).backward()
+    grads = {k: v.grad for k, v in leaves.items() if v is not None}
+    return out, last, grads
+
+
+@pytest.mark.parametrize("backend", FAST_PATHS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("with_optional", [True, False])
+def test_fast_paths_match_reference_on_outputs_and_gradients(backend, shape, with_optional):
+    inputs = make_scan_inputs(*shape, with_optional=with_optional)
+    out_ref, last_ref, grads_ref = run_scan(inputs, "reference", delta_softplus=with_optional, dtype=torch.float64)
+    for path in (backend, "reference"):  # the fp32 reference is held to the same float64 ground truth
+        out, last, grads = run_scan(inputs, path, delta_softplus=with_optional)
+        assert out.dtype == torch.float32
+        assert_close_scaled(out, out_ref, name=f"{path} output")
+        assert_close_scaled(last, last_ref, name=f"{path} last state")
+        assert grads.keys() == grads_ref.keys()
+        for name in grads:
+            assert_close_scaled(grads[name], grads_ref[name], name=f"{path} gradient of {name}")
+
+
+@pytest.mark.parametrize("backend", FAST_PATHS)
+def test_bf16_inputs_accumulate_in_fp32_and_return_bf16(backend):
+    inputs = make_scan_inputs(2, 8, 4, 33, dtype=torch.bfloat16)
+    out_ref, last_ref, grads_ref = run_scan(inputs, "reference")
+    out, last, grads = run_scan(inputs, backend)
+    assert out.dtype == torch.bfloat16 and last.dtype == torch.float32
+    torch.testing.assert_close(out, out_ref, atol=BF16_RTOL, rtol=BF16_RTOL)
+    torch.testing.assert_close(last, last_ref, atol=1e-4, rtol=1e-4)  # both accumulate the same bf16 inputs in fp32
+    for name in grads:
+        assert grads[name].dtype == torch.bfloat16, name
+        torch.testing.assert_close(grads[name], grads_ref[name], atol=BF16_RTOL * 4, rtol=BF16_RTOL, msg=name)
+
+
+def test_reference_agrees_with_an_independent_float64_loop():
+    """The reference itself, against the equations written out step by step in float64."""
+    x = {k: v.detach().double() for k, v in make_scan_inputs(2, 3, 4, 9).items()}
+    delta = F.softplus(x["delta"] + x["delta_bias"][:, None])
+    h = torch.zeros(2, 3, 4, dtype=torch.float64)
+    expected = []
+    for t in range(9):
+        h = (
+            torch.exp(delta[..., t, None] * x["A"]) * h
+            + (delta[..., t] * x["u"][..., t])[..., None] * x["B"][:, None, :, t]
+        )
+        y = (h * x["C"][:, None, :, t]).sum(-1) + x["D"] * x["u"][..., t]
+        expected.append(y * F.silu(x["z"][..., t]))
+    out = ssm.selective_scan_ref(*[x[k].float() for k in SCAN_ARGS], delta_softplus=True)
+    torch.testing.assert_close(out.double(), torch.stack(expected, -1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["auto", "pytorch", "reference"])
+def test_recurrent_steps_equal_the_scan(backend):
+    inputs = {k: v.detach() for k, v in make_scan_inputs(2, 8, 4, 11).items()}
+    out, last = ssm.selective_scan(**inputs, delta_softplus=True, return_last_state=True, backend=backend)
+    state = torch.zeros(2, 8, 4)
+    steps = [
+        ssm.selective_state_update(
+            state,
+            inputs["u"][..., t],
+            inputs["delta"][..., t],
+            inputs["A"],
+            inputs["B"][..., t],
+            inputs["C"][..., t],
+            inputs["D"],
+            z=inputs["z"][..., t],
+            dt_bias=inputs["delta_bias"],
+            dt_softplus=True,
+        )
+        for t in range(11)
+    ]
+    torch.testing.assert_close(torch.stack(steps, -1), out, atol=FP32_ATOL, rtol=0)
+    torch.testing.assert_close(state, last, atol=FP32_ATOL, rtol=0)
+
+
+# ----------------------------------------------------------------------------- general linear recurrence
+def make_recurrence_inputs(shape, with_initial_state):
+    a = torch.rand(*shape).mul(1.4).requires_grad_()  # decays above 1 too: Coupled Mamba's summed decays
+    b = torch.randn(*shape).requires_grad_()
+    h0 = torch.randn(*shape[:-1]).requires_grad_() if with_initial_state else None
+    return a, b, h0
+
+
+@pytest.mark.parametrize("backend", FAST_PATHS)
+@pytest.mark.parametrize("shape", [(3, 1), (2, 5, 17), (2, 3, 4, 50)])
+@pytest.mark.parametrize("with_initial_state", [True, False])
+def test_linear_recurrence_matches_reference(backend, shape, with_initial_state):
+    a, b, h0 = make_recurrence_inputs(shape, with_initial_state)
+    results = {}
+    for path in ("reference", backend):
+        leaves = [None if t is None else t.detach().clone().requires_grad_() for t in (a, b, h0)]
+        h, last = ssm.linear_recurrence(*leaves, return_last_state=True, backend=path)
+        (h.sin().sum() + last.sum()).backward()
+        results[path] = [h, *[t.grad for t in leaves if t is not None]]
+    for got, want in zip(results[backend], results["reference"], strict=True):
+        assert_close_scaled(got, want)
+
+
+def test_linear_recurrence_steps_equal_the_scan():
+    a, b, h0 = (t.detach() for t in make_recurrence_inputs((2, 3, 9), True))
+    states = ssm.linear_recurrence(a, b, h0)
+    state = h0
+    for t in range(9):
+        state = ssm.linear_recurrence_step(a[..., t], b[..., t], state)
+        torch.testing.assert_close(state, states[..., t], atol=1e-6, rtol=1e-6)
+
+
+def test_linear_recurrence_keeps_bf16_and_accumulates_in_fp32():
+    a, b = torch.rand(4, 300).clamp(max=0.99).bfloat16(), torch.randn(4, 300).bfloat16()
+    exact = ssm.linear_recurrence_ref(a.double(), b.double())
+    for backend in FAST_PATHS:
+        h = ssm.linear_recurrence(a, b, backend=backend)
+        assert h.dtype == torch.bfloat16
+        # Only the final rounding to bf16 (2^-8 relative) remains; bf16 accumulation over 300 steps would not pass.
+        torch.testing.assert_close(h.double(), exact, atol=1e-2, rtol=1e-2)
+
+
+# ------------------------------------------------------------------------------------- causal conv1d
+def test_causal_conv1d_matches_a_direct_sum_and_streams():
+    x, weight, bias = torch.randn(2, 5, 12), torch.randn(5, 4), torch.randn(5)
+    padded = F.pad(x, (3, 0))
+    direct = torch.stack([(padded[..., t : t + 4] * weight).sum(-1) + bias for t in range(12)], dim=-1)
+    torch.testing.assert_close(ssm.causal_conv1d(x, weight, bias), direct, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ssm.causal_conv1d(x, weight, bias, activation="silu"), F.silu(direct))
+    conv_state = torch.zeros(2, 5, 3)  # k-1 steps of history, in place
+    streamed = [ssm.causal_conv1d_update(x[..., t], conv_state, weight, bias) for t in range(12)]
+    torch.testing.assert_close(torch.stack(streamed, -1), direct, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(conv_state, x[..., -3:])
+
+
+def test_causal_conv1d_update_takes_several_steps_at_once():
+    x, weight = torch.randn(1, 3, 10), torch.randn(3, 4)
+    conv_state = torch.zeros(1, 3, 4)
+    first = ssm.causal_conv1d_update(x[..., :6], conv_state, weight)
+    second = ssm.causal_conv1d_update(x[..., 6:], conv_state, weight)
+    torch.testing.assert_close(torch.cat([first, second], -1), ssm.causal_conv1d(x, weight), atol=1e-5, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------------- dispatch, errors
+def test_auto_picks_the_compiled_cpu_kernel_and_tracing_picks_pytorch():
+    u = torch.randn(1, 2, 3)
+    assert ssm_cpu.load() is not None, "the CPU kernel should build on a machine with a C++ compiler"
+    assert ssm.resolve_backend(u) == "cpu"
+    seen = []
+
+    def record_path(tensor):
+        seen.append(ssm.resolve_backend(tensor))
+        return tensor * 2
+
+    torch.jit.trace(record_path, (u,), check_trace=False)
+    assert seen == ["pytorch"]
+
+
+def test_without_a_compiler_auto_falls_back_to_pytorch(monkeypatch):
+    monkeypatch.setattr(ssm_cpu, "load", lambda: None)
+    inputs = {k: v.detach() for k, v in make_scan_inputs(1, 4, 2, 5).items()}
+    assert ssm.resolve_backend(inputs["u"]) == "pytorch"
+    torch.testing.assert_close(ssm.selective_scan(**inputs), ssm.selective_scan_ref(**inputs), atol=FP32_ATOL, rtol=0)
+
+
+def test_kernel_builds_into_a_fresh_cache_atomically(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAMBA_MULTIMODAL_CACHE", str(tmp_path))
+    compiler = ssm_cpu._compiler()
+    target = ssm_cpu._library_path(compiler)
+    assert str(target).startswith(str(tmp_path)) and not target.exists()
+    ssm_cpu._build(compiler, target)
+    assert target.exists()
+    assert [p.name for p in target.parent.iterdir()] == [target.name], "no partial file may be left behind"
+
+
+@pytest.mark.parametrize(
+    ("name", "bad", "message"),
+    [
+        ("u", torch.randn(2, 8), "u must be 3-D"),
+        ("delta", torch.randn(2, 8, 6), r"delta must have shape \(batch, channels, length\)"),
+        ("A", torch.randn(7, 4), r"A must have shape \(channels, state\)"),
+        ("B", torch.randn(2, 4, 6, 1), r"B must have shape \(batch, state, length\)"),
+        ("C", torch.randn(2, 3, 5), r"C must have shape \(batch, state, length\)"),
+        ("D", torch.randn(9), r"D must have shape \(channels,\)"),
+        ("z", torch.randn(1, 8, 5), r"z must have shape"),
+        ("delta_bias", torch.randn(8, 1), r"delta_bias must have shape"),
+    ],
+)
+def test_wrong_shapes_raise_a_clear_error(name, bad, message):
+    inputs = {k: v.detach() for k, v in make_scan_inputs(2, 8, 4, 5).items()}
+    inputs[name] = bad
+    with pytest.raises(ValueError, match=message):
+        ssm.selective_scan(**inputs)
+
+
+def test_wrong_dtypes_and_empty_sequences_raise_a_clear_error():
+    inputs = {k: v.detach() for k, v in make_scan_inputs(2, 8, 4, 5).items()}
+    with pytest.raises(TypeError, match="u must be a floating-point tensor"):
+        ssm.selective_scan(**{**inputs, "u": inputs["u"].long()})
+    with pytest.raises(ValueError, match="at least one time step"):
+        ssm.selective_scan(**{**inputs, "u": torch.randn(2, 8, 0)})
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ssm.selective_scan(**inputs, backend="triton")
+    with pytest.raises(ValueError, match="a and b must have the same shape"):
+        ssm.linear_recurrence(torch.rand(2, 5), torch.rand(2, 4))
+    with pytest.raises(ValueError, match="initial_state must have shape"):
+        ssm.linear_recurrence(torch.rand(2, 5), torch.rand(2, 5), torch.rand(5))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        ssm.causal_conv1d(torch.randn(1, 2, 3), torch.randn(2, 2), activation="relu")
