@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: install
-	$(PY) bench/bench_ssm.py
+	$(PY) bench/bench_ssm.py --quick --output bench/results/bench_ssm_quick.json
 
 test: install
 	$(PY) -m pytest -q tests
