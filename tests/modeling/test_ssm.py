@@ -192,6 +192,15 @@ def test_auto_picks_the_compiled_cpu_kernel_and_tracing_picks_pytorch():
     assert seen == ["pytorch"]
 
 
+def test_the_path_is_logged_once(caplog):
+    ssm._announce.cache_clear()
+    inputs = {k: v.detach() for k, v in make_scan_inputs(1, 4, 2, 5).items()}
+    with caplog.at_level("INFO", logger="mamba_multimodal"):
+        ssm.selective_scan(**inputs)
+        ssm.selective_scan(**inputs)
+    assert [r.getMessage() for r in caplog.records] == ["mamba_multimodal: selective_scan runs on the 'cpu' path"]
+
+
 def test_without_a_compiler_auto_falls_back_to_pytorch(monkeypatch):
     monkeypatch.setattr(ssm_cpu, "load", lambda: None)
     inputs = {k: v.detach() for k, v in make_scan_inputs(1, 4, 2, 5).items()}
