@@ -252,3 +252,124 @@ def test_wrong_dtypes_and_empty_sequences_raise_a_clear_error():
         ssm.linear_recurrence(torch.rand(2, 5), torch.rand(2, 5), torch.rand(5))
     with pytest.raises(ValueError, match="activation must be one of"):
         ssm.causal_conv1d(torch.randn(1, 2, 3), torch.randn(2, 2), activation="relu")
+
+
+# ------------------------------------------------------------------------------------------- coupled scan
+def make_coupled_inputs(modalities=3, batch=2, dim=5, nstate=4, length=17, contracting=True):
+    """Inputs of `coupled_scan`. With `contracting`, every exp(Δ A) < 1/M so that Eq. 6's summed state stays bounded
+    (with M decays near 1 it grows like M^t and no two float32 paths can agree)."""
+    A = -torch.rand(modalities, dim, nstate) * 2 - (2.5 if contracting else 0.1)
+    return {
+        "u": torch.randn(modalities, batch, dim, length),
+        "delta": torch.randn(modalities, batch, dim, length) * 0.5,
+        "A": A,
+        "B": torch.randn(modalities, batch, nstate, length),
+        "C": torch.randn(modalities, batch, nstate, length),
+        "D": torch.randn(modalities, dim),
+        "z": torch.randn(modalities, batch, dim, length),
+        "delta_bias": torch.randn(modalities, dim) * 0.5,
+    }
+
+
+def run_coupled(inputs, backend, coupling, dtype=torch.float32):
+    leaves = {k: v.detach().to(dtype).requires_grad_() for k, v in inputs.items()}
+    out, last = ssm.coupled_scan(
+        **leaves, delta_softplus=True, coupling=coupling, return_last_state=True, backend=backend
+    )
+    (out.sin().sum() + last.cos().sum()).backward()
+    return out, last, {k: v.grad for k, v in leaves.items()}
+
+
+@pytest.mark.parametrize("backend", FAST_PATHS)
+@pytest.mark.parametrize("coupling", ssm.COUPLINGS)
+@pytest.mark.parametrize("length", [1, 17])
+def test_coupled_scan_fast_paths_match_reference(backend, coupling, length):
+    inputs = make_coupled_inputs(length=length)
+    out_ref, last_ref, grads_ref = run_coupled(inputs, "reference", coupling, dtype=torch.float64)
+    out, last, grads = run_coupled(inputs, backend, coupling)
+    assert_close_scaled(out, out_ref, name="output")
+    assert_close_scaled(last, last_ref, name="carried state")
+    for name in SCAN_ARGS:
+        assert_close_scaled(grads[name], grads_ref[name], name=f"gradient of {name}")
+
+
+def test_coupled_scan_sum_is_eq6_written_out():
+    """h^m_t = exp(Δ^m_t A^m) ⊙ Σ_m' h^m'_{t-1} + Δ^m_t B^m_t x^m_t ; y^m_t = C^m_t · h^m_t + D^m x^m_t, gated."""
+    x = {k: v.double() for k, v in make_coupled_inputs(modalities=2, length=6).items()}
+    delta = F.softplus(x["delta"] + x["delta_bias"][:, None, :, None])
+    h = torch.zeros(2, 2, 5, 4, dtype=torch.float64)  # (M, b, d, n)
+    expected = torch.zeros(2, 2, 5, 6, dtype=torch.float64)
+    for t in range(6):
+        previous_sum = h.sum(0)
+        for m in range(2):
+            decay = torch.exp(delta[m, ..., t, None] * x["A"][m])
+            drive = (delta[m, ..., t] * x["u"][m, ..., t])[..., None] * x["B"][m, :, None, :, t]
+            h[m] = decay * previous_sum + drive
+            y = (h[m] * x["C"][m, :, None, :, t]).sum(-1) + x["D"][m] * x["u"][m, ..., t]
+            expected[m, ..., t] = y * F.silu(x["z"][m, ..., t])
+    for backend in ("reference", "cpu", "pytorch"):
+        out = ssm.coupled_scan(**{k: v.float() for k, v in x.items()}, delta_softplus=True, backend=backend)
+        torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-5, msg=backend)
+
+
+def test_uncoupled_scan_is_independent_mamba_scans():
+    inputs = make_coupled_inputs(contracting=False)
+    out = ssm.coupled_scan(**inputs, delta_softplus=True, coupling="none")
+    for m in range(3):
+        alone = ssm.selective_scan(**{k: v[m] for k, v in inputs.items()}, delta_softplus=True)
+        torch.testing.assert_close(out[m], alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("coupling", ssm.COUPLINGS)
+def test_coupling_carries_one_modality_into_another(coupling):
+    """Modality 0's output at t=10 depends on modality 1's input at t=2 exactly when the states are coupled."""
+    inputs = make_coupled_inputs(length=12, contracting=False)
+    u = inputs.pop("u").requires_grad_()
+    out = ssm.coupled_scan(u, **inputs, delta_softplus=True, coupling=coupling)
+    (influence,) = torch.autograd.grad(out[0, :, :, 10].sum(), u)
+    crossed = influence[1, :, :, 2].abs().max().item()
+    assert (crossed > 1e-6) == (coupling != "none"), f"{coupling}: d out0[10] / d u1[2] = {crossed}"
+
+
+@pytest.mark.parametrize("coupling", ssm.COUPLINGS)
+def test_coupled_steps_equal_the_scan(coupling):
+    x = make_coupled_inputs(length=9)
+    out, last = ssm.coupled_scan(**x, delta_softplus=True, coupling=coupling, return_last_state=True)
+    state = torch.zeros(3, 2, 5, 4) if coupling == "none" else torch.zeros(2, 5, 4)
+    for t in range(9):
+        step = ssm.coupled_state_update(
+            state,
+            x["u"][..., t],
+            x["delta"][..., t],
+            x["A"],
+            x["B"][..., t],
+            x["C"][..., t],
+            x["D"],
+            z=x["z"][..., t],
+            dt_bias=x["delta_bias"],
+            dt_softplus=True,
+            coupling=coupling,
+        )
+        torch.testing.assert_close(step, out[..., t], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(state, last, atol=1e-5, rtol=1e-5)
+
+
+def test_coupled_scan_rejects_bad_inputs():
+    x = make_coupled_inputs()
+    with pytest.raises(ValueError, match="coupling must be one of"):
+        ssm.coupled_scan(**x, coupling="product")
+    with pytest.raises(ValueError, match="u must be 4-D"):
+        ssm.coupled_scan(**{**x, "u": x["u"][0]})
+    with pytest.raises(ValueError, match="B must start with the modality axis M = 3"):
+        ssm.coupled_scan(**{**x, "B": x["B"][:2]})
+    with pytest.raises(ValueError, match=r"C must have shape \(batch, state, length\)"):
+        ssm.coupled_scan(**{**x, "C": x["C"][..., :5]})
+    with pytest.raises(ValueError, match="state must have shape"):
+        ssm.coupled_state_update(
+            torch.zeros(2, 5, 4),
+            *(x[k][..., 0] for k in ("u", "delta")),
+            x["A"],
+            x["B"][..., 0],
+            x["C"][..., 0],
+            coupling="none",
+        )

@@ -12,7 +12,9 @@ Glossary: b batch, l sequence length, d channels (d_inner), n state size, Δ (de
 `backend="pytorch"` (or `config.scan_backend = "pytorch"` on a model) forces the plain-PyTorch path.
 
 Coupled Mamba needs a recurrence whose decay is not exp(Δ A): `linear_recurrence` scans h_t = a_t ⊙ h_{t-1} + b_t
-for any a_t, on the same paths.
+for any a_t, on the same paths; `coupled_scan` runs M modalities whose states are coupled (arXiv 2405.18014, Eq. 6):
+    h^m_t = exp(Δ^m_t A^m) ⊙ c_{t-1} + Δ^m_t B^m_t x^m_t ,  c_t = Σ_m h^m_t ("sum"), its mean ("mean"), or c^m = h^m
+("none": independent chains), with one fused CPU kernel that never materialises a (b, d, n, l) tensor.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from . import ssm_cpu
 logger = logging.get_logger(__name__)
 
 BACKENDS = ("auto", "cuda", "cpu", "pytorch", "reference")
+COUPLINGS = ("sum", "mean", "none")
 _FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 _CONV_ACTIVATIONS = (None, "silu", "swish")
 
@@ -340,6 +343,138 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, 
     return _finish(y, x, D, z, x.dtype)
 
 
+# ------------------------------------------------------------------------------------------- coupled scan
+def check_coupled_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, coupling="sum") -> None:
+    """Like `check_scan_inputs`, with a leading modality axis M on every argument."""
+    _require(coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {coupling!r}")
+    _check_float("u", u)
+    _require(u.dim() == 4, f"u must be 4-D (modalities, batch, channels, length), got shape {tuple(u.shape)}")
+    modalities = u.shape[0]
+    for name, tensor in zip(SCAN_ARGUMENTS, (u, delta, A, B, C, D, z, delta_bias), strict=True):
+        if tensor is not None:
+            _check_float(name, tensor)
+            _require(
+                tensor.shape[0] == modalities,
+                f"{name} must start with the modality axis M = {modalities}, got shape {tuple(tensor.shape)}",
+            )
+    for m in range(modalities):
+        check_scan_inputs(*(None if t is None else t[m] for t in (u, delta, A, B, C, D, z, delta_bias)))
+
+
+SCAN_ARGUMENTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+
+
+def _discretize_modalities(u, delta, A, B, delta_bias, delta_softplus):
+    """Per-modality decay and drive, both (M, b, d, n, l)."""
+    pairs = [
+        _discretize(u[m], delta[m], A[m], B[m], None if delta_bias is None else delta_bias[m], delta_softplus)
+        for m in range(u.shape[0])
+    ]
+    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def _finish_modalities(y, u, D, z, out_dtype):
+    """y + D x, gated by silu(z), for (M, b, d, l) tensors; D: (M, d)."""
+    if D is not None:
+        y = y + _acc(u) * _acc(D)[:, None, :, None]
+    if z is not None:
+        y = y * F.silu(_acc(z))
+    return y.to(out_dtype)
+
+
+def coupled_scan_ref(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, coupling="sum", return_last_state=False
+):
+    """The sequential definition of `coupled_scan`: Eq. 6 of Coupled Mamba written out step by step."""
+    check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling)
+    decay, drive = _discretize_modalities(u, delta, A, B, delta_bias, delta_softplus)  #        (M, b, d, n, l)
+    carried = decay.new_zeros(decay.shape[1:4] if coupling != "none" else decay.shape[:4])
+    outputs = []
+    for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), _acc(C).unbind(-1), strict=True):
+        states = decay_t * carried + drive_t  #                                                      (M, b, d, n)
+        outputs.append(torch.einsum("mbdn,mbn->mbd", states, C_t))
+        carried = {"sum": states.sum(0), "mean": states.mean(0), "none": states}[coupling]
+    out = _finish_modalities(torch.stack(outputs, dim=-1), u, D, z, u.dtype)
+    return (out, carried) if return_last_state else out
+
+
+def _coupled_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupling, return_last_state):
+    """The coupled state c_t = P_t ⊙ c_{t-1} + U_t (P = w Σ_m exp(Δ^m A^m), U = w Σ_m Δ^m B^m x^m) is one diagonal
+    recurrence with a time-varying decay; each modality's state then follows as exp(Δ^m A^m) ⊙ c_{t-1} + Δ^m B^m x^m."""
+    decay, drive = _discretize_modalities(u, delta, A, B, delta_bias, delta_softplus)  #        (M, b, d, n, l)
+    if coupling == "none":
+        states = linear_recurrence_pytorch(decay, drive)
+        last = states[..., -1]
+    else:
+        weight = 1.0 if coupling == "sum" else 1.0 / u.shape[0]
+        carried = linear_recurrence_pytorch(weight * decay.sum(0), weight * drive.sum(0))  #      (b, d, n, l)
+        entering = F.pad(carried[..., :-1], (1, 0))  #                       c_{t-1}, zero before the first step
+        states = decay * entering + drive
+        last = carried[..., -1]
+    y = torch.einsum("mbdnl,mbnl->mbdl", states, _acc(C))
+    out = _finish_modalities(y, u, D, z, u.dtype)
+    return (out, last) if return_last_state else out
+
+
+def coupled_scan(
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    z=None,
+    delta_bias=None,
+    delta_softplus=False,
+    coupling="sum",
+    return_last_state=False,
+    backend="auto",
+):
+    """M selective scans whose states are coupled (Coupled Mamba, arXiv 2405.18014, Eq. 6).
+
+    Args:
+        u, delta, z: (M, b, d, l).  A: (M, d, n).  B, C: (M, b, n, l).  D, delta_bias: (M, d).
+        coupling: "sum" (Eq. 6: every modality continues from Σ_m h^m_{t-1}), "mean" (from its mean, which keeps the
+            state bounded), or "none" (each modality continues from its own state: M independent Mamba scans).
+    Returns:
+        out (M, b, d, l) in u's dtype, and the carried state after the last step when `return_last_state`:
+        (b, d, n) when coupled, (M, b, d, n) for "none".
+    """
+    check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling)
+    path = resolve_backend(u, "pytorch" if backend == "auto" and u.is_cuda else backend, "coupled_scan")
+    arguments = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    if path == "cpu":
+        weight = 1.0 / u.shape[0] if coupling == "mean" else 1.0
+        return ssm_cpu.CoupledScanCPU.apply(*arguments, coupling != "none", weight, return_last_state)
+    if path == "reference":
+        return coupled_scan_ref(*arguments, coupling, return_last_state)
+    return _coupled_scan_pytorch(*arguments, coupling, return_last_state)  # CUDA has no coupled kernel
+
+
+def coupled_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, coupling="sum"):
+    """One step of `coupled_scan` for streaming inference; updates `state` in place.
+
+    Args:
+        state: (b, d, n) when coupled, (M, b, d, n) for "none".  x, dt, z: (M, b, d).  A: (M, d, n).
+        B, C: (M, b, n).  D, dt_bias: (M, d).
+    Returns:
+        out (M, b, d) in x's dtype.
+    """
+    _require(coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {coupling!r}")
+    expected = (*x.shape[int(coupling != "none") :], A.shape[-1])
+    _require(
+        tuple(state.shape) == expected,
+        f"state must have shape {expected} for coupling={coupling!r}, got {tuple(state.shape)}",
+    )
+    decay, drive = _discretize_modalities(
+        x[..., None], dt[..., None], A, B[..., None], dt_bias, dt_softplus
+    )  #                                                                                     (M, b, d, n, 1)
+    states = decay[..., 0] * _acc(state) + drive[..., 0]  #                                        (M, b, d, n)
+    state.copy_({"sum": states.sum(0), "mean": states.mean(0), "none": states}[coupling])
+    y = torch.einsum("mbdn,mbn->mbd", states, _acc(C))
+    return _finish_modalities(y[..., None], x[..., None], D, None if z is None else z[..., None], x.dtype)[..., 0]
+
+
 def causal_conv1d(x, weight, bias=None, activation=None, backend="auto"):
     """Causal depthwise conv1d: out_t depends on x_{t-k+1..t}. x: (b, d, l); weight: (d, k); bias: (d,).
 
@@ -383,9 +518,14 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
 
 __all__ = [
     "BACKENDS",
+    "COUPLINGS",
     "causal_conv1d",
     "causal_conv1d_update",
+    "check_coupled_inputs",
     "check_scan_inputs",
+    "coupled_scan",
+    "coupled_scan_ref",
+    "coupled_state_update",
     "cuda_kernels",
     "linear_recurrence",
     "linear_recurrence_pytorch",

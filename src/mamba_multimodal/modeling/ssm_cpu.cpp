@@ -198,6 +198,192 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
   }
 }
 
+// ----------------------------------------------------------------------------------------------- coupled scan
+// Coupled Mamba (arXiv 2405.18014, Eq. 6) for M modalities sharing one time axis. Per channel (b, d):
+//   h^m_t = exp(Δ^m_t A^m) ⊙ c^m_{t-1} + Δ^m_t B^m_t x^m_t ;  y^m_t = C^m_t · h^m_t + D^m x^m_t (gated by silu(z^m_t))
+// where the carried state c is  w Σ_m h^m_t  shared by all modalities when `coupled` (w = 1: Eq. 6's sum;
+// w = 1/M: the mean), or each modality's own h^m_t otherwise (independent chains).
+// Layouts: u, delta, z, out: (M, b, d, l); A: (M, d, n); B, C: (M, b, l, n); D, delta_bias: (M, d);
+// last_state: (b, d, n) when coupled, (M, b, d, n) otherwise.
+struct CoupledInputs {
+  const float *u, *delta, *A, *B, *C, *D, *z, *delta_bias;
+  int delta_softplus, coupled;
+  float weight;
+  int64_t modalities, batch, dim, len, nstate;
+  int64_t row(int64_t m, int64_t b, int64_t d) const { return ((m * batch + b) * dim + d) * len; }
+  int64_t seq(int64_t m, int64_t b) const { return (m * batch + b) * len * nstate; }
+  int64_t carried() const { return coupled ? 1 : modalities; }
+  float step(int64_t m, int64_t b, int64_t d, int64_t t) const {
+    float dt = delta[row(m, b, d) + t] + (delta_bias ? delta_bias[m * dim + d] : 0.0f);
+    return delta_softplus ? softplus(dt) : dt;
+  }
+};
+
+// Advances one channel by one step: reads the carried states `c` (carried() x n), writes the new ones and returns
+// nothing; y_out[m] gets the ungated output of modality m. `scratch` holds n floats per modality.
+static void coupled_step(const CoupledInputs& in, int64_t b, int64_t d, int64_t t, float* c, float* scratch,
+                         float* y_out) {
+  const int64_t n = in.nstate;
+  for (int64_t m = 0; m < in.modalities; ++m) {
+    const float dt = in.step(m, b, d, t), x = in.u[in.row(m, b, d) + t], dt_x = dt * x;
+    const float* A_row = in.A + (m * in.dim + d) * n;
+    const float* B_t = in.B + in.seq(m, b) + t * n;
+    const float* C_t = in.C + in.seq(m, b) + t * n;
+    const float* c_m = c + (in.coupled ? 0 : m * n);
+    float* h = scratch + m * n;
+    float y = 0.0f;
+#pragma omp simd reduction(+ : y)
+    for (int64_t i = 0; i < n; ++i) {
+      h[i] = std::exp(dt * A_row[i]) * c_m[i] + dt_x * B_t[i];
+      y += C_t[i] * h[i];
+    }
+    y_out[m] = y + (in.D ? in.D[m * in.dim + d] : 0.0f) * x;
+  }
+  if (in.coupled) {
+    for (int64_t i = 0; i < n; ++i) {
+      float sum = 0.0f;
+      for (int64_t m = 0; m < in.modalities; ++m) sum += scratch[m * n + i];
+      c[i] = in.weight * sum;
+    }
+  } else {
+    std::memcpy(c, scratch, in.modalities * n * sizeof(float));
+  }
+}
+
+extern "C" void coupled_scan_fwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
+                                 const float* D, const float* z, const float* delta_bias, int delta_softplus,
+                                 int coupled, float weight, float* out, float* last_state, int64_t modalities,
+                                 int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
+  const CoupledInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight,
+                         modalities, batch, dim, len, nstate};
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<float> c(in.carried() * nstate), scratch(modalities * nstate), y(modalities);
+#pragma omp for schedule(static)
+    for (int64_t bd = 0; bd < batch * dim; ++bd) {
+      const int64_t b = bd / dim, d = bd % dim;
+      std::fill(c.begin(), c.end(), 0.0f);
+      for (int64_t t = 0; t < len; ++t) {
+        coupled_step(in, b, d, t, c.data(), scratch.data(), y.data());
+        for (int64_t m = 0; m < modalities; ++m) {
+          const int64_t at = in.row(m, b, d) + t;
+          out[at] = z ? y[m] * z[at] * sigmoid(z[at]) : y[m];
+        }
+      }
+      for (int64_t k = 0; k < in.carried(); ++k) {
+        float* target = last_state + ((k * batch + b) * dim + d) * nstate;  // k = 0 only when coupled
+        std::memcpy(target, c.data() + k * nstate, nstate * sizeof(float));
+      }
+    }
+  }
+}
+
+// Gradients of every input. dA, dD, ddelta_bias must be zeroed by the caller; dB, dC are written whole.
+// The backward recomputes the channel's carried states (l x carried() x n floats per thread) and walks back.
+extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
+                                 const float* D, const float* z, const float* delta_bias, int delta_softplus,
+                                 int coupled, float weight, const float* dout, const float* dlast_state, float* du,
+                                 float* ddelta, float* dA, float* dB, float* dC, float* dD, float* dz,
+                                 float* ddelta_bias, int64_t modalities, int64_t batch, int64_t dim, int64_t len,
+                                 int64_t nstate, int nthreads) {
+  const CoupledInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight,
+                         modalities, batch, dim, len, nstate};
+  const int64_t n = nstate, l = len, M = modalities, K = in.carried();
+  const int64_t per_thread = M * l * n;  // dB, dC of one batch element, summed over this thread's channels
+  std::vector<float> dB_partial(static_cast<size_t>(nthreads) * per_thread);
+  std::vector<float> dC_partial(static_cast<size_t>(nthreads) * per_thread);
+  for (int64_t b = 0; b < batch; ++b) {
+    std::fill(dB_partial.begin(), dB_partial.end(), 0.0f);
+    std::fill(dC_partial.begin(), dC_partial.end(), 0.0f);
+#pragma omp parallel num_threads(nthreads)
+    {
+      const int tid = omp_get_thread_num();
+      float* dB_local = dB_partial.data() + tid * per_thread;
+      float* dC_local = dC_partial.data() + tid * per_thread;
+      std::vector<float> carried_history((l + 1) * K * n), scratch(M * n), y_step(M), y_ungated(M * l), dc(K * n),
+          dc_prev(K * n), dA_local(M * n);
+#pragma omp for schedule(static)
+      for (int64_t d = 0; d < dim; ++d) {
+        // 1. Recompute forward: carried_history[t] is the state entering step t.
+        std::fill(carried_history.begin(), carried_history.begin() + K * n, 0.0f);
+        for (int64_t t = 0; t < l; ++t) {
+          float* c = carried_history.data() + (t + 1) * K * n;
+          std::memcpy(c, c - K * n, K * n * sizeof(float));
+          coupled_step(in, b, d, t, c, scratch.data(), y_step.data());
+          for (int64_t m = 0; m < M; ++m) y_ungated[m * l + t] = y_step[m];
+        }
+        // 2. Walk back. dc is ∂L/∂(state leaving step t).
+        if (dlast_state) {
+          for (int64_t k = 0; k < K; ++k)
+            std::memcpy(dc.data() + k * n, dlast_state + ((k * batch + b) * dim + d) * n, n * sizeof(float));
+        } else {
+          std::fill(dc.begin(), dc.end(), 0.0f);
+        }
+        std::fill(dA_local.begin(), dA_local.end(), 0.0f);
+        for (int64_t t = l - 1; t >= 0; --t) {
+          const float* c_prev = carried_history.data() + t * K * n;
+          std::fill(dc_prev.begin(), dc_prev.end(), 0.0f);
+          for (int64_t m = 0; m < M; ++m) {
+            const int64_t at = in.row(m, b, d) + t;
+            float g = dout[at];
+            if (z) {
+              const float zt = z[at], sig = sigmoid(zt);
+              dz[at] = g * y_ungated[m * l + t] * sig * (1.0f + zt * (1.0f - sig));
+              g *= zt * sig;
+            }
+            const float dt = in.step(m, b, d, t), x = u[at];
+            const float* A_row = A + (m * dim + d) * n;
+            const float* B_t = B + in.seq(m, b) + t * n;
+            const float* C_t = C + in.seq(m, b) + t * n;
+            const float* c_m = c_prev + (coupled ? 0 : m * n);
+            const float* dc_m = dc.data() + (coupled ? 0 : m * n);
+            float* dc_prev_m = dc_prev.data() + (coupled ? 0 : m * n);
+            float* dB_t = dB_local + (m * l + t) * n;
+            float* dC_t = dC_local + (m * l + t) * n;
+            float* dA_m = dA_local.data() + m * n;
+            const float carry_weight = coupled ? weight : 1.0f;
+            float dx = g * (D ? D[m * dim + d] : 0.0f), ddt = 0.0f;
+#pragma omp simd reduction(+ : dx, ddt)
+            for (int64_t i = 0; i < n; ++i) {
+              const float a = std::exp(dt * A_row[i]);
+              const float h = a * c_m[i] + dt * x * B_t[i];
+              const float dh = g * C_t[i] + carry_weight * dc_m[i];
+              dC_t[i] += g * h;
+              const float decay_grad = dh * a * c_m[i];
+              ddt += decay_grad * A_row[i] + dh * B_t[i] * x;
+              dA_m[i] += decay_grad * dt;
+              dB_t[i] += dh * dt * x;
+              dx += dh * dt * B_t[i];
+              dc_prev_m[i] += dh * a;
+            }
+            if (D) dD[m * dim + d] += g * x;
+            du[at] = dx;
+            if (delta_softplus) ddt *= sigmoid(delta[at] + (delta_bias ? delta_bias[m * dim + d] : 0.0f));
+            ddelta[at] = ddt;
+            if (ddelta_bias) ddelta_bias[m * dim + d] += ddt;
+          }
+          std::swap(dc, dc_prev);
+        }
+        for (int64_t j = 0; j < M * n; ++j) dA[(j / n * dim + d) * n + j % n] += dA_local[j];
+      }
+    }
+    for (int64_t m = 0; m < M; ++m) {
+      float* dB_mb = dB + in.seq(m, b);
+      float* dC_mb = dC + in.seq(m, b);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+      for (int64_t j = 0; j < l * n; ++j) {
+        float sum_B = 0.0f, sum_C = 0.0f;
+        for (int k = 0; k < nthreads; ++k) {
+          sum_B += dB_partial[k * per_thread + m * l * n + j];
+          sum_C += dC_partial[k * per_thread + m * l * n + j];
+        }
+        dB_mb[j] = sum_B;
+        dC_mb[j] = sum_C;
+      }
+    }
+  }
+}
+
 // h_t = a_t * h_{t-1} + b_t along the last axis of (rows, len) arrays; h_{-1} = h0 (nullable: zeros).
 void linear_recurrence_fwd(const float* a, const float* b, const float* h0, float* h, int64_t rows, int64_t len,
                            int nthreads) {

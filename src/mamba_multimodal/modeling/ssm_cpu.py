@@ -75,8 +75,12 @@ def _declare(library: ctypes.CDLL) -> None:
     library.selective_scan_bwd.argtypes = [f] * 8 + [i] + [f] * 10 + [_i64, _i64, _i64, _i64, i]
     library.linear_recurrence_fwd.argtypes = [f, f, f, f, _i64, _i64, i]
     library.linear_recurrence_bwd.argtypes = [f] * 7 + [_i64, _i64, i]
-    for function in ("selective_scan_fwd", "selective_scan_bwd", "linear_recurrence_fwd", "linear_recurrence_bwd"):
-        getattr(library, function).restype = None
+    coupled_sizes = [_i64] * 5 + [i]
+    library.coupled_scan_fwd.argtypes = [f] * 8 + [i, i, ctypes.c_float, f, f, *coupled_sizes]
+    library.coupled_scan_bwd.argtypes = [f] * 8 + [i, i, ctypes.c_float] + [f] * 10 + coupled_sizes
+    for function in ("selective_scan", "linear_recurrence", "coupled_scan"):
+        getattr(library, f"{function}_fwd").restype = None
+        getattr(library, f"{function}_bwd").restype = None
 
 
 @functools.cache
@@ -215,3 +219,52 @@ class LinearRecurrenceCPU(torch.autograd.Function):
         da_dtype, db_dtype, h0_dtype = ctx.dtypes
         dh0 = None if dh0 is None else dh0.reshape(ctx.shape[:-1]).to(h0_dtype)
         return da.reshape(ctx.shape).to(da_dtype), db.reshape(ctx.shape).to(db_dtype), dh0
+
+
+class CoupledScanCPU(torch.autograd.Function):
+    """Autograd wrapper of the fused coupled scan. u, delta, z: (M, b, d, l); A: (M, d, n); B, C: (M, b, n, l);
+    D, delta_bias: (M, d). `weight` scales the summed state (1: Eq. 6's sum, 1/M: mean); coupled=False: no coupling."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight, return_last_state):
+        library = load()
+        modalities, batch, dim, length = u.shape
+        nstate = A.shape[-1]
+        f32 = [_f32(t) for t in (u, delta, A)] + [_f32(t.transpose(-1, -2)) for t in (B, C)]
+        f32 += [_f32(t) for t in (D, z, delta_bias)]
+        out = torch.empty(modalities, batch, dim, length, dtype=torch.float32)
+        last_state = torch.empty(*(() if coupled else (modalities,)), batch, dim, nstate, dtype=torch.float32)
+        sizes = (modalities, batch, dim, length, nstate, torch.get_num_threads())
+        library.coupled_scan_fwd(
+            *map(_ptr, f32), int(delta_softplus), int(coupled), weight, _ptr(out), _ptr(last_state), *sizes
+        )
+        ctx.save_for_backward(*[t if t is not None else torch.empty(0) for t in f32])
+        ctx.has = [t is not None for t in f32]
+        ctx.flags = (int(delta_softplus), int(coupled), weight)
+        ctx.dtypes = [None if t is None else t.dtype for t in (u, delta, A, B, C, D, z, delta_bias)]
+        out = out.to(u.dtype)
+        return (out, last_state) if return_last_state else out
+
+    @staticmethod
+    def backward(ctx, dout, dlast_state=None):
+        library = load()
+        inputs = [t if has else None for t, has in zip(ctx.saved_tensors, ctx.has, strict=True)]
+        u, delta, A, B, C, D, z, delta_bias = inputs
+        du, ddelta, dB, dC = (torch.empty_like(t) for t in (u, delta, B, C))
+        dA = torch.zeros_like(A)
+        dD = None if D is None else torch.zeros_like(D)
+        dz = None if z is None else torch.empty_like(z)
+        ddelta_bias = None if delta_bias is None else torch.zeros_like(delta_bias)
+        dout, dlast_state = _f32(dout), _f32(dlast_state)  # referenced until the call returns
+        sizes = (*u.shape, A.shape[-1], torch.get_num_threads())
+        library.coupled_scan_bwd(
+            *map(_ptr, inputs),
+            *ctx.flags,
+            _ptr(dout),
+            _ptr(dlast_state),
+            *map(_ptr, (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias)),
+            *sizes,
+        )
+        grads = [du, ddelta, dA, dB.transpose(-1, -2), dC.transpose(-1, -2), dD, dz, ddelta_bias]
+        grads = [None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
+        return (*grads, None, None, None, None)
