@@ -3,9 +3,37 @@
 Importing the package registers its configurations, models and processors with transformers' Auto classes.
 """
 
+from .configuration import configuration_mambavision as _configuration_mambavision
+from .configuration.configuration_mambavision import MambaVisionConfig
+from .modeling import modeling_mambavision as _modeling_mambavision
 from .modeling import ssm
 from .modeling.mamba import MambaForCausalLM, MambaModel, MambaPreTrainedModel
+from .modeling.modeling_mambavision import (
+    MambaVisionBackbone,
+    MambaVisionForImageClassification,
+    MambaVisionModel,
+    MambaVisionPreTrainedModel,
+)
+from .processing import image_processing_mambavision as _image_processing_mambavision
+from .processing.image_processing_mambavision import MambaVisionImageProcessor
 
 __version__ = "0.1.0"
 
-__all__ = ["MambaForCausalLM", "MambaModel", "MambaPreTrainedModel", "__version__", "ssm"]
+# MambaVision: AutoConfig, AutoModel, AutoModelForImageClassification, AutoBackbone, AutoImageProcessor.
+_configuration_mambavision.register()
+_modeling_mambavision.register()
+_image_processing_mambavision.register()
+
+__all__ = [
+    "MambaForCausalLM",
+    "MambaModel",
+    "MambaPreTrainedModel",
+    "MambaVisionBackbone",
+    "MambaVisionConfig",
+    "MambaVisionForImageClassification",
+    "MambaVisionImageProcessor",
+    "MambaVisionModel",
+    "MambaVisionPreTrainedModel",
+    "__version__",
+    "ssm",
+]
