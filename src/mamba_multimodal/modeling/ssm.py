@@ -162,24 +162,26 @@ def linear_recurrence_pytorch(a, b, initial_state=None):
     chunk = max(1, math.isqrt(length))
     num_chunks = -(-length // chunk)
     padding = num_chunks * chunk - length
-    a = F.pad(a, (0, padding), value=1.0).unflatten(-1, (num_chunks, chunk))  # identity steps at the end
-    b = F.pad(b, (0, padding)).unflatten(-1, (num_chunks, chunk))  #                         (..., K, T)
+
+    def steps_first(x, value):  # (..., l) → (T, ..., K), padded with identity steps; contiguous per step
+        return F.pad(x, (0, padding), value=value).unflatten(-1, (num_chunks, chunk)).movedim(-1, 0).contiguous()
+
+    a, b = steps_first(a, 1.0), steps_first(b, 0.0)
     # 1. Inside every chunk at once: states from zero, and running products of the decays.
-    local, running = [b[..., 0]], [a[..., 0]]
-    for a_j, b_j in zip(a.unbind(-1)[1:], b.unbind(-1)[1:], strict=True):
+    local, running = [b[0]], [a[0]]
+    for a_j, b_j in zip(a[1:], b[1:], strict=True):
         local.append(a_j * local[-1] + b_j)
         running.append(a_j * running[-1])
-    local, running = torch.stack(local, dim=-1), torch.stack(running, dim=-1)  #                (..., K, T)
     # 2. Across chunks: the state entering chunk k.
-    carry = torch.zeros_like(local[..., 0, 0]) if initial_state is None else initial_state.to(local.dtype)
+    carry = torch.zeros_like(local[0][..., 0]) if initial_state is None else initial_state.to(local[0].dtype)
     entering = []
-    for local_end, running_end in zip(local[..., -1].unbind(-1), running[..., -1].unbind(-1), strict=True):
+    for local_end, running_end in zip(local[-1].movedim(-1, 0), running[-1].movedim(-1, 0), strict=True):
         entering.append(carry)
         carry = running_end * carry + local_end
     entering = torch.stack(entering, dim=-1)  #                                                     (..., K)
     # 3. Every state = its chunk-local state + the entering state carried through the chunk's decays.
-    states = local + running * entering[..., None]
-    return states.flatten(-2)[..., :length]
+    states = torch.stack(local) + torch.stack(running) * entering  #                           (T, ..., K)
+    return states.movedim(0, -1).flatten(-2)[..., :length]
 
 
 def _selective_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
