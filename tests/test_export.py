@@ -1,0 +1,56 @@
+"""ONNX export: onnxruntime gives PyTorch's outputs, the batch stays dynamic, nothing half-written is left."""
+
+import onnx
+import pytest
+import torch
+
+from mamba_multimodal import MambaVisionBackbone, MambaVisionConfig, MambaVisionForImageClassification
+from mamba_multimodal.export import check_onnx, export_onnx
+from mamba_multimodal.training import cli
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+
+
+def tiny_classifier(**overrides):
+    config = MambaVisionConfig.from_preset("mambavision-tiny-test", num_labels=5, **overrides)
+    return MambaVisionForImageClassification(config).eval()
+
+
+def test_onnxruntime_logits_equal_pytorch_at_the_export_resolution_for_any_batch(tmp_path):
+    model = tiny_classifier()
+    path = export_onnx(model, tmp_path / "model.onnx", image_size=64, batch_size=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+    graph = onnx.load(path).graph
+    assert [i.name for i in graph.input] == ["pixel_values"] and [o.name for o in graph.output] == ["logits"]
+    for batch in (1, 3):
+        assert check_onnx(path, model, torch.randn(batch, 3, 64, 64), atol=1e-4) <= 1e-4
+    assert model.config.scan_backend == "auto", "the export must restore the config"
+
+
+def test_odd_resolutions_and_backbone_feature_maps_export(tmp_path):
+    backbone = MambaVisionBackbone(MambaVisionConfig.from_preset("mambavision-tiny-test", out_indices=[2, 4])).eval()
+    path = export_onnx(backbone, tmp_path / "backbone.onnx", image_size=(72, 56))
+    assert [o.name for o in onnx.load(path).graph.output] == ["feature_maps.0", "feature_maps.1"]
+
+
+def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):
+    import mamba_multimodal.export as export
+
+    def broken_check(*args, **kwargs):
+        raise ValueError("onnxruntime differs")
+
+    monkeypatch.setattr(export, "check_onnx", broken_check)
+    with pytest.raises(ValueError, match="onnxruntime differs"):
+        export_onnx(tiny_classifier(), tmp_path / "model.onnx", image_size=64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_sizes_raise_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="batch_size and image_size must be positive"):
+        export_onnx(tiny_classifier(), tmp_path / "model.onnx", batch_size=0)
+
+
+def test_cli_exports_a_saved_model(tmp_path, capsys):
+    tiny_classifier().save_pretrained(tmp_path / "model")
+    assert cli.main(["export-onnx", str(tmp_path / "model"), str(tmp_path / "out.onnx"), "--image-size", "64"]) == 0
+    assert (tmp_path / "out.onnx").exists() and "wrote" in capsys.readouterr().out
