@@ -145,28 +145,40 @@ def selective_scan_ref(
 
 
 # ------------------------------------------------------------------------------------------ plain PyTorch
-def linear_recurrence_pytorch(a, b, initial_state=None):
-    """h_t = a_t ⊙ h_{t-1} + b_t along the last axis, in O(√l) Python steps; traceable (ONNX, torch.compile).
+class _Chunks:
+    """The chunked layout of the plain-PyTorch scan: l steps as K chunks of T ≈ √l steps, step axis first.
 
-    Two levels: every chunk of ~√l steps is scanned from a zero state (all chunks at once), then the states that
-    enter each chunk are carried across chunks, and added back scaled by the chunk's running decay product.
-    Only products and sums of the inputs appear: nothing is divided or exponentiated, so it is as stable as the
-    sequential loop.
-
-    Args:
-        a, b: (..., l).  initial_state: (...) or None (zeros).
-    Returns:
-        h: (..., l).
+    (..., l) ↔ (T, ..., K): one chunk step of every chunk is one contiguous slice. The tail is padded with identity
+    steps (decay 1, drive 0), which leave the state unchanged.
     """
-    length = a.shape[-1]
-    chunk = max(1, math.isqrt(length))
-    num_chunks = -(-length // chunk)
-    padding = num_chunks * chunk - length
 
-    def steps_first(x, value):  # (..., l) → (T, ..., K), padded with identity steps; contiguous per step
-        return F.pad(x, (0, padding), value=value).unflatten(-1, (num_chunks, chunk)).movedim(-1, 0).contiguous()
+    def __init__(self, length: int):
+        self.length = length
+        self.size = max(1, math.isqrt(length))
+        self.count = -(-length // self.size)
+        self.padding = self.count * self.size - length
 
-    a, b = steps_first(a, 1.0), steps_first(b, 0.0)
+    def split(self, x: torch.Tensor, pad_value: float = 0.0) -> torch.Tensor:
+        """(..., l) → (T, ..., K), contiguous."""
+        x = F.pad(x, (0, self.padding), value=pad_value).unflatten(-1, (self.count, self.size))
+        return x.movedim(-1, 0).contiguous()
+
+    def merge(self, x: torch.Tensor) -> torch.Tensor:
+        """(T, ..., K) → (..., l)."""
+        return x.movedim(0, -1).flatten(-2)[..., : self.length]
+
+    def last(self, x: torch.Tensor) -> torch.Tensor:
+        """(T, ..., K) → (...): the entry of the last real step."""
+        return x[(self.length - 1) % self.size, ..., (self.length - 1) // self.size]
+
+
+def _scan_chunks(a: torch.Tensor, b: torch.Tensor, initial_state: torch.Tensor | None) -> torch.Tensor:
+    """h_t = a_t ⊙ h_{t-1} + b_t on (T, ..., K) chunked tensors, in T + K Python steps.
+
+    Two levels: every chunk is scanned from a zero state (all chunks at once), then the states that enter each chunk
+    are carried across chunks and added back, scaled by the chunk's running decay product. Only products and sums of
+    the inputs appear: nothing is divided or exponentiated, so it is as stable as the sequential loop.
+    """
     # 1. Inside every chunk at once: states from zero, and running products of the decays.
     local, running = [b[0]], [a[0]]
     for a_j, b_j in zip(a[1:], b[1:], strict=True):
@@ -178,18 +190,35 @@ def linear_recurrence_pytorch(a, b, initial_state=None):
     for local_end, running_end in zip(local[-1].movedim(-1, 0), running[-1].movedim(-1, 0), strict=True):
         entering.append(carry)
         carry = running_end * carry + local_end
-    entering = torch.stack(entering, dim=-1)  #                                                     (..., K)
     # 3. Every state = its chunk-local state + the entering state carried through the chunk's decays.
-    states = torch.stack(local) + torch.stack(running) * entering  #                           (T, ..., K)
-    return states.movedim(0, -1).flatten(-2)[..., :length]
+    return torch.stack(local) + torch.stack(running) * torch.stack(entering, dim=-1)
+
+
+def linear_recurrence_pytorch(a, b, initial_state=None):
+    """h_t = a_t ⊙ h_{t-1} + b_t along the last axis, in O(√l) Python steps; traceable (ONNX, torch.compile).
+
+    Args:
+        a, b: (..., l).  initial_state: (...) or None (zeros).
+    Returns:
+        h: (..., l).
+    """
+    chunks = _Chunks(a.shape[-1])
+    return chunks.merge(_scan_chunks(chunks.split(a, 1.0), chunks.split(b), initial_state))
 
 
 def _selective_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
-    decay, drive = _discretize(u, delta, A, B, delta_bias, delta_softplus)
-    states = linear_recurrence_pytorch(decay, drive)  #                                          (b, d, n, l)
-    y = torch.einsum("bdnl,bnl->bdl", states, _acc(C))
+    """Discretises directly in the chunked layout: only (b, d, l)-sized tensors are ever transposed."""
+    chunks = _Chunks(u.shape[-1])
+    delta = _acc(delta) + (0 if delta_bias is None else _acc(delta_bias)[:, None])
+    delta = F.softplus(delta) if delta_softplus else delta
+    delta_c, u_c = chunks.split(delta), chunks.split(_acc(u))  # zero-padded: Δ = 0 is an identity step   (T, b, d, K)
+    B_c, C_c = chunks.split(_acc(B)), chunks.split(_acc(C))  #                                             (T, b, n, K)
+    decay = torch.exp(delta_c[:, :, :, None] * _acc(A)[:, :, None])  #                                  (T, b, d, n, K)
+    drive = (delta_c * u_c)[:, :, :, None] * B_c[:, :, None]  #                                         (T, b, d, n, K)
+    states = _scan_chunks(decay, drive, None)
+    y = chunks.merge((states * C_c[:, :, None]).sum(3))  #                                                 (b, d, l)
     out = _finish(y, u, D, z, u.dtype)
-    return (out, states[..., -1]) if return_last_state else out
+    return (out, chunks.last(states)) if return_last_state else out
 
 
 # --------------------------------------------------------------------------------------- compiled paths
