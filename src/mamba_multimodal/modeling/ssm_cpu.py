@@ -114,6 +114,31 @@ def _f32(tensor: torch.Tensor | None) -> torch.Tensor | None:
     return None if tensor is None else tensor.detach().to(torch.float32).contiguous()
 
 
+def _save_inputs(ctx, originals, float32_copies) -> None:
+    """Saves the float32 copies (None as an empty tensor) and the original dtypes, for the backward."""
+    ctx.save_for_backward(*[t if t is not None else torch.empty(0) for t in float32_copies])
+    ctx.present = [t is not None for t in float32_copies]
+    ctx.dtypes = [None if t is None else t.dtype for t in originals]
+
+
+def _saved_inputs(ctx) -> list[torch.Tensor | None]:
+    return [t if present else None for t, present in zip(ctx.saved_tensors, ctx.present, strict=True)]
+
+
+def _gradient_buffers(u, delta, A, B, C, D, z, delta_bias) -> list[torch.Tensor | None]:
+    """Buffers for the kernels' gradients: the accumulated ones (A, D, delta_bias) zeroed, the others written whole."""
+    grads = [torch.empty_like(t) for t in (u, delta)] + [torch.zeros_like(A)]
+    grads += [torch.empty_like(t) for t in (B, C)]
+    grads += [None if D is None else torch.zeros_like(D), None if z is None else torch.empty_like(z)]
+    return [*grads, None if delta_bias is None else torch.zeros_like(delta_bias)]
+
+
+def _to_input_dtypes(ctx, grads) -> list[torch.Tensor | None]:
+    """Gradients in the dtypes of the inputs; B and C go back from the kernels' (..., l, n) to (..., n, l)."""
+    grads = [*grads[:3], grads[3].transpose(-1, -2), grads[4].transpose(-1, -2), *grads[5:]]
+    return [None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
+
+
 class SelectiveScanCPU(torch.autograd.Function):
     """Autograd wrapper of the fused kernel. Inputs in mamba_ssm's layout; B and C are (b, n, l)."""
 
@@ -137,26 +162,18 @@ class SelectiveScanCPU(torch.autograd.Function):
             nstate,
             torch.get_num_threads(),
         )
-        ctx.save_for_backward(*[t if t is not None else torch.empty(0) for t in f32])
-        ctx.has = [t is not None for t in f32]
+        _save_inputs(ctx, (u, delta, A, B, C, D, z, delta_bias), f32)
         ctx.delta_softplus = delta_softplus
-        ctx.dtypes = [None if t is None else t.dtype for t in (u, delta, A, B, C, D, z, delta_bias)]
         out = out.to(u.dtype)
         return (out, last_state) if return_last_state else out
 
     @staticmethod
     def backward(ctx, dout, dlast_state=None):
         library = load()
-        inputs = [t if has else None for t, has in zip(ctx.saved_tensors, ctx.has, strict=True)]
-        u, delta, A, B, C, D, z, delta_bias = inputs
-        batch, dim, length = u.shape
-        nstate = A.shape[1]
-        du, ddelta = torch.empty_like(u), torch.empty_like(delta)
-        dB, dC = torch.empty_like(B), torch.empty_like(C)
-        dA = torch.zeros_like(A)
-        dD = None if D is None else torch.zeros_like(D)
-        dz = None if z is None else torch.empty_like(z)
-        ddelta_bias = None if delta_bias is None else torch.zeros_like(delta_bias)
+        inputs = _saved_inputs(ctx)
+        batch, dim, length = inputs[0].shape
+        nstate = inputs[2].shape[1]
+        grads = _gradient_buffers(*inputs)
         # Keep the float32 copies referenced: a temporary freed before the call would leave a dangling pointer.
         dout, dlast_state = _f32(dout), _f32(dlast_state)
         library.selective_scan_bwd(
@@ -164,17 +181,14 @@ class SelectiveScanCPU(torch.autograd.Function):
             int(ctx.delta_softplus),
             _ptr(dout),
             _ptr(dlast_state),
-            *map(_ptr, (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias)),
+            *map(_ptr, grads),
             batch,
             dim,
             length,
             nstate,
             torch.get_num_threads(),
         )
-        dB, dC = dB.transpose(1, 2), dC.transpose(1, 2)  # back to (b, n, l)
-        grads = [du, ddelta, dA, dB, dC, dD, dz, ddelta_bias]
-        grads = [None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
-        return (*grads, None, None)
+        return (*_to_input_dtypes(ctx, grads), None, None)
 
 
 class LinearRecurrenceCPU(torch.autograd.Function):
@@ -238,33 +252,19 @@ class CoupledScanCPU(torch.autograd.Function):
         library.coupled_scan_fwd(
             *map(_ptr, f32), int(delta_softplus), int(coupled), weight, _ptr(out), _ptr(last_state), *sizes
         )
-        ctx.save_for_backward(*[t if t is not None else torch.empty(0) for t in f32])
-        ctx.has = [t is not None for t in f32]
+        _save_inputs(ctx, (u, delta, A, B, C, D, z, delta_bias), f32)
         ctx.flags = (int(delta_softplus), int(coupled), weight)
-        ctx.dtypes = [None if t is None else t.dtype for t in (u, delta, A, B, C, D, z, delta_bias)]
         out = out.to(u.dtype)
         return (out, last_state) if return_last_state else out
 
     @staticmethod
     def backward(ctx, dout, dlast_state=None):
         library = load()
-        inputs = [t if has else None for t, has in zip(ctx.saved_tensors, ctx.has, strict=True)]
-        u, delta, A, B, C, D, z, delta_bias = inputs
-        du, ddelta, dB, dC = (torch.empty_like(t) for t in (u, delta, B, C))
-        dA = torch.zeros_like(A)
-        dD = None if D is None else torch.zeros_like(D)
-        dz = None if z is None else torch.empty_like(z)
-        ddelta_bias = None if delta_bias is None else torch.zeros_like(delta_bias)
+        inputs = _saved_inputs(ctx)
+        grads = _gradient_buffers(*inputs)
         dout, dlast_state = _f32(dout), _f32(dlast_state)  # referenced until the call returns
-        sizes = (*u.shape, A.shape[-1], torch.get_num_threads())
+        sizes = (*inputs[0].shape, inputs[2].shape[-1], torch.get_num_threads())
         library.coupled_scan_bwd(
-            *map(_ptr, inputs),
-            *ctx.flags,
-            _ptr(dout),
-            _ptr(dlast_state),
-            *map(_ptr, (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias)),
-            *sizes,
+            *map(_ptr, inputs), *ctx.flags, _ptr(dout), _ptr(dlast_state), *map(_ptr, grads), *sizes
         )
-        grads = [du, ddelta, dA, dB.transpose(-1, -2), dC.transpose(-1, -2), dD, dz, ddelta_bias]
-        grads = [None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
-        return (*grads, None, None, None, None)
+        return (*_to_input_dtypes(ctx, grads), None, None, None, None)
