@@ -114,6 +114,15 @@ def _f32(tensor: torch.Tensor | None) -> torch.Tensor | None:
     return None if tensor is None else tensor.detach().to(torch.float32).contiguous()
 
 
+def _kernel_inputs(u, delta, A, B, C, D, z, delta_bias) -> list[torch.Tensor | None]:
+    """Contiguous float32 copies in the kernels' layout: B and C time-major, (..., n, l) → (..., l, n)."""
+    return (
+        [_f32(t) for t in (u, delta, A)]
+        + [_f32(t.transpose(-1, -2)) for t in (B, C)]
+        + [_f32(t) for t in (D, z, delta_bias)]
+    )
+
+
 def _save_inputs(ctx, originals, float32_copies) -> None:
     """Saves the float32 copies (None as an empty tensor) and the original dtypes, for the backward."""
     ctx.save_for_backward(*[t if t is not None else torch.empty(0) for t in float32_copies])
@@ -147,8 +156,7 @@ class SelectiveScanCPU(torch.autograd.Function):
         library = load()
         batch, dim, length = u.shape
         nstate = A.shape[1]
-        f32 = [_f32(t) for t in (u, delta, A)] + [_f32(t.transpose(1, 2)) for t in (B, C)]
-        f32 += [_f32(t) for t in (D, z, delta_bias)]
+        f32 = _kernel_inputs(u, delta, A, B, C, D, z, delta_bias)
         out = torch.empty(batch, dim, length, dtype=torch.float32)
         last_state = torch.empty(batch, dim, nstate, dtype=torch.float32)
         library.selective_scan_fwd(
@@ -244,8 +252,7 @@ class CoupledScanCPU(torch.autograd.Function):
         library = load()
         modalities, batch, dim, length = u.shape
         nstate = A.shape[-1]
-        f32 = [_f32(t) for t in (u, delta, A)] + [_f32(t.transpose(-1, -2)) for t in (B, C)]
-        f32 += [_f32(t) for t in (D, z, delta_bias)]
+        f32 = _kernel_inputs(u, delta, A, B, C, D, z, delta_bias)
         out = torch.empty(modalities, batch, dim, length, dtype=torch.float32)
         last_state = torch.empty(*(() if coupled else (modalities,)), batch, dim, nstate, dtype=torch.float32)
         sizes = (modalities, batch, dim, length, nstate, torch.get_num_threads())
