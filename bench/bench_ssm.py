@@ -16,53 +16,21 @@ import argparse
 import functools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-THREADS = 2
+from common import THREADS, current_rss_mb, machine, peak_rss_mb, time_calls, write_json
+
 SCAN_LENGTHS = (512, 2048, 8192)
 LM_LENGTHS = (1024, 4096, 8192)
 VOCAB, WIDTH, LAYERS, BATCH = 1024, 256, 2, 2
 
 
-# ------------------------------------------------------------------------------------------------ helpers
-def current_rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    """This process's RSS high-water mark. Not getrusage's ru_maxrss: Linux carries that across exec, so a worker
-    would report its parent's peak."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
-
-
 def time_call(function, repeats: int, warmup: int = 1) -> float:
     """Median wall time of `function()` over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def machine() -> dict:
-    import torch
-    import transformers
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": THREADS, "torch": torch.__version__,
-            "transformers": transformers.__version__, "python": platform.python_version()}  # fmt: skip
+    return statistics.median(time_calls(function, repeats, warmup))
 
 
 # ------------------------------------------------------------------------------------------ (a) the scan
@@ -245,12 +213,7 @@ def main() -> None:
     print("\n## targets")
     for name, verdict in report["targets"].items():
         print(f"- {name}: {verdict['ratio']:.2f} -> {'met' if verdict['met'] else 'NOT met'}")
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(report, indent=2))
-    os.replace(partial, output)  # a crash never leaves a half-written result
-    print(f"\nwrote {output}")
+    print(f"\nwrote {write_json(report, args.output)}")
 
 
 if __name__ == "__main__":
