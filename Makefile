@@ -28,6 +28,7 @@ lint: install
 
 bench: install
 	$(PY) bench/bench_ssm.py
+	$(PY) bench/bench_mambavision.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
