@@ -3,18 +3,29 @@
 Importing the package registers its configurations, models and processors with transformers' Auto classes.
 """
 
+from .configuration import configuration_coupled_mamba as _configuration_coupled_mamba
 from .configuration import configuration_mambavision as _configuration_mambavision
+from .configuration.configuration_coupled_mamba import CoupledMambaConfig
 from .configuration.configuration_mambavision import MambaVisionConfig
+from .modeling import modeling_coupled_mamba as _modeling_coupled_mamba
 from .modeling import modeling_mambavision as _modeling_mambavision
 from .modeling import ssm
 from .modeling.mamba import MambaForCausalLM, MambaModel, MambaPreTrainedModel
+from .modeling.modeling_coupled_mamba import (
+    CoupledMambaCache,
+    CoupledMambaForSequenceClassification,
+    CoupledMambaModel,
+    CoupledMambaPreTrainedModel,
+)
 from .modeling.modeling_mambavision import (
     MambaVisionBackbone,
     MambaVisionForImageClassification,
     MambaVisionModel,
     MambaVisionPreTrainedModel,
 )
+from .processing import feature_processing_coupled_mamba as _feature_processing_coupled_mamba
 from .processing import image_processing_mambavision as _image_processing_mambavision
+from .processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
 from .processing.image_processing_mambavision import MambaVisionImageProcessor
 
 __version__ = "0.1.0"
@@ -23,8 +34,18 @@ __version__ = "0.1.0"
 _configuration_mambavision.register()
 _modeling_mambavision.register()
 _image_processing_mambavision.register()
+# Coupled Mamba: AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoFeatureExtractor.
+_configuration_coupled_mamba.register()
+_modeling_coupled_mamba.register()
+_feature_processing_coupled_mamba.register()
 
 __all__ = [
+    "CoupledMambaCache",
+    "CoupledMambaConfig",
+    "CoupledMambaFeatureProcessor",
+    "CoupledMambaForSequenceClassification",
+    "CoupledMambaModel",
+    "CoupledMambaPreTrainedModel",
     "MambaForCausalLM",
     "MambaModel",
     "MambaPreTrainedModel",

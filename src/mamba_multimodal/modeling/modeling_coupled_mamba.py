@@ -1,0 +1,739 @@
+"""Coupled Mamba (Li et al., NeurIPS 2024, arXiv 2405.18014) as transformers models, on this package's SSM core.
+
+Glossary: M modalities, b batch, l time steps (one axis shared by every modality), D_m feature size of modality m,
+d hidden size, d_in mixer inner width (expand · d), n state size, r dt rank, k conv kernel, Δ step, c coupled state.
+
+    {m}_features → input projection → N coupled layers → LayerNorm → pooling per modality → fusion → head
+    coupled layer: one Mamba block per modality (LayerNorm → in_proj → causal conv → x_proj / dt_proj: Δ, B, C), then
+    ONE coupled scan over every modality (`ssm.coupled_scan`, Eq. 6 of the paper):
+        h^m_t = exp(Δ^m_t A^m) ⊙ c_{t-1} + Δ^m_t B^m_t x^m_t      y^m_t = C^m_t · h^m_t + D^m x^m_t
+        c_t = Σ_m h^m_t ("sum") | (1/M) Σ_m h^m_t ("mean") | c^m_t = h^m_t ("none")
+    then y^m ⊙ silu(z^m) → out_proj → + residual, per modality.
+
+The readout is per modality, y^m = C^m · h^m (Algorithm 1; the paper's Eq. 8 reads the summed state instead, see
+`reference/coupled_mamba_mosei.md` A1.5). Parameter names are Mamba's (`in_proj`, `conv1d`, `x_proj`, `dt_proj`,
+`A_log`, `D`, `out_proj`), every projection is called as a module (LoRA adapters on any of them train), and the scan
+is never written here: training runs the parallel `coupled_scan`, streaming `coupled_state_update`.
+
+Padding: `{m}_attention_mask` (b, l) marks modality m's real steps with 1.
+- A step at which EVERY modality is padded does not exist for the model: it changes no state, and the outputs at the
+  real steps, the pooled features and the cache are the same as without it, wherever it sits (left, right or inside).
+  The parallel pass moves such steps to the front of the sequence, where every state is still zero and stays zero
+  (x = 0 and Δ = 0 there); streaming leaves the cache untouched on them.
+- A step at which only SOME modalities are padded is an observation missing from those modalities: their input x
+  and their step Δ are zeroed, so S^m_t = exp(0 · A) = 1 and their drive is 0: the padded modality hands the coupled
+  state on unchanged, h^m_t = c_{t-1}, and adds nothing. Per coupling: "none" keeps that modality's state as it was;
+  "mean" gives c_t = (Σ_{present} h^m_t + (number absent) · c_{t-1}) / M; "sum" gives Σ_{present} h^m_t + (number
+  absent) · c_{t-1}. Its conv window takes a zero input.
+- A padded modality's block outputs zero at that step (its residual stream passes through), and pooling skips it.
+Values of `last_hidden_state` at padded steps carry no meaning.
+
+Streaming: `use_cache=True` (or a `CoupledMambaCache`) returns a cache after a parallel pass; calls that pass it back
+feed their steps one at a time through `ssm.causal_conv1d_update` and `ssm.coupled_state_update`, with O(1) memory
+per step, and return the outputs (and logits over every step seen so far) of the full parallel pass to 1e-5. The
+streamed conv reads `conv1d.weight` directly: merge a LoRA adapter on conv1d before streaming.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import ModelOutput
+from transformers.modeling_utils import PreTrainedModel
+from transformers.utils import logging
+
+from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
+from .ssm import causal_conv1d_update, coupled_scan, coupled_state_update
+
+logger = logging.get_logger(__name__)
+
+
+# ------------------------------------------------------------------------------------------------- masks
+def _zero_padded(tensor: torch.Tensor, mask: torch.Tensor | None, time_dim: int | None) -> torch.Tensor:
+    """Zeroes the padded steps of `tensor`; mask: (b, l) bool (or (b,) for one step, time_dim None)."""
+    if mask is None:
+        return tensor
+    shape = [mask.shape[0]] + [1] * (tensor.dim() - 1)
+    if time_dim is not None:
+        shape[time_dim] = mask.shape[1]
+    return tensor.masked_fill(~mask.reshape(shape), 0.0)
+
+
+def _last_steps(tensor: torch.Tensor, count: int) -> torch.Tensor:
+    """The last `count` steps of tensor (..., l), zero-padded on the left when l < count."""
+    length = tensor.shape[-1]
+    return F.pad(tensor, (max(0, count - length), 0))[..., max(0, length - count) :]
+
+
+def _padding_order(masks: list[torch.Tensor] | None) -> torch.Tensor | None:
+    """(b, l) indices that put every step where all modalities are padded first, the others after in their order;
+    None when there is no such step."""
+    if masks is None:
+        return None
+    step_is_real = torch.stack(masks).any(0)  #                                                        (b, l)
+    if bool(step_is_real.all()):
+        return None
+    return torch.sort(step_is_real.to(torch.uint8), dim=1, stable=True).indices
+
+
+def _take_steps(tensor: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """tensor (b, l, ...) reordered along time by order (b, l)."""
+    index = order.reshape(*order.shape, *[1] * (tensor.dim() - 2)).expand_as(tensor)
+    return tensor.gather(1, index)
+
+
+# ------------------------------------------------------------------------------------------------ pooling
+def _pool_statistics(hidden: torch.Tensor, mask: torch.Tensor | None, pooling: str):
+    """One modality's pooling statistic over l steps: hidden (b, l, d) → (value (b, d), count (b,)), in float32.
+
+    value is a sum for "mean", a maximum for "max", the last real step for "last" (meaningless where count = 0)."""
+    hidden = hidden.float()
+    batch, length = hidden.shape[:2]
+    if mask is None:
+        mask = torch.ones(batch, length, dtype=torch.bool, device=hidden.device)
+    count = mask.sum(1)
+    if pooling == "mean":
+        value = hidden.masked_fill(~mask[..., None], 0.0).sum(1)
+    elif pooling == "max":
+        value = hidden.masked_fill(~mask[..., None], -math.inf).amax(1)
+    else:
+        last = (mask * torch.arange(1, length + 1, device=mask.device)).argmax(1)  # the last real step
+        value = hidden[torch.arange(batch, device=hidden.device), last]
+    return value, count
+
+
+def _merge_statistics(old_value, old_count, value, count, pooling: str):
+    """Pooling statistics of two consecutive stretches of steps → those of both."""
+    if pooling == "mean":
+        merged = old_value + value
+    elif pooling == "max":
+        merged = torch.maximum(old_value, value)
+    else:
+        merged = torch.where((count > 0)[..., None], value, old_value)
+    return merged, old_count + count
+
+
+def _pooled(value: torch.Tensor, count: torch.Tensor, pooling: str) -> torch.Tensor:
+    """The pooled vector from its statistics; zero for a modality with no real step."""
+    if pooling == "mean":
+        return value / count.clamp(min=1)[..., None]
+    return torch.where((count > 0)[..., None], value, torch.zeros_like(value))
+
+
+# ------------------------------------------------------------------------------------------------- cache
+class CoupledMambaCache:
+    """What streaming inference carries from one step to the next, for a batch of b sequences.
+
+    Attributes:
+        conv_states: per layer, (M, b, d_in, k-1): the latest inputs of every modality's causal conv, oldest first.
+        ssm_states: per layer, the coupled state c (b, d_in, n) in float32 ((M, b, d_in, n) with coupling "none").
+        pooled, counts: (M, b, d) and (M, b) float32 pooling statistics of the steps seen so far (a sum for "mean",
+            a running maximum for "max", the latest real step for "last") and the number of real steps.
+        seen_steps: how many time steps were fed, padding included.
+    """
+
+    def __init__(self, config: CoupledMambaConfig, batch_size: int, dtype=torch.float32, device=None):
+        modalities, inner, window = config.num_modalities, config.intermediate_size, config.conv_kernel - 1
+        coupled = () if config.coupling != "none" else (modalities,)
+        layers = range(config.num_hidden_layers)
+        self.pooling = config.pooling
+        self.batch_size = batch_size
+        self.conv_states = [
+            torch.zeros(modalities, batch_size, inner, window, dtype=dtype, device=device) for _ in layers
+        ]
+        self.ssm_states = [torch.zeros(*coupled, batch_size, inner, config.state_size, device=device) for _ in layers]
+        start = -math.inf if config.pooling == "max" else 0.0
+        self.pooled = torch.full((modalities, batch_size, config.hidden_size), start, device=device)
+        self.counts = torch.zeros(modalities, batch_size, dtype=torch.long, device=device)
+        self.seen_steps = 0
+
+    def _batch_first_tensors(self) -> list[torch.Tensor]:
+        """Views of every state tensor with the batch axis first."""
+        views = [state.movedim(1, 0) for state in self.conv_states]
+        views += [state if state.dim() == 3 else state.movedim(1, 0) for state in self.ssm_states]
+        return [*views, self.pooled.movedim(1, 0), self.counts.movedim(1, 0)]
+
+    def snapshot(self) -> list[torch.Tensor]:
+        return [view.clone() for view in self._batch_first_tensors()]
+
+    def restore_rows(self, snapshot: list[torch.Tensor], rows: torch.Tensor) -> None:
+        """Puts back the snapshot's values for the batch rows where `rows` (b,) is True."""
+        for view, saved in zip(self._batch_first_tensors(), snapshot, strict=True):
+            keep = rows.reshape(-1, *[1] * (view.dim() - 1))
+            view.copy_(torch.where(keep, saved, view))
+
+    def add_pooling_statistics(self, values: torch.Tensor, counts: torch.Tensor) -> None:
+        """values (M, b, d), counts (M, b) of newly seen steps."""
+        self.pooled, self.counts = _merge_statistics(self.pooled, self.counts, values, counts, self.pooling)
+
+    def pooled_output(self) -> torch.Tensor:
+        """(b, M, d): every modality's pooled vector over the steps seen so far."""
+        return _pooled(self.pooled, self.counts, self.pooling).transpose(0, 1)
+
+
+# ------------------------------------------------------------------------------------------------ layers
+class ScanInputs(NamedTuple):
+    """One modality's inputs to the coupled scan. Parallel: x, gate, delta (b, d_in, l); B, C (b, l, n); window
+    (b, d_in, k-1) the conv's last inputs. One step: x, gate, delta (b, d_in); B, C (b, n); window None."""
+
+    x: torch.Tensor
+    gate: torch.Tensor
+    delta: torch.Tensor
+    B: torch.Tensor
+    C: torch.Tensor
+    window: torch.Tensor | None
+
+
+class CoupledMambaInputProjection(nn.Module):
+    """One modality's features (b, l, D_m) → its stream (b, l, d): Linear, then LayerNorm (features such as COVAREP
+    come on very different scales)."""
+
+    def __init__(self, config: CoupledMambaConfig, input_size: int):
+        super().__init__()
+        self.projection = nn.Linear(input_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.projection(features.to(self.projection.weight.dtype)))
+
+
+class CoupledMambaMixer(nn.Module):
+    """One modality's Mamba mixer, split around the scan that the layer runs for every modality at once:
+    `scan_inputs` (in_proj → causal conv → x_proj / dt_proj) before it, `output` (out_proj) after it."""
+
+    def __init__(self, config: CoupledMambaConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.hidden_size = config.hidden_size
+        self.intermediate_size = config.intermediate_size
+        self.ssm_state_size = config.state_size
+        self.conv_kernel_size = config.conv_kernel
+        self.time_step_rank = config.time_step_rank
+        self.activation = config.hidden_act
+        self.in_proj = nn.Linear(self.hidden_size, 2 * self.intermediate_size, bias=config.use_bias)
+        self.conv1d = nn.Conv1d(
+            self.intermediate_size,
+            self.intermediate_size,
+            kernel_size=config.conv_kernel,
+            groups=self.intermediate_size,
+            padding=config.conv_kernel - 1,
+            bias=config.use_conv_bias,
+        )
+        self.x_proj = nn.Linear(self.intermediate_size, self.time_step_rank + 2 * self.ssm_state_size, bias=False)
+        self.dt_proj = nn.Linear(self.time_step_rank, self.intermediate_size, bias=True)
+        self.A_log = nn.Parameter(torch.empty(self.intermediate_size, self.ssm_state_size))
+        self.D = nn.Parameter(torch.empty(self.intermediate_size))
+        self.out_proj = nn.Linear(self.intermediate_size, self.hidden_size, bias=config.use_bias)
+
+    def scan_inputs(self, hidden_states: torch.Tensor, mask: torch.Tensor | None) -> ScanInputs:
+        """hidden_states: (b, l, d), normalised; mask: (b, l) bool or None. Padded steps get x = 0 and Δ = 0."""
+        length = hidden_states.shape[1]
+        # 1. Input projection to the SSM branch x and the gate z.
+        x, gate = self.in_proj(hidden_states).transpose(1, 2).chunk(2, dim=1)  #            (b, d_in, l) each
+        x = _zero_padded(x, mask, time_dim=2)
+        window = _last_steps(x, self.conv_kernel_size - 1)  #                the conv's last inputs, for a cache
+        # 2. Causal depthwise conv: nn.Conv1d pads k-1 on both sides, its first l outputs are the causal ones.
+        x = _zero_padded(F.silu(self.conv1d(x)[..., :length]), mask, time_dim=2)
+        # 3. Input-dependent step Δ and projections B, C.
+        delta, B, C = self._selective_parameters(x.transpose(1, 2), mask, time_dim=1)
+        return ScanInputs(x, gate, delta.transpose(1, 2), B, C, window)
+
+    def scan_inputs_step(self, hidden_states: torch.Tensor, mask: torch.Tensor | None, conv_state) -> ScanInputs:
+        """One step: hidden_states (b, d), mask (b,) bool or None; conv_state (b, d_in, k-1) is updated in place."""
+        x, gate = self.in_proj(hidden_states).chunk(2, dim=-1)  #                                 (b, d_in) each
+        x = _zero_padded(x, mask, time_dim=None)
+        weight = self.conv1d.weight.squeeze(1)  #                                                      (d_in, k)
+        x = causal_conv1d_update(x, conv_state, weight, self.conv1d.bias, activation=self.activation)
+        x = _zero_padded(x, mask, time_dim=None)
+        delta, B, C = self._selective_parameters(x, mask, time_dim=None)
+        return ScanInputs(x, gate, delta, B, C, None)
+
+    def _selective_parameters(self, x: torch.Tensor, mask: torch.Tensor | None, time_dim: int | None):
+        """x (..., d_in) → Δ (..., d_in) in float32 (softplus, zero at padded steps), B, C (..., n)."""
+        time_step, B, C = self.x_proj(x).split([self.time_step_rank, self.ssm_state_size, self.ssm_state_size], -1)
+        delta = F.softplus(self.dt_proj(time_step).float())
+        return _zero_padded(delta, mask, time_dim), B, C
+
+    def output(self, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """y: (b, d_in, l) → (b, l, d), or (b, d_in) → (b, d) for one step; zero at padded steps."""
+        if y.dim() == 3:
+            return _zero_padded(self.out_proj(y.transpose(1, 2)), mask, time_dim=1)
+        return _zero_padded(self.out_proj(y), mask, time_dim=None)
+
+
+class CoupledMambaBlock(nn.Module):
+    """One modality's pre-norm Mamba block: LayerNorm (Algorithm 1) and the mixer."""
+
+    def __init__(self, config: CoupledMambaConfig, layer_idx: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+        self.mixer = CoupledMambaMixer(config, layer_idx)
+
+
+class CoupledMambaLayer(GradientCheckpointingLayer):
+    """One Mamba block per modality around a single coupled scan; x^m + out_proj(scan(...)) per modality."""
+
+    def __init__(self, config: CoupledMambaConfig, layer_idx: int):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx
+        self.blocks = nn.ModuleDict({name: CoupledMambaBlock(config, layer_idx) for name in config.modalities})
+
+    def _ssm_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A (M, d_in, n) = -exp(A_log) and D (M, d_in), float32."""
+        mixers = [block.mixer for block in self.blocks.values()]
+        A = torch.stack([-torch.exp(mixer.A_log.float()) for mixer in mixers])
+        return A, torch.stack([mixer.D.float() for mixer in mixers])
+
+    @staticmethod
+    def _stacked_scan_inputs(blocks, hidden_states, masks) -> tuple[ScanInputs, list[torch.Tensor]]:
+        """Every modality's scan inputs written into (M, ...) tensors as they come (x, gate, delta (M, b, d_in, l);
+        B, C (M, b, l, n)), so that only one modality's intermediates are alive at a time; and the conv windows."""
+        stacked, windows = None, []
+        for m, (block, hidden, mask) in enumerate(zip(blocks, hidden_states, masks, strict=True)):
+            inputs = block.mixer.scan_inputs(block.norm(hidden), mask)
+            if stacked is None:
+                stacked = ScanInputs(*(t.new_empty(len(blocks), *t.shape) for t in inputs[:5]), None)
+            for buffer, value in zip(stacked[:5], inputs[:5], strict=True):
+                buffer[m] = value
+            windows.append(inputs.window)
+            del inputs
+        return stacked, windows
+
+    def forward(self, *hidden_states: torch.Tensor, masks=None, cache: CoupledMambaCache | None = None):
+        """hidden_states: one (b, l, d) per modality; masks: one (b, l) bool per modality, or None.
+
+        Returns the new hidden states (one (b, l, d) per modality); with a cache, stores the conv windows and the
+        state after the last step in it."""
+        blocks, masks = list(self.blocks.values()), masks or [None] * len(hidden_states)
+        # 1-3. Per modality: LayerNorm, in_proj, causal conv, Δ, B, C, stacked along a leading modality axis.
+        scan, windows = self._stacked_scan_inputs(blocks, hidden_states, masks)
+        # 4. One coupled scan over every modality.
+        A, D = self._ssm_parameters()
+        out = coupled_scan(
+            scan.x, scan.delta, A, scan.B.transpose(-1, -2), scan.C.transpose(-1, -2), D, z=scan.gate,
+            coupling=self.config.coupling, return_last_state=cache is not None, backend=self.config.scan_backend,
+        )  # fmt: skip
+        del scan
+        if cache is not None:
+            out, last_state = out
+            cache.ssm_states[self.layer_idx].copy_(last_state)
+            cache.conv_states[self.layer_idx].copy_(torch.stack(windows))
+        # 5. out_proj and residual, per modality.
+        return tuple(
+            hidden + block.mixer.output(y, mask)
+            for block, hidden, y, mask in zip(blocks, hidden_states, out, masks, strict=True)
+        )
+
+    def step(self, *hidden_states: torch.Tensor, masks=None, cache: CoupledMambaCache) -> tuple[torch.Tensor, ...]:
+        """One time step of `forward`: hidden_states one (b, d) per modality, masks one (b,) bool or None; updates
+        the cache in place."""
+        blocks, masks = list(self.blocks.values()), masks or [None] * len(hidden_states)
+        conv_states = cache.conv_states[self.layer_idx]
+        inputs = [
+            block.mixer.scan_inputs_step(block.norm(hidden), mask, conv_states[m])
+            for m, (block, hidden, mask) in enumerate(zip(blocks, hidden_states, masks, strict=True))
+        ]
+        A, D = self._ssm_parameters()
+        x, gate, delta, B, C = (torch.stack(field) for field in zip(*[i[:5] for i in inputs], strict=True))
+        out = coupled_state_update(
+            cache.ssm_states[self.layer_idx], x, delta, A, B, C, D, z=gate, coupling=self.config.coupling
+        )  #                                                                                           (M, b, d_in)
+        return tuple(
+            hidden + block.mixer.output(y, mask)
+            for block, hidden, y, mask in zip(blocks, hidden_states, out, masks, strict=True)
+        )
+
+
+class CoupledMambaClassificationHead(nn.Module):
+    """Fused features (b, fused) → (b, num_labels): dense → activation → dropout → output (the released code's
+    RegressionHead, with ReLU), or dropout → output with head_hidden_size 0."""
+
+    def __init__(self, config: CoupledMambaConfig):
+        super().__init__()
+        hidden = config.head_hidden_size
+        self.dense = nn.Linear(config.fused_size, hidden) if hidden else None
+        self.activation = config.head_activation
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.output = nn.Linear(hidden or config.fused_size, config.num_labels)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.dense is not None:
+            features = ACT2FN[self.activation](self.dense(features))
+        return self.output(self.dropout(features))
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+@dataclass
+class CoupledMambaModelOutput(ModelOutput):
+    """
+    last_hidden_state: (b, M, l, d) every modality's final, normalised stream, in `config.modalities` order.
+    pooler_output: (b, fused) the fused pooled features (M·d for fusion "concat", d otherwise).
+    modality_pooler_output: (b, M, d) every modality's pooled vector, before fusion.
+    hidden_states: with `output_hidden_states`, num_hidden_layers + 1 tensors (b, M, l, d): the input projections
+        and the output of every layer (before the final LayerNorm).
+    cache_params: the streaming state after the last step, with `use_cache` or a given cache.
+    """
+
+    last_hidden_state: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
+    modality_pooler_output: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    cache_params: CoupledMambaCache | None = None
+
+
+@dataclass
+class CoupledMambaSequenceClassifierOutput(ModelOutput):
+    """
+    loss: scalar, when labels are given (L1 / MSE for regression, cross-entropy, BCE for multi-label).
+    logits: (b, num_labels); for regression with one label, the predicted score is logits[:, 0].
+    hidden_states, cache_params: as in `CoupledMambaModelOutput`.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    cache_params: CoupledMambaCache | None = None
+
+
+# ------------------------------------------------------------------------------------------------- models
+class CoupledMambaPreTrainedModel(PreTrainedModel):
+    config: CoupledMambaConfig
+    config_class = CoupledMambaConfig
+    base_model_prefix = "model"
+    main_input_name = "text_features"
+    input_modalities = ("text", "audio", "video")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["CoupledMambaLayer"]
+    _is_stateful = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """Mamba's initialisation as upstream mamba_ssm (and so the released Coupled Mamba code) applies it:
+        Linear weights keep PyTorch's kaiming-uniform default with zero biases, conv and out_proj kaiming-uniform,
+        S4D-real A = 1..n, D = 1, Δ bias = softplus⁻¹(log-uniform Δ in [time_step_min, time_step_max]) with
+        dt_proj's weight uniform ±r^-½ (the mixer-specific part is `mamba.py`'s). Departure from `mamba.py`, which
+        follows transformers' normal(0.02) for in_proj and x_proj so that its checkpoints match: with B and C that
+        small the state path of a freshly initialised mixer is ~1e-3 of the D skip, and on the bench's cross-modal
+        task (`bench/bench_coupled.py` (c)) no coupling learned anything in 800 steps; with this init "mean" learns
+        it in ~400. LayerNorms 1 / 0."""
+        super()._init_weights(module)
+        if isinstance(module, CoupledMambaMixer):
+            self._init_mixer(module)
+        elif isinstance(module, nn.Linear):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, CoupledMambaModel) and module.fusion_weights is not None:
+            init.zeros_(module.fusion_weights)  # equal weights
+
+    def _init_mixer(self, module: CoupledMambaMixer) -> None:
+        config = self.config
+        A = torch.arange(1, module.ssm_state_size + 1, dtype=torch.float32).expand(module.intermediate_size, -1)
+        init.copy_(module.A_log, torch.log(A))
+        init.ones_(module.D)
+        dt_init_std = config.time_step_rank**-0.5 * config.time_step_scale
+        if config.time_step_init_scheme == "constant":
+            init.constant_(module.dt_proj.weight, dt_init_std)
+        else:
+            init.uniform_(module.dt_proj.weight, -dt_init_std, dt_init_std)
+        log_min, log_max = math.log(config.time_step_min), math.log(config.time_step_max)
+        dt = torch.exp(torch.rand(module.intermediate_size) * (log_max - log_min) + log_min)
+        dt = dt.clamp(min=config.time_step_floor)
+        init.copy_(module.dt_proj.bias, dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
+        init.kaiming_uniform_(module.conv1d.weight, a=math.sqrt(5))
+        if module.conv1d.bias is not None:
+            init.zeros_(module.conv1d.bias)
+        init.kaiming_uniform_(module.out_proj.weight, a=math.sqrt(5))
+        if config.rescale_prenorm_residual:
+            init.copy_(module.out_proj.weight, module.out_proj.weight / math.sqrt(config.num_hidden_layers))
+
+
+class CoupledMambaModel(CoupledMambaPreTrainedModel):
+    """Input projections → N coupled layers → final LayerNorm per modality → pooling → fusion.
+
+    Inputs, for every modality m of `config.modalities` (text, audio, vision by default):
+        {m}_features (b, l, D_m) float, on one time axis shared by all modalities (`CoupledMambaFeatureProcessor`
+        puts them there); {m}_attention_mask (b, l), 1 for real steps (optional; see the module docstring).
+    Streaming: pass `use_cache=True` (or a `CoupledMambaCache`) and feed the rest of the sequences through
+    `cache_params=outputs.cache_params`, one or more steps at a time; outputs equal the full parallel pass.
+    """
+
+    def __init__(self, config: CoupledMambaConfig):
+        super().__init__(config)
+        self.main_input_name = f"{config.modalities[0]}_features"
+        sizes = config.modality_input_sizes
+        self.input_projections = nn.ModuleDict({m: CoupledMambaInputProjection(config, sizes[m]) for m in sizes})
+        self.layers = nn.ModuleList([CoupledMambaLayer(config, i) for i in range(config.num_hidden_layers)])
+        norms = {m: nn.LayerNorm(config.hidden_size, eps=config.layer_norm_epsilon) for m in config.modalities}
+        self.final_norms = nn.ModuleDict(norms)
+        weighted = config.fusion == "weighted"
+        self.fusion_weights = nn.Parameter(torch.zeros(config.num_modalities)) if weighted else None
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def forward(
+        self,
+        text_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
+        vision_features: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        vision_attention_mask: torch.Tensor | None = None,
+        cache_params: CoupledMambaCache | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> tuple | CoupledMambaModelOutput:
+        """Modalities other than text/audio/vision come as keywords `{m}_features=...`, `{m}_attention_mask=...`."""
+        named = {**kwargs, "text_features": text_features, "audio_features": audio_features}
+        named.update(vision_features=vision_features, text_attention_mask=text_attention_mask)
+        named.update(audio_attention_mask=audio_attention_mask, vision_attention_mask=vision_attention_mask)
+        features, masks = self._check_inputs(named)
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        cache = self._prepare_cache(cache_params, use_cache, features[0])
+        # 1. Every modality onto the common width d.
+        hidden = tuple(projection(f) for projection, f in zip(self.input_projections.values(), features, strict=True))
+        # 2. The coupled layers: the parallel scan, or one step at a time when continuing a cache.
+        if cache is not None and cache.seen_steps > 0:
+            depth_outputs = self._forward_steps(hidden, masks, cache, output_hidden_states)
+        else:
+            depth_outputs = self._forward_parallel(hidden, masks, cache, output_hidden_states)
+        last = [norm(h) for norm, h in zip(self.final_norms.values(), depth_outputs[-1], strict=True)]
+        # 3. Pooling per modality, then fusion.
+        modality_pooled = self._pool(last, masks, cache)  #                                              (b, M, d)
+        result = CoupledMambaModelOutput(
+            last_hidden_state=torch.stack(last, dim=1),
+            pooler_output=self._fuse(modality_pooled),
+            modality_pooler_output=modality_pooled,
+            hidden_states=tuple(torch.stack(h, dim=1) for h in depth_outputs) if output_hidden_states else None,
+            cache_params=cache,
+        )
+        return result if return_dict else result.to_tuple()
+
+    # ------------------------------------------------------------------------------------------- inputs
+    def _check_inputs(self, named: dict) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """Features in modality order and masks ((b, l) bool each, or None when nothing is padded)."""
+        modalities = self.config.modalities
+        known = {f"{m}_{suffix}" for m in modalities for suffix in ("features", "attention_mask")}
+        suffixes = ("_features", "_attention_mask")
+        unknown = [k for k, v in named.items() if v is not None and k.endswith(suffixes) and k not in known]
+        if unknown:
+            raise ValueError(f"unknown modality input(s) {unknown}: this model's modalities are {modalities}")
+        features = [self._check_features(m, named.get(f"{m}_features")) for m in modalities]
+        shapes = {m: tuple(f.shape[:2]) for m, f in zip(modalities, features, strict=True)}
+        if len(set(shapes.values())) > 1:
+            raise ValueError(
+                f"every modality must share one (batch, time) axis, got {shapes}; CoupledMambaFeatureProcessor puts "
+                "unaligned sequences on a common time axis"
+            )
+        shape = features[0].shape[:2]
+        masks = [self._check_mask(m, named.get(f"{m}_attention_mask"), shape) for m in modalities]
+        if all(mask is None or bool(mask.all()) for mask in masks):
+            return features, None
+        everything = torch.ones(shape, dtype=torch.bool, device=features[0].device)
+        return features, [everything if mask is None else mask for mask in masks]
+
+    def _check_features(self, modality: str, features) -> torch.Tensor:
+        name, size = f"{modality}_features", self.config.modality_input_sizes[modality]
+        if features is None:
+            raise ValueError(f"{name} is missing: this model takes {', '.join(self.config.modalities)} features")
+        if not isinstance(features, torch.Tensor) or not features.is_floating_point():
+            kind = features.dtype if isinstance(features, torch.Tensor) else type(features).__name__
+            raise TypeError(f"{name} must be a floating-point torch.Tensor (batch, time, {size}), got {kind}")
+        if features.dim() != 3 or features.shape[-1] != size or 0 in features.shape:
+            raise ValueError(
+                f"{name} must have shape (batch, time, {size}) with time >= 1, got {tuple(features.shape)}"
+            )
+        return features
+
+    @staticmethod
+    def _check_mask(modality: str, mask, shape) -> torch.Tensor | None:
+        if mask is None:
+            return None
+        if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != tuple(shape):
+            got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ValueError(f"{modality}_attention_mask must be a (batch, time) = {tuple(shape)} tensor, got {got}")
+        return mask.bool()
+
+    def _prepare_cache(self, cache, use_cache, reference: torch.Tensor) -> CoupledMambaCache | None:
+        if cache is not None:
+            if cache.batch_size != reference.shape[0]:
+                raise ValueError(f"cache_params holds {cache.batch_size} sequences, the inputs {reference.shape[0]}")
+            return cache
+        if not use_cache or (self.gradient_checkpointing and self.training):
+            return None
+        dtype = self.input_projections[self.config.modalities[0]].projection.weight.dtype
+        return CoupledMambaCache(self.config, reference.shape[0], dtype=dtype, device=reference.device)
+
+    # ------------------------------------------------------------------------------------------- layers
+    def _forward_parallel(self, hidden, masks, cache, keep_all: bool) -> list[tuple[torch.Tensor, ...]]:
+        """All steps at once; returns the hidden states after every depth (only the last unless `keep_all`)."""
+        order = _padding_order(masks)
+        if order is not None:  # steps where every modality is padded go first: the states are zero there
+            hidden = tuple(_take_steps(h, order) for h in hidden)
+            masks = [_take_steps(mask, order) for mask in masks]
+        depth_outputs = [hidden]
+        for layer in self.layers:
+            hidden = layer(*hidden, masks=masks, cache=cache)
+            depth_outputs = [*depth_outputs, hidden] if keep_all else [hidden]
+        if cache is not None:
+            cache.seen_steps += hidden[0].shape[1]
+        if order is not None:
+            inverse = order.argsort(dim=1)
+            depth_outputs = [tuple(_take_steps(h, inverse) for h in outputs) for outputs in depth_outputs]
+        return depth_outputs
+
+    def _forward_steps(self, hidden, masks, cache, keep_all: bool) -> list[tuple[torch.Tensor, ...]]:
+        """One step at a time from the cache. A step where every modality is padded leaves the cache as it was."""
+        step_is_real = None if masks is None else torch.stack(masks).any(0)  #                          (b, l)
+        steps = []
+        for t in range(hidden[0].shape[1]):
+            step_hidden = tuple(h[:, t] for h in hidden)
+            step_masks = None if masks is None else [mask[:, t] for mask in masks]
+            skipped = None if step_is_real is None else ~step_is_real[:, t]
+            saved = cache.snapshot() if skipped is not None and bool(skipped.any()) else None
+            outputs = [step_hidden]
+            for layer in self.layers:
+                step_hidden = layer.step(*step_hidden, masks=step_masks, cache=cache)
+                outputs.append(step_hidden)
+            if saved is not None:
+                cache.restore_rows(saved, skipped)
+            cache.seen_steps += 1
+            steps.append(outputs if keep_all else outputs[-1:])
+        return [tuple(torch.stack(s, dim=1) for s in zip(*depth, strict=True)) for depth in zip(*steps, strict=True)]
+
+    # ---------------------------------------------------------------------------------- pooling, fusion
+    def _pool(self, hidden: list[torch.Tensor], masks, cache: CoupledMambaCache | None) -> torch.Tensor:
+        """(b, M, d) pooled vectors; with a cache, over every step it has seen."""
+        pooling = self.config.pooling
+        masks = masks or [None] * len(hidden)
+        statistics = [_pool_statistics(h, mask, pooling) for h, mask in zip(hidden, masks, strict=True)]
+        values, counts = torch.stack([s[0] for s in statistics]), torch.stack([s[1] for s in statistics])
+        if cache is None:
+            return _pooled(values, counts, pooling).transpose(0, 1).to(hidden[0].dtype)
+        cache.add_pooling_statistics(values, counts)
+        return cache.pooled_output().to(hidden[0].dtype)
+
+    def _fuse(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(b, M, d) → (b, M·d) for "concat", (b, d) for "mean" and "weighted"."""
+        if self.config.fusion == "concat":
+            return pooled.flatten(1)
+        if self.config.fusion == "mean":
+            return pooled.mean(1)
+        return (torch.softmax(self.fusion_weights, dim=0).to(pooled.dtype)[:, None] * pooled).sum(1)
+
+
+class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
+    """Coupled Mamba with a head on the fused pooled features: a sentiment score (regression, `num_labels=1`, L1 loss
+    as the paper) or classes (2, 3 or 7 sentiment classes, cross-entropy).
+
+    `labels`: (b,) or (b, 1) float scores for regression; (b,) integer classes for single-label classification;
+    (b, num_labels) floats for multi-label. The loss follows `config.problem_type`, else transformers' rule: one label →
+    regression, integer labels → single-label, float labels → multi-label.
+    """
+
+    accepts_loss_kwargs = False
+
+    def __init__(self, config: CoupledMambaConfig):
+        super().__init__(config)
+        self.main_input_name = f"{config.modalities[0]}_features"
+        self.num_labels = config.num_labels
+        self.model = CoupledMambaModel(config)
+        self.classifier = CoupledMambaClassificationHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        text_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
+        vision_features: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        vision_attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        cache_params: CoupledMambaCache | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> tuple | CoupledMambaSequenceClassifierOutput:
+        """Inputs as `CoupledMambaModel`; with a cache, the logits are those of every step seen so far."""
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.model(
+            text_features=text_features,
+            audio_features=audio_features,
+            vision_features=vision_features,
+            text_attention_mask=text_attention_mask,
+            audio_attention_mask=audio_attention_mask,
+            vision_attention_mask=vision_attention_mask,
+            cache_params=cache_params,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **kwargs,
+        )
+        logits = self.classifier(outputs.pooler_output)
+        loss = None if labels is None else self._loss(logits, labels)
+        result = CoupledMambaSequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, cache_params=outputs.cache_params
+        )
+        return result if return_dict else result.to_tuple()
+
+    def _problem_type(self, labels: torch.Tensor) -> str:
+        if self.config.problem_type is not None:
+            return self.config.problem_type
+        if self.num_labels == 1:
+            return "regression"
+        if labels.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
+            return "single_label_classification"
+        return "multi_label_classification"
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        labels = labels.to(logits.device)
+        problem_type = self._problem_type(labels)
+        if problem_type == "regression":
+            loss_function = F.l1_loss if self.config.regression_loss == "l1" else F.mse_loss
+            if self.num_labels == 1:
+                return loss_function(logits.squeeze(-1), labels.reshape(-1).to(logits.dtype))
+            return loss_function(logits, labels.to(logits.dtype))
+        if problem_type == "single_label_classification":
+            labels = labels.reshape(-1)
+            valid = labels[labels != -100]
+            if bool(((valid < 0) | (valid >= self.num_labels) | (valid != valid.round())).any()):
+                raise ValueError(
+                    f"labels must be class indices in [0, {self.num_labels}) for single-label classification, got "
+                    f"{valid[:8].tolist()}; a sentiment score needs num_labels=1 (regression)"
+                )
+            return F.cross_entropy(logits.reshape(-1, self.num_labels), labels.long())
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+
+def register() -> None:
+    """Registers the models with `AutoModel` and `AutoModelForSequenceClassification`."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    AutoModel.register(CoupledMambaConfig, CoupledMambaModel)
+    AutoModelForSequenceClassification.register(CoupledMambaConfig, CoupledMambaForSequenceClassification)
+
+
+__all__ = [
+    "CoupledMambaCache",
+    "CoupledMambaForSequenceClassification",
+    "CoupledMambaModel",
+    "CoupledMambaModelOutput",
+    "CoupledMambaPreTrainedModel",
+    "CoupledMambaSequenceClassifierOutput",
+]

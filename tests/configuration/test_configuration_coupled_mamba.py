@@ -1,0 +1,84 @@
+"""CoupledMambaConfig: the paper's defaults, derived sizes, validation at the door, save/load and Auto registration."""
+
+import math
+
+import pytest
+from transformers import AutoConfig
+
+from mamba_multimodal import CoupledMambaConfig
+
+
+def test_defaults_are_the_papers_mosei_model():
+    config = CoupledMambaConfig()
+    assert config.model_type == "coupled_mamba"
+    assert config.modality_input_sizes == {"text": 768, "audio": 74, "vision": 35}
+    assert (config.hidden_size, config.state_size, config.expand, config.conv_kernel) == (128, 64, 2, 4)
+    assert config.num_hidden_layers == 3
+    assert config.time_step_rank == 8  # the paper's d_state / 8
+    assert config.coupling == "mean"
+    assert (config.pooling, config.fusion, config.regression_loss) == ("mean", "concat", "l1")
+    assert config.num_labels == 1 and config.scan_backend == "auto"
+
+
+def test_derived_sizes():
+    config = CoupledMambaConfig(hidden_size=16, expand=3, fusion="concat")
+    assert config.intermediate_size == 48
+    assert config.num_modalities == 3 and config.fused_size == 48
+    assert CoupledMambaConfig(hidden_size=16, fusion="weighted").fused_size == 16
+    assert CoupledMambaConfig(state_size=20).time_step_rank == math.ceil(20 / 8)
+    assert CoupledMambaConfig(time_step_rank=16).time_step_rank == 16  # the released code's ceil(d_model / 8)
+
+
+def test_modalities_from_a_dict_keep_their_order():
+    config = CoupledMambaConfig(input_sizes={"vision": 20, "audio": 5})
+    assert config.modalities == ["vision", "audio"] and config.input_sizes == [20, 5]
+
+
+def test_classification_labels():
+    config = CoupledMambaConfig(num_labels=7)
+    assert config.num_labels == 7 and config.problem_type is None
+    assert CoupledMambaConfig(num_labels=3, problem_type="single_label_classification").num_labels == 3
+
+
+def test_round_trip_through_json_and_auto_config(tmp_path):
+    config = CoupledMambaConfig(
+        input_sizes={"audio": 5, "text": 12}, coupling="sum", pooling="max", fusion="weighted", num_labels=3
+    )
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, CoupledMambaConfig)
+    assert loaded.modalities == ["audio", "text"]  # the order survives JSON's sorted keys
+    fields = lambda c: {k: v for k, v in c.to_dict().items() if k != "_name_or_path"}  # noqa: E731
+    assert fields(loaded) == fields(config)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"coupling": "product"}, "coupling"),
+        ({"pooling": "first"}, "pooling"),
+        ({"fusion": "attention"}, "fusion"),
+        ({"regression_loss": "huber"}, "regression_loss"),
+        ({"scan_backend": "triton"}, "scan_backend"),
+        ({"hidden_act": "gelu"}, "hidden_act"),
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"state_size": 2.5}, "state_size"),
+        ({"num_hidden_layers": True}, "num_hidden_layers"),
+        ({"conv_kernel": 1}, "conv_kernel"),
+        ({"time_step_rank": "big"}, "time_step_rank"),
+        ({"head_hidden_size": -1}, "head_hidden_size"),
+        ({"classifier_dropout": 1.0}, "classifier_dropout"),
+        ({"time_step_min": 0.5, "time_step_max": 0.1}, "time_step_min"),
+        ({"layer_norm_epsilon": 0}, "layer_norm_epsilon"),
+        ({"use_bias": "yes"}, "use_bias"),
+        ({"modalities": ["text", "text"], "input_sizes": [4, 4]}, "modalities"),
+        ({"modalities": ["text-1"], "input_sizes": [4]}, "modalities"),
+        ({"modalities": ["text", "audio"], "input_sizes": [4]}, "input_sizes"),
+        ({"input_sizes": [768, 0, 35]}, "input_sizes"),
+        ({"modalities": ["a"], "input_sizes": {"b": 3}}, "modalities"),
+        ({"problem_type": "ranking"}, "problem_type"),
+    ],
+)
+def test_bad_values_raise_naming_the_field(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        CoupledMambaConfig(**overrides)
