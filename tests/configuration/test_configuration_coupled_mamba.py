@@ -61,6 +61,7 @@ def test_round_trip_through_json_and_auto_config(tmp_path):
         ({"regression_loss": "huber"}, "regression_loss"),
         ({"scan_backend": "triton"}, "scan_backend"),
         ({"hidden_act": "gelu"}, "hidden_act"),
+        ({"head_activation": "softmax"}, "head_activation"),
         ({"hidden_size": 0}, "hidden_size"),
         ({"state_size": 2.5}, "state_size"),
         ({"num_hidden_layers": True}, "num_hidden_layers"),
