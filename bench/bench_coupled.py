@@ -28,15 +28,15 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_ssm import current_rss_mb, machine, peak_rss_mb, time_call
+from common import THREADS, current_rss_mb, machine, peak_rss_mb, time_calls, write_json
 
-THREADS = 2
 LENGTHS = (50, 100, 500, 1000)
 BATCH = 32
 MOSEI_SIZES = {"text": 768, "audio": 74, "vision": 35}
@@ -163,7 +163,7 @@ def inference_worker(kind: str, length: int, repeats: int) -> dict:
         if not torch.isfinite(logits).all():
             raise RuntimeError(f"{kind} produced non-finite logits at L={length}")
 
-    seconds = time_call(infer, repeats=repeats)
+    seconds = statistics.median(time_calls(infer, repeats=repeats))
     parameters = sum(p.numel() for p in model.parameters())
     peak = peak_rss_mb()
     return {"seconds": seconds, "peak_rss_mb": peak, "inference_peak_mb": peak - baseline, "parameters": parameters}
@@ -393,11 +393,7 @@ def main() -> None:
     print("\n## targets")
     for name, verdict in report["targets"].items():
         print(f"- {name}: {verdict['ratio']:.2f} -> {'met' if verdict['met'] else 'NOT met'}")
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(report, indent=2))
-    os.replace(partial, output)  # a crash never leaves a half-written result
+    output = write_json(report, args.output)
     print(f"\nwrote {output}")
 
 
