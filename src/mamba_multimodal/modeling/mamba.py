@@ -178,6 +178,30 @@ class MambaBlock(GradientCheckpointingLayer):
         return residual + self.mixer(hidden_states, cache_params=cache_params, attention_mask=attention_mask)
 
 
+@torch.no_grad()
+def init_mamba_mixer(module: nn.Module, config) -> None:
+    """transformers' Mamba initialisation of one mixer: S4D-real A, D = 1, Δ bias = softplus⁻¹(log-uniform Δ),
+    Kaiming conv and out_proj. `module` has Mamba's parameter names; `config` Mamba's time-step fields."""
+    A = torch.arange(1, module.ssm_state_size + 1, dtype=torch.float32).expand(module.intermediate_size, -1)
+    init.copy_(module.A_log, torch.log(A))
+    init.ones_(module.D)
+    dt_init_std = config.time_step_rank**-0.5 * config.time_step_scale
+    if config.time_step_init_scheme == "constant":
+        init.constant_(module.dt_proj.weight, dt_init_std)
+    else:
+        init.uniform_(module.dt_proj.weight, -dt_init_std, dt_init_std)
+    log_min, log_max = math.log(config.time_step_min), math.log(config.time_step_max)
+    dt = torch.exp(torch.rand(module.intermediate_size) * (log_max - log_min) + log_min)
+    dt = dt.clamp(min=config.time_step_floor)
+    init.copy_(module.dt_proj.bias, dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
+    init.kaiming_uniform_(module.conv1d.weight, a=math.sqrt(5))
+    if module.conv1d.bias is not None:
+        init.zeros_(module.conv1d.bias)
+    init.kaiming_uniform_(module.out_proj.weight, a=math.sqrt(5))
+    if config.rescale_prenorm_residual:
+        init.copy_(module.out_proj.weight, module.out_proj.weight / math.sqrt(config.num_hidden_layers))
+
+
 class MambaPreTrainedModel(PreTrainedModel):
     config_class = MambaConfig
     base_model_prefix = "backbone"
@@ -191,25 +215,7 @@ class MambaPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if not isinstance(module, MambaMixer):
             return
-        config = self.config
-        A = torch.arange(1, module.ssm_state_size + 1, dtype=torch.float32).expand(module.intermediate_size, -1)
-        init.copy_(module.A_log, torch.log(A))
-        init.ones_(module.D)
-        dt_init_std = config.time_step_rank**-0.5 * config.time_step_scale
-        if config.time_step_init_scheme == "constant":
-            init.constant_(module.dt_proj.weight, dt_init_std)
-        else:
-            init.uniform_(module.dt_proj.weight, -dt_init_std, dt_init_std)
-        log_min, log_max = math.log(config.time_step_min), math.log(config.time_step_max)
-        dt = torch.exp(torch.rand(module.intermediate_size) * (log_max - log_min) + log_min)
-        dt = dt.clamp(min=config.time_step_floor)
-        init.copy_(module.dt_proj.bias, dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
-        init.kaiming_uniform_(module.conv1d.weight, a=math.sqrt(5))
-        if module.conv1d.bias is not None:
-            init.zeros_(module.conv1d.bias)
-        init.kaiming_uniform_(module.out_proj.weight, a=math.sqrt(5))
-        if config.rescale_prenorm_residual:
-            init.copy_(module.out_proj.weight, module.out_proj.weight / math.sqrt(config.num_hidden_layers))
+        init_mamba_mixer(module, self.config)
 
 
 class MambaModel(MambaPreTrainedModel):

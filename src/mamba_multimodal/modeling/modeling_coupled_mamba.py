@@ -51,6 +51,7 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import logging
 
 from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
+from .mamba import init_mamba_mixer
 from .ssm import causal_conv1d_update, coupled_scan, coupled_state_update
 
 logger = logging.get_logger(__name__)
@@ -427,34 +428,13 @@ class CoupledMambaPreTrainedModel(PreTrainedModel):
         it in ~400. LayerNorms 1 / 0."""
         super()._init_weights(module)
         if isinstance(module, CoupledMambaMixer):
-            self._init_mixer(module)
+            init_mamba_mixer(module, self.config)
         elif isinstance(module, nn.Linear):
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, CoupledMambaModel) and module.fusion_weights is not None:
             init.zeros_(module.fusion_weights)  # equal weights
-
-    def _init_mixer(self, module: CoupledMambaMixer) -> None:
-        config = self.config
-        A = torch.arange(1, module.ssm_state_size + 1, dtype=torch.float32).expand(module.intermediate_size, -1)
-        init.copy_(module.A_log, torch.log(A))
-        init.ones_(module.D)
-        dt_init_std = config.time_step_rank**-0.5 * config.time_step_scale
-        if config.time_step_init_scheme == "constant":
-            init.constant_(module.dt_proj.weight, dt_init_std)
-        else:
-            init.uniform_(module.dt_proj.weight, -dt_init_std, dt_init_std)
-        log_min, log_max = math.log(config.time_step_min), math.log(config.time_step_max)
-        dt = torch.exp(torch.rand(module.intermediate_size) * (log_max - log_min) + log_min)
-        dt = dt.clamp(min=config.time_step_floor)
-        init.copy_(module.dt_proj.bias, dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
-        init.kaiming_uniform_(module.conv1d.weight, a=math.sqrt(5))
-        if module.conv1d.bias is not None:
-            init.zeros_(module.conv1d.bias)
-        init.kaiming_uniform_(module.out_proj.weight, a=math.sqrt(5))
-        if config.rescale_prenorm_residual:
-            init.copy_(module.out_proj.weight, module.out_proj.weight / math.sqrt(config.num_hidden_layers))
 
 
 class CoupledMambaModel(CoupledMambaPreTrainedModel):
