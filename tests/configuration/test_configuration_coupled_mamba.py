@@ -60,6 +60,8 @@ def test_round_trip_through_json_and_auto_config(tmp_path):
         ({"fusion": "attention"}, "fusion"),
         ({"regression_loss": "huber"}, "regression_loss"),
         ({"scan_backend": "triton"}, "scan_backend"),
+        ({"inference_chunk_size": 0}, "inference_chunk_size"),
+        ({"inference_chunk_size": 64.0}, "inference_chunk_size"),
         ({"hidden_act": "gelu"}, "hidden_act"),
         ({"head_activation": "softmax"}, "head_activation"),
         ({"hidden_size": 0}, "hidden_size"),

@@ -151,8 +151,73 @@ def test_streaming_from_an_empty_cache_and_several_steps_per_call():
     with torch.no_grad():
         expected = model.model(**inputs).last_hidden_state
         first = model.model(**steps(inputs, 0, 1), cache_params=cache).last_hidden_state  # a parallel pass of 1
-        rest = model.model(**steps(inputs, 1, 8), cache_params=cache).last_hidden_state  # 7 steps, one at a time
+        rest = model.model(**steps(inputs, 1, 8), cache_params=cache).last_hidden_state  # 7 steps in parallel
     torch.testing.assert_close(torch.cat([first, rest], dim=2), expected, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("coupling", COUPLINGS)
+@pytest.mark.parametrize("padding", [None, "right", "inside"])
+def test_inference_in_pieces_equals_one_pass(coupling, padding):
+    """inference_chunk_size=3 runs 11 steps as 3 + 3 + 3 + 2 through a carried cache: every depth's hidden states,
+    the logits and the cache left behind are those of one pass."""
+    inputs = CoupledMambaTester(length=11).prepare_inputs()
+    masks = {}
+    if padding is not None:
+        mask = torch.ones(2, 11, dtype=torch.long)
+        mask[1, 7:] = 0  # clip 1 ends early: right padding
+        if padding == "inside":
+            mask[0, 4:6] = 0  # steps where every modality is padded, inside clip 0
+            mask[1, 2] = 0
+        masks = masks_for(inputs, mask)
+    model, outputs = build(coupling=coupling), {}
+    for chunk in (None, 3):
+        model.config.inference_chunk_size = chunk
+        with torch.no_grad():
+            outputs[chunk] = model(**inputs, **masks, use_cache=True, output_hidden_states=True)
+    whole, pieces = outputs[None], outputs[3]
+    for depth, (expected, got) in enumerate(zip(whole.hidden_states, pieces.hidden_states, strict=True)):
+        torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=f"depth {depth}")
+    torch.testing.assert_close(pieces.logits, whole.logits, atol=ATOL, rtol=0)
+    for name in ("ssm_states", "conv_states"):
+        for expected, got in zip(getattr(whole.cache_params, name), getattr(pieces.cache_params, name), strict=True):
+            torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=name)
+
+
+def test_pieces_are_used_only_without_autograd():
+    model = build(inference_chunk_size=4)
+    assert [len(range(11)[piece]) for piece in model.model._pieces(11)] == [11]  # gradients recorded: one piece
+    with torch.no_grad():
+        assert [len(range(11)[piece]) for piece in model.model._pieces(11)] == [4, 4, 3]
+        assert model.model._pieces(4) == [slice(0, 4)]
+
+
+def test_continuing_a_cache_with_several_steps_runs_in_parallel(monkeypatch):
+    model = build(coupling="sum")
+    inputs = CoupledMambaTester(length=9).prepare_inputs()
+
+    def no_stepping(*args, **kwargs):
+        raise AssertionError("a continuation without fully padded steps must not go one step at a time")
+
+    monkeypatch.setattr(type(model.model.layers[0]), "step", no_stepping)
+    with torch.no_grad():
+        expected = model(**inputs)
+        prefix = model(**steps(inputs, 0, 4), use_cache=True)
+        continued = model(**steps(inputs, 4, 9), cache_params=prefix.cache_params)
+    torch.testing.assert_close(continued.logits, expected.logits, atol=ATOL, rtol=0)
+
+
+def test_gradients_flow_through_a_continued_cache():
+    """The gradient of the logits after prefix + continuation, w.r.t. every input step, equals the one pass's:
+    the continuation's scan carries the gradient back into the prefix's state."""
+    model = build(coupling="mean")
+    inputs = CoupledMambaTester(length=8).prepare_inputs()
+    whole = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    model(**whole).logits.sum().backward()
+    pieces = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    prefix = model(**steps(pieces, 0, 3), use_cache=True)
+    model(**steps(pieces, 3, 8), cache_params=prefix.cache_params).logits.sum().backward()
+    for name in inputs:
+        torch.testing.assert_close(pieces[name].grad, whole[name].grad, atol=ATOL, rtol=1e-4, msg=name)
 
 
 # --------------------------------------------------------------------------------------------- padding

@@ -293,6 +293,41 @@ def test_coupled_scan_fast_paths_match_reference(backend, coupling, length):
         assert_close_scaled(grads[name], grads_ref[name], name=f"gradient of {name}")
 
 
+def carried_state(coupling, modalities=3, batch=2, dim=5, nstate=4):
+    return torch.randn(*(() if coupling != "none" else (modalities,)), batch, dim, nstate)
+
+
+@pytest.mark.parametrize("backend", FAST_PATHS)
+@pytest.mark.parametrize("coupling", ssm.COUPLINGS)
+def test_coupled_scan_from_an_initial_state_matches_reference(backend, coupling):
+    inputs = {**make_coupled_inputs(length=7), "initial_state": carried_state(coupling)}
+    out_ref, last_ref, grads_ref = run_coupled(inputs, "reference", coupling, dtype=torch.float64)
+    out, last, grads = run_coupled(inputs, backend, coupling)
+    assert_close_scaled(out, out_ref, name="output")
+    assert_close_scaled(last, last_ref, name="carried state")
+    for name in [*SCAN_ARGS, "initial_state"]:
+        assert_close_scaled(grads[name], grads_ref[name], name=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("backend", ["reference", *FAST_PATHS])
+@pytest.mark.parametrize("coupling", ssm.COUPLINGS)
+def test_coupled_scan_in_pieces_equals_one_scan(backend, coupling):
+    x = make_coupled_inputs(length=13)
+    whole, whole_last = ssm.coupled_scan(
+        **x, delta_softplus=True, coupling=coupling, return_last_state=True, backend=backend
+    )
+    pieces, state = [], None
+    for start, stop in ((0, 5), (5, 6), (6, 13)):
+        piece = {k: v[..., start:stop] if v.dim() == 4 else v for k, v in x.items()}
+        out, state = ssm.coupled_scan(
+            **piece, delta_softplus=True, coupling=coupling, return_last_state=True, backend=backend,
+            initial_state=state,
+        )  # fmt: skip
+        pieces.append(out)
+    torch.testing.assert_close(torch.cat(pieces, dim=-1), whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(state, whole_last, atol=1e-5, rtol=1e-5)
+
+
 def test_coupled_scan_sum_is_eq6_written_out():
     """h^m_t = exp(Δ^m_t A^m) ⊙ Σ_m' h^m'_{t-1} + Δ^m_t B^m_t x^m_t ; y^m_t = C^m_t · h^m_t + D^m x^m_t, gated."""
     x = {k: v.double() for k, v in make_coupled_inputs(modalities=2, length=6).items()}
@@ -364,6 +399,8 @@ def test_coupled_scan_rejects_bad_inputs():
         ssm.coupled_scan(**{**x, "B": x["B"][:2]})
     with pytest.raises(ValueError, match=r"C must have shape \(batch, state, length\)"):
         ssm.coupled_scan(**{**x, "C": x["C"][..., :5]})
+    with pytest.raises(ValueError, match=r"initial_state must have shape the carried state for 'none'"):
+        ssm.coupled_scan(**x, coupling="none", initial_state=torch.zeros(2, 5, 4))
     with pytest.raises(ValueError, match="state must have shape"):
         ssm.coupled_state_update(
             torch.zeros(2, 5, 4),

@@ -86,9 +86,32 @@ def _padding_order(masks: list[torch.Tensor] | None) -> torch.Tensor | None:
 
 
 def _take_steps(tensor: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """tensor (b, l, ...) reordered along time by order (b, l)."""
-    index = order.reshape(*order.shape, *[1] * (tensor.dim() - 2)).expand_as(tensor)
+    """The steps order (b, l') of tensor (b, l, ...): (b, l', ...)."""
+    index = order.reshape(*order.shape, *[1] * (tensor.dim() - 2)).expand(*order.shape, *tensor.shape[2:])
     return tensor.gather(1, index)
+
+
+def _steps_of(tensor: torch.Tensor, piece: slice, order: torch.Tensor | None) -> torch.Tensor:
+    """The steps `piece` of tensor (b, l, ...), counted in `order` (b, l) when there is one."""
+    return tensor[:, piece] if order is None else _take_steps(tensor, order[:, piece])
+
+
+def _put_steps(out: torch.Tensor, values: torch.Tensor, piece: slice, order: torch.Tensor | None) -> None:
+    """Writes values (b, M, l_piece, d) into out (b, M, l, d) at the steps `piece`, counted in `order` (b, l)."""
+    if order is None:
+        out[:, :, piece] = values
+    else:
+        out.scatter_(2, order[:, None, piece, None].expand_as(values), values)
+
+
+def _joined_pieces(piece_outputs: list[list[tuple[torch.Tensor, ...]]]) -> list[tuple[torch.Tensor, ...]]:
+    """Per piece, per depth, per modality (b, l_piece, d) → per depth, per modality (b, l, d)."""
+    if len(piece_outputs) == 1:
+        return piece_outputs[0]
+    return [
+        tuple(torch.cat(modality_pieces, dim=1) for modality_pieces in zip(*depth_pieces, strict=True))
+        for depth_pieces in zip(*piece_outputs, strict=True)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ pooling
@@ -98,11 +121,14 @@ def _pool_statistics(hidden: torch.Tensor, mask: torch.Tensor | None, pooling: s
     value is a sum for "mean", a maximum for "max", the last real step for "last" (meaningless where count = 0)."""
     hidden = hidden.float()
     batch, length = hidden.shape[:2]
-    if mask is None:
-        mask = torch.ones(batch, length, dtype=torch.bool, device=hidden.device)
+    if mask is None:  # no (b, l, d) temporaries: the sequences can be long
+        count = torch.full((batch,), length, dtype=torch.long, device=hidden.device)
+        if pooling == "mean":
+            return hidden.sum(1), count
+        return (hidden.amax(1) if pooling == "max" else hidden[:, -1]), count
     count = mask.sum(1)
     if pooling == "mean":
-        value = hidden.masked_fill(~mask[..., None], 0.0).sum(1)
+        value = torch.einsum("bld,bl->bd", hidden, mask.to(hidden.dtype))
     elif pooling == "max":
         value = hidden.masked_fill(~mask[..., None], -math.inf).amax(1)
     else:
@@ -234,15 +260,23 @@ class CoupledMambaMixer(nn.Module):
         self.D = nn.Parameter(torch.empty(self.intermediate_size))
         self.out_proj = nn.Linear(self.intermediate_size, self.hidden_size, bias=config.use_bias)
 
-    def scan_inputs(self, hidden_states: torch.Tensor, mask: torch.Tensor | None) -> ScanInputs:
-        """hidden_states: (b, l, d), normalised; mask: (b, l) bool or None. Padded steps get x = 0 and Δ = 0."""
-        length = hidden_states.shape[1]
+    def scan_inputs(
+        self, hidden_states: torch.Tensor, mask: torch.Tensor | None, window: torch.Tensor | None = None
+    ) -> ScanInputs:
+        """hidden_states: (b, l, d), normalised; mask: (b, l) bool or None; window: (b, d_in, k-1) the conv inputs
+        of the k-1 steps before (a cache's), or None for zeros. Padded steps get x = 0 and Δ = 0."""
+        length, history = hidden_states.shape[1], self.conv_kernel_size - 1
         # 1. Input projection to the SSM branch x and the gate z.
         x, gate = self.in_proj(hidden_states).transpose(1, 2).chunk(2, dim=1)  #            (b, d_in, l) each
         x = _zero_padded(x, mask, time_dim=2)
-        window = _last_steps(x, self.conv_kernel_size - 1)  #                the conv's last inputs, for a cache
-        # 2. Causal depthwise conv: nn.Conv1d pads k-1 on both sides, its first l outputs are the causal ones.
-        x = _zero_padded(F.silu(self.conv1d(x)[..., :length]), mask, time_dim=2)
+        if window is not None:
+            x = torch.cat([window.to(x.dtype), x], dim=-1)  #                                    (b, d_in, k-1+l)
+        # 2. Causal depthwise conv: nn.Conv1d pads k-1 on both sides; output j sees inputs j-k+1..j, so the
+        # outputs of the l new steps are the l that follow the window.
+        start = 0 if window is None else history
+        convolved = self.conv1d(x)[..., start : start + length]
+        window = _last_steps(x, history)  #                              the conv's last inputs, for a cache
+        x = _zero_padded(F.silu(convolved), mask, time_dim=2)
         # 3. Input-dependent step Δ and projections B, C.
         delta, B, C = self._selective_parameters(x.transpose(1, 2), mask, time_dim=1)
         return ScanInputs(x, gate, delta.transpose(1, 2), B, C, window)
@@ -295,19 +329,20 @@ class CoupledMambaLayer(GradientCheckpointingLayer):
         return A, torch.stack([mixer.D.float() for mixer in mixers])
 
     @staticmethod
-    def _stacked_scan_inputs(blocks, hidden_states, masks) -> tuple[ScanInputs, list[torch.Tensor]]:
+    def _stacked_scan_inputs(blocks, hidden_states, masks, windows) -> tuple[ScanInputs, list[torch.Tensor]]:
         """Every modality's scan inputs written into (M, ...) tensors as they come (x, gate, delta (M, b, d_in, l);
-        B, C (M, b, l, n)), so that only one modality's intermediates are alive at a time; and the conv windows."""
-        stacked, windows = None, []
-        for m, (block, hidden, mask) in enumerate(zip(blocks, hidden_states, masks, strict=True)):
-            inputs = block.mixer.scan_inputs(block.norm(hidden), mask)
+        B, C (M, b, l, n)), so that only one modality's intermediates are alive at a time; and the new conv windows.
+        windows: per modality the conv inputs before these steps (b, d_in, k-1), or None."""
+        stacked, new_windows = None, []
+        for m, (block, hidden, mask, window) in enumerate(zip(blocks, hidden_states, masks, windows, strict=True)):
+            inputs = block.mixer.scan_inputs(block.norm(hidden), mask, window)
             if stacked is None:
                 stacked = ScanInputs(*(t.new_empty(len(blocks), *t.shape) for t in inputs[:5]), None)
             for buffer, value in zip(stacked[:5], inputs[:5], strict=True):
                 buffer[m] = value
-            windows.append(inputs.window)
+            new_windows.append(inputs.window)
             del inputs
-        return stacked, windows
+        return stacked, new_windows
 
     def forward(self, *hidden_states: torch.Tensor, masks=None, cache: CoupledMambaCache | None = None):
         """hidden_states: one (b, l, d) per modality; masks: one (b, l) bool per modality, or None.
@@ -315,19 +350,20 @@ class CoupledMambaLayer(GradientCheckpointingLayer):
         Returns the new hidden states (one (b, l, d) per modality); with a cache, stores the conv windows and the
         state after the last step in it."""
         blocks, masks = list(self.blocks.values()), masks or [None] * len(hidden_states)
+        windows = [None] * len(blocks) if cache is None else cache.conv_states[self.layer_idx].unbind(0)
         # 1-3. Per modality: LayerNorm, in_proj, causal conv, Δ, B, C, stacked along a leading modality axis.
-        scan, windows = self._stacked_scan_inputs(blocks, hidden_states, masks)
-        # 4. One coupled scan over every modality.
+        scan, windows = self._stacked_scan_inputs(blocks, hidden_states, masks, windows)
+        # 4. One coupled scan over every modality, from the cache's state when there is one.
         A, D = self._ssm_parameters()
         out = coupled_scan(
             scan.x, scan.delta, A, scan.B.transpose(-1, -2), scan.C.transpose(-1, -2), D, z=scan.gate,
             coupling=self.config.coupling, return_last_state=cache is not None, backend=self.config.scan_backend,
+            initial_state=None if cache is None else cache.ssm_states[self.layer_idx],
         )  # fmt: skip
         del scan
-        if cache is not None:
-            out, last_state = out
-            cache.ssm_states[self.layer_idx].copy_(last_state)
-            cache.conv_states[self.layer_idx].copy_(torch.stack(windows))
+        if cache is not None:  # new tensors, not in-place copies: autograd may hold the old state
+            out, cache.ssm_states[self.layer_idx] = out
+            cache.conv_states[self.layer_idx] = torch.stack(windows).to(cache.conv_states[self.layer_idx].dtype)
         # 5. out_proj and residual, per modality.
         return tuple(
             hidden + block.mixer.output(y, mask)
@@ -484,18 +520,18 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         cache = self._prepare_cache(cache_params, use_cache, features[0])
-        # 1. Every modality onto the common width d.
-        hidden = tuple(projection(f) for projection, f in zip(self.input_projections.values(), features, strict=True))
-        # 2. The coupled layers: the parallel scan, or one step at a time when continuing a cache.
-        if cache is not None and cache.seen_steps > 0:
-            depth_outputs = self._forward_steps(hidden, masks, cache, output_hidden_states)
+        # 1-2. Input projections onto the common width d, the coupled layers, the final LayerNorms: in parallel;
+        # one step at a time only to continue a cache through steps at which every modality is padded (the parallel
+        # pass can skip those only before the first real step).
+        continuing = cache is not None and cache.seen_steps > 0
+        if continuing and _padding_order(masks) is not None:
+            last, depth_outputs = self._forward_steps(features, masks, cache, output_hidden_states)
         else:
-            depth_outputs = self._forward_parallel(hidden, masks, cache, output_hidden_states)
-        last = [norm(h) for norm, h in zip(self.final_norms.values(), depth_outputs[-1], strict=True)]
+            last, depth_outputs = self._forward_parallel(features, masks, cache, output_hidden_states)
         # 3. Pooling per modality, then fusion.
-        modality_pooled = self._pool(last, masks, cache)  #                                              (b, M, d)
+        modality_pooled = self._pool(last.unbind(1), masks, cache)  #                                    (b, M, d)
         result = CoupledMambaModelOutput(
-            last_hidden_state=torch.stack(last, dim=1),
+            last_hidden_state=last,
             pooler_output=self._fuse(modality_pooled),
             modality_pooler_output=modality_pooled,
             hidden_states=tuple(torch.stack(h, dim=1) for h in depth_outputs) if output_hidden_states else None,
@@ -559,25 +595,62 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         return CoupledMambaCache(self.config, reference.shape[0], dtype=dtype, device=reference.device)
 
     # ------------------------------------------------------------------------------------------- layers
-    def _forward_parallel(self, hidden, masks, cache, keep_all: bool) -> list[tuple[torch.Tensor, ...]]:
-        """All steps at once; returns the hidden states after every depth (only the last unless `keep_all`)."""
-        order = _padding_order(masks)
-        if order is not None:  # steps where every modality is padded go first: the states are zero there
-            hidden = tuple(_take_steps(h, order) for h in hidden)
-            masks = [_take_steps(mask, order) for mask in masks]
-        depth_outputs = [hidden]
-        for layer in self.layers:
-            hidden = layer(*hidden, masks=masks, cache=cache)
-            depth_outputs = [*depth_outputs, hidden] if keep_all else [hidden]
+    def _forward_parallel(self, features, masks, cache, keep_all: bool):
+        """All steps in parallel, continuing from `cache` if it has seen steps.
+
+        Without autograd, long sequences go through in pieces (`config.inference_chunk_size`), a cache carrying the
+        conv windows and states from one to the next; each piece's final output is written into place as it comes,
+        so that only the output (b, M, l, d) grows with l. Returns that output and the hidden states after every
+        depth when `keep_all` (else None), each a tuple of one (b, l, d) per modality."""
+        order = _padding_order(masks)  # steps where every modality is padded go first: the states are zero there
+        batch, length = features[0].shape[:2]
+        pieces = self._pieces(length)
+        carrier = cache
+        if carrier is None and len(pieces) > 1:
+            dtype = self.input_projections[self.config.modalities[0]].projection.weight.dtype
+            carrier = CoupledMambaCache(self.config, batch, dtype=dtype, device=features[0].device)
+        last, depth_pieces = None, []
+        for piece in pieces:
+            piece_masks = None if masks is None else [_steps_of(mask, piece, order) for mask in masks]
+            hidden = self._project([_steps_of(f, piece, order) for f in features])
+            depth_outputs = [hidden]
+            for layer in self.layers:
+                hidden = layer(*hidden, masks=piece_masks, cache=carrier)
+                depth_outputs = [*depth_outputs, hidden] if keep_all else [hidden]
+            normed = self._final_norms(hidden)  #                                                (b, M, l_piece, d)
+            last = normed.new_empty(batch, normed.shape[1], length, normed.shape[-1]) if last is None else last
+            _put_steps(last, normed, piece, order)
+            depth_pieces.append(depth_outputs)
         if cache is not None:
-            cache.seen_steps += hidden[0].shape[1]
+            cache.seen_steps += length
+        if not keep_all:
+            return last, None
+        depth_outputs = _joined_pieces(depth_pieces)
         if order is not None:
             inverse = order.argsort(dim=1)
             depth_outputs = [tuple(_take_steps(h, inverse) for h in outputs) for outputs in depth_outputs]
-        return depth_outputs
+        return last, depth_outputs
 
-    def _forward_steps(self, hidden, masks, cache, keep_all: bool) -> list[tuple[torch.Tensor, ...]]:
-        """One step at a time from the cache. A step where every modality is padded leaves the cache as it was."""
+    def _project(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Every modality's features (b, l, D_m) onto the common width: one (b, l, d) per modality."""
+        return tuple(projection(f) for projection, f in zip(self.input_projections.values(), features, strict=True))
+
+    def _final_norms(self, hidden: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The last layer's outputs, one (b, l, d) per modality → LayerNorm per modality, stacked (b, M, l, d)."""
+        return torch.stack([norm(h) for norm, h in zip(self.final_norms.values(), hidden, strict=True)], dim=1)
+
+    def _pieces(self, length: int) -> list[slice]:
+        """Time slices of one parallel pass: the whole sequence, or `inference_chunk_size` steps each when no
+        gradient is recorded (the pieces save memory only when autograd keeps no intermediates)."""
+        chunk = self.config.inference_chunk_size
+        if chunk is None or length <= chunk or torch.is_grad_enabled():
+            return [slice(0, length)]
+        return [slice(start, min(start + chunk, length)) for start in range(0, length, chunk)]
+
+    def _forward_steps(self, features, masks, cache, keep_all: bool):
+        """One step at a time from the cache; returns what `_forward_parallel` does. A step where every modality is
+        padded leaves the cache as it was."""
+        hidden = self._project(features)
         step_is_real = None if masks is None else torch.stack(masks).any(0)  #                          (b, l)
         steps = []
         for t in range(hidden[0].shape[1]):
@@ -593,7 +666,9 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
                 cache.restore_rows(saved, skipped)
             cache.seen_steps += 1
             steps.append(outputs if keep_all else outputs[-1:])
-        return [tuple(torch.stack(s, dim=1) for s in zip(*depth, strict=True)) for depth in zip(*steps, strict=True)]
+        by_depth = zip(*steps, strict=True)
+        depth_outputs = [tuple(torch.stack(s, dim=1) for s in zip(*depth, strict=True)) for depth in by_depth]
+        return self._final_norms(depth_outputs[-1]), depth_outputs if keep_all else None
 
     # ---------------------------------------------------------------------------------- pooling, fusion
     def _pool(self, hidden: list[torch.Tensor], masks, cache: CoupledMambaCache | None) -> torch.Tensor:

@@ -375,8 +375,11 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, 
 
 
 # ------------------------------------------------------------------------------------------- coupled scan
-def check_coupled_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, coupling="sum") -> None:
-    """Like `check_scan_inputs`, with a leading modality axis M on every argument."""
+def check_coupled_inputs(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, coupling="sum", initial_state=None
+) -> None:
+    """Like `check_scan_inputs`, with a leading modality axis M on every argument; initial_state is the carried
+    state, (b, d, n) when coupled and (M, b, d, n) for "none"."""
     _require(coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {coupling!r}")
     _check_float("u", u)
     _require(u.dim() == 4, f"u must be 4-D (modalities, batch, channels, length), got shape {tuple(u.shape)}")
@@ -390,6 +393,16 @@ def check_coupled_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, cou
             )
     for m in range(modalities):
         check_scan_inputs(*(None if t is None else t[m] for t in (u, delta, A, B, C, D, z, delta_bias)))
+    if initial_state is not None:
+        _check_float("initial_state", initial_state)
+        _check_shape(
+            "initial_state", initial_state, _carried_shape(u, A, coupling), f"the carried state for {coupling!r}"
+        )
+
+
+def _carried_shape(u, A, coupling) -> tuple[int, ...]:
+    """(b, d, n) when coupled, (M, b, d, n) for "none"."""
+    return (*u.shape[int(coupling != "none") : 3], A.shape[-1])
 
 
 SCAN_ARGUMENTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
@@ -414,12 +427,24 @@ def _finish_modalities(y, u, D, z, out_dtype):
 
 
 def coupled_scan_ref(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, coupling="sum", return_last_state=False
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    z=None,
+    delta_bias=None,
+    delta_softplus=False,
+    coupling="sum",
+    return_last_state=False,
+    initial_state=None,
 ):
     """The sequential definition of `coupled_scan`: Eq. 6 of Coupled Mamba written out step by step."""
-    check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling)
+    check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling, initial_state)
     decay, drive = _discretize_modalities(u, delta, A, B, delta_bias, delta_softplus)  #        (M, b, d, n, l)
-    carried = decay.new_zeros(decay.shape[1:4] if coupling != "none" else decay.shape[:4])
+    shape = decay.shape[1:4] if coupling != "none" else decay.shape[:4]
+    carried = decay.new_zeros(shape) if initial_state is None else _acc(initial_state)
     outputs = []
     for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), _acc(C).unbind(-1), strict=True):
         states = decay_t * carried + drive_t  #                                                      (M, b, d, n)
@@ -429,17 +454,21 @@ def coupled_scan_ref(
     return (out, carried) if return_last_state else out
 
 
-def _coupled_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupling, return_last_state):
+def _coupled_scan_pytorch(
+    u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupling, return_last_state, initial_state
+):
     """The coupled state c_t = P_t ⊙ c_{t-1} + U_t (P = w Σ_m exp(Δ^m A^m), U = w Σ_m Δ^m B^m x^m) is one diagonal
     recurrence with a time-varying decay; each modality's state then follows as exp(Δ^m A^m) ⊙ c_{t-1} + Δ^m B^m x^m."""
     decay, drive = _discretize_modalities(u, delta, A, B, delta_bias, delta_softplus)  #        (M, b, d, n, l)
+    initial_state = None if initial_state is None else _acc(initial_state)
     if coupling == "none":
-        states = linear_recurrence_pytorch(decay, drive)
+        states = linear_recurrence_pytorch(decay, drive, initial_state)
         last = states[..., -1]
     else:
         weight = 1.0 if coupling == "sum" else 1.0 / u.shape[0]
-        carried = linear_recurrence_pytorch(weight * decay.sum(0), weight * drive.sum(0))  #      (b, d, n, l)
-        entering = F.pad(carried[..., :-1], (1, 0))  #                       c_{t-1}, zero before the first step
+        carried = linear_recurrence_pytorch(weight * decay.sum(0), weight * drive.sum(0), initial_state)  # (b,d,n,l)
+        before = torch.zeros_like(carried[..., :1]) if initial_state is None else initial_state[..., None]
+        entering = torch.cat([before, carried[..., :-1]], dim=-1)  #                                   c_{t-1}
         states = decay * entering + drive
         last = carried[..., -1]
     y = torch.einsum("mbdnl,mbnl->mbdl", states, _acc(C))
@@ -460,6 +489,7 @@ def coupled_scan(
     coupling="sum",
     return_last_state=False,
     backend="auto",
+    initial_state=None,
 ):
     """M selective scans whose states are coupled (Coupled Mamba, arXiv 2405.18014, Eq. 6).
 
@@ -467,19 +497,23 @@ def coupled_scan(
         u, delta, z: (M, b, d, l).  A: (M, d, n).  B, C: (M, b, n, l).  D, delta_bias: (M, d).
         coupling: "sum" (Eq. 6: every modality continues from Σ_m h^m_{t-1}), "mean" (from its mean, which keeps the
             state bounded), or "none" (each modality continues from its own state: M independent Mamba scans).
+        initial_state: the carried state before the first step, (b, d, n) when coupled, (M, b, d, n) for "none";
+            None for zeros. Scanning a sequence in pieces, each from the last state of the one before, gives the
+            outputs of one scan over the whole sequence.
     Returns:
         out (M, b, d, l) in u's dtype, and the carried state after the last step when `return_last_state`:
-        (b, d, n) when coupled, (M, b, d, n) for "none".
+        (b, d, n) when coupled, (M, b, d, n) for "none", in float32.
     """
-    check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling)
+    check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling, initial_state)
     path = resolve_backend(u, "pytorch" if backend == "auto" and u.is_cuda else backend, "coupled_scan")
     arguments = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if path == "cpu":
         weight = 1.0 / u.shape[0] if coupling == "mean" else 1.0
-        return ssm_cpu.CoupledScanCPU.apply(*arguments, coupling != "none", weight, return_last_state)
+        return ssm_cpu.CoupledScanCPU.apply(*arguments, coupling != "none", weight, initial_state, return_last_state)
     if path == "reference":
-        return coupled_scan_ref(*arguments, coupling, return_last_state)
-    return _coupled_scan_pytorch(*arguments, coupling, return_last_state)  # CUDA has no coupled kernel
+        return coupled_scan_ref(*arguments, coupling, return_last_state, initial_state)
+    # CUDA has no coupled kernel
+    return _coupled_scan_pytorch(*arguments, coupling, return_last_state, initial_state)
 
 
 def coupled_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, coupling="sum"):

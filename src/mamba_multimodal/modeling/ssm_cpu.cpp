@@ -204,7 +204,7 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
 // where the carried state c is  w Σ_m h^m_t  shared by all modalities when `coupled` (w = 1: Eq. 6's sum;
 // w = 1/M: the mean), or each modality's own h^m_t otherwise (independent chains).
 // Layouts: u, delta, z, out: (M, b, d, l); A: (M, d, n); B, C: (M, b, l, n); D, delta_bias: (M, d);
-// last_state: (b, d, n) when coupled, (M, b, d, n) otherwise.
+// initial_state (nullable: zeros) and last_state: (b, d, n) when coupled, (M, b, d, n) otherwise.
 struct CoupledInputs {
   const float *u, *delta, *A, *B, *C, *D, *z, *delta_bias;
   int delta_softplus, coupled;
@@ -250,10 +250,23 @@ static void coupled_step(const CoupledInputs& in, int64_t b, int64_t d, int64_t 
   }
 }
 
+// The carried states of channel (b, d) from `states` ((carried(), b, d, n), nullable: zeros) into c.
+static void load_carried(const CoupledInputs& in, const float* states, int64_t b, int64_t d, float* c) {
+  for (int64_t k = 0; k < in.carried(); ++k) {
+    float* target = c + k * in.nstate;
+    if (states) {
+      std::memcpy(target, states + ((k * in.batch + b) * in.dim + d) * in.nstate, in.nstate * sizeof(float));
+    } else {
+      std::fill(target, target + in.nstate, 0.0f);
+    }
+  }
+}
+
 extern "C" void coupled_scan_fwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
                                  const float* D, const float* z, const float* delta_bias, int delta_softplus,
-                                 int coupled, float weight, float* out, float* last_state, int64_t modalities,
-                                 int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
+                                 int coupled, float weight, const float* initial_state, float* out,
+                                 float* last_state, int64_t modalities, int64_t batch, int64_t dim, int64_t len,
+                                 int64_t nstate, int nthreads) {
   const CoupledInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight,
                          modalities, batch, dim, len, nstate};
 #pragma omp parallel num_threads(nthreads)
@@ -262,7 +275,7 @@ extern "C" void coupled_scan_fwd(const float* u, const float* delta, const float
 #pragma omp for schedule(static)
     for (int64_t bd = 0; bd < batch * dim; ++bd) {
       const int64_t b = bd / dim, d = bd % dim;
-      std::fill(c.begin(), c.end(), 0.0f);
+      load_carried(in, initial_state, b, d, c.data());
       for (int64_t t = 0; t < len; ++t) {
         coupled_step(in, b, d, t, c.data(), scratch.data(), y.data());
         for (int64_t m = 0; m < modalities; ++m) {
@@ -278,14 +291,15 @@ extern "C" void coupled_scan_fwd(const float* u, const float* delta, const float
   }
 }
 
-// Gradients of every input. dA, dD, ddelta_bias must be zeroed by the caller; dB, dC are written whole.
-// The backward recomputes the channel's carried states (l x carried() x n floats per thread) and walks back.
+// Gradients of every input. dA, dD, ddelta_bias must be zeroed by the caller; dB, dC and dinitial_state (nullable)
+// are written whole. The backward recomputes the channel's carried states (l x carried() x n floats per thread) and
+// walks back.
 extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
                                  const float* D, const float* z, const float* delta_bias, int delta_softplus,
-                                 int coupled, float weight, const float* dout, const float* dlast_state, float* du,
-                                 float* ddelta, float* dA, float* dB, float* dC, float* dD, float* dz,
-                                 float* ddelta_bias, int64_t modalities, int64_t batch, int64_t dim, int64_t len,
-                                 int64_t nstate, int nthreads) {
+                                 int coupled, float weight, const float* initial_state, const float* dout,
+                                 const float* dlast_state, float* du, float* ddelta, float* dA, float* dB, float* dC,
+                                 float* dD, float* dz, float* ddelta_bias, float* dinitial_state, int64_t modalities,
+                                 int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
   const CoupledInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight,
                          modalities, batch, dim, len, nstate};
   const int64_t n = nstate, l = len, M = modalities, K = in.carried();
@@ -305,7 +319,7 @@ extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float
 #pragma omp for schedule(static)
       for (int64_t d = 0; d < dim; ++d) {
         // 1. Recompute forward: carried_history[t] is the state entering step t.
-        std::fill(carried_history.begin(), carried_history.begin() + K * n, 0.0f);
+        load_carried(in, initial_state, b, d, carried_history.data());
         for (int64_t t = 0; t < l; ++t) {
           float* c = carried_history.data() + (t + 1) * K * n;
           std::memcpy(c, c - K * n, K * n * sizeof(float));
@@ -363,6 +377,10 @@ extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float
             if (ddelta_bias) ddelta_bias[m * dim + d] += ddt;
           }
           std::swap(dc, dc_prev);
+        }
+        if (dinitial_state) {  // dc is now ∂L/∂(state entering step 0)
+          for (int64_t k = 0; k < K; ++k)
+            std::memcpy(dinitial_state + ((k * batch + b) * dim + d) * n, dc.data() + k * n, n * sizeof(float));
         }
         for (int64_t j = 0; j < M * n; ++j) dA[(j / n * dim + d) * n + j % n] += dA_local[j];
       }

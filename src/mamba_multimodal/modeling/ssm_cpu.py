@@ -76,8 +76,8 @@ def _declare(library: ctypes.CDLL) -> None:
     library.linear_recurrence_fwd.argtypes = [f, f, f, f, _i64, _i64, i]
     library.linear_recurrence_bwd.argtypes = [f] * 7 + [_i64, _i64, i]
     coupled_sizes = [_i64] * 5 + [i]
-    library.coupled_scan_fwd.argtypes = [f] * 8 + [i, i, ctypes.c_float, f, f, *coupled_sizes]
-    library.coupled_scan_bwd.argtypes = [f] * 8 + [i, i, ctypes.c_float] + [f] * 10 + coupled_sizes
+    library.coupled_scan_fwd.argtypes = [f] * 8 + [i, i, ctypes.c_float, f, f, f, *coupled_sizes]
+    library.coupled_scan_bwd.argtypes = [f] * 8 + [i, i, ctypes.c_float] + [f] * 12 + coupled_sizes
     for function in ("selective_scan", "linear_recurrence", "coupled_scan"):
         getattr(library, f"{function}_fwd").restype = None
         getattr(library, f"{function}_bwd").restype = None
@@ -142,10 +142,10 @@ def _gradient_buffers(u, delta, A, B, C, D, z, delta_bias) -> list[torch.Tensor 
     return [*grads, None if delta_bias is None else torch.zeros_like(delta_bias)]
 
 
-def _to_input_dtypes(ctx, grads) -> list[torch.Tensor | None]:
+def _to_input_dtypes(dtypes, grads) -> list[torch.Tensor | None]:
     """Gradients in the dtypes of the inputs; B and C go back from the kernels' (..., l, n) to (..., n, l)."""
     grads = [*grads[:3], grads[3].transpose(-1, -2), grads[4].transpose(-1, -2), *grads[5:]]
-    return [None if g is None else g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
+    return [None if g is None else g.to(dtype) for g, dtype in zip(grads, dtypes, strict=True)]
 
 
 class SelectiveScanCPU(torch.autograd.Function):
@@ -196,7 +196,7 @@ class SelectiveScanCPU(torch.autograd.Function):
             nstate,
             torch.get_num_threads(),
         )
-        return (*_to_input_dtypes(ctx, grads), None, None)
+        return (*_to_input_dtypes(ctx.dtypes, grads), None, None)
 
 
 class LinearRecurrenceCPU(torch.autograd.Function):
@@ -245,21 +245,25 @@ class LinearRecurrenceCPU(torch.autograd.Function):
 
 class CoupledScanCPU(torch.autograd.Function):
     """Autograd wrapper of the fused coupled scan. u, delta, z: (M, b, d, l); A: (M, d, n); B, C: (M, b, n, l);
-    D, delta_bias: (M, d). `weight` scales the summed state (1: Eq. 6's sum, 1/M: mean); coupled=False: no coupling."""
+    D, delta_bias: (M, d). `weight` scales the summed state (1: Eq. 6's sum, 1/M: mean); coupled=False: no coupling.
+    initial_state: the carried state before the first step, (b, d, n) when coupled, (M, b, d, n) otherwise, or None."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight, return_last_state):
+    def forward(
+        ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight, initial_state, return_last_state
+    ):
         library = load()
         modalities, batch, dim, length = u.shape
         nstate = A.shape[-1]
         f32 = _kernel_inputs(u, delta, A, B, C, D, z, delta_bias)
+        h0 = _f32(initial_state)
         out = torch.empty(modalities, batch, dim, length, dtype=torch.float32)
         last_state = torch.empty(*(() if coupled else (modalities,)), batch, dim, nstate, dtype=torch.float32)
         sizes = (modalities, batch, dim, length, nstate, torch.get_num_threads())
         library.coupled_scan_fwd(
-            *map(_ptr, f32), int(delta_softplus), int(coupled), weight, _ptr(out), _ptr(last_state), *sizes
+            *map(_ptr, f32), int(delta_softplus), int(coupled), weight, _ptr(h0), _ptr(out), _ptr(last_state), *sizes
         )
-        _save_inputs(ctx, (u, delta, A, B, C, D, z, delta_bias), f32)
+        _save_inputs(ctx, (u, delta, A, B, C, D, z, delta_bias, initial_state), [*f32, h0])
         ctx.flags = (int(delta_softplus), int(coupled), weight)
         out = out.to(u.dtype)
         return (out, last_state) if return_last_state else out
@@ -267,11 +271,15 @@ class CoupledScanCPU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dlast_state=None):
         library = load()
-        inputs = _saved_inputs(ctx)
+        *inputs, h0 = _saved_inputs(ctx)
         grads = _gradient_buffers(*inputs)
+        dh0 = None if h0 is None else torch.empty_like(h0)
         dout, dlast_state = _f32(dout), _f32(dlast_state)  # referenced until the call returns
         sizes = (*inputs[0].shape, inputs[2].shape[-1], torch.get_num_threads())
         library.coupled_scan_bwd(
-            *map(_ptr, inputs), *ctx.flags, _ptr(dout), _ptr(dlast_state), *map(_ptr, grads), *sizes
-        )
-        return (*_to_input_dtypes(ctx, grads), None, None, None, None)
+            *map(_ptr, inputs), *ctx.flags, _ptr(h0), _ptr(dout), _ptr(dlast_state), *map(_ptr, grads), _ptr(dh0),
+            *sizes,
+        )  # fmt: skip
+        *dtypes, h0_dtype = ctx.dtypes
+        dh0 = None if dh0 is None else dh0.to(h0_dtype)
+        return (*_to_input_dtypes(dtypes, grads), None, None, None, dh0, None)
