@@ -24,6 +24,28 @@ def peak_rss_mb() -> float:
     return int(line.split()[1]) / 1024
 
 
+# Run a memory worker with this environment: glibc then serves every allocation of 64 KiB or more with its own mmap
+# and unmaps it at free (no dynamic threshold, no freed arena kept), so the RSS follows the live tensors and a second
+# call cannot hide its peak in memory the first call left behind.
+MEMORY_WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+
+
+def reset_peak_rss() -> None:
+    """Sets this process's RSS high-water mark (VmHWM) back to its current RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def steady_call_memory_mb(function) -> float:
+    """What one call of `function()` adds to the RSS at its peak, after a first call has done the one-time work
+    (thread pools, kernel builds, allocator set-up). Meant for a process started with MEMORY_WORKER_ENV."""
+    function()
+    reset_peak_rss()
+    before = current_rss_mb()
+    function()
+    return peak_rss_mb() - before
+
+
 def time_calls(function, repeats: int, warmup: int = 1) -> list[float]:
     """Wall time of each of `repeats` calls of `function()` after `warmup` untimed calls."""
     for _ in range(warmup):

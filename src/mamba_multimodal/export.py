@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers.utils import logging
+
+from .file_utils import staged_into
 
 logger = logging.get_logger(__name__)
 
@@ -121,18 +121,17 @@ def export_onnx(
     example = _example_input(model, image_size, batch_size)
     # Written under a temporary folder with the final names (a > 2 GiB model's weights go to `<name>.data`, which the
     # .onnx file refers to by name), then moved: a failed export or check leaves nothing behind.
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
-        with torch.inference_mode():
-            names = list(_flatten(model(pixel_values=example)))
-        _export(_TensorOutputs(model, names).eval(), example, staging / path.name, names, opset, dynamic_batch, model)
-        if check:
-            fresh = torch.randn(batch_size + int(dynamic_batch), *example.shape[1:], dtype=example.dtype)
-            logger.info(f"onnxruntime max-abs difference: {check_onnx(staging / path.name, model, fresh, atol):.2e}")
-        for produced in staging.iterdir():
-            os.replace(produced, path.parent / produced.name)
+        with staged_into(path.parent) as staging:
+            with torch.inference_mode():
+                names = list(_flatten(model(pixel_values=example)))
+            wrapper = _TensorOutputs(model, names).eval()
+            _export(wrapper, example, staging / path.name, names, opset, dynamic_batch, model)
+            if check:
+                fresh = torch.randn(batch_size + int(dynamic_batch), *example.shape[1:], dtype=example.dtype)
+                difference = check_onnx(staging / path.name, model, fresh, atol)
+                logger.info(f"onnxruntime max-abs difference: {difference:.2e}")
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         model.train(was_training)
     return path
 

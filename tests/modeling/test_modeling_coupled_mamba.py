@@ -158,8 +158,8 @@ def test_streaming_from_an_empty_cache_and_several_steps_per_call():
 @pytest.mark.parametrize("coupling", COUPLINGS)
 @pytest.mark.parametrize("padding", [None, "right", "inside"])
 def test_inference_in_pieces_equals_one_pass(coupling, padding):
-    """inference_chunk_size=3 runs 11 steps as 3 + 3 + 3 + 2 through a carried cache: every depth's hidden states,
-    the logits and the cache left behind are those of one pass."""
+    """inference_chunk_tokens=6 runs 2 clips of 11 steps as 3 + 3 + 3 + 2 through a carried cache: every depth's
+    hidden states, the logits and the cache left behind are those of one pass."""
     inputs = CoupledMambaTester(length=11).prepare_inputs()
     masks = {}
     if padding is not None:
@@ -170,11 +170,11 @@ def test_inference_in_pieces_equals_one_pass(coupling, padding):
             mask[1, 2] = 0
         masks = masks_for(inputs, mask)
     model, outputs = build(coupling=coupling), {}
-    for chunk in (None, 3):
-        model.config.inference_chunk_size = chunk
+    for chunk in (None, 6):
+        model.config.inference_chunk_tokens = chunk
         with torch.no_grad():
             outputs[chunk] = model(**inputs, **masks, use_cache=True, output_hidden_states=True)
-    whole, pieces = outputs[None], outputs[3]
+    whole, pieces = outputs[None], outputs[6]
     for depth, (expected, got) in enumerate(zip(whole.hidden_states, pieces.hidden_states, strict=True)):
         torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=f"depth {depth}")
     torch.testing.assert_close(pieces.logits, whole.logits, atol=ATOL, rtol=0)
@@ -183,12 +183,19 @@ def test_inference_in_pieces_equals_one_pass(coupling, padding):
             torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=name)
 
 
-def test_pieces_are_used_only_without_autograd():
-    model = build(inference_chunk_size=4)
-    assert [len(range(11)[piece]) for piece in model.model._pieces(11)] == [11]  # gradients recorded: one piece
+def test_pieces_hold_the_token_budget_and_are_used_only_without_autograd():
+    model = build(inference_chunk_tokens=8)
+
+    def lengths(batch, length):
+        return [len(range(length)[piece]) for piece in model.model._pieces(batch, length)]
+
+    assert lengths(2, 11) == [11]  # gradients recorded: one piece
     with torch.no_grad():
-        assert [len(range(11)[piece]) for piece in model.model._pieces(11)] == [4, 4, 3]
-        assert model.model._pieces(4) == [slice(0, 4)]
+        assert lengths(2, 11) == [4, 4, 3]  # 8 positions = 2 clips x 4 steps
+        assert lengths(1, 11) == [8, 3]
+        assert lengths(16, 3) == [1, 1, 1]  # at least one step
+        model.config.inference_chunk_tokens = None
+        assert lengths(2, 11) == [11]
 
 
 def test_continuing_a_cache_with_several_steps_runs_in_parallel(monkeypatch):

@@ -116,11 +116,13 @@ class CoupledMambaConfig(PreTrainedConfig):
         initializer_range (`float`): std of the normal init of the other Linear weights.
         scan_backend (`str`): path of the coupled scan, one of "auto", "cuda", "cpu", "pytorch", "reference" (see
             `modeling/ssm.py`; "pytorch" forces the traceable plain-PyTorch path).
-        inference_chunk_size (`int` or `None`): when no gradient is recorded, sequences longer than this go through
-            the layers in pieces of this many steps, each piece continuing from the conv windows and coupled states
-            the piece before left. The outputs are those of one pass over the whole sequence (to float rounding),
-            but the layers' intermediates (d_in-wide, per modality) are held for one piece at a time, so their memory
-            no longer grows with the sequence. Default 128; None runs every sequence in one piece.
+        inference_chunk_tokens (`int` or `None`): when no gradient is recorded, a batch of b sequences goes through
+            the layers in pieces of max(1, inference_chunk_tokens // b) time steps, each piece continuing from the
+            conv windows and coupled states the piece before left. The outputs are those of one pass over the whole
+            sequence (to float rounding), but the layers' intermediates (d_in wide, per modality) are held for one
+            piece at a time, so their memory stays under a fixed budget instead of growing with l; only the
+            (b, M, l, d) output grows. Default 2048 positions (64 steps at batch 32, whole sequences up to 2048
+            steps for one clip; measured in `bench/bench_coupled.py`); None runs every sequence in one piece.
         num_labels (`int`): 1 (default) for the sentiment score; 2, 3 or 7 classes for classification.
         problem_type (`str`): as in transformers; by default regression for one label, else from the labels' dtype.
     """
@@ -156,7 +158,7 @@ class CoupledMambaConfig(PreTrainedConfig):
         rescale_prenorm_residual=False,
         initializer_range=0.02,
         scan_backend="auto",
-        inference_chunk_size=128,
+        inference_chunk_tokens=2048,
         **kwargs,
     ):
         self.modalities, self.input_sizes = split_modalities(modalities, input_sizes)
@@ -187,7 +189,7 @@ class CoupledMambaConfig(PreTrainedConfig):
         self.rescale_prenorm_residual = rescale_prenorm_residual
         self.initializer_range = initializer_range
         self.scan_backend = scan_backend
-        self.inference_chunk_size = inference_chunk_size
+        self.inference_chunk_tokens = inference_chunk_tokens
         self._validate_fields()
         if kwargs.get("id2label") is None and kwargs.get("num_labels") is None:
             kwargs["num_labels"] = 1  # the sentiment score
@@ -236,9 +238,9 @@ class CoupledMambaConfig(PreTrainedConfig):
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        chunk = self.inference_chunk_size
+        chunk = self.inference_chunk_tokens
         if chunk is not None and not _is_positive_int(chunk):
-            raise ValueError(f"inference_chunk_size must be a positive integer or None, got {chunk!r}")
+            raise ValueError(f"inference_chunk_tokens must be a positive integer or None, got {chunk!r}")
         head = self.head_hidden_size
         if isinstance(head, bool) or not isinstance(head, numbers.Integral) or head < 0:
             raise ValueError(f"head_hidden_size must be a non-negative integer (0: no hidden layer), got {head!r}")

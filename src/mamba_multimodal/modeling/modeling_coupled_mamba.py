@@ -598,13 +598,13 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
     def _forward_parallel(self, features, masks, cache, keep_all: bool):
         """All steps in parallel, continuing from `cache` if it has seen steps.
 
-        Without autograd, long sequences go through in pieces (`config.inference_chunk_size`), a cache carrying the
+        Without autograd, long sequences go through in pieces (`config.inference_chunk_tokens`), a cache carrying the
         conv windows and states from one to the next; each piece's final output is written into place as it comes,
         so that only the output (b, M, l, d) grows with l. Returns that output and the hidden states after every
         depth when `keep_all` (else None), each a tuple of one (b, l, d) per modality."""
         order = _padding_order(masks)  # steps where every modality is padded go first: the states are zero there
         batch, length = features[0].shape[:2]
-        pieces = self._pieces(length)
+        pieces = self._pieces(batch, length)
         carrier = cache
         if carrier is None and len(pieces) > 1:
             dtype = self.input_projections[self.config.modalities[0]].projection.weight.dtype
@@ -639,13 +639,12 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         """The last layer's outputs, one (b, l, d) per modality → LayerNorm per modality, stacked (b, M, l, d)."""
         return torch.stack([norm(h) for norm, h in zip(self.final_norms.values(), hidden, strict=True)], dim=1)
 
-    def _pieces(self, length: int) -> list[slice]:
-        """Time slices of one parallel pass: the whole sequence, or `inference_chunk_size` steps each when no
-        gradient is recorded (the pieces save memory only when autograd keeps no intermediates)."""
-        chunk = self.config.inference_chunk_size
-        if chunk is None or length <= chunk or torch.is_grad_enabled():
-            return [slice(0, length)]
-        return [slice(start, min(start + chunk, length)) for start in range(0, length, chunk)]
+    def _pieces(self, batch: int, length: int) -> list[slice]:
+        """Time slices of one parallel pass: the whole sequence, or pieces of `inference_chunk_tokens` // b steps
+        when no gradient is recorded (pieces save memory only when autograd keeps no intermediates)."""
+        budget = self.config.inference_chunk_tokens
+        steps = length if budget is None or torch.is_grad_enabled() else max(1, budget // batch)
+        return [slice(start, min(start + steps, length)) for start in range(0, length, steps)]
 
     def _forward_steps(self, features, masks, cache, keep_all: bool):
         """One step at a time from the cache; returns what `_forward_parallel` does. A step where every modality is

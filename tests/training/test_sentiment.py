@@ -1,0 +1,96 @@
+"""Trainer fine-tuning of Coupled Mamba on MMSA-layout pickles, end to end, and the train-sentiment command."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from fixtures_mmsa import write_mmsa_pickle
+from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
+
+import mamba_multimodal  # noqa: F401  (registers the Auto classes)
+from mamba_multimodal.training import load_mmsa, sentiment_metrics, train_sentiment
+from mamba_multimodal.training.cli import main
+from mamba_multimodal.training.sentiment import feature_sizes, prepare_sentiment_splits
+
+TINY = {"hidden_size": 8, "state_size": 4, "num_hidden_layers": 1, "head_hidden_size": 8}
+SIZES = {"train": 12, "valid": 4, "test": 6}
+FAST = {"num_train_epochs": 2, "per_device_train_batch_size": 4, "per_device_eval_batch_size": 4, "use_cpu": True}
+
+
+def mosei(tmp_path, aligned=True):
+    path = tmp_path / ("aligned_50.pkl" if aligned else "unaligned_50.pkl")
+    write_mmsa_pickle(path, "mosei", aligned=aligned, sizes=SIZES)
+    return load_mmsa(path, aligned=aligned)
+
+
+def test_regression_trains_keeps_the_best_checkpoint_and_reloads_with_the_same_test_metrics(tmp_path):
+    splits = mosei(tmp_path)
+    output = tmp_path / "run"
+    metrics = train_sentiment(
+        splits, output, dataset="mosei", config_overrides=TINY, training_arguments=FAST
+    )  # fmt: skip
+    for key in ("Has0_acc_2", "Has0_F1_score", "Non0_acc_2", "Non0_F1_score", "Mult_acc_5", "Mult_acc_7", "MAE"):
+        assert np.isfinite(metrics[f"test_{key}"]), key
+    assert json.loads((output / "test_results.json").read_text()) == pytest.approx(metrics)
+    assert not [p for p in output.iterdir() if p.name.startswith(".staging")]  # nothing half-moved left behind
+    # The saved model and processor reproduce the test metrics from scratch.
+    model = AutoModelForSequenceClassification.from_pretrained(output).eval()
+    processor = AutoFeatureExtractor.from_pretrained(output)
+    test = splits["test"].with_format("numpy")
+    batch = processor([test[i] for i in range(len(test))])
+    with torch.no_grad():
+        predictions = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[:, 0]
+    recomputed = sentiment_metrics(predictions, batch["labels"], dataset="mosei")
+    assert recomputed["MAE"] == pytest.approx(metrics["test_MAE"], abs=1e-5)
+    assert recomputed["Non0_acc_2"] == pytest.approx(metrics["test_Non0_acc_2"])
+
+
+def test_unaligned_classification_resamples_and_reports_the_classification_metrics(tmp_path):
+    splits = mosei(tmp_path, aligned=False)
+    metrics = train_sentiment(
+        splits, tmp_path / "run", dataset="mosei", mode="classification", sequence_length=6,
+        config_overrides=TINY, training_arguments={**FAST, "num_train_epochs": 1},
+    )  # fmt: skip
+    assert {"test_Acc_3", "test_F1_score_3", "test_Has0_acc_2", "test_Non0_acc_2"} <= set(metrics)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert len(config["id2label"]) == 3 and config["problem_type"] == "single_label_classification"
+    assert json.loads((tmp_path / "run" / "preprocessor_config.json").read_text())["sequence_length"] == 6
+
+
+def test_prepared_splits_hold_only_model_inputs_and_labels(tmp_path):
+    splits = mosei(tmp_path)
+    assert feature_sizes(splits["train"]) == {"text": 768, "audio": 74, "vision": 35}
+    prepared = prepare_sentiment_splits(splits, "classification")
+    assert set(prepared["train"].column_names) == {"text_features", "audio_features", "vision_features", "labels"}
+    assert prepared["train"][0]["text_features"].shape == (50, 768)
+    assert prepared["train"][0]["labels"] in (0, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s, d: train_sentiment(s, d, mode="ranking"), "mode must be one of"),
+        (lambda s, d: train_sentiment(s, d, dataset="iemocap"), "dataset must be one of"),
+        (lambda s, d: train_sentiment(s.remove_columns("audio_features"), d), "no 'audio_features' column"),
+        (lambda s, d: train_sentiment({"train": s["train"]}, d), r"missing \['validation', 'test'\]"),
+    ],
+)
+def test_bad_arguments_are_named(tmp_path, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(mosei(tmp_path), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_command_line_trains_and_writes_the_model(tmp_path, capsys):
+    data = tmp_path / "MOSEI" / "Processed"
+    data.mkdir(parents=True)
+    write_mmsa_pickle(data / "aligned_50.pkl", "mosei", sizes=SIZES)
+    code = main(
+        ["train-sentiment", str(tmp_path / "MOSEI"), str(tmp_path / "run"), "--max-steps", "2", "--batch-size", "4",
+         "--coupling", "sum"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test_Non0_acc_2:" in printed and "test_MAE:" in printed
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["coupling"] == "sum"
