@@ -28,10 +28,14 @@ Padding: `{m}_attention_mask` (b, l) marks modality m's real steps with 1.
 - A padded modality's block outputs zero at that step (its residual stream passes through), and pooling skips it.
 Values of `last_hidden_state` at padded steps carry no meaning.
 
-Streaming: `use_cache=True` (or a `CoupledMambaCache`) returns a cache after a parallel pass; calls that pass it back
-feed their steps one at a time through `ssm.causal_conv1d_update` and `ssm.coupled_state_update`, with O(1) memory
-per step, and return the outputs (and logits over every step seen so far) of the full parallel pass to 1e-5. The
-streamed conv reads `conv1d.weight` directly: merge a LoRA adapter on conv1d before streaming.
+Long and live sequences: `use_cache=True` (or a `CoupledMambaCache`) returns a cache after a parallel pass; a call
+that passes it back continues from it, in parallel (`coupled_scan` from the cached state, the conv from the cached
+window), and returns the outputs, and logits over every step seen so far, of one parallel pass over everything, to
+1e-5. Only a continuation holding steps at which every modality is padded goes one step at a time
+(`ssm.causal_conv1d_update`, `ssm.coupled_state_update`), skipping those steps. The same mechanism bounds inference
+memory: without autograd, a batch goes through the layers in pieces of `config.inference_chunk_tokens` // b steps
+through an internal cache. The streamed conv reads `conv1d.weight` directly: merge a LoRA adapter on conv1d before
+streaming step by step.
 """
 
 from __future__ import annotations
