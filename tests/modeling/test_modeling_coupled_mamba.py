@@ -183,6 +183,24 @@ def test_inference_in_pieces_equals_one_pass(coupling, padding):
             torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=name)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "max", "last"])
+def test_pooling_piece_by_piece_without_the_output_equals_pooling_the_output(pooling):
+    model = build(CoupledMambaModel, pooling=pooling, inference_chunk_tokens=6)
+    inputs = CoupledMambaTester(length=11).prepare_inputs()
+    mask = torch.ones(2, 11, dtype=torch.long)
+    mask[0, 4:6], mask[1, 8:] = 0, 0
+    with torch.no_grad():
+        kept = model(**inputs, **masks_for(inputs, mask))
+        model.config.inference_chunk_tokens = None
+        whole = model(**inputs, **masks_for(inputs, mask))
+        model.config.inference_chunk_tokens = 6
+        pooled_only = model(**inputs, **masks_for(inputs, mask), output_last_hidden_state=False)
+    assert pooled_only.last_hidden_state is None and kept.last_hidden_state.shape == (2, 3, 11, 16)
+    for out in (kept, pooled_only):
+        torch.testing.assert_close(out.modality_pooler_output, whole.modality_pooler_output, atol=ATOL, rtol=0)
+        torch.testing.assert_close(out.pooler_output, whole.pooler_output, atol=ATOL, rtol=0)
+
+
 def test_pieces_hold_the_token_budget_and_are_used_only_without_autograd():
     model = build(inference_chunk_tokens=8)
 

@@ -223,6 +223,16 @@ class ScanInputs(NamedTuple):
     window: torch.Tensor | None
 
 
+class _Encoded(NamedTuple):
+    """What the coupled layers give the pooling: the final normed output (b, M, l, d) or None when not kept; the
+    hidden states after every depth (one (b, l, d) per modality each) or None; the pooling statistics of the steps
+    (values (M, b, d), counts (M, b))."""
+
+    last: torch.Tensor | None
+    depth_outputs: list[tuple[torch.Tensor, ...]] | None
+    statistics: tuple[torch.Tensor, torch.Tensor]
+
+
 class CoupledMambaInputProjection(nn.Module):
     """One modality's features (b, l, D_m) → its stream (b, l, d): Linear, then LayerNorm (features such as COVAREP
     come on very different scales)."""
@@ -512,9 +522,13 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        output_last_hidden_state: bool = True,
         **kwargs,
     ) -> tuple | CoupledMambaModelOutput:
-        """Modalities other than text/audio/vision come as keywords `{m}_features=...`, `{m}_attention_mask=...`."""
+        """Modalities other than text/audio/vision come as keywords `{m}_features=...`, `{m}_attention_mask=...`.
+
+        `output_last_hidden_state=False` leaves `last_hidden_state` None: the pooled outputs are then built piece by
+        piece and the (b, M, l, d) output is never held (what the classifier does)."""
         named = {**kwargs, "text_features": text_features, "audio_features": audio_features}
         named.update(vision_features=vision_features, text_attention_mask=text_attention_mask)
         named.update(audio_attention_mask=audio_attention_mask, vision_attention_mask=vision_attention_mask)
@@ -528,14 +542,13 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         # one step at a time only to continue a cache through steps at which every modality is padded (the parallel
         # pass can skip those only before the first real step).
         continuing = cache is not None and cache.seen_steps > 0
-        if continuing and _padding_order(masks) is not None:
-            last, depth_outputs = self._forward_steps(features, masks, cache, output_hidden_states)
-        else:
-            last, depth_outputs = self._forward_parallel(features, masks, cache, output_hidden_states)
+        run = self._forward_steps if continuing and _padding_order(masks) is not None else self._forward_parallel
+        encoded = run(features, masks, cache, output_hidden_states, output_last_hidden_state)
         # 3. Pooling per modality, then fusion.
-        modality_pooled = self._pool(last.unbind(1), masks, cache)  #                                    (b, M, d)
+        modality_pooled = self._pool(encoded.statistics, cache, features[0].dtype)  #                  (b, M, d)
+        depth_outputs = encoded.depth_outputs
         result = CoupledMambaModelOutput(
-            last_hidden_state=last,
+            last_hidden_state=encoded.last,
             pooler_output=self._fuse(modality_pooled),
             modality_pooler_output=modality_pooled,
             hidden_states=tuple(torch.stack(h, dim=1) for h in depth_outputs) if output_hidden_states else None,
@@ -599,13 +612,12 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         return CoupledMambaCache(self.config, reference.shape[0], dtype=dtype, device=reference.device)
 
     # ------------------------------------------------------------------------------------------- layers
-    def _forward_parallel(self, features, masks, cache, keep_all: bool):
+    def _forward_parallel(self, features, masks, cache, keep_all: bool, keep_last: bool) -> _Encoded:
         """All steps in parallel, continuing from `cache` if it has seen steps.
 
         Without autograd, long sequences go through in pieces (`config.inference_chunk_tokens`), a cache carrying the
-        conv windows and states from one to the next; each piece's final output is written into place as it comes,
-        so that only the output (b, M, l, d) grows with l. Returns that output and the hidden states after every
-        depth when `keep_all` (else None), each a tuple of one (b, l, d) per modality."""
+        conv windows and states from one to the next; each piece's final output is pooled (and, with `keep_last`,
+        written into place) as it comes, so that only the output (b, M, l, d) grows with l, and only if kept."""
         order = _padding_order(masks)  # steps where every modality is padded go first: the states are zero there
         batch, length = features[0].shape[:2]
         pieces = self._pieces(batch, length)
@@ -613,7 +625,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         if carrier is None and len(pieces) > 1:
             dtype = self.input_projections[self.config.modalities[0]].projection.weight.dtype
             carrier = CoupledMambaCache(self.config, batch, dtype=dtype, device=features[0].device)
-        last, depth_pieces = None, []
+        last, statistics, depth_pieces = None, None, []
         for piece in pieces:
             piece_masks = None if masks is None else [_steps_of(mask, piece, order) for mask in masks]
             hidden = self._project([_steps_of(f, piece, order) for f in features])
@@ -622,18 +634,20 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
                 hidden = layer(*hidden, masks=piece_masks, cache=carrier)
                 depth_outputs = [*depth_outputs, hidden] if keep_all else [hidden]
             normed = self._final_norms(hidden)  #                                                (b, M, l_piece, d)
-            last = normed.new_empty(batch, normed.shape[1], length, normed.shape[-1]) if last is None else last
-            _put_steps(last, normed, piece, order)
+            statistics = self._merged_statistics(statistics, normed, piece_masks)
+            if keep_last:
+                last = normed.new_empty(batch, normed.shape[1], length, normed.shape[-1]) if last is None else last
+                _put_steps(last, normed, piece, order)
             depth_pieces.append(depth_outputs)
         if cache is not None:
             cache.seen_steps += length
         if not keep_all:
-            return last, None
+            return _Encoded(last, None, statistics)
         depth_outputs = _joined_pieces(depth_pieces)
         if order is not None:
             inverse = order.argsort(dim=1)
             depth_outputs = [tuple(_take_steps(h, inverse) for h in outputs) for outputs in depth_outputs]
-        return last, depth_outputs
+        return _Encoded(last, depth_outputs, statistics)
 
     def _project(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Every modality's features (b, l, D_m) onto the common width: one (b, l, d) per modality."""
@@ -650,7 +664,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         steps = length if budget is None or torch.is_grad_enabled() else max(1, budget // batch)
         return [slice(start, min(start + steps, length)) for start in range(0, length, steps)]
 
-    def _forward_steps(self, features, masks, cache, keep_all: bool):
+    def _forward_steps(self, features, masks, cache, keep_all: bool, keep_last: bool) -> _Encoded:
         """One step at a time from the cache; returns what `_forward_parallel` does. A step where every modality is
         padded leaves the cache as it was."""
         hidden = self._project(features)
@@ -671,19 +685,28 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
             steps.append(outputs if keep_all else outputs[-1:])
         by_depth = zip(*steps, strict=True)
         depth_outputs = [tuple(torch.stack(s, dim=1) for s in zip(*depth, strict=True)) for depth in by_depth]
-        return self._final_norms(depth_outputs[-1]), depth_outputs if keep_all else None
+        last = self._final_norms(depth_outputs[-1])
+        statistics = self._merged_statistics(None, last, masks)
+        return _Encoded(last if keep_last else None, depth_outputs if keep_all else None, statistics)
 
     # ---------------------------------------------------------------------------------- pooling, fusion
-    def _pool(self, hidden: list[torch.Tensor], masks, cache: CoupledMambaCache | None) -> torch.Tensor:
-        """(b, M, d) pooled vectors; with a cache, over every step it has seen."""
+    def _merged_statistics(self, statistics, normed: torch.Tensor, masks) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooling statistics (values (M, b, d), counts (M, b)) of the steps before, merged with those of
+        normed (b, M, l, d) under masks (one (b, l) per modality, or None); `statistics` None: nothing before."""
         pooling = self.config.pooling
-        masks = masks or [None] * len(hidden)
-        statistics = [_pool_statistics(h, mask, pooling) for h, mask in zip(hidden, masks, strict=True)]
-        values, counts = torch.stack([s[0] for s in statistics]), torch.stack([s[1] for s in statistics])
+        masks = masks or [None] * normed.shape[1]
+        per_modality = [_pool_statistics(normed[:, m], mask, pooling) for m, mask in enumerate(masks)]
+        values, counts = torch.stack([s[0] for s in per_modality]), torch.stack([s[1] for s in per_modality])
+        if statistics is None:
+            return values, counts
+        return _merge_statistics(*statistics, values, counts, pooling)
+
+    def _pool(self, statistics, cache: CoupledMambaCache | None, dtype: torch.dtype) -> torch.Tensor:
+        """(b, M, d) pooled vectors from the statistics of this call's steps; with a cache, over every step seen."""
         if cache is None:
-            return _pooled(values, counts, pooling).transpose(0, 1).to(hidden[0].dtype)
-        cache.add_pooling_statistics(values, counts)
-        return cache.pooled_output().to(hidden[0].dtype)
+            return _pooled(*statistics, self.config.pooling).transpose(0, 1).to(dtype)
+        cache.add_pooling_statistics(*statistics)
+        return cache.pooled_output().to(dtype)
 
     def _fuse(self, pooled: torch.Tensor) -> torch.Tensor:
         """(b, M, d) → (b, M·d) for "concat", (b, d) for "mean" and "weighted"."""
@@ -741,6 +764,7 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
             return_dict=True,
+            output_last_hidden_state=False,  # only the pooled features are needed
             **kwargs,
         )
         logits = self.classifier(outputs.pooler_output)
