@@ -43,12 +43,13 @@ def _zero_padding(hidden_states: torch.Tensor, mask: torch.Tensor | None, time_d
     return hidden_states * mask.reshape(shape).to(hidden_states.dtype)
 
 
-class MambaMixer(nn.Module):
-    """Selective SSM mixer: in_proj → causal conv → x_proj/dt_proj → selective scan (gated by z) → out_proj."""
+class MambaMixerParameters(nn.Module):
+    """The parameters of one Mamba mixer, named as in transformers and mamba_ssm (`in_proj`, `conv1d`, `x_proj`,
+    `dt_proj`, `A_log`, `D`, `out_proj`), for any config with `MambaConfig`'s field names; subclasses add the
+    computation (this file's `MambaMixer`, Coupled Mamba's mixer). `init_mamba_mixer` initialises them."""
 
-    def __init__(self, config: MambaConfig, layer_idx: int):
+    def __init__(self, config, layer_idx: int):
         super().__init__()
-        self.config = config
         self.layer_idx = layer_idx
         self.hidden_size = config.hidden_size
         self.intermediate_size = config.intermediate_size
@@ -72,6 +73,14 @@ class MambaMixer(nn.Module):
         self.A_log = nn.Parameter(torch.empty(self.intermediate_size, self.ssm_state_size))
         self.D = nn.Parameter(torch.empty(self.intermediate_size))
         self.out_proj = nn.Linear(self.intermediate_size, self.hidden_size, bias=config.use_bias)
+
+
+class MambaMixer(MambaMixerParameters):
+    """Selective SSM mixer: in_proj → causal conv → x_proj/dt_proj → selective scan (gated by z) → out_proj."""
+
+    def __init__(self, config: MambaConfig, layer_idx: int):
+        super().__init__(config, layer_idx)
+        self.config = config
 
     @property
     def scan_backend(self) -> str:

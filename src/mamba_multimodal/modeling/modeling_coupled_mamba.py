@@ -55,7 +55,7 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import logging
 
 from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
-from .mamba import init_mamba_mixer
+from .mamba import MambaMixerParameters, init_mamba_mixer
 from .ssm import causal_conv1d_update, coupled_scan, coupled_state_update
 
 logger = logging.get_logger(__name__)
@@ -246,33 +246,10 @@ class CoupledMambaInputProjection(nn.Module):
         return self.norm(self.projection(features.to(self.projection.weight.dtype)))
 
 
-class CoupledMambaMixer(nn.Module):
-    """One modality's Mamba mixer, split around the scan that the layer runs for every modality at once:
-    `scan_inputs` (in_proj → causal conv → x_proj / dt_proj) before it, `output` (out_proj) after it."""
-
-    def __init__(self, config: CoupledMambaConfig, layer_idx: int):
-        super().__init__()
-        self.layer_idx = layer_idx
-        self.hidden_size = config.hidden_size
-        self.intermediate_size = config.intermediate_size
-        self.ssm_state_size = config.state_size
-        self.conv_kernel_size = config.conv_kernel
-        self.time_step_rank = config.time_step_rank
-        self.activation = config.hidden_act
-        self.in_proj = nn.Linear(self.hidden_size, 2 * self.intermediate_size, bias=config.use_bias)
-        self.conv1d = nn.Conv1d(
-            self.intermediate_size,
-            self.intermediate_size,
-            kernel_size=config.conv_kernel,
-            groups=self.intermediate_size,
-            padding=config.conv_kernel - 1,
-            bias=config.use_conv_bias,
-        )
-        self.x_proj = nn.Linear(self.intermediate_size, self.time_step_rank + 2 * self.ssm_state_size, bias=False)
-        self.dt_proj = nn.Linear(self.time_step_rank, self.intermediate_size, bias=True)
-        self.A_log = nn.Parameter(torch.empty(self.intermediate_size, self.ssm_state_size))
-        self.D = nn.Parameter(torch.empty(self.intermediate_size))
-        self.out_proj = nn.Linear(self.intermediate_size, self.hidden_size, bias=config.use_bias)
+class CoupledMambaMixer(MambaMixerParameters):
+    """One modality's Mamba mixer (Mamba's parameters and names), split around the scan that the layer runs for
+    every modality at once: `scan_inputs` (in_proj → causal conv → x_proj / dt_proj) before it, `output` (out_proj)
+    after it."""
 
     def scan_inputs(
         self, hidden_states: torch.Tensor, mask: torch.Tensor | None, window: torch.Tensor | None = None
