@@ -213,40 +213,59 @@ struct CoupledInputs {
   int64_t row(int64_t m, int64_t b, int64_t d) const { return ((m * batch + b) * dim + d) * len; }
   int64_t seq(int64_t m, int64_t b) const { return (m * batch + b) * len * nstate; }
   int64_t carried() const { return coupled ? 1 : modalities; }
-  float step(int64_t m, int64_t b, int64_t d, int64_t t) const {
-    float dt = delta[row(m, b, d) + t] + (delta_bias ? delta_bias[m * dim + d] : 0.0f);
-    return delta_softplus ? softplus(dt) : dt;
-  }
 };
 
-// Advances one channel by one step: reads the carried states `c` (carried() x n), writes the new ones and returns
-// nothing; y_out[m] gets the ungated output of modality m. `scratch` holds n floats per modality.
-static void coupled_step(const CoupledInputs& in, int64_t b, int64_t d, int64_t t, float* c, float* scratch,
-                         float* y_out) {
+// Advances one channel by one step: reads the carried states `c_in` (carried() x n), writes the next ones to
+// `c_out` (a different buffer); y_out[m] gets the ungated output of modality m. When coupled, each modality's new
+// state is added into c_out as it is made (one pass, vectorised), then scaled by the weight. (The `coupled`
+// branches are loop-invariant: -O3 unswitches them.)
+// steps: the channel's Δ, (M, l), from channel_steps.
+static void coupled_step(const CoupledInputs& in, int64_t b, int64_t d, int64_t t, const float* steps,
+                         const float* __restrict c_in, float* __restrict c_out, float* y_out) {
   const int64_t n = in.nstate;
+  const bool coupled = in.coupled;
+  if (coupled) std::fill(c_out, c_out + n, 0.0f);
   for (int64_t m = 0; m < in.modalities; ++m) {
-    const float dt = in.step(m, b, d, t), x = in.u[in.row(m, b, d) + t], dt_x = dt * x;
-    const float* A_row = in.A + (m * in.dim + d) * n;
-    const float* B_t = in.B + in.seq(m, b) + t * n;
-    const float* C_t = in.C + in.seq(m, b) + t * n;
-    const float* c_m = c + (in.coupled ? 0 : m * n);
-    float* h = scratch + m * n;
+    const float dt = steps[m * in.len + t], x = in.u[in.row(m, b, d) + t], dt_x = dt * x;
+    const float* __restrict A_row = in.A + (m * in.dim + d) * n;
+    const float* __restrict B_t = in.B + in.seq(m, b) + t * n;
+    const float* __restrict C_t = in.C + in.seq(m, b) + t * n;
+    const float* __restrict c_m = c_in + (coupled ? 0 : m * n);
+    float* __restrict target = c_out + (coupled ? 0 : m * n);
     float y = 0.0f;
 #pragma omp simd reduction(+ : y)
     for (int64_t i = 0; i < n; ++i) {
-      h[i] = std::exp(dt * A_row[i]) * c_m[i] + dt_x * B_t[i];
-      y += C_t[i] * h[i];
+      const float h = std::exp(dt * A_row[i]) * c_m[i] + dt_x * B_t[i];
+      y += C_t[i] * h;
+      if (coupled) {
+        target[i] += h;
+      } else {
+        target[i] = h;
+      }
     }
     y_out[m] = y + (in.D ? in.D[m * in.dim + d] : 0.0f) * x;
   }
-  if (in.coupled) {
-    for (int64_t i = 0; i < n; ++i) {
-      float sum = 0.0f;
-      for (int64_t m = 0; m < in.modalities; ++m) sum += scratch[m * n + i];
-      c[i] = in.weight * sum;
+  if (coupled) {
+    const float weight = in.weight;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) c_out[i] *= weight;
+  }
+}
+
+// Δ of channel (b, d) for every modality and step into steps (M, l): softplus(delta + bias) in one vectorised pass
+// rather than one scalar call per step.
+static void channel_steps(const CoupledInputs& in, int64_t b, int64_t d, float* __restrict steps) {
+  for (int64_t m = 0; m < in.modalities; ++m) {
+    const float* __restrict row = in.delta + in.row(m, b, d);
+    const float bias = in.delta_bias ? in.delta_bias[m * in.dim + d] : 0.0f;
+    float* __restrict out = steps + m * in.len;
+    if (in.delta_softplus) {
+#pragma omp simd
+      for (int64_t t = 0; t < in.len; ++t) out[t] = softplus(row[t] + bias);
+    } else {
+#pragma omp simd
+      for (int64_t t = 0; t < in.len; ++t) out[t] = row[t] + bias;
     }
-  } else {
-    std::memcpy(c, scratch, in.modalities * n * sizeof(float));
   }
 }
 
@@ -271,13 +290,15 @@ extern "C" void coupled_scan_fwd(const float* u, const float* delta, const float
                          modalities, batch, dim, len, nstate};
 #pragma omp parallel num_threads(nthreads)
   {
-    std::vector<float> c(in.carried() * nstate), scratch(modalities * nstate), y(modalities);
+    std::vector<float> c(in.carried() * nstate), c_next(in.carried() * nstate), y(modalities), steps(modalities * len);
 #pragma omp for schedule(static)
     for (int64_t bd = 0; bd < batch * dim; ++bd) {
       const int64_t b = bd / dim, d = bd % dim;
       load_carried(in, initial_state, b, d, c.data());
+      channel_steps(in, b, d, steps.data());
       for (int64_t t = 0; t < len; ++t) {
-        coupled_step(in, b, d, t, c.data(), scratch.data(), y.data());
+        coupled_step(in, b, d, t, steps.data(), c.data(), c_next.data(), y.data());
+        std::swap(c, c_next);
         for (int64_t m = 0; m < modalities; ++m) {
           const int64_t at = in.row(m, b, d) + t;
           out[at] = z ? y[m] * z[at] * sigmoid(z[at]) : y[m];
@@ -314,16 +335,16 @@ extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float
       const int tid = omp_get_thread_num();
       float* dB_local = dB_partial.data() + tid * per_thread;
       float* dC_local = dC_partial.data() + tid * per_thread;
-      std::vector<float> carried_history((l + 1) * K * n), scratch(M * n), y_step(M), y_ungated(M * l), dc(K * n),
+      std::vector<float> carried_history((l + 1) * K * n), y_step(M), steps(M * l), y_ungated(M * l), dc(K * n),
           dc_prev(K * n), dA_local(M * n);
 #pragma omp for schedule(static)
       for (int64_t d = 0; d < dim; ++d) {
         // 1. Recompute forward: carried_history[t] is the state entering step t.
         load_carried(in, initial_state, b, d, carried_history.data());
+        channel_steps(in, b, d, steps.data());
         for (int64_t t = 0; t < l; ++t) {
-          float* c = carried_history.data() + (t + 1) * K * n;
-          std::memcpy(c, c - K * n, K * n * sizeof(float));
-          coupled_step(in, b, d, t, c, scratch.data(), y_step.data());
+          const float* c = carried_history.data() + t * K * n;
+          coupled_step(in, b, d, t, steps.data(), c, carried_history.data() + (t + 1) * K * n, y_step.data());
           for (int64_t m = 0; m < M; ++m) y_ungated[m * l + t] = y_step[m];
         }
         // 2. Walk back. dc is ∂L/∂(state leaving step t).
@@ -345,7 +366,7 @@ extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float
               dz[at] = g * y_ungated[m * l + t] * sig * (1.0f + zt * (1.0f - sig));
               g *= zt * sig;
             }
-            const float dt = in.step(m, b, d, t), x = u[at];
+            const float dt = steps[m * l + t], x = u[at];
             const float* A_row = A + (m * dim + d) * n;
             const float* B_t = B + in.seq(m, b) + t * n;
             const float* C_t = C + in.seq(m, b) + t * n;
