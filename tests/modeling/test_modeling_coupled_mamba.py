@@ -201,6 +201,19 @@ def test_pooling_piece_by_piece_without_the_output_equals_pooling_the_output(poo
         torch.testing.assert_close(out.pooler_output, whole.pooler_output, atol=ATOL, rtol=0)
 
 
+def test_a_bfloat16_model_takes_float32_features_and_answers_in_bfloat16():
+    model = build(CoupledMambaModel, inference_chunk_tokens=6)
+    inputs = CoupledMambaTester(length=11).prepare_inputs()  # float32, as a processor gives them
+    with torch.no_grad():
+        expected = model(**inputs).pooler_output
+        model.to(torch.bfloat16)
+        out = model(**inputs, use_cache=True)
+    assert out.pooler_output.dtype == out.last_hidden_state.dtype == torch.bfloat16
+    assert out.cache_params.conv_states[0].dtype == torch.bfloat16
+    assert out.cache_params.ssm_states[0].dtype == torch.float32  # the scan accumulates in float32
+    torch.testing.assert_close(out.pooler_output.float(), expected, atol=0.1, rtol=0.05)
+
+
 def test_pieces_hold_the_token_budget_and_are_used_only_without_autograd():
     model = build(inference_chunk_tokens=8)
 

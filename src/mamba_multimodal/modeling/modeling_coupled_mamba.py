@@ -338,8 +338,8 @@ class CoupledMambaLayer(GradientCheckpointingLayer):
     def forward(self, *hidden_states: torch.Tensor, masks=None, cache: CoupledMambaCache | None = None):
         """hidden_states: one (b, l, d) per modality; masks: one (b, l) bool per modality, or None.
 
-        Returns the new hidden states (one (b, l, d) per modality); with a cache, stores the conv windows and the
-        state after the last step in it."""
+        Returns the new hidden states (one (b, l, d) per modality). With a cache, the steps continue from its conv
+        windows and coupled state, which are then replaced by those after the last step."""
         blocks, masks = list(self.blocks.values()), masks or [None] * len(hidden_states)
         windows = [None] * len(blocks) if cache is None else cache.conv_states[self.layer_idx].unbind(0)
         # 1-3. Per modality: LayerNorm, in_proj, causal conv, Δ, B, C, stacked along a leading modality axis.
@@ -522,7 +522,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         run = self._forward_steps if continuing and _padding_order(masks) is not None else self._forward_parallel
         encoded = run(features, masks, cache, output_hidden_states, output_last_hidden_state)
         # 3. Pooling per modality, then fusion.
-        modality_pooled = self._pool(encoded.statistics, cache, features[0].dtype)  #                  (b, M, d)
+        modality_pooled = self._pool(encoded.statistics, cache, self.dtype)  #                         (b, M, d)
         depth_outputs = encoded.depth_outputs
         result = CoupledMambaModelOutput(
             last_hidden_state=encoded.last,
@@ -585,8 +585,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
             return cache
         if not use_cache or (self.gradient_checkpointing and self.training):
             return None
-        dtype = self.input_projections[self.config.modalities[0]].projection.weight.dtype
-        return CoupledMambaCache(self.config, reference.shape[0], dtype=dtype, device=reference.device)
+        return CoupledMambaCache(self.config, reference.shape[0], dtype=self.dtype, device=reference.device)
 
     # ------------------------------------------------------------------------------------------- layers
     def _forward_parallel(self, features, masks, cache, keep_all: bool, keep_last: bool) -> _Encoded:
@@ -600,8 +599,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         pieces = self._pieces(batch, length)
         carrier = cache
         if carrier is None and len(pieces) > 1:
-            dtype = self.input_projections[self.config.modalities[0]].projection.weight.dtype
-            carrier = CoupledMambaCache(self.config, batch, dtype=dtype, device=features[0].device)
+            carrier = CoupledMambaCache(self.config, batch, dtype=self.dtype, device=features[0].device)
         last, statistics, depth_pieces = None, None, []
         for piece in pieces:
             piece_masks = None if masks is None else [_steps_of(mask, piece, order) for mask in masks]

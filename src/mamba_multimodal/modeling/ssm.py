@@ -394,7 +394,6 @@ def check_coupled_inputs(
     for m in range(modalities):
         check_scan_inputs(*(None if t is None else t[m] for t in (u, delta, A, B, C, D, z, delta_bias)))
     if initial_state is not None:
-        _check_float("initial_state", initial_state)
         _check_shape(
             "initial_state", initial_state, _carried_shape(u, A, coupling), f"the carried state for {coupling!r}"
         )
