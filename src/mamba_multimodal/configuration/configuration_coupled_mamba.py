@@ -123,7 +123,7 @@ class CoupledMambaConfig(PreTrainedConfig):
             piece at a time, so their memory stays under a fixed budget instead of growing with l; only the
             (b, M, l, d) output grows, and the classifier does not keep even that. Default 1024 positions (32 steps
             at batch 32, whole sequences up to 1024 steps for one clip). Measured at the MOSEI size, batch 32,
-            L = 500, 2 threads: 1.47 s and +50 MB per classifier call with 1024, 1.44 s and +67 MB with 2048, 1.78 s
+            L = 500, 2 threads: 1.03 s and +50 MB per classifier call with 1024, 1.02 s and +67 MB with 2048, 1.34 s
             and +305 MB in one piece (None). None runs every sequence in one piece.
         num_labels (`int`): 1 (default) for the sentiment score; 2, 3 or 7 classes for classification.
         problem_type (`str`): as in transformers; by default regression for one label, else from the labels' dtype.
