@@ -28,3 +28,6 @@ def staged_into(directory: str | os.PathLike) -> Iterator[Path]:
                 os.replace(produced, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+__all__ = ["staged_into"]

@@ -383,4 +383,12 @@ class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
         return result if return_dict else result.to_tuple()
 
 
-__all__ = ["MambaBlock", "MambaForCausalLM", "MambaMixer", "MambaModel", "MambaPreTrainedModel", "MambaRMSNorm"]
+__all__ = [
+    "MambaBlock",
+    "MambaForCausalLM",
+    "MambaMixer",
+    "MambaMixerParameters",
+    "MambaModel",
+    "MambaPreTrainedModel",
+    "MambaRMSNorm",
+]

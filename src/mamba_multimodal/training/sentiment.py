@@ -150,3 +150,13 @@ def train_sentiment(
         processor.save_pretrained(staging)
         (Path(staging) / "test_results.json").write_text(json.dumps(test_metrics, indent=2))
     return test_metrics
+
+
+__all__ = [
+    "PAPER_BATCH_SIZES",
+    "build_sentiment_model",
+    "default_training_arguments",
+    "feature_sizes",
+    "prepare_sentiment_splits",
+    "train_sentiment",
+]
