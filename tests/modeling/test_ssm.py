@@ -60,6 +60,41 @@ def test_fast_paths_match_reference_on_outputs_and_gradients(backend, shape, wit
             assert_close_scaled(grads[name], grads_ref[name], name=f"{path} gradient of {name}")
 
 
+@pytest.mark.parametrize("backend", ["reference", *FAST_PATHS])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("with_optional", [True, False])
+def test_scan_from_an_initial_state_matches_reference_on_outputs_and_gradients(backend, shape, with_optional):
+    batch, dim, nstate, _ = shape
+    inputs = {**make_scan_inputs(*shape, with_optional=with_optional), "initial_state": torch.randn(batch, dim, nstate)}
+    out_ref, last_ref, grads_ref = run_scan(inputs, "reference", delta_softplus=with_optional, dtype=torch.float64)
+    out, last, grads = run_scan(inputs, backend, delta_softplus=with_optional)
+    assert_close_scaled(out, out_ref, name="output")
+    assert_close_scaled(last, last_ref, name="last state")
+    assert grads.keys() == grads_ref.keys() and "initial_state" in grads
+    for name in grads:
+        assert_close_scaled(grads[name], grads_ref[name], name=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("backend", ["reference", *FAST_PATHS])
+def test_scan_in_pieces_equals_one_scan_on_outputs_and_gradients(backend):
+    """The second piece continues from the first's last state, with autograd through it (continuing from a cache)."""
+    inputs = make_scan_inputs(2, 8, 4, 13)
+    whole, whole_last, whole_grads = run_scan(inputs, backend)
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in inputs.items()}
+    pieces, state = [], None
+    for start, stop in ((0, 5), (5, 6), (6, 13)):
+        piece = {k: v[..., start:stop] if k in ("u", "delta", "z", "B", "C") else v for k, v in leaves.items()}
+        out, state = ssm.selective_scan(
+            **piece, delta_softplus=True, return_last_state=True, backend=backend, initial_state=state
+        )
+        pieces.append(out)
+    (torch.cat(pieces, dim=-1).sin().sum() + state.cos().sum()).backward()
+    torch.testing.assert_close(torch.cat(pieces, dim=-1), whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(state, whole_last, atol=1e-5, rtol=1e-5)
+    for name, leaf in leaves.items():
+        torch.testing.assert_close(leaf.grad, whole_grads[name], atol=1e-4, rtol=1e-4, msg=name)
+
+
 @pytest.mark.parametrize("backend", FAST_PATHS)
 def test_bf16_inputs_accumulate_in_fp32_and_return_bf16(backend):
     inputs = make_scan_inputs(2, 8, 4, 33, dtype=torch.bfloat16)
@@ -229,6 +264,7 @@ def test_kernel_builds_into_a_fresh_cache_atomically(tmp_path, monkeypatch):
         ("D", torch.randn(9), r"D must have shape \(channels,\)"),
         ("z", torch.randn(1, 8, 5), r"z must have shape"),
         ("delta_bias", torch.randn(8, 1), r"delta_bias must have shape"),
+        ("initial_state", torch.randn(2, 8, 5), r"initial_state must have shape \(batch, channels, state\)"),
     ],
 )
 def test_wrong_shapes_raise_a_clear_error(name, bad, message):

@@ -60,7 +60,7 @@ def _check_shape(name: str, tensor: torch.Tensor | None, expected: tuple[int, ..
     )
 
 
-def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None) -> None:
+def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initial_state=None) -> None:
     """Raises ValueError/TypeError naming the argument when a shape or dtype does not fit mamba_ssm's layout."""
     _check_float("u", u)
     _require(u.dim() == 3, f"u must be 3-D (batch, channels, length), got shape {tuple(u.shape)}")
@@ -77,7 +77,8 @@ def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None) -> Non
     _check_shape("z", z, (batch, dim, length), "(batch, channels, length)")
     _check_shape("D", D, (dim,), "(channels,)")
     _check_shape("delta_bias", delta_bias, (dim,), "(channels,)")
-    devices = {t.device for t in (u, delta, A, B, C, D, z, delta_bias) if t is not None}
+    _check_shape("initial_state", initial_state, (batch, dim, nstate), "(batch, channels, state)")
+    devices = {t.device for t in (u, delta, A, B, C, D, z, delta_bias, initial_state) if t is not None}
     _require(len(devices) == 1, f"all scan inputs must be on one device, got {sorted(map(str, devices))}")
 
 
@@ -120,12 +121,23 @@ def _finish(y, u, D, z, out_dtype):
 
 
 def selective_scan_ref(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    z=None,
+    delta_bias=None,
+    delta_softplus=False,
+    return_last_state=False,
+    initial_state=None,
 ):
     """The readable sequential definition (mamba_ssm's `selective_scan_ref`, fp32 accumulation).
 
     Args:
         u, delta, z: (b, d, l).  A: (d, n).  B, C: (b, n, l).  D, delta_bias: (d,).
+        initial_state: h_{-1} (b, d, n), the state before the first step; None for zeros (mamba_ssm's only case).
     Returns:
         out (b, d, l) in u's dtype, and the last state h_l (b, d, n) when `return_last_state`, accumulated in
         float32 (float64 for float64 inputs, which makes it the ground truth of the tests).
@@ -133,9 +145,9 @@ def selective_scan_ref(
     Iterates over `unbind` slices: indexing `decay[..., t]` inside the loop would give every step's backward a
     full-size zero gradient, a quadratic backward (transformers' slow path pays exactly that).
     """
-    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
+    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
     decay, drive = _discretize(u, delta, A, B, delta_bias, delta_softplus)
-    state = decay.new_zeros(decay.shape[:3])  # (b, d, n)
+    state = decay.new_zeros(decay.shape[:3]) if initial_state is None else initial_state.to(decay.dtype)  # (b, d, n)
     outputs = []
     for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), _acc(C).unbind(-1), strict=True):
         state = decay_t * state + drive_t
@@ -206,7 +218,7 @@ def linear_recurrence_pytorch(a, b, initial_state=None):
     return chunks.merge(_scan_chunks(chunks.split(a, 1.0), chunks.split(b), initial_state))
 
 
-def _selective_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+def _selective_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state):
     """Discretises directly in the chunked layout: only (b, d, l)-sized tensors are ever transposed."""
     chunks = _Chunks(u.shape[-1])
     delta = _acc(delta) + (0 if delta_bias is None else _acc(delta_bias)[:, None])
@@ -215,7 +227,7 @@ def _selective_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
     B_c, C_c = chunks.split(_acc(B)), chunks.split(_acc(C))  #                                             (T, b, n, K)
     decay = torch.exp(delta_c[:, :, :, None] * _acc(A)[:, :, None])  #                                  (T, b, d, n, K)
     drive = (delta_c * u_c)[:, :, :, None] * B_c[:, :, None]  #                                         (T, b, d, n, K)
-    states = _scan_chunks(decay, drive, None)
+    states = _scan_chunks(decay, drive, None if initial_state is None else initial_state.to(decay.dtype))
     y = chunks.merge((states * C_c[:, :, None]).sum(3))  #                                                 (b, d, l)
     out = _finish(y, u, D, z, u.dtype)
     return (out, chunks.last(states)) if return_last_state else out
@@ -278,12 +290,14 @@ def resolve_backend(tensor: torch.Tensor, backend: str = "auto", kernel: str = "
     return path
 
 
-def _selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
+def _selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state):
+    # selective_scan() never routes an initial_state here: mamba_ssm's kernel always starts from zeros.
     return cuda_kernels().selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 
 
-def _selective_scan_cpu(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state):
-    return ssm_cpu.SelectiveScanCPU.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+def _selective_scan_cpu(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state):
+    arguments = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
+    return ssm_cpu.SelectiveScanCPU.apply(*arguments)
 
 
 _SCAN_PATHS = {
@@ -296,19 +310,42 @@ _SCAN_PATHS = {
 
 # ------------------------------------------------------------------------------------------ public ops
 def selective_scan(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False, backend="auto"
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    z=None,
+    delta_bias=None,
+    delta_softplus=False,
+    return_last_state=False,
+    backend="auto",
+    initial_state=None,
 ):
     """Selective scan with mamba_ssm's `selective_scan_fn` semantics, on the fastest available path.
 
     Args:
         u, delta, z: (b, d, l).  A: (d, n).  B, C: (b, n, l) input-dependent.  D, delta_bias: (d,).
         backend: "auto" (default), or one of "cuda", "cpu", "pytorch", "reference" to force a path.
+        initial_state: h_{-1} (b, d, n), the state before the first step (such as the float32 last state of a scan
+            before), or None for zeros; gradients flow into it. Scanning a sequence in pieces, each from the last state
+            of the one before, gives the outputs and gradients of one scan over the whole sequence. On CUDA tensors
+            it runs on the "pytorch" path: mamba_ssm's kernel always starts from zeros.
     Returns:
         out (b, d, l) in u's dtype (accumulated in float32), and h_l (b, d, n) when `return_last_state`.
     """
-    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
-    path = _SCAN_PATHS[resolve_backend(u, backend, "selective_scan")]
-    return path(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    if initial_state is not None and backend == "auto" and u.is_cuda:
+        backend = "pytorch"  # mamba_ssm's selective_scan_fn has no initial state; the chunked scan runs on CUDA too
+    path = resolve_backend(u, backend, "selective_scan")
+    _require(
+        not (path == "cuda" and initial_state is not None),
+        "backend='cuda' cannot run selective_scan from an initial_state: mamba_ssm's selective_scan_fn always starts "
+        "from zeros (backend='auto' runs it on the 'pytorch' path)",
+    )
+    scan = _SCAN_PATHS[path]
+    return scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
 
 
 def linear_recurrence(a, b, initial_state=None, return_last_state=False, backend="auto"):

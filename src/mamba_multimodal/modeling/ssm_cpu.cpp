@@ -6,7 +6,7 @@
 // Glossary: b batch, d channels, l sequence length, n state size, Δ (delta) input-dependent step.
 //   h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t x_t ;  y_t = C_t · h_t + D x_t ;  out_t = y_t * silu(z_t)
 // Layouts: u, delta, z, out: (b, d, l); A: (d, n); B, C: (b, l, n) (time-major, so B_t is one cache line);
-// D, delta_bias: (d,); last_state: (b, d, n).
+// D, delta_bias: (d,); initial_state (h_{-1}, nullable: zeros) and last_state: (b, d, n).
 //
 // Why this is fast: one (b, d) channel is a sequential loop over l whose state (n floats) stays in registers,
 // the n-loop vectorises (exp included), and channels run in parallel. Nothing of size (b, d, l, n) is ever
@@ -35,7 +35,12 @@ struct ScanInputs {
   const float* z;           // nullable
   const float* delta_bias;  // nullable
   int delta_softplus;
+  const float* initial_state;  // nullable: zeros
   int64_t batch, dim, len, nstate;
+  // The state channel (b, d) starts from, or nullptr for zeros.
+  const float* start(int64_t b, int64_t d) const {
+    return initial_state ? initial_state + (b * dim + d) * nstate : nullptr;
+  }
 };
 
 // Runs one channel forward. Writes the pre-gate output y (or the gated one when `gate` is true) and,
@@ -49,7 +54,12 @@ void scan_channel(const ScanInputs& in, int64_t b, int64_t d, float* h, float* o
   const float* C_b = in.C + b * l * n;
   const float bias = in.delta_bias ? in.delta_bias[d] : 0.0f;
   const float skip = in.D ? in.D[d] : 0.0f;
-  std::fill(h, h + n, 0.0f);
+  const float* h0 = in.start(b, d);
+  if (h0) {
+    std::memcpy(h, h0, n * sizeof(float));
+  } else {
+    std::fill(h, h + n, 0.0f);
+  }
   for (int64_t t = 0; t < l; ++t) {
     float dt = in.delta[row + t] + bias;
     if (in.delta_softplus) dt = softplus(dt);
@@ -90,9 +100,10 @@ void scan_channel(const ScanInputs& in, int64_t b, int64_t d, float* h, float* o
 extern "C" {
 
 void selective_scan_fwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
-                        const float* D, const float* z, const float* delta_bias, int delta_softplus, float* out,
-                        float* last_state, int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
-  const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, batch, dim, len, nstate};
+                        const float* D, const float* z, const float* delta_bias, int delta_softplus,
+                        const float* initial_state, float* out, float* last_state, int64_t batch, int64_t dim,
+                        int64_t len, int64_t nstate, int nthreads) {
+  const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
 #pragma omp parallel num_threads(nthreads)
   {
     std::vector<float> h(nstate);
@@ -106,13 +117,14 @@ void selective_scan_fwd(const float* u, const float* delta, const float* A, cons
 }
 
 // Gradients of every input. dA, dD, ddelta_bias must be zeroed by the caller (they accumulate over b);
-// dB and dC are written whole. dlast_state (nullable) is the gradient flowing into the returned last state.
+// dB, dC and dinitial_state (nullable) are written whole. dlast_state (nullable) is the gradient flowing into the
+// returned last state.
 void selective_scan_bwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
                         const float* D, const float* z, const float* delta_bias, int delta_softplus,
-                        const float* dout, const float* dlast_state, float* du, float* ddelta, float* dA, float* dB,
-                        float* dC, float* dD, float* dz, float* ddelta_bias, int64_t batch, int64_t dim, int64_t len,
-                        int64_t nstate, int nthreads) {
-  const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, batch, dim, len, nstate};
+                        const float* initial_state, const float* dout, const float* dlast_state, float* du,
+                        float* ddelta, float* dA, float* dB, float* dC, float* dD, float* dz, float* ddelta_bias,
+                        float* dinitial_state, int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
+  const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
   const int64_t n = nstate, l = len;
   // dB_t and dC_t sum over channels: each thread accumulates its channels into its own (l, n) buffer, and the
   // buffers are added once per batch element. Batch elements run one after another so the per-channel
@@ -138,6 +150,7 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
         const float* C_b = C + b * l * n;
         const float skip = D ? D[d] : 0.0f;
         const float bias = delta_bias ? delta_bias[d] : 0.0f;
+        const float* h0 = in.start(b, d);
         if (dlast_state) {
           std::memcpy(dh.data(), dlast_state + (b * dim + d) * n, n * sizeof(float));
         } else {
@@ -156,7 +169,7 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
           const float* B_t = B_b + t * n;
           const float* C_t = C_b + t * n;
           const float* h_t = history.data() + t * n;
-          const float* h_prev = t > 0 ? history.data() + (t - 1) * n : zeros.data();
+          const float* h_prev = t > 0 ? history.data() + (t - 1) * n : (h0 ? h0 : zeros.data());
           const float* a_t = decays.data() + t * n;
           float* dB_t = dB_local + t * n;
           float* dC_t = dC_local + t * n;
@@ -178,6 +191,8 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
           ddelta[row + t] = ddt;
           dbias_acc += ddt;
         }
+        // dh is now ∂L/∂h_{-1}: the gradient of the initial state.
+        if (dinitial_state) std::memcpy(dinitial_state + (b * dim + d) * n, dh.data(), n * sizeof(float));
         for (int64_t i = 0; i < n; ++i) dA[d * n + i] += dA_local[i];
         if (dD) dD[d] += dD_acc;
         if (ddelta_bias) ddelta_bias[d] += dbias_acc;

@@ -71,8 +71,8 @@ def _build(compiler: str, target: Path) -> None:
 
 def _declare(library: ctypes.CDLL) -> None:
     f, i = _c_float_p, ctypes.c_int
-    library.selective_scan_fwd.argtypes = [f] * 8 + [i, f, f, _i64, _i64, _i64, _i64, i]
-    library.selective_scan_bwd.argtypes = [f] * 8 + [i] + [f] * 10 + [_i64, _i64, _i64, _i64, i]
+    library.selective_scan_fwd.argtypes = [f] * 8 + [i, f, f, f, _i64, _i64, _i64, _i64, i]
+    library.selective_scan_bwd.argtypes = [f] * 8 + [i] + [f] * 12 + [_i64, _i64, _i64, _i64, i]
     library.linear_recurrence_fwd.argtypes = [f, f, f, f, _i64, _i64, i]
     library.linear_recurrence_bwd.argtypes = [f] * 7 + [_i64, _i64, i]
     coupled_sizes = [_i64] * 5 + [i]
@@ -149,28 +149,23 @@ def _to_input_dtypes(dtypes, grads) -> list[torch.Tensor | None]:
 
 
 class SelectiveScanCPU(torch.autograd.Function):
-    """Autograd wrapper of the fused kernel. Inputs in mamba_ssm's layout; B and C are (b, n, l)."""
+    """Autograd wrapper of the fused kernel. Inputs in mamba_ssm's layout; B and C are (b, n, l); initial_state is
+    h_{-1} (b, d, n), or None for zeros."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus: bool, return_last_state: bool):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state=None):
         library = load()
         batch, dim, length = u.shape
         nstate = A.shape[1]
         f32 = _kernel_inputs(u, delta, A, B, C, D, z, delta_bias)
+        h0 = _f32(initial_state)
         out = torch.empty(batch, dim, length, dtype=torch.float32)
         last_state = torch.empty(batch, dim, nstate, dtype=torch.float32)
         library.selective_scan_fwd(
-            *map(_ptr, f32),
-            int(delta_softplus),
-            _ptr(out),
-            _ptr(last_state),
-            batch,
-            dim,
-            length,
-            nstate,
-            torch.get_num_threads(),
-        )
-        _save_inputs(ctx, (u, delta, A, B, C, D, z, delta_bias), f32)
+            *map(_ptr, f32), int(delta_softplus), _ptr(h0), _ptr(out), _ptr(last_state),
+            batch, dim, length, nstate, torch.get_num_threads(),
+        )  # fmt: skip
+        _save_inputs(ctx, (u, delta, A, B, C, D, z, delta_bias, initial_state), [*f32, h0])
         ctx.delta_softplus = delta_softplus
         out = out.to(u.dtype)
         return (out, last_state) if return_last_state else out
@@ -178,25 +173,20 @@ class SelectiveScanCPU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dlast_state=None):
         library = load()
-        inputs = _saved_inputs(ctx)
+        *inputs, h0 = _saved_inputs(ctx)
         batch, dim, length = inputs[0].shape
         nstate = inputs[2].shape[1]
         grads = _gradient_buffers(*inputs)
+        dh0 = None if h0 is None else torch.empty_like(h0)
         # Keep the float32 copies referenced: a temporary freed before the call would leave a dangling pointer.
         dout, dlast_state = _f32(dout), _f32(dlast_state)
         library.selective_scan_bwd(
-            *map(_ptr, inputs),
-            int(ctx.delta_softplus),
-            _ptr(dout),
-            _ptr(dlast_state),
-            *map(_ptr, grads),
-            batch,
-            dim,
-            length,
-            nstate,
-            torch.get_num_threads(),
-        )
-        return (*_to_input_dtypes(ctx.dtypes, grads), None, None)
+            *map(_ptr, inputs), int(ctx.delta_softplus), _ptr(h0), _ptr(dout), _ptr(dlast_state),
+            *map(_ptr, grads), _ptr(dh0), batch, dim, length, nstate, torch.get_num_threads(),
+        )  # fmt: skip
+        *dtypes, h0_dtype = ctx.dtypes
+        dh0 = None if dh0 is None else dh0.to(h0_dtype)
+        return (*_to_input_dtypes(dtypes, grads), None, None, dh0)
 
 
 class LinearRecurrenceCPU(torch.autograd.Function):
