@@ -7,7 +7,7 @@ from peft import LoraConfig, get_peft_model, inject_adapter_in_model
 from peft.tuners.lora import LoraLayer
 from transformers import MambaConfig
 
-from mamba_multimodal import MambaForCausalLM
+from mamba_multimodal import MambaForCausalLM, MambaModel
 
 ATOL = 1e-4
 VOCAB = 64
@@ -76,9 +76,9 @@ def test_cached_steps_equal_the_full_forward():
     with torch.no_grad():
         full = model(input_ids).logits
         prefix = model(input_ids[:, :6], use_cache=True)
-        cache, logits = prefix.cache_params, [prefix.logits]
+        cache, logits = prefix.cache, [prefix.logits]
         for t in range(6, 16):
-            step = model(input_ids[:, t : t + 1], cache_params=cache, use_cache=True)
+            step = model(input_ids[:, t : t + 1], cache=cache, use_cache=True)
             logits.append(step.logits)
     torch.testing.assert_close(torch.cat(logits, dim=1), full, atol=ATOL, rtol=0)
 
@@ -89,17 +89,17 @@ def test_a_multi_token_continuation_starts_from_the_cached_state():
     with torch.no_grad():
         full = model(input_ids).logits
         first = model(input_ids[:, :5], use_cache=True)
-        rest = model(input_ids[:, 5:], cache_params=first.cache_params, use_cache=True)
+        rest = model(input_ids[:, 5:], cache=first.cache, use_cache=True)
     torch.testing.assert_close(torch.cat([first.logits, rest.logits], dim=1), full, atol=ATOL, rtol=0)
 
 
 def test_memory_per_generated_token_is_constant():
     _, model = twin_models()
     with torch.no_grad():
-        cache = model(torch.randint(3, VOCAB, (1, 30)), use_cache=True).cache_params
+        cache = model(torch.randint(3, VOCAB, (1, 30)), use_cache=True).cache
         sizes = []
         for _ in range(20):
-            model(torch.randint(3, VOCAB, (1, 1)), cache_params=cache, use_cache=True)
+            model(torch.randint(3, VOCAB, (1, 1)), cache=cache, use_cache=True)
             sizes.append(
                 sum(layer.conv_states[0].numel() + layer.recurrent_states[0].numel() for layer in cache.layers)
             )
@@ -122,7 +122,7 @@ def test_padded_positions_contribute_nothing(side, use_bias):
     real = mask[0].bool()
     torch.testing.assert_close(padded.logits[0, real], alone.logits[0], atol=ATOL, rtol=0)
     torch.testing.assert_close(padded.logits[1], model(long).logits[0], atol=ATOL, rtol=0)
-    for padded_layer, alone_layer in zip(padded.cache_params.layers, alone.cache_params.layers, strict=True):
+    for padded_layer, alone_layer in zip(padded.cache.layers, alone.cache.layers, strict=True):
         torch.testing.assert_close(
             padded_layer.recurrent_states[0][0], alone_layer.recurrent_states[0][0], atol=ATOL, rtol=0
         )
@@ -260,3 +260,107 @@ def test_bad_inputs_raise_clear_errors():
         model(input_ids, attention_mask=torch.ones(2, 4))
     with pytest.raises(ValueError, match="hidden_act must be 'silu'"):
         MambaForCausalLM(tiny_config(hidden_act="gelu"))
+
+
+def test_a_cached_continuation_can_be_trained_through_and_matches_the_full_gradients():
+    """Continuing from a cache with autograd on (a prefix then the rest, e.g. truncated BPTT): backward works, and the
+    parameters get the gradients of the same loss computed by one full forward."""
+    _, model = twin_models()
+    input_ids = torch.randint(3, VOCAB, (2, 14))
+    model(input_ids).logits[:, 5:].pow(2).mean().backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    prefix = model(input_ids[:, :5], use_cache=True)
+    model(input_ids[:, 5:], cache=prefix.cache, use_cache=True).logits.pow(2).mean().backward()
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(parameter.grad, expected[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_one_step_continuations_with_autograd_equal_the_full_forward():
+    _, model = twin_models()
+    input_ids = torch.randint(3, VOCAB, (1, 9))
+    full = model(input_ids).logits
+    out = model(input_ids[:, :4], use_cache=True)
+    logits = [out.logits]
+    for t in range(4, 9):
+        logits.append(model(input_ids[:, t : t + 1], cache=out.cache, use_cache=True).logits)
+    steps = torch.cat(logits, dim=1)
+    torch.testing.assert_close(steps, full, atol=ATOL, rtol=0)
+    steps.sum().backward()  # the cache was read and replaced, never modified under autograd's feet
+
+
+def test_the_cache_has_the_new_name_and_the_old_names_still_work():
+    _, model = twin_models()
+    input_ids = torch.randint(3, VOCAB, (1, 9))
+    with torch.no_grad():
+        full = model(input_ids).logits
+        for name in ("cache", "cache_params", "past_key_values"):
+            prefix = model(input_ids[:, :4], use_cache=True)
+            assert isinstance(prefix.cache, transformers.DynamicCache)
+            assert prefix.cache_params is prefix.cache  # read under the pre-5.24 name too
+            rest = model(input_ids[:, 4:], use_cache=True, **{name: prefix.cache}).logits
+            torch.testing.assert_close(rest, full[:, 4:], atol=ATOL, rtol=0, msg=name)
+    with pytest.raises(TypeError, match="two different caches"):
+        model(input_ids, cache=prefix.cache, cache_params=model(input_ids, use_cache=True).cache)
+
+
+@pytest.mark.parametrize("part", ["model", "backbone"])
+def test_unknown_keyword_arguments_raise_instead_of_vanishing(part):
+    _, model = twin_models()
+    module = model if part == "model" else model.backbone
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'atention_mask'"):
+        module(torch.randint(3, VOCAB, (1, 4)), atention_mask=torch.ones(1, 4))
+
+
+def test_num_items_in_batch_reaches_the_loss():
+    """Trainer passes the number of label tokens over all accumulated batches: the loss is their sum over it."""
+    _, model = twin_models()
+    input_ids = torch.randint(3, VOCAB, (2, 8))
+    labels = input_ids.clone()
+    labels[0, :3] = -100
+    with torch.no_grad():
+        out = model(input_ids, labels=labels)
+        scaled = model(input_ids, labels=labels, num_items_in_batch=torch.tensor(40)).loss
+    targets = labels[:, 1:].reshape(-1)
+    summed = torch.nn.functional.cross_entropy(
+        out.logits[:, :-1].reshape(-1, VOCAB), targets, ignore_index=-100, reduction="sum"
+    )
+    torch.testing.assert_close(out.loss, summed / (targets != -100).sum(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(scaled, summed / 40, atol=1e-5, rtol=0)
+
+
+def test_a_graph_traced_with_a_full_mask_still_honours_padding():
+    """No data-dependent shortcut for an all-ones mask: it would be frozen into the traced graph."""
+    _, model = twin_models(use_bias=True)
+    input_ids = torch.randint(3, VOCAB, (2, 10))
+    model.config.return_dict = False
+    model.requires_grad_(False)  # traced functions hold the weights as constants
+
+    def logits(ids, mask):
+        return model(ids, attention_mask=mask, use_cache=False)[0]
+
+    with torch.no_grad():
+        traced = torch.jit.trace(logits, (input_ids, torch.ones_like(input_ids)), check_trace=False)
+        padded = torch.ones_like(input_ids)
+        padded[0, :4] = 0
+        torch.testing.assert_close(traced(input_ids, padded), logits(input_ids, padded), atol=ATOL, rtol=0)
+        assert not torch.allclose(traced(input_ids, padded), logits(input_ids, torch.ones_like(input_ids)))
+
+
+def test_an_original_state_spaces_checkpoint_loads_its_embedding_and_saves_transformers_names(tmp_path):
+    """state-spaces/mamba names the embedding `backbone.embedding`; transformers `backbone.embeddings`."""
+    from safetensors.torch import load_file, save_file
+
+    _, model = twin_models()
+    model.save_pretrained(tmp_path / "original")
+    weights = load_file(tmp_path / "original" / "model.safetensors")
+    weights = {k.replace("backbone.embeddings.", "backbone.embedding."): v for k, v in weights.items()}
+    save_file(weights, tmp_path / "original" / "model.safetensors", metadata={"format": "pt"})
+    input_ids = torch.randint(3, VOCAB, (1, 8))
+    loaded = MambaForCausalLM.from_pretrained(tmp_path / "original").eval()
+    base = MambaModel.from_pretrained(tmp_path / "original")
+    with torch.no_grad():
+        assert torch.equal(loaded(input_ids).logits, model(input_ids).logits)
+    assert torch.equal(base.embeddings.weight, model.backbone.embeddings.weight)
+    loaded.save_pretrained(tmp_path / "resaved")
+    assert "backbone.embeddings.weight" in load_file(tmp_path / "resaved" / "model.safetensors")

@@ -136,12 +136,12 @@ def test_streaming_one_step_at_a_time_equals_the_parallel_pass(coupling, pooling
         prefix = model(**steps(inputs, 0, 4), use_cache=True, output_hidden_states=True)  # parallel prefill
         streamed = [prefix.hidden_states[-1]]
         for t in range(4, 10):
-            out = model(**steps(inputs, t, t + 1), cache_params=prefix.cache_params, output_hidden_states=True)
+            out = model(**steps(inputs, t, t + 1), cache=prefix.cache, output_hidden_states=True)
             streamed.append(out.hidden_states[-1])
             torch.testing.assert_close(out.logits, model(**steps(inputs, 0, t + 1)).logits, atol=ATOL, rtol=0)
     torch.testing.assert_close(torch.cat(streamed, dim=2), full.hidden_states[-1], atol=ATOL, rtol=0)
     torch.testing.assert_close(out.logits, full.logits, atol=ATOL, rtol=0)
-    assert prefix.cache_params.seen_steps == 10
+    assert prefix.cache.seen_steps == 10
 
 
 def test_streaming_from_an_empty_cache_and_several_steps_per_call():
@@ -150,8 +150,8 @@ def test_streaming_from_an_empty_cache_and_several_steps_per_call():
     cache = CoupledMambaCache(model.config, batch_size=2)
     with torch.no_grad():
         expected = model.model(**inputs).last_hidden_state
-        first = model.model(**steps(inputs, 0, 1), cache_params=cache).last_hidden_state  # a parallel pass of 1
-        rest = model.model(**steps(inputs, 1, 8), cache_params=cache).last_hidden_state  # 7 steps in parallel
+        first = model.model(**steps(inputs, 0, 1), cache=cache).last_hidden_state  # a parallel pass of 1
+        rest = model.model(**steps(inputs, 1, 8), cache=cache).last_hidden_state  # 7 steps in parallel
     torch.testing.assert_close(torch.cat([first, rest], dim=2), expected, atol=ATOL, rtol=0)
 
 
@@ -179,7 +179,7 @@ def test_inference_in_pieces_equals_one_pass(coupling, padding):
         torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=f"depth {depth}")
     torch.testing.assert_close(pieces.logits, whole.logits, atol=ATOL, rtol=0)
     for name in ("ssm_states", "conv_states"):
-        for expected, got in zip(getattr(whole.cache_params, name), getattr(pieces.cache_params, name), strict=True):
+        for expected, got in zip(getattr(whole.cache, name), getattr(pieces.cache, name), strict=True):
             torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=name)
 
 
@@ -209,8 +209,8 @@ def test_a_bfloat16_model_takes_float32_features_and_answers_in_bfloat16():
         model.to(torch.bfloat16)
         out = model(**inputs, use_cache=True)
     assert out.pooler_output.dtype == out.last_hidden_state.dtype == torch.bfloat16
-    assert out.cache_params.conv_states[0].dtype == torch.bfloat16
-    assert out.cache_params.ssm_states[0].dtype == torch.float32  # the scan accumulates in float32
+    assert out.cache.conv_states[0].dtype == torch.bfloat16
+    assert out.cache.ssm_states[0].dtype == torch.float32  # the scan accumulates in float32
     torch.testing.assert_close(out.pooler_output.float(), expected, atol=0.1, rtol=0.05)
 
 
@@ -240,7 +240,7 @@ def test_continuing_a_cache_with_several_steps_runs_in_parallel(monkeypatch):
     with torch.no_grad():
         expected = model(**inputs)
         prefix = model(**steps(inputs, 0, 4), use_cache=True)
-        continued = model(**steps(inputs, 4, 9), cache_params=prefix.cache_params)
+        continued = model(**steps(inputs, 4, 9), cache=prefix.cache)
     torch.testing.assert_close(continued.logits, expected.logits, atol=ATOL, rtol=0)
 
 
@@ -253,7 +253,7 @@ def test_gradients_flow_through_a_continued_cache():
     model(**whole).logits.sum().backward()
     pieces = {k: v.clone().requires_grad_() for k, v in inputs.items()}
     prefix = model(**steps(pieces, 0, 3), use_cache=True)
-    model(**steps(pieces, 3, 8), cache_params=prefix.cache_params).logits.sum().backward()
+    model(**steps(pieces, 3, 8), cache=prefix.cache).logits.sum().backward()
     for name in inputs:
         torch.testing.assert_close(pieces[name].grad, whole[name].grad, atol=ATOL, rtol=1e-4, msg=name)
 
@@ -277,7 +277,7 @@ def test_steps_where_every_modality_is_padded_do_not_exist(coupling, where):
         expected = model(**inputs).logits
         parallel = model(**padded, **masks_for(padded, mask), output_hidden_states=True)
         for t in range(36):
-            streamed = model(**steps(padded, t, t + 1), **masks_for(padded, mask[:, t : t + 1]), cache_params=cache)
+            streamed = model(**steps(padded, t, t + 1), **masks_for(padded, mask[:, t : t + 1]), cache=cache)
         unpadded = model(**inputs, output_hidden_states=True).hidden_states[-1]
     torch.testing.assert_close(parallel.logits, expected, atol=ATOL, rtol=0)
     torch.testing.assert_close(streamed.logits, expected, atol=ATOL, rtol=0)
@@ -380,7 +380,7 @@ def test_model_outputs_and_tuples():
         as_tuple = model(**inputs, return_dict=False)
     assert outputs.last_hidden_state.shape == (2, 3, 5, 16)
     assert outputs.pooler_output.shape == (2, 48) and outputs.modality_pooler_output.shape == (2, 3, 16)
-    assert len(outputs.hidden_states) == 3 and outputs.cache_params is None
+    assert len(outputs.hidden_states) == 3 and outputs.cache is None
     torch.testing.assert_close(outputs.modality_pooler_output, outputs.last_hidden_state.mean(2))
     torch.testing.assert_close(as_tuple[0], outputs.last_hidden_state)
 
@@ -471,5 +471,45 @@ def test_bad_inputs_raise_clear_errors(change, error, message):
 
 def test_a_cache_for_another_batch_size_is_refused():
     model = build()
-    with pytest.raises(ValueError, match="cache_params holds 3 sequences"):
-        model(**CoupledMambaTester().prepare_inputs(), cache_params=CoupledMambaCache(model.config, batch_size=3))
+    with pytest.raises(ValueError, match="cache holds 3 sequences"):
+        model(**CoupledMambaTester().prepare_inputs(), cache=CoupledMambaCache(model.config, batch_size=3))
+
+
+# ------------------------------------------------------------------------------- keywords, tracing
+def test_the_cache_goes_by_its_new_name_and_the_old_ones():
+    model = build()
+    inputs = CoupledMambaTester().prepare_inputs()
+    with torch.no_grad():
+        full = model(**inputs).logits
+        for name in ("cache", "cache_params", "past_key_values"):
+            prefix = model(**steps(inputs, 0, 4), use_cache=True)
+            assert prefix.cache_params is prefix.cache is not None
+            rest = model(**steps(inputs, 4, 9), **{name: prefix.cache}).logits
+            torch.testing.assert_close(rest, full, atol=ATOL, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
+def test_unknown_keywords_raise_a_type_error_naming_them(model_class):
+    model = build(model_class)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'use_cahce'"):
+        model(**CoupledMambaTester().prepare_inputs(), use_cahce=True)
+
+
+def test_a_graph_traced_with_full_masks_still_honours_padding():
+    """No data-dependent shortcut for all-ones masks: it would be frozen into the traced graph."""
+    model = build(CoupledMambaModel, coupling="sum").requires_grad_(False)
+    inputs = CoupledMambaTester().prepare_inputs()
+    names = list(inputs)
+
+    def pooled(mask, *features):
+        return model(**dict(zip(names, features, strict=True)), **masks_for(inputs, mask)).pooler_output
+
+    full = torch.ones(2, 9, dtype=torch.bool)
+    padded = full.clone()
+    padded[0, 6:] = False
+    with torch.no_grad():
+        traced = torch.jit.trace(pooled, (full, *inputs.values()), check_trace=False)
+        torch.testing.assert_close(
+            traced(padded, *inputs.values()), pooled(padded, *inputs.values()), atol=ATOL, rtol=0
+        )
+        assert not torch.allclose(traced(padded, *inputs.values()), pooled(full, *inputs.values()))

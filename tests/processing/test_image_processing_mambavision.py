@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import AutoImageProcessor, pipeline
+from transformers import pipeline
 from transformers.image_utils import PILImageResampling
+from transformers.models.auto.image_processing_auto import AutoImageProcessor  # 5.17's top-level one needs torchvision
 
 from mamba_multimodal import MambaVisionConfig, MambaVisionForImageClassification, MambaVisionImageProcessor
 

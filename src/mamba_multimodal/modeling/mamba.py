@@ -7,7 +7,9 @@ Takes transformers' own `MambaConfig` and has exactly the state-dict keys of tra
 - every projection, `dt_proj` and `conv1d` included, is called as a module, so LoRA adapters on any of them train;
 - padded positions contribute nothing, also with right padding and `use_bias=True`: pads are zeroed before the
   conv and the scan, and their step Δ is 0, so the state passes through them unchanged;
-- a prefill that continues an existing cache starts from the cached state (transformers restarts from zero).
+- a prefill that continues an existing cache starts from the cached state (transformers restarts from zero), in
+  one parallel scan that autograd can differentiate through;
+- the cache is `cache=` in every transformers from 5.17 to 5.24 (`cache_utils.py`), and unknown keywords raise.
 
 Glossary: b batch, l sequence length, d hidden size, d_in intermediate size (expand * d), n state size, r dt rank.
 Not registered as model_type "mamba" (transformers owns it): use `mamba_multimodal.MambaForCausalLM` directly.
@@ -16,6 +18,7 @@ Not registered as model_type "mamba" (transformers owns it): use `mamba_multimod
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,9 +29,15 @@ from transformers.cache_utils import Cache, DynamicCache
 from transformers.generation import GenerationMixin
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import PreTrainedModel
-from transformers.models.mamba.modeling_mamba import MambaCausalLMOutput, MambaOutput
-from transformers.utils import logging
+from transformers.utils import ModelOutput, logging
 
+from .cache_utils import (
+    LegacyCacheOutputMixin,
+    cached_states,
+    is_recording_past,
+    pop_legacy_cache,
+    reject_unknown_kwargs,
+)
 from .ssm import causal_conv1d_update, selective_scan, selective_state_update
 
 logger = logging.get_logger(__name__)
@@ -89,16 +98,18 @@ class MambaMixer(MambaMixerParameters):
     def forward(
         self,
         hidden_states: torch.Tensor,
-        cache_params: Cache | None = None,
+        cache: Cache | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """hidden_states: (b, l, d); attention_mask: (b, l) or None. Returns (b, l, d)."""
-        mask = None if attention_mask is None or bool(attention_mask.all()) else attention_mask
+        # No shortcut for an all-ones mask: a data-dependent branch would be frozen into traced and ONNX graphs.
+        mask = attention_mask
+        conv_state, ssm_state = cached_states(cache, self.layer_idx)
         # 1. Input projection to the SSM branch x and the gate z.
         x, gate = self.in_proj(hidden_states).transpose(1, 2).chunk(2, dim=1)  #    (b, d_in, l) each
         x = _zero_padding(x, mask, time_dim=2)
         # 2. Causal depthwise conv over time, continuing the cached window when there is one.
-        x = self._convolve(x, cache_params)
+        x = self._convolve(x, cache, conv_state)
         x = _zero_padding(x, mask, time_dim=2)
         # 3. Input-dependent step Δ and projections B, C. Δ = 0 at pads leaves the state untouched there.
         time_step, B, C = self.x_proj(x.transpose(1, 2)).split(
@@ -108,15 +119,20 @@ class MambaMixer(MambaMixerParameters):
         if mask is not None:
             delta = _zero_padding(F.softplus(delta.float()), mask, time_dim=2)
         # 4. Selective scan (or one recurrent step), gated by silu(z).
-        y = self._scan(x, delta, B.transpose(1, 2), C.transpose(1, 2), gate, softplus=mask is None, cache=cache_params)
+        y = self._scan(x, delta, B.transpose(1, 2), C.transpose(1, 2), gate, mask is None, cache, ssm_state)
         # 5. Back to the residual width.
         return self.out_proj(y.transpose(1, 2).to(hidden_states.dtype))
 
-    def _convolve(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
+    @staticmethod
+    def _steps_in_place(cache: Cache | None, state: torch.Tensor | None, seq_len: int) -> bool:
+        """One decoding step without autograd updates the cached tensors in place (mamba_ssm's step kernels); with
+        autograd, or several steps, the cache is read and then replaced, so that backward() sees unmodified inputs."""
+        return state is not None and seq_len == 1 and not torch.is_grad_enabled()
+
+    def _convolve(self, x: torch.Tensor, cache: Cache | None, conv_state: torch.Tensor | None) -> torch.Tensor:
         """x: (b, d_in, l) → silu(causal conv(x)) (b, d_in, l); updates the cached conv window."""
         seq_len = x.shape[-1]
-        conv_state = None if cache is None else cache.get_conv_state(self.layer_idx)
-        if conv_state is not None and seq_len == 1 and not cache.is_recording_past(self.layer_idx):
+        if self._steps_in_place(cache, conv_state, seq_len) and not is_recording_past(cache, self.layer_idx):
             weight = self.conv1d.weight.squeeze(1)
             return causal_conv1d_update(x, conv_state, weight, self.conv1d.bias, activation=self.activation)
         if cache is not None:  # prepends the cached window (if any) and stores the newest k inputs
@@ -125,19 +141,15 @@ class MambaMixer(MambaMixerParameters):
         out = F.silu(self.conv1d(x)[..., : x.shape[-1]])
         return out[..., -seq_len:]
 
-    def _scan(self, x, delta, B, C, gate, softplus: bool, cache: Cache | None) -> torch.Tensor:
-        """x, delta, gate: (b, d_in, l); B, C: (b, n, l). Returns y (b, d_in, l) and updates the cached state."""
+    def _scan(self, x, delta, B, C, gate, softplus: bool, cache: Cache | None, state) -> torch.Tensor:
+        """x, delta, gate: (b, d_in, l); B, C: (b, n, l); state: the cached (b, d_in, n) or None.
+        Returns y (b, d_in, l) and stores the last state in the cache."""
         A = -torch.exp(self.A_log.float())  #                                                             (d_in, n)
         D = self.D.float()
-        state = None if cache is None else cache.get_recurrent_state(self.layer_idx)
-        if state is not None:  # continue from the cached state, one step at a time
-            steps = [
-                selective_state_update(
-                    state, x[..., t], delta[..., t], A, B[..., t], C[..., t], D, z=gate[..., t], dt_softplus=softplus
-                )
-                for t in range(x.shape[-1])
-            ]
-            return torch.stack(steps, dim=-1)
+        if self._steps_in_place(cache, state, x.shape[-1]):
+            y = selective_state_update(state, x[..., 0], delta[..., 0], A, B[..., 0], C[..., 0], D, z=gate[..., 0],
+                                       dt_softplus=softplus)  # fmt: skip
+            return y.unsqueeze(-1)
         out = selective_scan(
             x,
             delta,
@@ -149,6 +161,7 @@ class MambaMixer(MambaMixerParameters):
             delta_softplus=softplus,
             return_last_state=cache is not None,
             backend=self.scan_backend,
+            initial_state=None if state is None else state.clone(),  # the cache overwrites its tensor below
         )
         if cache is None:
             return out
@@ -181,10 +194,10 @@ class MambaBlock(GradientCheckpointingLayer):
         self.norm = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
         self.mixer = MambaMixer(config, layer_idx=layer_idx)
 
-    def forward(self, hidden_states, cache_params: Cache | None = None, attention_mask: torch.Tensor | None = None):
+    def forward(self, hidden_states, cache: Cache | None = None, attention_mask: torch.Tensor | None = None):
         residual = hidden_states.float() if self.residual_in_fp32 else hidden_states
         hidden_states = self.norm(hidden_states.to(self.norm.weight.dtype))
-        return residual + self.mixer(hidden_states, cache_params=cache_params, attention_mask=attention_mask)
+        return residual + self.mixer(hidden_states, cache=cache, attention_mask=attention_mask)
 
 
 @torch.no_grad()
@@ -211,12 +224,57 @@ def init_mamba_mixer(module: nn.Module, config) -> None:
         init.copy_(module.out_proj.weight, module.out_proj.weight / math.sqrt(config.num_hidden_layers))
 
 
+@dataclass
+class MambaOutput(LegacyCacheOutputMixin, ModelOutput):
+    """
+    last_hidden_state: (b, l, d) after the final norm.
+    cache: the recurrent state after the last step (`DynamicCache`), with `use_cache`.
+    hidden_states: with `output_hidden_states`, the output of every block and then of the final norm, (b, l, d) each.
+    """
+
+    last_hidden_state: torch.Tensor | None = None
+    cache: Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class MambaCausalLMOutput(LegacyCacheOutputMixin, ModelOutput):
+    """
+    loss: scalar next-token cross-entropy, when labels are given.
+    logits: (b, l, vocab) float32 (or the last `logits_to_keep` positions).
+    cache, hidden_states: as in `MambaOutput`.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    cache: Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+# state-spaces/mamba's own checkpoints call the embedding `embedding`; transformers (and this package) `embeddings`.
+_STATE_SPACES_EMBEDDING = r"^(backbone\.)?embedding\."
+
+
 class MambaPreTrainedModel(PreTrainedModel):
     config_class = MambaConfig
     base_model_prefix = "backbone"
     _no_split_modules = ["MambaBlock"]
     supports_gradient_checkpointing = True
     _is_stateful = True
+
+    @classmethod
+    def from_pretrained(cls, *args, key_mapping: dict[str, str] | None = None, **kwargs):
+        """transformers' `from_pretrained`, which also reads original state-spaces/mamba checkpoints: their
+        `embedding.` key is renamed on load (transformers would leave the embedding random with a warning), and a
+        later `save_pretrained` writes transformers' names."""
+        key_mapping = {_STATE_SPACES_EMBEDDING: r"\1embeddings.", **(key_mapping or {})}
+        loaded = super().from_pretrained(*args, key_mapping=key_mapping, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading_info) with output_loading_info
+        # transformers reverses the key mappings it used when it saves; this one must not be reversed.
+        conversions = getattr(model, "_weight_conversions", None)
+        if conversions is not None:
+            model._weight_conversions = [c for c in conversions if _STATE_SPACES_EMBEDDING not in c.source_patterns]
+        return loaded
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -228,7 +286,7 @@ class MambaPreTrainedModel(PreTrainedModel):
 
 
 class MambaModel(MambaPreTrainedModel):
-    """Embeddings → N Mamba blocks → final RMSNorm. Returns transformers' `MambaOutput`."""
+    """Embeddings → N Mamba blocks → final RMSNorm."""
 
     def __init__(self, config: MambaConfig):
         super().__init__(config)
@@ -241,9 +299,10 @@ class MambaModel(MambaPreTrainedModel):
 
     @staticmethod
     def _rename_original_embedding(state_dict, prefix, *args):
-        """state-spaces/mamba checkpoints call the embedding `embedding`; transformers calls it `embeddings`."""
-        for key in [k for k in state_dict if k.startswith(prefix) and "embedding." in k]:
-            state_dict[key.replace("embedding.", "embeddings.")] = state_dict.pop(key)
+        """`load_state_dict` of a state-spaces/mamba state dict (`from_pretrained` maps the key itself)."""
+        original = f"{prefix}embedding.weight"
+        if original in state_dict:
+            state_dict[f"{prefix}embeddings.weight"] = state_dict.pop(original)
 
     def get_input_embeddings(self):
         return self.embeddings
@@ -255,14 +314,19 @@ class MambaModel(MambaPreTrainedModel):
         self,
         input_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        cache_params: Cache | None = None,
+        cache: Cache | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> tuple | MambaOutput:
-        """input_ids: (b, l) or inputs_embeds: (b, l, d); attention_mask: (b, l), 1 for real tokens."""
+        """input_ids: (b, l) or inputs_embeds: (b, l, d); attention_mask: (b, l), 1 for real tokens.
+
+        cache: a `DynamicCache` returned by an earlier call (`cache_params=` / `past_key_values=` also accepted); the
+        steps continue from its state, in parallel, and it is updated. kwargs: only those two names."""
+        cache = pop_legacy_cache(cache, kwargs)
+        reject_unknown_kwargs(f"{type(self).__name__}.forward", kwargs)
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
@@ -271,20 +335,19 @@ class MambaModel(MambaPreTrainedModel):
         inputs_embeds = self._embed(input_ids, inputs_embeds, attention_mask)
         if self.gradient_checkpointing and self.training:
             use_cache = False
-        if use_cache and cache_params is None:
-            cache_params = DynamicCache(config=self.config)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
         hidden_states, all_hidden_states = inputs_embeds, () if output_hidden_states else None
         for block in self.layers:
-            hidden_states = block(hidden_states, cache_params=cache_params, attention_mask=attention_mask)
+            hidden_states = block(hidden_states, cache=cache, attention_mask=attention_mask)
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
         hidden_states = self.norm_f(hidden_states)
         if output_hidden_states:
             all_hidden_states += (hidden_states,)
-        cache_params = cache_params if use_cache else None
-        if not return_dict:
-            return tuple(v for v in (hidden_states, cache_params, all_hidden_states) if v is not None)
-        return MambaOutput(last_hidden_state=hidden_states, cache_params=cache_params, hidden_states=all_hidden_states)
+        cache = cache if use_cache else None
+        result = MambaOutput(last_hidden_state=hidden_states, cache=cache, hidden_states=all_hidden_states)
+        return result if return_dict else result.to_tuple()
 
     def _embed(self, input_ids, inputs_embeds, attention_mask) -> torch.Tensor:
         if (input_ids is None) == (inputs_embeds is None):
@@ -323,26 +386,21 @@ class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
         return self.backbone.set_input_embeddings(new_embeddings)
 
     def prepare_inputs_for_generation(
-        self,
-        input_ids,
-        inputs_embeds=None,
-        use_cache=None,
-        cache_params=None,
-        attention_mask=None,
-        is_first_iteration=False,
-        **kwargs,
+        self, input_ids, attention_mask=None, inputs_embeds=None, use_cache=None, is_first_iteration=False, **kwargs
     ):
+        """transformers' preparation, with the cache always under `cache` (5.17–5.23 pass it as `cache_params`) and
+        no mask after the prompt (every generated token is real)."""
         model_inputs = super().prepare_inputs_for_generation(
             input_ids,
+            attention_mask=attention_mask,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
-            cache_params=cache_params,
-            attention_mask=attention_mask,
             is_first_iteration=is_first_iteration,
             **kwargs,
         )
+        model_inputs["cache"] = pop_legacy_cache(model_inputs.pop("cache", None), model_inputs)
         if use_cache and not is_first_iteration:
-            model_inputs["attention_mask"] = None  # after the prompt every token is real
+            model_inputs["attention_mask"] = None
         return model_inputs
 
     def forward(
@@ -350,20 +408,26 @@ class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        cache_params: Cache | None = None,
+        cache: Cache | None = None,
         labels: torch.LongTensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        num_items_in_batch: int | torch.Tensor | None = None,
         **kwargs,
     ) -> tuple | MambaCausalLMOutput:
-        """labels: (b, l), shifted inside; -100 is ignored. Returns logits (b, l, vocab) in float32."""
+        """labels: (b, l), shifted inside; -100 is ignored. Returns logits (b, l, vocab) in float32.
+
+        cache: as `MambaModel`. num_items_in_batch: Trainer's count of label tokens over the accumulated batches, so
+        that the loss is the mean over all of them. kwargs: only the pre-5.24 cache names."""
+        cache = pop_legacy_cache(cache, kwargs)
+        reject_unknown_kwargs(f"{type(self).__name__}.forward", kwargs)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.backbone(
             input_ids,
             inputs_embeds=inputs_embeds,
-            cache_params=cache_params,
+            cache=cache,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
             return_dict=True,
@@ -376,19 +440,21 @@ class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
         logits = self.lm_head(hidden_states.to(self.lm_head.weight.dtype)).float()
         loss = None
         if labels is not None:
-            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
-        result = MambaCausalLMOutput(
-            loss=loss, logits=logits, cache_params=outputs.cache_params, hidden_states=outputs.hidden_states
-        )
+            loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.vocab_size, num_items_in_batch=num_items_in_batch
+            )
+        result = MambaCausalLMOutput(loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states)
         return result if return_dict else result.to_tuple()
 
 
 __all__ = [
     "MambaBlock",
+    "MambaCausalLMOutput",
     "MambaForCausalLM",
     "MambaMixer",
     "MambaMixerParameters",
     "MambaModel",
+    "MambaOutput",
     "MambaPreTrainedModel",
     "MambaRMSNorm",
 ]

@@ -55,10 +55,14 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import logging
 
 from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
+from .cache_utils import LegacyCacheOutputMixin, pop_legacy_cache, reject_unknown_kwargs
 from .mamba import MambaMixerParameters, init_mamba_mixer
-from .ssm import causal_conv1d_update, coupled_scan, coupled_state_update
+from .ssm import _is_tracing, causal_conv1d_update, coupled_scan, coupled_state_update
 
 logger = logging.get_logger(__name__)
+
+
+_MODALITY_SUFFIXES = ("_features", "_attention_mask")
 
 
 # ------------------------------------------------------------------------------------------------- masks
@@ -70,6 +74,12 @@ def _zero_padded(tensor: torch.Tensor, mask: torch.Tensor | None, time_dim: int 
     if time_dim is not None:
         shape[time_dim] = mask.shape[1]
     return tensor.masked_fill(~mask.reshape(shape), 0.0)
+
+
+def _reject_non_modality_kwargs(function: str, kwargs: dict) -> None:
+    """Extra keywords may only be modality inputs (`{m}_features`, `{m}_attention_mask`); anything else is a typo or
+    an argument this model does not take, and raises instead of vanishing."""
+    reject_unknown_kwargs(function, {k: v for k, v in kwargs.items() if not k.endswith(_MODALITY_SUFFIXES)})
 
 
 def _last_steps(tensor: torch.Tensor, count: int) -> torch.Tensor:
@@ -84,7 +94,7 @@ def _padding_order(masks: list[torch.Tensor] | None) -> torch.Tensor | None:
     if masks is None:
         return None
     step_is_real = torch.stack(masks).any(0)  #                                                        (b, l)
-    if bool(step_is_real.all()):
+    if not _is_tracing() and bool(step_is_real.all()):  # a traced graph must not freeze this branch
         return None
     return torch.sort(step_is_real.to(torch.uint8), dim=1, stable=True).indices
 
@@ -401,35 +411,35 @@ class CoupledMambaClassificationHead(nn.Module):
 
 # ------------------------------------------------------------------------------------------------ outputs
 @dataclass
-class CoupledMambaModelOutput(ModelOutput):
+class CoupledMambaModelOutput(LegacyCacheOutputMixin, ModelOutput):
     """
     last_hidden_state: (b, M, l, d) every modality's final, normalised stream, in `config.modalities` order.
     pooler_output: (b, fused) the fused pooled features (M·d for fusion "concat", d otherwise).
     modality_pooler_output: (b, M, d) every modality's pooled vector, before fusion.
     hidden_states: with `output_hidden_states`, num_hidden_layers + 1 tensors (b, M, l, d): the input projections
         and the output of every layer (before the final LayerNorm).
-    cache_params: the streaming state after the last step, with `use_cache` or a given cache.
+    cache: the streaming state after the last step, with `use_cache` or a given cache.
     """
 
     last_hidden_state: torch.Tensor | None = None
     pooler_output: torch.Tensor | None = None
     modality_pooler_output: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
-    cache_params: CoupledMambaCache | None = None
+    cache: CoupledMambaCache | None = None
 
 
 @dataclass
-class CoupledMambaSequenceClassifierOutput(ModelOutput):
+class CoupledMambaSequenceClassifierOutput(LegacyCacheOutputMixin, ModelOutput):
     """
     loss: scalar, when labels are given (L1 / MSE for regression, cross-entropy, BCE for multi-label).
     logits: (b, num_labels); for regression with one label, the predicted score is logits[:, 0].
-    hidden_states, cache_params: as in `CoupledMambaModelOutput`.
+    hidden_states, cache: as in `CoupledMambaModelOutput`.
     """
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
-    cache_params: CoupledMambaCache | None = None
+    cache: CoupledMambaCache | None = None
 
 
 # ------------------------------------------------------------------------------------------------- models
@@ -471,7 +481,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         {m}_features (b, l, D_m) float, on one time axis shared by all modalities (`CoupledMambaFeatureProcessor`
         puts them there); {m}_attention_mask (b, l), 1 for real steps (optional; see the module docstring).
     Streaming: pass `use_cache=True` (or a `CoupledMambaCache`) and feed the rest of the sequences through
-    `cache_params=outputs.cache_params`, one or more steps at a time; outputs equal the full parallel pass.
+    `cache=outputs.cache`, one or more steps at a time; outputs equal the full parallel pass.
     """
 
     def __init__(self, config: CoupledMambaConfig):
@@ -495,17 +505,20 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         text_attention_mask: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         vision_attention_mask: torch.Tensor | None = None,
-        cache_params: CoupledMambaCache | None = None,
+        cache: CoupledMambaCache | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         output_last_hidden_state: bool = True,
         **kwargs,
     ) -> tuple | CoupledMambaModelOutput:
-        """Modalities other than text/audio/vision come as keywords `{m}_features=...`, `{m}_attention_mask=...`.
+        """Modalities other than text/audio/vision come as keywords `{m}_features=...`, `{m}_attention_mask=...`;
+        `cache_params=` / `past_key_values=` are the pre-5.24 names of `cache`; any other keyword is a TypeError.
 
         `output_last_hidden_state=False` leaves `last_hidden_state` None: the pooled outputs are then built piece by
         piece and the (b, M, l, d) output is never held (what the classifier does)."""
+        cache = pop_legacy_cache(cache, kwargs)
+        _reject_non_modality_kwargs(f"{type(self).__name__}.forward", kwargs)
         named = {**kwargs, "text_features": text_features, "audio_features": audio_features}
         named.update(vision_features=vision_features, text_attention_mask=text_attention_mask)
         named.update(audio_attention_mask=audio_attention_mask, vision_attention_mask=vision_attention_mask)
@@ -514,7 +527,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        cache = self._prepare_cache(cache_params, use_cache, features[0])
+        cache = self._prepare_cache(cache, use_cache, features[0])
         # 1-2. Input projections onto the common width d, the coupled layers, the final LayerNorms: in parallel;
         # one step at a time only to continue a cache through steps at which every modality is padded (the parallel
         # pass can skip those only before the first real step).
@@ -529,7 +542,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
             pooler_output=self._fuse(modality_pooled),
             modality_pooler_output=modality_pooled,
             hidden_states=tuple(torch.stack(h, dim=1) for h in depth_outputs) if output_hidden_states else None,
-            cache_params=cache,
+            cache=cache,
         )
         return result if return_dict else result.to_tuple()
 
@@ -538,12 +551,11 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         """Features in modality order and masks ((b, l) bool each, or None when nothing is padded)."""
         modalities = self.config.modalities
         known = {f"{m}_{suffix}" for m in modalities for suffix in ("features", "attention_mask")}
-        suffixes = ("_features", "_attention_mask")
-        unknown = [k for k, v in named.items() if v is not None and k.endswith(suffixes) and k not in known]
+        unknown = [k for k, v in named.items() if v is not None and k.endswith(_MODALITY_SUFFIXES) and k not in known]
         if unknown:
             raise ValueError(f"unknown modality input(s) {unknown}: this model's modalities are {modalities}")
         features = [self._check_features(m, named.get(f"{m}_features")) for m in modalities]
-        shapes = {m: tuple(f.shape[:2]) for m, f in zip(modalities, features, strict=True)}
+        shapes = {m: tuple(int(s) for s in f.shape[:2]) for m, f in zip(modalities, features, strict=True)}
         if len(set(shapes.values())) > 1:
             raise ValueError(
                 f"every modality must share one (batch, time) axis, got {shapes}; CoupledMambaFeatureProcessor puts "
@@ -551,7 +563,10 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
             )
         shape = features[0].shape[:2]
         masks = [self._check_mask(m, named.get(f"{m}_attention_mask"), shape) for m in modalities]
-        if all(mask is None or bool(mask.all()) for mask in masks):
+        # Traced graphs keep the masks: a data-dependent shortcut would be frozen into them.
+        if all(mask is None for mask in masks) or (
+            not _is_tracing() and all(m is None or bool(m.all()) for m in masks)
+        ):
             return features, None
         everything = torch.ones(shape, dtype=torch.bool, device=features[0].device)
         return features, [everything if mask is None else mask for mask in masks]
@@ -581,7 +596,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
     def _prepare_cache(self, cache, use_cache, reference: torch.Tensor) -> CoupledMambaCache | None:
         if cache is not None:
             if cache.batch_size != reference.shape[0]:
-                raise ValueError(f"cache_params holds {cache.batch_size} sequences, the inputs {reference.shape[0]}")
+                raise ValueError(f"cache holds {cache.batch_size} sequences, the inputs {reference.shape[0]}")
             return cache
         if not use_cache or (self.gradient_checkpointing and self.training):
             return None
@@ -720,13 +735,15 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
         audio_attention_mask: torch.Tensor | None = None,
         vision_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        cache_params: CoupledMambaCache | None = None,
+        cache: CoupledMambaCache | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> tuple | CoupledMambaSequenceClassifierOutput:
         """Inputs as `CoupledMambaModel`; with a cache, the logits are those of every step seen so far."""
+        cache = pop_legacy_cache(cache, kwargs)
+        _reject_non_modality_kwargs(f"{type(self).__name__}.forward", kwargs)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.model(
             text_features=text_features,
@@ -735,7 +752,7 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
             text_attention_mask=text_attention_mask,
             audio_attention_mask=audio_attention_mask,
             vision_attention_mask=vision_attention_mask,
-            cache_params=cache_params,
+            cache=cache,
             use_cache=use_cache,
             output_hidden_states=output_hidden_states,
             return_dict=True,
@@ -745,7 +762,7 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
         logits = self.classifier(outputs.pooler_output)
         loss = None if labels is None else self._loss(logits, labels)
         result = CoupledMambaSequenceClassifierOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, cache_params=outputs.cache_params
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, cache=outputs.cache
         )
         return result if return_dict else result.to_tuple()
 
