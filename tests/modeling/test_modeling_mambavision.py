@@ -463,3 +463,10 @@ def test_bad_pixel_values_raise_clear_errors(model_class, pixel_values, error, m
     model = build(model_class, MambaVisionTester().get_config())
     with pytest.raises(error, match=message):
         model(pixel_values)
+
+
+@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
+def test_unknown_keyword_arguments_raise_a_type_error_naming_them(model_class):
+    model = build(model_class, MambaVisionTester().get_config())
+    with pytest.raises(TypeError, match="output_hiden_states"):
+        model(pixel_values=torch.randn(1, 3, 64, 64), output_hiden_states=True)

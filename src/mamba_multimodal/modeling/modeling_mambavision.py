@@ -444,7 +444,7 @@ class MambaVisionModel(MambaVisionPreTrainedModel):
 
     @can_return_tuple
     def forward(
-        self, pixel_values: torch.Tensor | None = None, output_hidden_states: bool | None = None, **kwargs
+        self, pixel_values: torch.Tensor | None = None, output_hidden_states: bool | None = None
     ) -> BaseModelOutputWithPoolingAndNoAttention:
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
@@ -477,7 +477,6 @@ class MambaVisionForImageClassification(MambaVisionPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        **kwargs,
     ) -> ImageClassifierOutputWithNoAttention:
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
@@ -509,7 +508,7 @@ class MambaVisionBackbone(BackboneMixin, MambaVisionPreTrainedModel):
 
     @can_return_tuple
     def forward(
-        self, pixel_values: torch.Tensor | None = None, output_hidden_states: bool | None = None, **kwargs
+        self, pixel_values: torch.Tensor | None = None, output_hidden_states: bool | None = None
     ) -> BackboneOutput:
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
