@@ -108,6 +108,20 @@ def test_dtype(processor):
     assert half["audio_features"].dtype == np.float16 and half["audio_attention_mask"].dtype == np.int64
 
 
+@pytest.mark.parametrize(
+    ("dtype", "return_tensors"),
+    [("bfloat16", "pt"), ("float16", "pt"), ("float64", "pt"), ("float16", "np"), ("float64", "np")],
+)
+def test_dtype_casts_the_features_only_labels_keep_their_values_and_dtype(dtype, return_tensors):
+    processor = CoupledMambaFeatureProcessor(input_sizes=SIZES, dtype=dtype)
+    name = lambda array: str(array.dtype).removeprefix("torch.")  # noqa: E731
+    scores = processor(**clips([2, 3]), labels=[1.4, -0.6], return_tensors=return_tensors)
+    classes = processor(**clips([2, 3]), labels=[2, 0], return_tensors=return_tensors)
+    assert name(scores["text_features"]) == dtype and name(scores["text_attention_mask"]) == "int64"
+    assert name(scores["labels"]) == "float32" and scores["labels"].tolist() == np.float32([1.4, -0.6]).tolist()
+    assert name(classes["labels"]) == "int64" and classes["labels"].tolist() == [2, 0]
+
+
 def test_save_load_round_trip_and_auto_feature_extractor(tmp_path):
     processor = CoupledMambaFeatureProcessor(
         input_sizes={"vision": 2, "audio": 3}, sequence_length=5, padding_side="left"

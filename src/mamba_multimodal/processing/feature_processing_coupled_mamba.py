@@ -84,7 +84,8 @@ class CoupledMambaFeatureProcessor(FeatureExtractionMixin):
         padding_value (`float`): value of the padded steps.
         max_length (`int` or `None`): aligned mode pads every clip to this length (default: the batch's longest);
             a longer clip raises unless `truncation=True` in the call, which keeps its first `max_length` steps.
-        dtype (`str`): "float32" (default), "float16", "bfloat16" (torch tensors only) or "float64".
+        dtype (`str`): dtype of the features: "float32" (default), "float16", "bfloat16" (torch tensors only) or
+            "float64". Masks stay int64 and labels keep theirs (float32 scores, int64 classes).
     """
 
     model_input_names_suffixes = ("features", "attention_mask")
@@ -284,15 +285,17 @@ class CoupledMambaFeatureProcessor(FeatureExtractionMixin):
         return array.astype(np.float32)
 
     def _cast(self, batch: BatchFeature, return_tensors) -> BatchFeature:
+        """Features to `self.dtype`; masks and labels keep theirs (a bf16 score 1.4 would read 1.398)."""
         if self.dtype == "float32":
             return batch
         if return_tensors == "pt":
             import torch
 
-            return batch.to(getattr(torch, self.dtype))
-        for key in batch:
-            if key.endswith("_features"):
-                batch[key] = batch[key].astype(self.dtype)
+            cast = lambda tensor: tensor.to(getattr(torch, self.dtype))  # noqa: E731
+        else:
+            cast = lambda array: array.astype(self.dtype)  # noqa: E731
+        for key in [key for key in batch if key.endswith("_features")]:
+            batch[key] = cast(batch[key])
         return batch
 
 
