@@ -1,34 +1,78 @@
-# Entry points of the README. Each target creates .venv when missing and installs with constraints.txt,
-# so a CPU machine keeps the CPU build of torch 2.13.0 instead of pulling several GB of CUDA wheels.
+# Entry points of the README. install/demo/test/lint/bench use .venv, which holds exactly requirements/lock.txt (the
+# tested set, fully pinned) plus the project (`pip install --no-deps -e .`). test-oldest runs the suite on every lower
+# bound of pyproject.toml (requirements/lock-oldest.txt), test-latest on the newest releases with the caps removed.
+# Every install goes through constraints.txt (PIP_CONSTRAINT, which pip's build subprocesses see too), so a CPU
+# machine keeps the CPU build of torch 2.13.0 instead of pulling several GB of CUDA wheels.
 VENV ?= .venv
+VENV_OLDEST ?= .venv-oldest
+VENV_LATEST ?= .venv-latest
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+LOCK := requirements/lock.txt
+LOCK_OLDEST := requirements/lock-oldest.txt
 export PIP_CONSTRAINT := $(abspath constraints.txt)
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install demo test lint bench clean
+# What a test run got, printed before pytest.
+SHOW_VERSIONS = -c 'import importlib.metadata as m; print("versions:", ", ".join(f"{p} {m.version(p)}" for p in \
+	("torch", "transformers", "peft", "accelerate", "datasets", "huggingface_hub", "tokenizers", "safetensors", "numpy")))'
+
+# $(call install_lock,VENV,LOCK): the venv holds exactly the lock (anything else is removed) and the project.
+define install_lock
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(PYTHON) tools/lock.py sync $(1)/bin/python $(2)
+	$(1)/bin/python -m pip install -q --no-deps -e .
+	$(1)/bin/python -m pip check
+	touch $(1)/.installed
+endef
+
+.PHONY: install demo test test-oldest test-latest lock check-lock lint bench clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
-	touch $@
+$(VENV)/.installed: $(LOCK) pyproject.toml constraints.txt
+	$(call install_lock,$(VENV),$(LOCK))
+
+$(VENV_OLDEST)/.installed: $(LOCK_OLDEST) pyproject.toml constraints.txt
+	$(call install_lock,$(VENV_OLDEST),$(LOCK_OLDEST))
 
 demo: install
 	$(PY) bench/bench_ssm.py --quick --output bench/results/bench_ssm_quick.json
 
 test: install
+	$(PY) $(SHOW_VERSIONS)
 	$(PY) -m pytest -q tests
 
+test-oldest: $(VENV_OLDEST)/.installed
+	$(VENV_OLDEST)/bin/python $(SHOW_VERSIONS)
+	$(VENV_OLDEST)/bin/python -m pytest -q tests
+
+# Newest releases of every direct requirement, upper bounds removed (torch stays pinned by constraints.txt): run it
+# before raising transformers' cap. Re-resolved on every run; the project goes in without its own (capped) deps.
+test-latest:
+	test -x $(VENV_LATEST)/bin/python || $(PYTHON) -m venv $(VENV_LATEST)
+	$(PYTHON) tools/lock.py latest-requirements > $(VENV_LATEST)/requirements-latest.txt
+	$(VENV_LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -r $(VENV_LATEST)/requirements-latest.txt
+	$(VENV_LATEST)/bin/python -m pip install -q --no-deps -e .
+	$(VENV_LATEST)/bin/python $(SHOW_VERSIONS)
+	$(VENV_LATEST)/bin/python -m pytest -q tests
+
+# Rewrites both locks from pyproject.toml (needs the package index; README: Reproducible installs).
+lock:
+	$(PYTHON) tools/lock.py lock
+
+# No network: fails if a lock no longer matches pyproject.toml (lower bounds, ranges, transformers' cap).
+check-lock:
+	$(PYTHON) tools/lock.py check
+
 lint: install
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/ruff format --check src tests bench tools
 
 bench: install
 	$(PY) bench/bench_ssm.py
 	$(PY) bench/bench_mambavision.py
+	$(PY) bench/bench_coupled.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) build dist src/*.egg-info .pytest_cache
