@@ -1,42 +1,83 @@
 """The compiled CPU path of `ssm.py`: builds `ssm_cpu.cpp` on first use and wraps it in autograd Functions.
 
 The kernel is plain C++ with OpenMP, compiled by the system compiler into a shared library that ctypes loads: no
-torch headers and no ninja, so the build takes about a second and needs only what `pip install` of this package
-already needs (a C++ compiler). The library is cached under `~/.cache/mamba_multimodal/kernels/<hash>/`, keyed by the
-source, the compiler, the flags and the CPU (it is built with `-march=native`). When no compiler works, `load()`
-returns None and `ssm.py` falls back to its pure-PyTorch path with one warning.
+torch headers and no ninja, so the build takes a few seconds and needs only what `pip install` of this package
+already needs (a C++ compiler). When no compiler works, `load()` returns None and `ssm.py` falls back to its
+pure-PyTorch path with one warning.
 
-Environment: `MAMBA_MULTIMODAL_CACHE` moves the cache; `CXX` picks the compiler.
+Cache: the library lives in `<cache>/kernels/<key>/libssm_cpu.so`, where <cache> is `$MAMBA_MULTIMODAL_CACHE`, else
+`$XDG_CACHE_HOME/mamba_multimodal`, else `~/.cache/mamba_multimodal`; when that folder cannot be determined or written
+(no HOME, a read-only home), a private per-user folder in the system temp dir. <key> hashes the source, the compiler
+and its version, the flags and the CPU (the code is built with `-march=native`, so two different CPUs never share it:
+x86's model and flags, ARM's implementer, part and features). A build writes into a temporary folder beside its
+target and renames the finished library into place, so a concurrent or interrupted build never leaves a partial file.
+
+Floating point: the kernel is compiled with `-ffast-math` into an object file and linked into the shared library in
+a separate step without it. With `-ffast-math` on the link line GCC would link `crtfastmath.o`, whose constructor
+turns on flush-to-zero / denormals-are-zero for the whole process when the library loads (after which
+`torch.tensor([1e-39]) * 1` is 0 everywhere); linked this way, loading the kernel changes nothing outside it.
+
+Processes and fork: the kernel runs on `torch.get_num_threads()` OpenMP threads (GCC's libgomp, which Linux torch
+wheels load too). libgomp's thread pool does not survive `fork()`: once the parent has run a parallel region, a
+parallel region in a forked child waits forever for threads that only existed in the parent. torch's own ops hang there
+too, which is why DataLoader workers run torch on one thread; the kernel works in them and gives the parent's numbers.
+In any process started by fork the kernel runs on one thread (with one warning if torch asks for more), so it does not
+hang there; processes started with "spawn" or "forkserver" use all their threads.
+
+Environment: `MAMBA_MULTIMODAL_CACHE` moves the cache; `CXX` picks the compiler; `MAMBA_MULTIMODAL_COMPILE_TIMEOUT`
+(seconds, default 120) bounds each compiler call, after which the compiler is killed and the pure-PyTorch path is
+used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 _SOURCE = Path(__file__).with_name("ssm_cpu.cpp")
-_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC", "-shared", "-std=c++17"]
+# Fast-math belongs on the compile step only: on the link line it would link crtfastmath.o (see the module docstring).
+_COMPILE_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC", "-std=c++17"]
+_LINK_FLAGS = ["-shared", "-fopenmp"]
+COMPILE_TIMEOUT_S = 120.0  # per compiler call; MAMBA_MULTIMODAL_COMPILE_TIMEOUT overrides it
+# /proc/cpuinfo keys that identify what -march=native compiles for (ARM has no "model name" or "flags" lines).
+# Values that change at run time (MHz, BogoMIPS) are left out.
+_CPU_KEYS = frozenset(
+    {"vendor_id", "cpu family", "model", "model name", "flags"}  # x86
+    | {"CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features"}  # ARM
+    | {"cpu", "isa", "uarch"}  # POWER, RISC-V
+)
 _c_float_p = ctypes.POINTER(ctypes.c_float)
 _i64 = ctypes.c_int64
+build_error: str | None = None  # why `load()` returned None, for the error of a forced "cpu" backend
+_forked = False  # True in a process started by fork(): the kernel then runs on one thread
 
 
-def _cpu_signature() -> str:
-    """What -march=native code depends on: the CPU's model name and feature flags."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() + platform.machine()
-    wanted = [next((line for line in lines if line.startswith(key)), "") for key in ("model name", "flags")]
-    return "\n".join(wanted)
+def _cpu_signature(cpuinfo: str | None = None) -> str:
+    """What -march=native code depends on: the machine and the CPU's identifying /proc/cpuinfo lines (every distinct
+    one, so a big.LITTLE chip lists both core types)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields = {tuple(part.strip() for part in line.split(":", 1)) for line in cpuinfo.splitlines() if ":" in line}
+    identity = sorted(f"{key}: {value}" for key, value in fields if key in _CPU_KEYS)
+    return "\n".join([platform.machine(), platform.processor(), *identity])
 
 
 def _compiler() -> str | None:
@@ -46,27 +87,101 @@ def _compiler() -> str | None:
     return None
 
 
+def _compile_timeout() -> float:
+    value = os.environ.get("MAMBA_MULTIMODAL_COMPILE_TIMEOUT")
+    try:
+        return float(value) if value else COMPILE_TIMEOUT_S
+    except ValueError:
+        logger.warning_once(f"MAMBA_MULTIMODAL_COMPILE_TIMEOUT must be a number of seconds, got {value!r}")
+        return COMPILE_TIMEOUT_S
+
+
+def _run(command: list[str]) -> str:
+    """Runs a compiler command and returns its stdout; on timeout kills its whole process group (the driver and the
+    cc1plus/ld it started) and raises subprocess.TimeoutExpired; a failure raises CalledProcessError."""
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "start_new_session": True}
+    with subprocess.Popen(command, **options) as process:  # on leaving: pipes closed, the driver reaped
+        try:
+            stdout, stderr = process.communicate(timeout=_compile_timeout())
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):  # it may have ended just now
+                os.killpg(process.pid, signal.SIGKILL)
+            raise
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, command, stdout, stderr)
+    return stdout
+
+
+def _cache_roots() -> Iterator[Path]:
+    """Where the library may live, in order: $MAMBA_MULTIMODAL_CACHE, else $XDG_CACHE_HOME or ~/.cache (when a home
+    can be determined); then a private folder in the temp dir (made only when asked for)."""
+    if os.environ.get("MAMBA_MULTIMODAL_CACHE"):
+        yield Path(os.environ["MAMBA_MULTIMODAL_CACHE"])
+    elif os.path.isabs(os.environ.get("XDG_CACHE_HOME", "")):  # the XDG spec ignores a relative path
+        yield Path(os.environ["XDG_CACHE_HOME"]) / "mamba_multimodal"
+    else:
+        try:
+            home = Path.home()
+        except RuntimeError:  # no HOME and no passwd entry
+            home = None
+        if home is not None:
+            yield home / ".cache" / "mamba_multimodal"
+    yield _private_temp_root()
+
+
+def _private_temp_root() -> Path:
+    """<tmp>/mamba_multimodal-<uid>, created 0700; a fresh folder when that one is not ours alone (a shared /tmp
+    must not let another user plant the library this process loads)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    root = Path(tempfile.gettempdir()) / f"mamba_multimodal-{uid}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        info = root.lstat()
+        if root.is_dir() and not root.is_symlink() and info.st_uid == uid and not info.st_mode & 0o022:
+            return root
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="mamba_multimodal-"))
+
+
+def _usable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
 def _library_path(compiler: str) -> Path:
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
+    """The cached library for this source, compiler, flags and CPU: the first cache root that already has it or whose
+    folder can be written."""
+    version = _run([compiler, "--version"])
     key = hashlib.sha256(
-        "\0".join([_SOURCE.read_text(), compiler, version, " ".join(_FLAGS), _cpu_signature()]).encode()
+        "\0".join(
+            [_SOURCE.read_text(), compiler, version, " ".join(_COMPILE_FLAGS + _LINK_FLAGS), _cpu_signature()]
+        ).encode()
     ).hexdigest()[:16]
-    root = Path(os.environ.get("MAMBA_MULTIMODAL_CACHE", Path.home() / ".cache" / "mamba_multimodal"))
-    return root / "kernels" / key / "libssm_cpu.so"
+    for root in _cache_roots():
+        target = root / "kernels" / key / "libssm_cpu.so"
+        if target.exists() or _usable(target.parent):
+            return target
+        logger.info(f"The kernel cache folder {target.parent} cannot be written; trying the next one.")
+    return target  # the private temp folder, which _build reports on if even that fails
 
 
 def _build(compiler: str, target: Path) -> None:
-    """Compiles into a temporary file beside `target`, then renames: a concurrent or interrupted build never
-    leaves a half-written library behind."""
+    """Compiles (with fast-math) and links (without it) in a temporary folder beside `target`, then renames the
+    library into place: a concurrent reader sees no library or the whole library, and a failed, killed or timed-out
+    build leaves nothing behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=target.parent, suffix=".so.partial")
-    os.close(handle)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
-        subprocess.run([compiler, *_FLAGS, str(_SOURCE), "-o", partial], check=True, capture_output=True, text=True)
-        os.replace(partial, target)
+        obj, library = scratch / "ssm_cpu.o", scratch / target.name
+        _run([compiler, *_COMPILE_FLAGS, "-c", str(_SOURCE), "-o", str(obj)])
+        _run([compiler, *_LINK_FLAGS, str(obj), "-o", str(library)])
+        os.replace(library, target)
     finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _declare(library: ctypes.CDLL) -> None:
@@ -85,13 +200,13 @@ def _declare(library: ctypes.CDLL) -> None:
 
 @functools.cache
 def load() -> ctypes.CDLL | None:
-    """The compiled kernel library, building it on first use; None when it cannot be built or loaded."""
-    from transformers.utils import logging
-
-    logger = logging.get_logger(__name__)
+    """The compiled kernel library, building it on first use; None (and one warning) when it cannot be built or
+    loaded, including when a compiler call runs past the timeout."""
+    global build_error
     compiler = _compiler()
     if compiler is None:
-        logger.warning("No C++ compiler found (set CXX): the selective scan runs on the slower pure-PyTorch path.")
+        build_error = "no C++ compiler found (set CXX)"
+        logger.warning(f"{build_error}: the selective scan runs on the slower pure-PyTorch path.")
         return None
     try:
         target = _library_path(compiler)
@@ -100,10 +215,33 @@ def load() -> ctypes.CDLL | None:
         library = ctypes.CDLL(str(target))
         _declare(library)
         return library
+    except subprocess.TimeoutExpired as error:
+        build_error = f"the compiler call `{' '.join(error.cmd)}` ran past {error.timeout:g} s and was killed"
     except (OSError, subprocess.CalledProcessError) as error:
-        detail = getattr(error, "stderr", "") or str(error)
-        logger.warning(f"Building the CPU scan kernel failed; using the pure-PyTorch path. {detail[-2000:]}")
-        return None
+        build_error = f"building it failed: {(getattr(error, 'stderr', '') or str(error))[-2000:]}"
+    logger.warning(f"CPU scan kernel unavailable, {build_error}; using the pure-PyTorch path.")
+    return None
+
+
+def _mark_forked() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
+
+
+def _threads() -> int:
+    """torch's intra-op thread count; 1 in a process started by fork (libgomp's pool does not survive fork)."""
+    threads = torch.get_num_threads()
+    if _forked and threads > 1:
+        logger.warning_once(
+            f"The CPU scan kernel runs on 1 thread, not {threads}, in a process started by fork(): OpenMP's thread "
+            "pool does not survive fork. Start processes with 'spawn' or 'forkserver' to use every thread."
+        )
+        return 1
+    return threads
 
 
 def _ptr(tensor: torch.Tensor | None):
@@ -163,7 +301,7 @@ class SelectiveScanCPU(torch.autograd.Function):
         last_state = torch.empty(batch, dim, nstate, dtype=torch.float32)
         library.selective_scan_fwd(
             *map(_ptr, f32), int(delta_softplus), _ptr(h0), _ptr(out), _ptr(last_state),
-            batch, dim, length, nstate, torch.get_num_threads(),
+            batch, dim, length, nstate, _threads(),
         )  # fmt: skip
         _save_inputs(ctx, (u, delta, A, B, C, D, z, delta_bias, initial_state), [*f32, h0])
         ctx.delta_softplus = delta_softplus
@@ -182,7 +320,7 @@ class SelectiveScanCPU(torch.autograd.Function):
         dout, dlast_state = _f32(dout), _f32(dlast_state)
         library.selective_scan_bwd(
             *map(_ptr, inputs), int(ctx.delta_softplus), _ptr(h0), _ptr(dout), _ptr(dlast_state),
-            *map(_ptr, grads), _ptr(dh0), batch, dim, length, nstate, torch.get_num_threads(),
+            *map(_ptr, grads), _ptr(dh0), batch, dim, length, nstate, _threads(),
         )  # fmt: skip
         *dtypes, h0_dtype = ctx.dtypes
         dh0 = None if dh0 is None else dh0.to(h0_dtype)
@@ -199,9 +337,7 @@ class LinearRecurrenceCPU(torch.autograd.Function):
         a32, b32 = _f32(a).reshape(-1, length), _f32(b).reshape(-1, length)
         h0 = None if initial_state is None else _f32(initial_state).reshape(-1)
         h = torch.empty_like(a32)
-        library.linear_recurrence_fwd(
-            _ptr(a32), _ptr(b32), _ptr(h0), _ptr(h), a32.shape[0], length, torch.get_num_threads()
-        )
+        library.linear_recurrence_fwd(_ptr(a32), _ptr(b32), _ptr(h0), _ptr(h), a32.shape[0], length, _threads())
         ctx.save_for_backward(a32, h, h0 if h0 is not None else torch.empty(0))
         ctx.has_initial_state = h0 is not None
         ctx.shape, ctx.dtypes = shape, (a.dtype, b.dtype, None if initial_state is None else initial_state.dtype)
@@ -226,7 +362,7 @@ class LinearRecurrenceCPU(torch.autograd.Function):
             _ptr(dh0),
             rows,
             length,
-            torch.get_num_threads(),
+            _threads(),
         )
         da_dtype, db_dtype, h0_dtype = ctx.dtypes
         dh0 = None if dh0 is None else dh0.reshape(ctx.shape[:-1]).to(h0_dtype)
@@ -249,7 +385,7 @@ class CoupledScanCPU(torch.autograd.Function):
         h0 = _f32(initial_state)
         out = torch.empty(modalities, batch, dim, length, dtype=torch.float32)
         last_state = torch.empty(*(() if coupled else (modalities,)), batch, dim, nstate, dtype=torch.float32)
-        sizes = (modalities, batch, dim, length, nstate, torch.get_num_threads())
+        sizes = (modalities, batch, dim, length, nstate, _threads())
         library.coupled_scan_fwd(
             *map(_ptr, f32), int(delta_softplus), int(coupled), weight, _ptr(h0), _ptr(out), _ptr(last_state), *sizes
         )
@@ -265,7 +401,7 @@ class CoupledScanCPU(torch.autograd.Function):
         grads = _gradient_buffers(*inputs)
         dh0 = None if h0 is None else torch.empty_like(h0)
         dout, dlast_state = _f32(dout), _f32(dlast_state)  # referenced until the call returns
-        sizes = (*inputs[0].shape, inputs[2].shape[-1], torch.get_num_threads())
+        sizes = (*inputs[0].shape, inputs[2].shape[-1], _threads())
         library.coupled_scan_bwd(
             *map(_ptr, inputs), *ctx.flags, _ptr(h0), _ptr(dout), _ptr(dlast_state), *map(_ptr, grads), _ptr(dh0),
             *sizes,
