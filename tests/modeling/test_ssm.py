@@ -1,5 +1,7 @@
 """The SSM core: every path equals the sequential reference, on outputs and on the gradients of every input."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -241,6 +243,67 @@ def test_without_a_compiler_auto_falls_back_to_pytorch(monkeypatch):
     inputs = {k: v.detach() for k, v in make_scan_inputs(1, 4, 2, 5).items()}
     assert ssm.resolve_backend(inputs["u"]) == "pytorch"
     torch.testing.assert_close(ssm.selective_scan(**inputs), ssm.selective_scan_ref(**inputs), atol=FP32_ATOL, rtol=0)
+
+
+def meta_inputs(op):
+    """Arguments of `op` on the meta device: shapes without data, where no kernel may dereference a pointer."""
+    meta = {k: v.detach().to("meta") for k, v in make_scan_inputs(2, 8, 4, 5).items()}
+    if op == "linear_recurrence":
+        return {"a": meta["u"], "b": meta["delta"]}
+    if op == "coupled_scan":
+        return {k: v[None] for k, v in meta.items()}
+    if op == "causal_conv1d":
+        return {"x": meta["u"], "weight": torch.empty(8, 4, device="meta")}
+    return meta
+
+
+OPS_WITH_A_BACKEND = ("selective_scan", "linear_recurrence", "coupled_scan", "causal_conv1d")
+KERNEL_NAMES = {"causal_conv1d": "conv1d"}  # the name resolve_backend gives it
+
+
+@pytest.mark.parametrize("op", OPS_WITH_A_BACKEND)
+@pytest.mark.parametrize(("backend", "device"), [("cpu", "meta"), ("cuda", "meta"), ("cuda", "cpu")])
+def test_a_forced_backend_on_the_wrong_device_raises_naming_it_and_why(op, backend, device):
+    """It used to crash the process (the CPU kernel reading a meta pointer: exit 139) or raise AttributeError."""
+    inputs = meta_inputs(op)
+    if device == "cpu":
+        inputs = {k: torch.zeros(v.shape) for k, v in inputs.items()}
+    kernel = KERNEL_NAMES.get(op, op)
+    reason = f"it runs on {backend.upper()} tensors, got a tensor on '{device}'"
+    with pytest.raises(ValueError, match=f"backend='{backend}' cannot run {kernel}: {reason}"):
+        getattr(ssm, op)(**inputs, backend=backend)
+
+
+@pytest.mark.parametrize("op", OPS_WITH_A_BACKEND)
+@pytest.mark.parametrize("backend", ["pytorch", "reference"])
+def test_the_plain_pytorch_paths_run_on_any_device(op, backend):
+    out = getattr(ssm, op)(**meta_inputs(op), backend=backend)
+    assert out.device.type == "meta"
+
+
+def test_forcing_cuda_without_its_kernels_raises_naming_the_reason():
+    cuda_tensor = SimpleNamespace(is_cuda=True, device=torch.device("cuda"))  # no GPU here: only what dispatch reads
+    with pytest.raises(ValueError, match="backend='cuda' cannot run selective_scan: the compiled mamba_ssm"):
+        ssm.resolve_backend(cuda_tensor, "cuda", "selective_scan")
+    with pytest.raises(ValueError, match="backend='cuda' cannot run coupled_scan: mamba_ssm has no CUDA kernel"):
+        ssm.resolve_backend(cuda_tensor, "cuda", "coupled_scan")
+
+
+def test_cuda_is_never_given_an_initial_state(monkeypatch):
+    """mamba_ssm's selective_scan_fn has no initial state: forcing it with one raises, it is not silently dropped."""
+    inputs = {k: v.detach() for k, v in make_scan_inputs(2, 8, 4, 5).items()}
+    monkeypatch.setattr(ssm, "resolve_backend", lambda *args: "cuda")
+    with pytest.raises(ValueError, match="backend='cuda' cannot run selective_scan from an initial_state"):
+        ssm.selective_scan(**inputs, backend="cuda", initial_state=torch.zeros(2, 8, 4))
+
+
+@pytest.mark.parametrize("op", ["selective_scan", "linear_recurrence", "coupled_scan"])
+def test_forcing_cpu_without_a_compiled_kernel_raises_naming_the_reason(op, monkeypatch):
+    monkeypatch.setattr(ssm_cpu, "load", lambda: None)
+    monkeypatch.setattr(ssm_cpu, "build_error", "no C++ compiler found (set CXX)")
+    inputs = {k: torch.zeros(v.shape) for k, v in meta_inputs(op).items()}
+    with pytest.raises(ValueError, match=rf"backend='cpu' cannot run {op}: the C\+\+ kernel is unavailable: no C\+\+"):
+        getattr(ssm, op)(**inputs, backend="cpu")
 
 
 @pytest.mark.parametrize(

@@ -193,6 +193,8 @@ def test_a_hung_compiler_is_killed_and_the_scan_falls_back_to_pytorch(
     assert not list((tmp_path / "cache").rglob("*.so")), "no library may appear"
     inputs = small_scan_inputs()
     assert ssm.resolve_backend(inputs["u"]) == "pytorch"
+    with pytest.raises(ValueError, match=r"backend='cpu' cannot run selective_scan: .* ran past 1 s"):
+        ssm.selective_scan(**inputs, backend="cpu")
 
 
 # ---------------------------------------------------------------------------------------------- atomic build

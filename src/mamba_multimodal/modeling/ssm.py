@@ -9,7 +9,11 @@ Glossary: b batch, l sequence length, d channels (d_inner), n state size, Δ (de
 - "pytorch":   a chunked scan in plain PyTorch (O(√l) Python steps), used when nothing compiled is available and
                whenever the model is traced (torch.onnx.export, torch.jit.trace, torch.compile);
 - "reference": `selective_scan_ref`, the readable sequential definition every other path is tested against.
-`backend="pytorch"` (or `config.scan_backend = "pytorch"` on a model) forces the plain-PyTorch path.
+`backend="pytorch"` (or `config.scan_backend = "pytorch"` on a model) forces the plain-PyTorch path; a forced path that
+cannot run here (the CPU kernel on a CUDA or meta tensor, mamba_ssm without its compiled extension, no C++ compiler)
+raises ValueError saying why. `selective_scan(..., initial_state=h)` continues from a state (b, d, n) on every path;
+on CUDA tensors that takes the "pytorch" path, since mamba_ssm's kernel always starts from zeros. Where the CPU kernel
+is cached, and how it behaves after fork: see `ssm_cpu.py`.
 
 Coupled Mamba needs a recurrence whose decay is not exp(Δ A): `linear_recurrence` scans h_t = a_t ⊙ h_{t-1} + b_t
 for any a_t, on the same paths; `coupled_scan` runs M modalities whose states are coupled (arXiv 2405.18014, Eq. 6):
@@ -35,6 +39,8 @@ BACKENDS = ("auto", "cuda", "cpu", "pytorch", "reference")
 COUPLINGS = ("sum", "mean", "none")
 _FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 _CONV_ACTIVATIONS = (None, "silu", "swish")
+_CUDA_KERNELS = ("selective_scan", "conv1d")  # the ops mamba_ssm / causal_conv1d have kernels for (cuda_kernels())
+_CPU_KERNELS = ("selective_scan", "linear_recurrence", "coupled_scan")  # the ops ssm_cpu.cpp has kernels for
 
 
 # --------------------------------------------------------------------------------------------------- checks
@@ -272,10 +278,31 @@ def _announce(operation: str, path: str) -> None:
     logger.info(f"mamba_multimodal: {operation} runs on the {path!r} path")
 
 
+def _why_not(backend: str, tensor: torch.Tensor, kernel: str) -> str | None:
+    """Why a forced `backend` cannot run `kernel` on `tensor`, or None when it can."""
+    device = tensor.device.type
+    if backend in ("cuda", "cpu") and device != backend:
+        return f"it runs on {backend.upper()} tensors, got a tensor on {device!r}"
+    if backend == "cuda":
+        if kernel not in _CUDA_KERNELS:
+            return f"mamba_ssm has no CUDA kernel for {kernel} (backend='auto' runs CUDA tensors on the 'pytorch' path)"
+        if getattr(cuda_kernels(), kernel, None) is None:
+            return "the compiled mamba_ssm / causal_conv1d extension does not import (see README, 'GPU kernels')"
+    if backend == "cpu" and kernel in _CPU_KERNELS and ssm_cpu.load() is None:
+        return f"the C++ kernel is unavailable: {ssm_cpu.build_error}"
+    return None
+
+
 def resolve_backend(tensor: torch.Tensor, backend: str = "auto", kernel: str = "selective_scan") -> str:
-    """The path an op on `tensor` takes: "cuda", "cpu", "pytorch" or "reference"."""
+    """The path an op on `tensor` takes: "cuda", "cpu", "pytorch" or "reference".
+
+    A forced path that cannot run here (a CPU kernel on a CUDA or meta tensor, mamba_ssm without its compiled
+    extension, no C++ compiler) raises ValueError naming the backend and the reason.
+    """
     _require(backend in BACKENDS, f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend != "auto":
+        reason = _why_not(backend, tensor, kernel)
+        _require(reason is None, f"backend={backend!r} cannot run {kernel}: {reason}")
         path = backend
     elif _is_tracing():
         path = "pytorch"
@@ -362,7 +389,7 @@ def linear_recurrence(a, b, initial_state=None, return_last_state=False, backend
         states = ssm_cpu.LinearRecurrenceCPU.apply(a, b, initial_state)
     elif path == "reference":
         states = linear_recurrence_ref(a, b, initial_state)
-    else:  # CUDA has no fused kernel for an arbitrary decay: the chunked scan is already parallel there.
+    else:  # also CUDA tensors': mamba_ssm has no kernel for an arbitrary decay, and the chunked scan is parallel
         out_dtype = torch.promote_types(a.dtype, b.dtype)
         states = linear_recurrence_pytorch(a.float(), b.float(), initial_state).to(out_dtype)
     return (states, states[..., -1]) if return_last_state else states
@@ -548,7 +575,7 @@ def coupled_scan(
         return ssm_cpu.CoupledScanCPU.apply(*arguments, coupling != "none", weight, initial_state, return_last_state)
     if path == "reference":
         return coupled_scan_ref(*arguments, coupling, return_last_state, initial_state)
-    # CUDA has no coupled kernel
+    # "pytorch", also for CUDA tensors: mamba_ssm has no coupled kernel
     return _coupled_scan_pytorch(*arguments, coupling, return_last_state, initial_state)
 
 
