@@ -1,8 +1,13 @@
 """ONNX export: onnxruntime gives PyTorch's outputs, the batch stays dynamic, nothing half-written is left."""
 
+import contextlib
+import json
+
 import onnx
 import pytest
 import torch
+from transformers import PreTrainedConfig
+from transformers.modeling_outputs import ImageClassifierOutput
 
 from mamba_multimodal import MambaVisionBackbone, MambaVisionConfig, MambaVisionForImageClassification
 from mamba_multimodal.export import check_onnx, export_onnx
@@ -25,6 +30,46 @@ def test_onnxruntime_logits_equal_pytorch_at_the_export_resolution_for_any_batch
     for batch in (1, 3):
         assert check_onnx(path, model, torch.randn(batch, 3, 64, 64), atol=1e-4) <= 1e-4
     assert model.config.scan_backend == "auto", "the export must restore the config"
+
+
+class TinyClassifier(torch.nn.Module):
+    """A pixel_values → logits model with a given config (one without scan_backend: a Mamba LM's MambaConfig)."""
+
+    def __init__(self, config: PreTrainedConfig):
+        super().__init__()
+        self.config = config
+        self.head = torch.nn.Linear(3, 2)
+
+    def forward(self, pixel_values):
+        return ImageClassifierOutput(logits=self.head(pixel_values.mean(dim=(2, 3))))
+
+
+SCAN_BACKEND_STATES = {"absent": {}, "None": {"scan_backend": None}, "cpu": {"scan_backend": "cpu"}}
+
+
+@pytest.mark.parametrize("state", sorted(SCAN_BACKEND_STATES))
+@pytest.mark.parametrize("fails", [False, True], ids=["exported", "export-failed"])
+def test_the_export_traces_the_pytorch_scan_and_leaves_the_config_exactly_as_it_was(
+    state, fails, tmp_path, monkeypatch
+):
+    config = PreTrainedConfig(**SCAN_BACKEND_STATES[state])
+    before = config.to_dict()
+    seen_during_export = []
+
+    def spied_export(*args, real_export=torch.onnx.export, **kwargs):
+        seen_during_export.append(getattr(config, "scan_backend", "<absent>"))
+        if fails:
+            raise RuntimeError("export failed")
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", spied_export)
+    with pytest.raises(RuntimeError, match="export failed") if fails else contextlib.nullcontext():
+        export_onnx(TinyClassifier(config).eval(), tmp_path / "model.onnx", image_size=8, check=False)
+    assert seen_during_export == ["pytorch"]
+    assert config.to_dict() == before and ("scan_backend" in config.__dict__) == (state != "absent")
+    config.save_pretrained(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert ("scan_backend" in saved) == (state != "absent")
 
 
 def test_odd_resolutions_and_backbone_feature_maps_export(tmp_path):

@@ -51,16 +51,21 @@ def _flatten(outputs, names: list[str] | None = None) -> dict[str, torch.Tensor]
 
 @contextlib.contextmanager
 def _pytorch_scan(model: nn.Module):
-    """Forces the traceable scan path for the duration of the export, whatever the config asked for."""
+    """Forces the traceable scan path while the export traces, whatever the config asked for; afterwards (also after
+    a failure) the config is as it was: its old `scan_backend`, or none at all if it had none (a `MambaConfig`)."""
     config = getattr(model, "config", None)
-    previous = getattr(config, "scan_backend", None)
-    if config is not None:
-        config.scan_backend = "pytorch"
+    if config is None:
+        yield
+        return
+    had_backend, previous = "scan_backend" in vars(config), getattr(config, "scan_backend", None)
+    config.scan_backend = "pytorch"
     try:
         yield
     finally:
-        if config is not None and previous is not None:
+        if had_backend:
             config.scan_backend = previous
+        else:
+            del config.scan_backend
 
 
 def _example_input(model: nn.Module, image_size: int | tuple[int, int] | None, batch_size: int) -> torch.Tensor:
