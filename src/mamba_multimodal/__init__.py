@@ -5,10 +5,13 @@ Importing the package registers its configurations, models and processors with t
 
 from .configuration import configuration_coupled_mamba as _configuration_coupled_mamba
 from .configuration import configuration_mambavision as _configuration_mambavision
+from .configuration import configuration_vlm_mamba as _configuration_vlm_mamba
 from .configuration.configuration_coupled_mamba import CoupledMambaConfig
 from .configuration.configuration_mambavision import MambaVisionConfig
+from .configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig, VLMambaPatchConfig
 from .modeling import modeling_coupled_mamba as _modeling_coupled_mamba
 from .modeling import modeling_mambavision as _modeling_mambavision
+from .modeling import modeling_vlm_mamba as _modeling_vlm_mamba
 from .modeling import ssm
 from .modeling.mamba import MambaForCausalLM, MambaModel, MambaPreTrainedModel
 from .modeling.modeling_coupled_mamba import (
@@ -22,6 +25,12 @@ from .modeling.modeling_mambavision import (
     MambaVisionForImageClassification,
     MambaVisionModel,
     MambaVisionPreTrainedModel,
+)
+from .modeling.modeling_vlm_mamba import (
+    VisionMambaModel,
+    VLMambaForConditionalGeneration,
+    VLMambaModel,
+    VLMambaPreTrainedModel,
 )
 from .processing import feature_processing_coupled_mamba as _feature_processing_coupled_mamba
 from .processing import image_processing_mambavision as _image_processing_mambavision
@@ -38,6 +47,9 @@ _image_processing_mambavision.register()
 _configuration_coupled_mamba.register()
 _modeling_coupled_mamba.register()
 _feature_processing_coupled_mamba.register()
+# VLM-Mamba: AutoConfig (vlm_mamba, vision_mamba, vlm_mamba_patch), AutoModel, AutoModelForImageTextToText.
+_configuration_vlm_mamba.register()
+_modeling_vlm_mamba.register()
 
 __all__ = [
     "CoupledMambaCache",
@@ -55,6 +67,13 @@ __all__ = [
     "MambaVisionImageProcessor",
     "MambaVisionModel",
     "MambaVisionPreTrainedModel",
+    "VLMambaConfig",
+    "VLMambaForConditionalGeneration",
+    "VLMambaModel",
+    "VLMambaPatchConfig",
+    "VLMambaPreTrainedModel",
+    "VisionMambaConfig",
+    "VisionMambaModel",
     "__version__",
     "ssm",
 ]

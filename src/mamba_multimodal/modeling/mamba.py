@@ -368,6 +368,16 @@ class MambaModel(MambaPreTrainedModel):
         return inputs_embeds
 
 
+def prepare_mamba_generation_inputs(prepare, input_ids, attention_mask, is_first_iteration, **kwargs) -> dict:
+    """transformers' `prepare_inputs_for_generation` (`prepare`) for a recurrent model: the cache always under
+    `cache` (5.17–5.23 pass it as `cache_params`), and no mask after the prompt (every generated token is real)."""
+    model_inputs = prepare(input_ids, attention_mask=attention_mask, is_first_iteration=is_first_iteration, **kwargs)
+    model_inputs["cache"] = pop_legacy_cache(model_inputs.pop("cache", None), model_inputs)
+    if kwargs.get("use_cache") and not is_first_iteration:
+        model_inputs["attention_mask"] = None
+    return model_inputs
+
+
 class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
     """Mamba LM with a head tied to the embeddings; `generate()` keeps a constant-size recurrent state."""
 
@@ -385,23 +395,10 @@ class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
     def set_input_embeddings(self, new_embeddings):
         return self.backbone.set_input_embeddings(new_embeddings)
 
-    def prepare_inputs_for_generation(
-        self, input_ids, attention_mask=None, inputs_embeds=None, use_cache=None, is_first_iteration=False, **kwargs
-    ):
-        """transformers' preparation, with the cache always under `cache` (5.17–5.23 pass it as `cache_params`) and
-        no mask after the prompt (every generated token is real)."""
-        model_inputs = super().prepare_inputs_for_generation(
-            input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            use_cache=use_cache,
-            is_first_iteration=is_first_iteration,
-            **kwargs,
+    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, is_first_iteration=False, **kwargs):
+        return prepare_mamba_generation_inputs(
+            super().prepare_inputs_for_generation, input_ids, attention_mask, is_first_iteration, **kwargs
         )
-        model_inputs["cache"] = pop_legacy_cache(model_inputs.pop("cache", None), model_inputs)
-        if use_cache and not is_first_iteration:
-            model_inputs["attention_mask"] = None
-        return model_inputs
 
     def forward(
         self,
@@ -457,4 +454,5 @@ __all__ = [
     "MambaOutput",
     "MambaPreTrainedModel",
     "MambaRMSNorm",
+    "prepare_mamba_generation_inputs",
 ]

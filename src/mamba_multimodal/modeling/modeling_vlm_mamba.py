@@ -1,0 +1,399 @@
+"""VLM-Mamba: an attention-free vision-language model — vision tower → MLP projector → Mamba language model.
+
+The layout follows LLaVA's in transformers: `VLMambaModel` holds `vision_tower`, `multi_modal_projector` and
+`language_model` (this package's `MambaModel`, transformers' Mamba keys); `VLMambaForConditionalGeneration` adds the
+`lm_head` and `generate()`. A prompt holds `image_seq_length` `<image>` tokens per image; their embeddings are
+replaced by the projected image features (`masked_scatter`), so the image comes first in the causal scan and every
+text token is conditioned on it. Generation keeps only the recurrent state: memory is constant in the generated
+length, and after the prompt neither the image nor the prompt is seen again.
+
+Vision towers (`VLMambaConfig.vision_config`): VisionMamba (default, attention-free: patch embedding + position
+embedding + residual Mamba blocks, optionally bidirectional as Vim, arXiv 2401.09417), MambaVision (NVIDIA's hybrid
+backbone, for its pretrained weights) or none ("patch": the flattened pixel patches go to the projector, as Fuyu).
+
+Glossary: b batch, l sequence length, P image tokens per image (`image_seq_length`), d_v the tower's width, d the LM's.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache
+from transformers.generation import GenerationMixin
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
+from transformers.modeling_utils import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from ..configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig
+from .cache_utils import LegacyCacheOutputMixin, pop_legacy_cache, reject_unknown_kwargs
+from .mamba import MambaMixer, MambaModel, MambaRMSNorm, init_mamba_mixer, prepare_mamba_generation_inputs
+
+
+def _check_pixel_values(pixel_values, num_channels: int, image_size: int) -> None:
+    if not isinstance(pixel_values, torch.Tensor) or not pixel_values.is_floating_point():
+        kind = pixel_values.dtype if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
+        raise TypeError(f"pixel_values must be a floating-point torch.Tensor (images, channels, h, w), got {kind}")
+    expected = (num_channels, image_size, image_size)
+    if pixel_values.dim() != 4 or tuple(pixel_values.shape[1:]) != expected:
+        raise ValueError(f"pixel_values must have shape (images, {', '.join(map(str, expected))}), "
+                         f"got {tuple(pixel_values.shape)}")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ VisionMamba
+class VisionMambaLayer(nn.Module):
+    """Pre-norm residual block over the patch sequence: x + mixer(norm(x)) [+ flip(mixer_backward(flip(norm(x))))]."""
+
+    def __init__(self, config: VisionMambaConfig, layer_idx: int):
+        super().__init__()
+        mamba_config = config.mamba_config()
+        self.norm = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+        self.mixer = MambaMixer(mamba_config, layer_idx)
+        self.mixer_backward = MambaMixer(mamba_config, layer_idx) if config.bidirectional else None
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """hidden_states: (b, P, d_v) → (b, P, d_v)."""
+        normed = self.norm(hidden_states)
+        out = hidden_states + self.mixer(normed)
+        if self.mixer_backward is not None:  # the same scan over the patches in reverse raster order
+            out = out + self.mixer_backward(normed.flip(1)).flip(1)
+        return out
+
+
+class VisionMambaPreTrainedModel(PreTrainedModel):
+    config: VisionMambaConfig
+    config_class = VisionMambaConfig
+    base_model_prefix = "vision_mamba"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    _no_split_modules = ["VisionMambaLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, MambaMixer):
+            init_mamba_mixer(module, module.config)
+        elif isinstance(module, VisionMambaModel):
+            nn.init.normal_(module.position_embeddings, std=0.02)
+
+
+class VisionMambaModel(VisionMambaPreTrainedModel):
+    """Patch embedding (b, 3, H, W) → (b, P, d_v) + position embedding → Mamba blocks → RMSNorm.
+
+    `last_hidden_state` (b, P, d_v) is normed; `pooler_output` its mean over patches; with `output_hidden_states`,
+    `hidden_states` holds the embeddings, then every block's output, the last one normed.
+    """
+
+    def __init__(self, config: VisionMambaConfig):
+        super().__init__(config)
+        self.patch_embeddings = nn.Conv2d(
+            config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size
+        )
+        self.position_embeddings = nn.Parameter(torch.zeros(1, config.num_patches, config.hidden_size))
+        self.layers = nn.ModuleList([VisionMambaLayer(config, i) for i in range(config.num_hidden_layers)])
+        self.norm = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
+        self.post_init()
+
+    def forward(
+        self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, return_dict: bool | None = None
+    ) -> tuple | BaseModelOutputWithPoolingAndNoAttention:
+        _check_pixel_values(pixel_values, self.config.num_channels, self.config.image_size)
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        patches = self.patch_embeddings(pixel_values.to(self.patch_embeddings.weight.dtype))  #   (b, d_v, h, w)
+        hidden = patches.flatten(2).transpose(1, 2) + self.position_embeddings  #                       (b, P, d_v)
+        all_hidden = [hidden]
+        for layer in self.layers:
+            hidden = layer(hidden)
+            all_hidden.append(hidden)
+        hidden = self.norm(hidden)
+        all_hidden[-1] = hidden
+        result = BaseModelOutputWithPoolingAndNoAttention(
+            last_hidden_state=hidden,
+            pooler_output=hidden.mean(1),
+            hidden_states=tuple(all_hidden) if output_hidden_states else None,
+        )
+        return result if return_dict else result.to_tuple()
+
+
+class VLMambaPatches(nn.Module):
+    """No encoder (Fuyu-style): (b, C, H, W) → (b, P, patch² · C), patches in raster order, pixels row-major."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        _check_pixel_values(pixel_values, self.config.num_channels, self.config.image_size)
+        p = self.config.patch_size
+        patches = F.unfold(pixel_values, kernel_size=p, stride=p)  #                         (b, C · p · p, P)
+        return patches.transpose(1, 2)
+
+
+# ------------------------------------------------------------------------------------------ the VLM
+class VLMambaMultiModalProjector(nn.Module):
+    """The MLP bridge (LLaVA-1.5): Linear(d_v, d) → act → [Linear(d, d) → act →] … Linear(d, d)."""
+
+    def __init__(self, config: VLMambaConfig):
+        super().__init__()
+        width = config.text_config.hidden_size
+        sizes = [config.vision_hidden_size] + [width] * config.projector_num_layers
+        self.linears = nn.ModuleList([nn.Linear(a, b) for a, b in itertools.pairwise(sizes)])
+        self.act = ACT2FN[config.projector_hidden_act]
+
+    def forward(self, image_features: torch.Tensor) -> torch.Tensor:
+        """(images, P, d_v) → (images, P, d)."""
+        for i, linear in enumerate(self.linears):
+            image_features = linear(image_features if i == 0 else self.act(image_features))
+        return image_features
+
+
+@dataclass
+class VLMambaModelOutput(LegacyCacheOutputMixin, ModelOutput):
+    """
+    last_hidden_state: (b, l, d) the language model's output after its final norm.
+    cache: the recurrent state after the last step, with `use_cache`.
+    hidden_states: with `output_hidden_states`, the language model's hidden states.
+    image_hidden_states: (images, P, d) the projected image features, when `pixel_values` were given.
+    """
+
+    last_hidden_state: torch.Tensor | None = None
+    cache: Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    image_hidden_states: torch.Tensor | None = None
+
+
+@dataclass
+class VLMambaCausalLMOutput(LegacyCacheOutputMixin, ModelOutput):
+    """
+    loss: next-token cross-entropy over the labelled positions (labels -100, and image tokens, are ignored).
+    logits: (b, l, vocab) float32 (or the last `logits_to_keep` positions).
+    cache, hidden_states, image_hidden_states: as in `VLMambaModelOutput`.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    cache: Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    image_hidden_states: torch.Tensor | None = None
+
+
+class VLMambaPreTrainedModel(PreTrainedModel):
+    config: VLMambaConfig
+    config_class = VLMambaConfig
+    base_model_prefix = "model"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["MambaBlock", "VisionMambaLayer", "MambaVisionBlock"]
+    _is_stateful = True
+
+
+def _vision_tower(config: VLMambaConfig) -> nn.Module:
+    if config.vision_mode == "mambavision":
+        from .modeling_mambavision import MambaVisionModel
+
+        return MambaVisionModel(config.vision_config)
+    if config.vision_mode == "patch":
+        return VLMambaPatches(config.vision_config)
+    return VisionMambaModel(config.vision_config)
+
+
+class VLMambaModel(VLMambaPreTrainedModel):
+    """Vision tower → projector → image features at the `<image>` positions → Mamba LM. Returns hidden states."""
+
+    def __init__(self, config: VLMambaConfig):
+        super().__init__(config)
+        self.vision_tower = _vision_tower(config)
+        self.multi_modal_projector = VLMambaMultiModalProjector(config)
+        self.language_model = MambaModel(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.language_model.set_input_embeddings(value)
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(images, C, H, W) → (images, P, d): the tower's output positions, projected to the LM's width."""
+        mode = self.config.vision_mode
+        if mode == "patch":
+            features = self.vision_tower(pixel_values)
+        elif mode == "mambavision":  # the stage-4 map (images, d_v, h/32, w/32), positions in raster order
+            features = self.vision_tower(pixel_values=pixel_values).last_hidden_state.flatten(2).transpose(1, 2)
+        else:
+            layer = self.config.vision_feature_layer
+            outputs = self.vision_tower(pixel_values, output_hidden_states=layer != -1, return_dict=True)
+            features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]
+        return self.multi_modal_projector(features)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> tuple | VLMambaModelOutput:
+        """input_ids: (b, l) with `image_seq_length` image tokens per image; pixel_values: (images, C, H, W), the
+        images in the order their tokens appear; attention_mask: (b, l), 1 for real tokens. kwargs: only the pre-5.24
+        names of `cache`."""
+        cache = pop_legacy_cache(cache, kwargs)
+        reject_unknown_kwargs(f"{type(self).__name__}.forward", kwargs)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids (b, l) or inputs_embeds (b, l, hidden_size)")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+        image_features = None
+        if pixel_values is not None:
+            image_features = self.get_image_features(pixel_values).to(inputs_embeds.dtype)
+            inputs_embeds = self._place_image_features(input_ids, inputs_embeds, image_features)
+        elif input_ids is not None and cache is None and bool((input_ids == self.config.image_token_id).any()):
+            raise ValueError("input_ids hold image tokens but no pixel_values were given")
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            cache=cache,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        result = VLMambaModelOutput(
+            last_hidden_state=outputs.last_hidden_state,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            image_hidden_states=image_features,
+        )
+        return result if return_dict else result.to_tuple()
+
+    def _place_image_features(self, input_ids, inputs_embeds, image_features) -> torch.Tensor:
+        """Scatters (images, P, d) features into the image-token positions of inputs_embeds (b, l, d)."""
+        if input_ids is None:
+            raise ValueError("pixel_values need input_ids: the image tokens in them say where the images go")
+        is_image = input_ids == self.config.image_token_id  #                                               (b, l)
+        if int(is_image.sum()) != image_features.shape[0] * image_features.shape[1]:
+            raise ValueError(
+                f"input_ids hold {int(is_image.sum())} image tokens (id {self.config.image_token_id}), but "
+                f"{image_features.shape[0]} image(s) × {image_features.shape[1]} tokens each need "
+                f"{image_features.shape[0] * image_features.shape[1]}: the processor expands one <image> per image"
+            )
+        return inputs_embeds.masked_scatter(is_image.unsqueeze(-1), image_features)
+
+
+class VLMambaForConditionalGeneration(VLMambaPreTrainedModel, GenerationMixin):
+    """VLM-Mamba with its LM head: captioning, VQA and chat through `generate()` (greedy, sampling, beam search),
+    with a recurrent state of constant size and left padding handled for batches."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embeddings.weight"}
+
+    def __init__(self, config: VLMambaConfig):
+        super().__init__(config)
+        self.model = VLMambaModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model.get_image_features(pixel_values)
+
+    def prepare_inputs_for_generation(
+        self, input_ids, pixel_values=None, attention_mask=None, is_first_iteration=False, **kwargs
+    ):
+        """The LM's preparation; the image goes in with the prompt only (afterwards it lives in the state)."""
+        model_inputs = prepare_mamba_generation_inputs(
+            super().prepare_inputs_for_generation, input_ids, attention_mask, is_first_iteration, **kwargs
+        )
+        if is_first_iteration or not kwargs.get("use_cache", True):
+            model_inputs["pixel_values"] = pixel_values
+        return model_inputs
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple | VLMambaCausalLMOutput:
+        """Inputs as `VLMambaModel`; labels: (b, l), shifted inside, -100 ignored (and so are image tokens).
+        num_items_in_batch: Trainer's count of labelled tokens over the accumulated batches."""
+        cache = pop_legacy_cache(cache, kwargs)
+        reject_unknown_kwargs(f"{type(self).__name__}.forward", kwargs)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.model(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            attention_mask=attention_mask,
+            inputs_embeds=inputs_embeds,
+            cache=cache,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        hidden_states = outputs.last_hidden_state
+        if logits_to_keep:
+            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            hidden_states = hidden_states[:, keep]
+        logits = self.lm_head(hidden_states.to(self.lm_head.weight.dtype)).float()
+        loss = None
+        if labels is not None:
+            if input_ids is not None:  # an image token is never a target
+                labels = labels.masked_fill(input_ids == self.config.image_token_id, -100)
+            loss = self.loss_function(
+                logits=logits,
+                labels=labels,
+                vocab_size=self.config.text_config.vocab_size,
+                num_items_in_batch=num_items_in_batch,
+            )
+        result = VLMambaCausalLMOutput(
+            loss=loss,
+            logits=logits,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            image_hidden_states=outputs.image_hidden_states,
+        )
+        return result if return_dict else result.to_tuple()
+
+
+def register() -> None:
+    """Registers the models with `AutoModel` and `AutoModelForImageTextToText`."""
+    from transformers import AutoModel, AutoModelForImageTextToText
+
+    AutoModel.register(VLMambaConfig, VLMambaModel)
+    AutoModel.register(VisionMambaConfig, VisionMambaModel)
+    AutoModelForImageTextToText.register(VLMambaConfig, VLMambaForConditionalGeneration)
+
+
+__all__ = [
+    "VLMambaForConditionalGeneration",
+    "VLMambaModel",
+    "VLMambaPreTrainedModel",
+    "VisionMambaModel",
+    "VisionMambaPreTrainedModel",
+]

@@ -1,0 +1,186 @@
+"""VLM-Mamba: the configuration, the three vision towers, image placement, the loss, gradients, save/load, and the
+language model against transformers' MambaForCausalLM. Generation is in test_generation.py (every family)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+import transformers
+from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, MambaConfig
+
+from mamba_multimodal import (
+    MambaVisionConfig,
+    VisionMambaConfig,
+    VisionMambaModel,
+    VLMambaConfig,
+    VLMambaForConditionalGeneration,
+    VLMambaModel,
+)
+
+VOCAB = 64
+IMAGE_TOKEN = VOCAB - 1
+ATOL = 1e-4
+VISION_CONFIGS = {
+    "vision_mamba": {"model_type": "vision_mamba", "image_size": 16, "patch_size": 8, "hidden_size": 16,
+                     "num_hidden_layers": 2, "state_size": 4},
+    "patch": {"model_type": "vlm_mamba_patch", "image_size": 16, "patch_size": 8},
+    "mambavision": MambaVisionConfig.from_preset("mambavision-tiny-test").to_dict(),
+}  # fmt: skip
+
+
+def tiny_config(mode="vision_mamba", **overrides):
+    text = MambaConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, state_size=8, use_mambapy=False)
+    return VLMambaConfig(vision_config=VISION_CONFIGS[mode], text_config=text, image_token_id=IMAGE_TOKEN, **overrides)
+
+
+def prompt(config, text_lengths=(5, 5)):
+    """input_ids (b, P + text) with the image tokens first, and one image per row."""
+    size = config.vision_config.image_size
+    text = torch.randint(3, IMAGE_TOKEN, (len(text_lengths), max(text_lengths)))
+    image = torch.full((len(text_lengths), config.image_seq_length), config.image_token_id)
+    return torch.cat([image, text], 1), torch.randn(len(text_lengths), 3, size, size)
+
+
+# ------------------------------------------------------------------------------------------ configuration
+def test_the_default_config_builds_a_small_working_model():
+    config = VLMambaConfig()
+    model = VLMambaForConditionalGeneration(config).eval()
+    input_ids, pixel_values = prompt(VLMambaConfig())
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    assert logits.shape == (2, config.image_seq_length + 5, config.text_config.vocab_size)
+    assert config.vision_mode == "vision_mamba" and config.image_seq_length == 64
+
+
+@pytest.mark.parametrize("mode", VISION_CONFIGS)
+def test_the_config_round_trips_with_its_sub_configs(mode, tmp_path):
+    config = tiny_config(mode)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, VLMambaConfig) and loaded.vision_mode == config.vision_mode
+    assert {**loaded.to_dict(), "_name_or_path": ""} == {**config.to_dict(), "_name_or_path": ""}
+    assert loaded.get_text_config(decoder=True).model_type == "mamba"  # what generate() builds the cache from
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"image_token_id": VOCAB}, r"image_token_id must be a token id of the language model, in \[0, 64\)"),
+        ({"projector_hidden_act": "swish2"}, "projector_hidden_act must be one of"),
+        ({"projector_num_layers": 0}, "projector_num_layers must be a positive int"),
+        ({"vision_feature_layer": 5}, "vision_feature_layer must index one of the tower's 3 hidden states"),
+        ({"vision_config": {"model_type": "clip_vision_model"}}, "vision_config.model_type must be one of"),
+        ({"vision_config": {"model_type": "vision_mamba", "image_size": 20, "patch_size": 8}},
+         r"image_size \(20\) must be a multiple of patch_size \(8\)"),
+        ({"text_config": {"model_type": "llama"}}, "text_config.model_type must be 'mamba'"),
+    ],
+)  # fmt: skip
+def test_bad_configs_raise_naming_the_field(overrides, message):
+    settings = {"text_config": {"vocab_size": VOCAB, "hidden_size": 32}, "image_token_id": IMAGE_TOKEN, **overrides}
+    with pytest.raises(ValueError, match=message):
+        VLMambaConfig(**settings)
+
+
+# ------------------------------------------------------------------------------------------ behaviour
+@pytest.mark.parametrize("mode", VISION_CONFIGS)
+def test_the_image_goes_to_the_image_token_positions_and_conditions_the_text(mode):
+    config = tiny_config(mode)
+    model = VLMambaForConditionalGeneration(config).eval()
+    input_ids, pixel_values = prompt(config)
+    with torch.no_grad():
+        out = model(input_ids=input_ids, pixel_values=pixel_values)
+        other_image = model(input_ids=input_ids, pixel_values=pixel_values.flip(0))
+        features = model.get_image_features(pixel_values)
+        embeds = model.get_input_embeddings()(input_ids)
+        embeds[:, : config.image_seq_length] = features
+        by_hand = model(inputs_embeds=embeds)
+    assert out.image_hidden_states.shape == (2, config.image_seq_length, 32)
+    torch.testing.assert_close(out.logits, by_hand.logits)
+    assert not torch.allclose(out.logits[:, -1], other_image.logits[:, -1]), "the text must see the image"
+
+
+def test_image_token_counts_that_do_not_match_the_images_raise():
+    config = tiny_config()
+    model = VLMambaForConditionalGeneration(config).eval()
+    input_ids, pixel_values = prompt(config)
+    with pytest.raises(ValueError, match=r"input_ids hold 8 image tokens .* 1 image\(s\) × 4 tokens each need 4"):
+        model(input_ids=input_ids, pixel_values=pixel_values[:1])
+    with pytest.raises(ValueError, match="image tokens but no pixel_values"):
+        model(input_ids=input_ids)
+    with pytest.raises(ValueError, match=r"pixel_values must have shape \(images, 3, 16, 16\)"):
+        model(input_ids=input_ids, pixel_values=torch.randn(2, 3, 32, 32))
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        model(input_ids=input_ids, pixel_values=pixel_values, image_sizes=[(16, 16)])
+
+
+def test_the_loss_is_next_token_cross_entropy_over_the_labelled_text_only():
+    config = tiny_config()
+    model = VLMambaForConditionalGeneration(config).eval()
+    input_ids, pixel_values = prompt(config, text_lengths=(6, 6))
+    labels = input_ids.clone()  # the image tokens are labelled too: the model must ignore them
+    labels[0, config.image_seq_length : config.image_seq_length + 2] = -100  # a prompt
+    with torch.no_grad():
+        out = model(input_ids=input_ids, pixel_values=pixel_values, labels=labels)
+    targets = labels[:, 1:].clone()
+    targets[input_ids[:, 1:] == IMAGE_TOKEN] = -100
+    expected = F.cross_entropy(out.logits[:, :-1].reshape(-1, VOCAB), targets.reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(out.loss, expected)
+
+
+def test_text_only_logits_equal_transformers_mamba_with_the_same_weights():
+    """The language model is transformers' Mamba: its checkpoints load into `model.language_model` + `lm_head`."""
+    config = tiny_config()
+    model = VLMambaForConditionalGeneration(config).eval()
+    theirs = transformers.MambaForCausalLM(config.text_config).eval()
+    theirs.backbone.load_state_dict(model.model.language_model.state_dict())
+    theirs.lm_head.load_state_dict(model.lm_head.state_dict())
+    input_ids = torch.randint(3, IMAGE_TOKEN, (2, 11))
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=input_ids).logits, theirs(input_ids).logits, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("mode", VISION_CONFIGS)
+def test_every_parameter_gets_a_gradient(mode):
+    config = tiny_config(mode)
+    model = VLMambaForConditionalGeneration(config).train()
+    input_ids, pixel_values = prompt(config)
+    model(input_ids=input_ids, pixel_values=pixel_values, labels=input_ids).loss.backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"{name} got no gradient"
+
+
+def test_the_bidirectional_tower_lets_the_first_patch_see_the_last():
+    config = VisionMambaConfig(**{k: v for k, v in VISION_CONFIGS["vision_mamba"].items() if k != "model_type"})
+    for bidirectional, sees in ((True, True), (False, False)):
+        config.bidirectional = bidirectional
+        tower = VisionMambaModel(config).eval()
+        pixel_values = torch.randn(1, 3, 16, 16)
+        changed = pixel_values.clone()
+        changed[..., 8:, 8:] += 1.0  # the last patch
+        with torch.no_grad():
+            first, first_changed = tower(pixel_values).last_hidden_state[0, 0], tower(changed).last_hidden_state[0, 0]
+        assert (not torch.allclose(first, first_changed)) == sees
+
+
+@pytest.mark.parametrize("mode", VISION_CONFIGS)
+def test_save_and_load_through_the_auto_classes_gives_identical_outputs(mode, tmp_path):
+    config = tiny_config(mode)
+    model = VLMambaForConditionalGeneration(config).eval()
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForImageTextToText.from_pretrained(tmp_path).eval()
+    base = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(loaded) is VLMambaForConditionalGeneration and type(base) is VLMambaModel
+    input_ids, pixel_values = prompt(config)
+    with torch.no_grad():
+        expected = model(input_ids=input_ids, pixel_values=pixel_values)
+        assert torch.equal(loaded(input_ids=input_ids, pixel_values=pixel_values).logits, expected.logits)
+        hidden = base(input_ids=input_ids, pixel_values=pixel_values).last_hidden_state
+    torch.testing.assert_close(model.lm_head(hidden), expected.logits)
+
+
+def test_tied_word_embeddings_share_the_head_and_survive_a_round_trip(tmp_path):
+    model = VLMambaForConditionalGeneration(tiny_config(tie_word_embeddings=True))
+    assert model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    model.save_pretrained(tmp_path)
+    loaded = VLMambaForConditionalGeneration.from_pretrained(tmp_path)
+    assert loaded.lm_head.weight.data_ptr() == loaded.get_input_embeddings().weight.data_ptr()
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
