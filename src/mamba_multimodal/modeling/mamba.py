@@ -368,6 +368,15 @@ class MambaModel(MambaPreTrainedModel):
         return inputs_embeds
 
 
+def head_logits(lm_head: nn.Linear, hidden_states: torch.Tensor, logits_to_keep: int | torch.Tensor) -> torch.Tensor:
+    """float32 logits (b, l', vocab) of the last `logits_to_keep` positions of hidden_states (b, l, d): all for 0,
+    the given positions for a tensor of indices (transformers' convention)."""
+    if logits_to_keep:
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        hidden_states = hidden_states[:, keep]
+    return lm_head(hidden_states.to(lm_head.weight.dtype)).float()
+
+
 def prepare_mamba_generation_inputs(prepare, input_ids, attention_mask, is_first_iteration, **kwargs) -> dict:
     """transformers' `prepare_inputs_for_generation` (`prepare`) for a recurrent model: the cache always under
     `cache` (5.17–5.23 pass it as `cache_params`), and no mask after the prompt (every generated token is real)."""
@@ -430,11 +439,7 @@ class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
             return_dict=True,
             attention_mask=attention_mask,
         )
-        hidden_states = outputs.last_hidden_state
-        if logits_to_keep:
-            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-            hidden_states = hidden_states[:, keep]
-        logits = self.lm_head(hidden_states.to(self.lm_head.weight.dtype)).float()
+        logits = head_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
         loss = None
         if labels is not None:
             loss = self.loss_function(
@@ -454,5 +459,6 @@ __all__ = [
     "MambaOutput",
     "MambaPreTrainedModel",
     "MambaRMSNorm",
+    "head_logits",
     "prepare_mamba_generation_inputs",
 ]

@@ -31,7 +31,14 @@ from transformers.utils import ModelOutput
 
 from ..configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig
 from .cache_utils import LegacyCacheOutputMixin, pop_legacy_cache, reject_unknown_kwargs
-from .mamba import MambaMixer, MambaModel, MambaRMSNorm, init_mamba_mixer, prepare_mamba_generation_inputs
+from .mamba import (
+    MambaMixer,
+    MambaModel,
+    MambaRMSNorm,
+    head_logits,
+    init_mamba_mixer,
+    prepare_mamba_generation_inputs,
+)
 
 
 def _check_pixel_values(pixel_values, num_channels: int, image_size: int) -> None:
@@ -356,11 +363,7 @@ class VLMambaForConditionalGeneration(VLMambaPreTrainedModel, GenerationMixin):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        hidden_states = outputs.last_hidden_state
-        if logits_to_keep:
-            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-            hidden_states = hidden_states[:, keep]
-        logits = self.lm_head(hidden_states.to(self.lm_head.weight.dtype)).float()
+        logits = head_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
         loss = None
         if labels is not None:
             if input_ids is not None:  # an image token is never a target
