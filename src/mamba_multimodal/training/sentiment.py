@@ -122,22 +122,29 @@ def train_sentiment(
         sequence_length: None for word-aligned data; T to resample unaligned data to T steps
             (`CoupledMambaFeatureProcessor`).
         config_overrides: `CoupledMambaConfig` fields (coupling, hidden_size, ...).
-        training_arguments: `TrainingArguments` fields over `default_training_arguments`.
+        training_arguments: `TrainingArguments` fields over `default_training_arguments`. Their `seed` (default 202)
+            decides the initial weights as well as the data order: two runs with the same seed train the same model.
     Returns:
         The test metrics ("test_MAE", "test_Non0_acc_2", ...). `output_dir` receives the model, its processor and
         `test_results.json`, moved there only once everything is written; Trainer's checkpoints go to
         `output_dir/checkpoint-*`.
     """
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments, enable_full_determinism, set_seed
 
     _check_choice("dataset", dataset, DATASETS)
     prepared = prepare_sentiment_splits(splits, mode)
+    arguments = {**default_training_arguments(output_dir, dataset, mode), **(training_arguments or {})}
+    args = TrainingArguments(**arguments)
+    # Trainer seeds only once it holds the model: seeded here, the seed decides the initial weights too.
+    if args.full_determinism:
+        enable_full_determinism(args.seed)
+    else:
+        set_seed(args.seed)
     model = build_sentiment_model(feature_sizes(splits["train"]), mode, **(config_overrides or {}))
     processor = CoupledMambaFeatureProcessor.from_model_config(model.config, sequence_length=sequence_length)
-    arguments = {**default_training_arguments(output_dir, dataset, mode), **(training_arguments or {})}
     trainer = Trainer(
         model=model,
-        args=TrainingArguments(**arguments),
+        args=args,
         train_dataset=prepared["train"],
         eval_dataset=prepared["validation"],
         data_collator=processor,
