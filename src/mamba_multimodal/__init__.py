@@ -29,6 +29,7 @@ from .modeling.modeling_mambavision import (
 from .modeling.modeling_vlm_mamba import (
     VisionMambaModel,
     VLMambaForConditionalGeneration,
+    VLMambaForImageTextClassification,
     VLMambaModel,
     VLMambaPreTrainedModel,
 )
@@ -47,7 +48,8 @@ _image_processing_mambavision.register()
 _configuration_coupled_mamba.register()
 _modeling_coupled_mamba.register()
 _feature_processing_coupled_mamba.register()
-# VLM-Mamba: AutoConfig (vlm_mamba, vision_mamba, vlm_mamba_patch), AutoModel, AutoModelForImageTextToText.
+# VLM-Mamba: AutoConfig (vlm_mamba, vision_mamba, vlm_mamba_patch), AutoModel, AutoModelForImageTextToText,
+# AutoModelForSequenceClassification (image + text).
 _configuration_vlm_mamba.register()
 _modeling_vlm_mamba.register()
 
@@ -69,6 +71,7 @@ __all__ = [
     "MambaVisionPreTrainedModel",
     "VLMambaConfig",
     "VLMambaForConditionalGeneration",
+    "VLMambaForImageTextClassification",
     "VLMambaModel",
     "VLMambaPatchConfig",
     "VLMambaPreTrainedModel",

@@ -5,7 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, MambaConfig
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForImageTextToText,
+    AutoModelForSequenceClassification,
+    MambaConfig,
+)
 
 from mamba_multimodal import (
     MambaVisionConfig,
@@ -13,6 +19,7 @@ from mamba_multimodal import (
     VisionMambaModel,
     VLMambaConfig,
     VLMambaForConditionalGeneration,
+    VLMambaForImageTextClassification,
     VLMambaModel,
 )
 
@@ -184,3 +191,90 @@ def test_tied_word_embeddings_share_the_head_and_survive_a_round_trip(tmp_path):
     loaded = VLMambaForConditionalGeneration.from_pretrained(tmp_path)
     assert loaded.lm_head.weight.data_ptr() == loaded.get_input_embeddings().weight.data_ptr()
     assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+
+
+# ------------------------------------------------------------------------------------------ from pretrained parts
+@pytest.mark.parametrize("mode", ["vision_mamba", "mambavision"])
+def test_from_pretrained_parts_keeps_both_pretrained_models(mode, tmp_path):
+    """A transformers MambaForCausalLM checkpoint and a vision checkpoint (MambaVision's with its classification
+    head) become the VLM's language model and tower unchanged; only the projector is new."""
+    config = tiny_config(mode)
+    language = transformers.MambaForCausalLM(config.text_config).eval()
+    language.save_pretrained(tmp_path / "language")
+    if mode == "mambavision":
+        from mamba_multimodal import MambaVisionForImageClassification
+
+        vision = MambaVisionForImageClassification(config.vision_config).eval()
+    else:
+        vision = VisionMambaModel(config.vision_config).eval()
+    vision.save_pretrained(tmp_path / "vision")
+    model = VLMambaForConditionalGeneration.from_pretrained_parts(
+        tmp_path / "vision", tmp_path / "language", image_token_id=IMAGE_TOKEN
+    )
+    input_ids, pixel_values = prompt(model.config)
+    text_only = input_ids[:, model.config.image_seq_length :]
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=text_only).logits, language(text_only).logits, atol=ATOL, rtol=0)
+        expected = AutoModel.from_pretrained(tmp_path / "vision").eval()(pixel_values).last_hidden_state
+        expected = expected.flatten(2).transpose(1, 2) if mode == "mambavision" else expected  # (b, P, d_v)
+        torch.testing.assert_close(model.get_image_features(pixel_values), model.model.multi_modal_projector(expected))
+    assert model.config.tie_word_embeddings == language.config.tie_word_embeddings
+
+
+# ------------------------------------------------------------------------------------------ classification
+@pytest.mark.parametrize("fusion_method", ["concat", "add", "mlp"])
+def test_image_text_classification_fuses_the_image_for_any_text_length(fusion_method):
+    config = tiny_config(fusion_method=fusion_method, num_labels=3)
+    model = VLMambaForImageTextClassification(config).eval()
+    pixel_values = torch.randn(2, 3, 16, 16)
+    for length in (3, 17):  # neither equals the 4 image tokens (the zeta block needed it to)
+        input_ids = torch.randint(3, IMAGE_TOKEN, (2, length))
+        with torch.no_grad():
+            logits = model(input_ids=input_ids, pixel_values=pixel_values).logits
+            swapped = model(input_ids=input_ids, pixel_values=pixel_values.flip(0)).logits
+        assert logits.shape == (2, 3)
+        assert not torch.allclose(logits, swapped), "the prediction must depend on the image"
+
+
+@pytest.mark.parametrize("fusion_method", ["concat", "add", "mlp"])
+def test_image_text_classification_ignores_padding_on_either_side(fusion_method):
+    model = VLMambaForImageTextClassification(tiny_config(fusion_method=fusion_method, num_labels=2)).eval()
+    pixel_values = torch.randn(1, 3, 16, 16)
+    text = torch.randint(3, IMAGE_TOKEN, (1, 6))
+    pad = torch.zeros(1, 3, dtype=torch.long)
+    with torch.no_grad():
+        alone = model(input_ids=text, pixel_values=pixel_values).logits
+        for ids, mask in (
+            (torch.cat([pad, text], 1), torch.tensor([[0, 0, 0, 1, 1, 1, 1, 1, 1]])),
+            (torch.cat([text, pad], 1), torch.tensor([[1, 1, 1, 1, 1, 1, 0, 0, 0]])),
+        ):
+            padded = model(input_ids=ids, pixel_values=pixel_values, attention_mask=mask).logits
+            torch.testing.assert_close(padded, alone, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("num_labels", "labels", "loss"),
+    [
+        (3, torch.tensor([0, 2]), lambda logits, labels: F.cross_entropy(logits, labels)),
+        (1, torch.tensor([0.5, -1.0]), lambda logits, labels: F.mse_loss(logits.squeeze(-1), labels)),
+        (2, torch.tensor([[1.0, 0.0], [1.0, 1.0]]), F.binary_cross_entropy_with_logits),
+    ],
+)
+def test_image_text_classification_losses_follow_the_problem_type(num_labels, labels, loss):
+    model = VLMambaForImageTextClassification(tiny_config(num_labels=num_labels)).eval()
+    input_ids, pixel_values = torch.randint(3, IMAGE_TOKEN, (2, 5)), torch.randn(2, 3, 16, 16)
+    out = model(input_ids=input_ids, pixel_values=pixel_values, labels=labels)
+    torch.testing.assert_close(out.loss, loss(out.logits, labels))
+    out.loss.backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"{name} got no gradient"
+
+
+def test_image_text_classification_refuses_image_tokens_and_missing_images(tmp_path):
+    model = VLMambaForImageTextClassification(tiny_config(num_labels=2)).eval()
+    with pytest.raises(ValueError, match="text only"):
+        model(input_ids=torch.full((1, 4), IMAGE_TOKEN), pixel_values=torch.randn(1, 3, 16, 16))
+    with pytest.raises(ValueError, match="needs both input_ids"):
+        model(input_ids=torch.randint(3, 9, (1, 4)))
+    model.save_pretrained(tmp_path)
+    assert type(AutoModelForSequenceClassification.from_pretrained(tmp_path)) is VLMambaForImageTextClassification

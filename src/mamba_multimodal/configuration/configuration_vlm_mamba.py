@@ -21,6 +21,7 @@ from transformers import AutoConfig, MambaConfig
 from transformers.configuration_utils import PreTrainedConfig
 
 PROJECTOR_ACTIVATIONS = ("gelu", "relu", "silu", "tanh")
+FUSION_METHODS = ("concat", "add", "mlp")
 
 
 def _is_positive_int(value) -> bool:
@@ -189,6 +190,10 @@ class VLMambaConfig(PreTrainedConfig):
             final normed output; other indices pick a block's output, as LLaVA's second-to-last layer).
         tie_word_embeddings (`bool`): tie the LM head to the token embeddings (default False); copied into
             `text_config`.
+        fusion_method (`str`): how `VLMambaForImageTextClassification` fuses image and text (any text length):
+            "concat" (default, early fusion: the image tokens, then the text, through the Mamba stack), "add" (the
+            pooled image added to every text embedding before the stack) or "mlp" (late fusion: an MLP over the
+            pooled image and the stack's summary of the text).
     """
 
     model_type = "vlm_mamba"
@@ -203,9 +208,11 @@ class VLMambaConfig(PreTrainedConfig):
         projector_num_layers: int = 2,
         vision_feature_layer: int = -1,
         tie_word_embeddings: bool = False,
+        fusion_method: str = "concat",
         **kwargs,
     ):
         self.vision_config = _vision_config(vision_config)
+        self.fusion_method = fusion_method
         self.text_config = _text_config(text_config)
         self.image_token_id = self.text_config.vocab_size - 1 if image_token_id is None else image_token_id
         self.projector_hidden_act = projector_hidden_act
@@ -246,6 +253,8 @@ class VLMambaConfig(PreTrainedConfig):
             raise ValueError(
                 f"projector_hidden_act must be one of {PROJECTOR_ACTIVATIONS}, got {self.projector_hidden_act!r}"
             )
+        if self.fusion_method not in FUSION_METHODS:
+            raise ValueError(f"fusion_method must be one of {FUSION_METHODS}, got {self.fusion_method!r}")
         if not _is_positive_int(self.projector_num_layers):
             raise ValueError(f"projector_num_layers must be a positive int, got {self.projector_num_layers!r}")
         if not isinstance(self.vision_feature_layer, int) or isinstance(self.vision_feature_layer, bool):

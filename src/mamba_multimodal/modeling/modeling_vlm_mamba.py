@@ -25,7 +25,7 @@ from torch import nn
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
-from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, SequenceClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput
 
@@ -298,6 +298,30 @@ class VLMambaModel(VLMambaPreTrainedModel):
         return inputs_embeds.masked_scatter(is_image.unsqueeze(-1), image_features)
 
 
+def _loaded(part, role: str) -> PreTrainedModel:
+    """A model instance from an instance or a path / Hub id (the Auto classes resolve our model types)."""
+    if isinstance(part, PreTrainedModel):
+        return part
+    if role == "language":
+        from .mamba import MambaForCausalLM
+
+        return MambaForCausalLM.from_pretrained(part)
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(part)
+
+
+def _tower_state(vision_model: PreTrainedModel, tower: nn.Module) -> dict[str, torch.Tensor]:
+    """The vision model's weights under the tower's names: task heads dropped, a task class's wrapper unwrapped."""
+    wanted = tower.state_dict().keys()
+    state = vision_model.state_dict()
+    prefix = next((p for p in ("", "vision_mamba.", "model.") if all(p + key in state for key in wanted)), None)
+    if prefix is None:
+        missing = sorted(k for k in wanted if k not in state)[:5]
+        raise ValueError(f"the vision model has none of the tower's weights under a known prefix, e.g. {missing}")
+    return {key: state[prefix + key] for key in wanted}
+
+
 class VLMambaForConditionalGeneration(VLMambaPreTrainedModel, GenerationMixin):
     """VLM-Mamba with its LM head: captioning, VQA and chat through `generate()` (greedy, sampling, beam search),
     with a recurrent state of constant size and left padding handled for batches."""
@@ -321,6 +345,34 @@ class VLMambaForConditionalGeneration(VLMambaPreTrainedModel, GenerationMixin):
 
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.get_image_features(pixel_values)
+
+    @classmethod
+    def from_pretrained_parts(cls, vision, language, **config_kwargs) -> VLMambaForConditionalGeneration:
+        """A VLM from a pretrained vision model and a pretrained Mamba LM, with a fresh projector.
+
+        Args:
+            vision: a VisionMamba or MambaVision model (any of its task classes) or a path / Hub id to one
+                (NVIDIA's `nvidia/MambaVision-*` repos included; their head is dropped).
+            language: a `MambaForCausalLM` (this package's or transformers') or a path / Hub id to any transformers
+                Mamba checkpoint.
+            config_kwargs: the other `VLMambaConfig` fields (`image_token_id`, projector settings, ...).
+        """
+        vision_model = _loaded(vision, "vision")
+        language_model = _loaded(language, "language")
+        tie = language_model.config.tie_word_embeddings
+        config = VLMambaConfig(
+            vision_config=vision_model.config.to_dict(),
+            text_config=language_model.config.to_dict(),
+            **{"tie_word_embeddings": tie, **config_kwargs},
+        )
+        model = cls(config)
+        tower = model.model.vision_tower
+        tower.load_state_dict(_tower_state(vision_model, tower), strict=True)
+        model.model.language_model.load_state_dict(language_model.backbone.state_dict())
+        model.lm_head.load_state_dict(language_model.lm_head.state_dict())
+        if config.tie_word_embeddings:
+            model.tie_weights()
+        return model.eval()
 
     def prepare_inputs_for_generation(
         self, input_ids, pixel_values=None, attention_mask=None, is_first_iteration=False, **kwargs
@@ -384,17 +436,105 @@ class VLMambaForConditionalGeneration(VLMambaPreTrainedModel, GenerationMixin):
         return result if return_dict else result.to_tuple()
 
 
+class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
+    """Image + text classification (or regression) on VLM-Mamba, for any text length.
+
+    `config.fusion_method`:
+    - "concat" (early fusion): the image's P projected features, then the text's embeddings, through the Mamba stack;
+      the last real position, which has seen the image and all of the text, is classified;
+    - "add": the image's mean feature added to every text embedding, then the stack over the text;
+    - "mlp" (late fusion): an MLP over [mean image feature ; the stack's last real text position].
+    input_ids hold the text only (no image tokens); labels follow `config.problem_type` as in transformers
+    (one label → regression, integer labels → single-label, float labels → multi-label).
+    """
+
+    def __init__(self, config: VLMambaConfig):
+        super().__init__(config)
+        self.loss_type = "ForSequenceClassification"
+        self.num_labels = config.num_labels
+        width = config.text_config.hidden_size
+        self.model = VLMambaModel(config)
+        in_features = 2 * width if config.fusion_method == "mlp" else width
+        self.fusion = nn.Sequential(nn.Linear(in_features, width), nn.GELU()) if config.fusion_method == "mlp" else None
+        self.score = nn.Linear(width, config.num_labels)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.set_input_embeddings(value)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> tuple | SequenceClassifierOutput:
+        """input_ids: (b, l) text; pixel_values: (b, C, H, W), one image per row; attention_mask: (b, l), left or
+        right padding. Returns logits (b, num_labels)."""
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if input_ids is None or pixel_values is None:
+            raise ValueError("VLMambaForImageTextClassification needs both input_ids (b, l) and pixel_values")
+        if bool((input_ids == self.config.image_token_id).any()):
+            raise ValueError("input_ids must hold the text only: the classifier places the image itself")
+        if pixel_values.shape[0] != input_ids.shape[0]:
+            raise ValueError(f"one image per row: {input_ids.shape[0]} texts, {pixel_values.shape[0]} images")
+        mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        image = self.model.get_image_features(pixel_values)  #                                     (b, P, d)
+        text = self.model.get_input_embeddings()(input_ids)  #                                     (b, l, d)
+        if self.config.fusion_method == "concat":
+            text = torch.cat([image.to(text.dtype), text], dim=1)
+            mask = torch.cat([torch.ones(image.shape[:2], dtype=mask.dtype, device=mask.device), mask], dim=1)
+            text, mask = _padding_first(text, mask)  # pads between image and text would blank the conv's window
+        elif self.config.fusion_method == "add":
+            text = text + image.mean(1, keepdim=True).to(text.dtype)
+        outputs = self.model.language_model(
+            inputs_embeds=text, attention_mask=mask, use_cache=False, output_hidden_states=output_hidden_states
+        )
+        pooled = _last_real_position(outputs.last_hidden_state, mask)  #                             (b, d)
+        if self.fusion is not None:
+            pooled = self.fusion(torch.cat([image.mean(1).to(pooled.dtype), pooled], dim=-1))
+        logits = self.score(pooled)
+        loss = None if labels is None else self.loss_function(labels, logits, self.config)
+        result = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return result if return_dict else result.to_tuple()
+
+
+def _padding_first(embeds: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Moves each row's padded positions of embeds (b, l, d) and mask (b, l) to the front, keeping the order of the
+    real ones: a pad is invisible to the scan (Δ = 0) but not to the causal conv, which would see zeros in its window
+    instead of the tokens before the pad."""
+    order = torch.sort(mask.to(torch.uint8), dim=1, stable=True).indices  #                             (b, l)
+    return embeds.gather(1, order.unsqueeze(-1).expand_as(embeds)), mask.gather(1, order)
+
+
+def _last_real_position(hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """hidden_states (b, l, d) at each row's last position whose mask is 1: (b, d). Works for left and right padding."""
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    last = torch.where(mask.bool(), positions, -1).amax(dim=1)  #                                       (b,)
+    if bool((last < 0).any()):
+        raise ValueError("attention_mask has a row with no real token")
+    return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), last]
+
+
 def register() -> None:
-    """Registers the models with `AutoModel` and `AutoModelForImageTextToText`."""
-    from transformers import AutoModel, AutoModelForImageTextToText
+    """Registers the models with `AutoModel`, `AutoModelForImageTextToText` and (the image+text classifier)
+    `AutoModelForSequenceClassification`."""
+    from transformers import AutoModel, AutoModelForImageTextToText, AutoModelForSequenceClassification
 
     AutoModel.register(VLMambaConfig, VLMambaModel)
+    AutoModelForSequenceClassification.register(VLMambaConfig, VLMambaForImageTextClassification)
     AutoModel.register(VisionMambaConfig, VisionMambaModel)
     AutoModelForImageTextToText.register(VLMambaConfig, VLMambaForConditionalGeneration)
 
 
 __all__ = [
     "VLMambaForConditionalGeneration",
+    "VLMambaForImageTextClassification",
     "VLMambaModel",
     "VLMambaPreTrainedModel",
     "VisionMambaModel",
