@@ -278,3 +278,34 @@ def test_image_text_classification_refuses_image_tokens_and_missing_images(tmp_p
         model(input_ids=torch.randint(3, 9, (1, 4)))
     model.save_pretrained(tmp_path)
     assert type(AutoModelForSequenceClassification.from_pretrained(tmp_path)) is VLMambaForImageTextClassification
+
+
+# ------------------------------------------------------------------------------------------ LoRA
+def test_lora_on_every_mamba_projection_of_both_towers_trains_and_merges_exactly():
+    """PEFT's Mamba guard does not know model_type vlm_mamba, and every projection here is called as a module, so
+    adapters on in_proj, x_proj, dt_proj and out_proj (vision tower and LM) all train; merging changes nothing."""
+    from peft import LoraConfig, get_peft_model
+
+    config = tiny_config()
+    model = VLMambaForConditionalGeneration(config)
+    targets = ["in_proj", "x_proj", "dt_proj", "out_proj"]
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False,
+                      modules_to_save=["multi_modal_projector"])  # fmt: skip
+    peft_model = get_peft_model(model, lora)
+    input_ids, pixel_values = prompt(config)
+    peft_model.train()
+    peft_model(input_ids=input_ids, pixel_values=pixel_values, labels=input_ids).loss.backward()
+    adapters = {n: p for n, p in peft_model.named_parameters() if "lora_" in n}
+    mixers = 2 * 2 + 2  # VisionMamba: 2 layers × (forward + backward mixer); LM: 2 layers
+    assert len(adapters) == 2 * len(targets) * mixers
+    for name, parameter in adapters.items():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"{name} got no gradient"
+    trained_projector = [
+        p for n, p in peft_model.named_parameters() if "multi_modal_projector" in n and p.requires_grad
+    ]
+    assert trained_projector and all(p.grad is not None for p in trained_projector)
+    peft_model.eval()
+    with torch.no_grad():
+        unmerged = peft_model(input_ids=input_ids, pixel_values=pixel_values).logits
+        merged = peft_model.merge_and_unload()(input_ids=input_ids, pixel_values=pixel_values).logits
+    torch.testing.assert_close(merged, unmerged, atol=ATOL, rtol=0)
