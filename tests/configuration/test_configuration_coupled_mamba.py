@@ -1,11 +1,23 @@
 """CoupledMambaConfig: the paper's defaults, derived sizes, validation at the door, save/load and Auto registration."""
 
 import math
+import re
 
 import pytest
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from mamba_multimodal import CoupledMambaConfig
+from mamba_multimodal import CoupledMambaConfig, CoupledMambaForSequenceClassification
+
+TINY = {"input_sizes": {"text": 6, "audio": 4}, "hidden_size": 8, "state_size": 4, "num_hidden_layers": 1}
+FLOAT_FIELDS = (
+    "classifier_dropout",
+    "layer_norm_epsilon",
+    "time_step_min",
+    "time_step_max",
+    "time_step_floor",
+    "time_step_scale",
+    "initializer_range",
+)
 
 
 def test_defaults_are_the_papers_mosei_model():
@@ -52,9 +64,7 @@ def test_round_trip_through_json_and_auto_config(tmp_path):
     assert fields(loaded) == fields(config)
 
 
-@pytest.mark.parametrize(
-    ("overrides", "field"),
-    [
+BAD_VALUES = [
         ({"coupling": "product"}, "coupling"),
         ({"pooling": "first"}, "pooling"),
         ({"fusion": "attention"}, "fusion"),
@@ -80,8 +90,76 @@ def test_round_trip_through_json_and_auto_config(tmp_path):
         ({"input_sizes": [768, 0, 35]}, "input_sizes"),
         ({"modalities": ["a"], "input_sizes": {"b": 3}}, "modalities"),
         ({"problem_type": "ranking"}, "problem_type"),
-    ],
-)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("overrides", "field"), BAD_VALUES)
 def test_bad_values_raise_naming_the_field(overrides, field):
     with pytest.raises(ValueError, match=field):
         CoupledMambaConfig(**overrides)
+
+
+@pytest.mark.parametrize(("overrides", "field"), [case for case in BAD_VALUES if len(case[0]) == 1])
+def test_assigning_a_bad_value_raises_naming_the_field_and_changes_nothing(overrides, field):
+    config = CoupledMambaConfig()
+    before = config.to_dict()
+    ((name, value),) = overrides.items()
+    with pytest.raises(ValueError, match=field):
+        setattr(config, name, value)
+    assert config.to_dict() == before
+
+
+def test_an_unknown_pooling_is_refused_on_assignment_too():
+    config = CoupledMambaConfig()
+    with pytest.raises(ValueError, match=r"pooling must be one of \('mean', 'max', 'last'\), got 'median'"):
+        config.pooling = "median"
+    assert config.pooling == "mean"
+
+
+def test_the_float_fields_are_all_listed():
+    assert {name for name, value in vars(CoupledMambaConfig()).items() if isinstance(value, float)} == set(FLOAT_FIELDS)
+
+
+@pytest.mark.parametrize("field", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+def test_float_fields_refuse_nan_and_infinity_at_the_door_and_on_assignment(field, value):
+    message = rf"{field} must be a .*number.*, got {re.escape(repr(value))}"
+    with pytest.raises(ValueError, match=message):
+        CoupledMambaConfig(**{field: value})
+    config = CoupledMambaConfig()
+    with pytest.raises(ValueError, match=message):
+        setattr(config, field, value)
+    assert math.isfinite(getattr(config, field))
+
+
+def test_fields_that_constrain_each_other_change_together_through_update():
+    config = CoupledMambaConfig()
+    with pytest.raises(ValueError, match=r"time_step_min \(0.5\) must not exceed time_step_max \(0.1\)"):
+        config.time_step_min = 0.5
+    with pytest.raises(
+        ValueError, match=r"modalities=\['text', 'audio'\] conflicts with the other fields: input_sizes"
+    ):
+        config.modalities = ["text", "audio"]
+    config.update({"time_step_min": 0.5, "time_step_max": 0.8, "modalities": ["text", "audio"], "input_sizes": [8, 4]})
+    assert (config.time_step_min, config.time_step_max) == (0.5, 0.8)
+    assert config.modality_input_sizes == {"text": 8, "audio": 4}
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        config.update({"hidden_size": 16, "pooling": "median"})
+    assert (config.hidden_size, config.pooling) == (128, "mean")  # a refused update changes nothing
+
+
+def test_good_assignments_are_kept_and_survive_save_and_load(tmp_path):
+    config = CoupledMambaConfig(**TINY)
+    config.pooling, config.classifier_dropout, config.scan_backend = "max", 0.25, "pytorch"
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert (loaded.pooling, loaded.classifier_dropout, loaded.scan_backend) == ("max", 0.25, "pytorch")
+    assert AutoConfig.from_pretrained(tmp_path, pooling="last").pooling == "last"
+
+
+def test_loading_a_config_or_a_model_with_a_bad_override_raises(tmp_path):
+    CoupledMambaForSequenceClassification(CoupledMambaConfig(**TINY)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        AutoConfig.from_pretrained(tmp_path, pooling="median")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        AutoModelForSequenceClassification.from_pretrained(tmp_path, pooling="median")

@@ -1,12 +1,25 @@
 """MambaVisionConfig: NVIDIA's field names, presets of every released variant, validation at the door."""
 
 import json
+import math
+import re
 
 import pytest
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModelForImageClassification
 
-from mamba_multimodal import MambaVisionConfig
+from mamba_multimodal import MambaVisionConfig, MambaVisionForImageClassification
 from mamba_multimodal.configuration.configuration_mambavision import PRESETS
+
+FLOAT_FIELDS = (
+    "mlp_ratio",
+    "drop_path_rate",
+    "layer_scale",
+    "layer_scale_conv",
+    "drop_rate",
+    "attn_drop_rate",
+    "initializer_range",
+    "crop_pct",
+)
 
 # Factory defaults and default_cfgs of NVIDIA's mamba_vision.py (reference/mambavision.md §3 and §7).
 PUBLISHED = {
@@ -145,9 +158,7 @@ def test_backbone_stage_selection():
         MambaVisionConfig(out_features=["stage5"])
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
+BAD_VALUES = [
         ({"depths": [1, 3, 8]}, r"depths must have 4 entries \(one per stage\), got 3: \[1, 3, 8\]"),
         ({"depths": [1, 3, 0, 4]}, "depths must be a list of 4 positive integers"),
         ({"depths": 4}, "depths must have 4 entries"),
@@ -158,21 +169,92 @@ def test_backbone_stage_selection():
         ({"dim": 0}, "dim must be a positive integer, got 0"),
         ({"dim": 80.0}, "dim must be a positive integer"),
         ({"in_dim": True}, "in_dim must be a positive integer"),
-        ({"mlp_ratio": 0}, "mlp_ratio must be a positive number"),
+        ({"mlp_ratio": 0}, "mlp_ratio must be a finite positive number"),
         ({"drop_path_rate": 1.0}, r"drop_path_rate must be a number in \[0, 1\)"),
         ({"attn_drop_rate": -0.1}, "attn_drop_rate must be a number"),
-        ({"layer_scale": "1e-5"}, "layer_scale must be a number .* or None"),
-        ({"layer_scale_conv": [1.0]}, "layer_scale_conv must be a number"),
+        ({"layer_scale": "1e-5"}, "layer_scale must be a finite number .* or None"),
+        ({"layer_scale_conv": [1.0]}, "layer_scale_conv must be a finite number"),
         ({"qkv_bias": 1}, "qkv_bias must be True or False"),
         ({"scan_backend": "triton"}, "scan_backend must be one of"),
         ({"state_size": 0}, "state_size must be a positive integer"),
-        ({"mean": [0.5, 0.5]}, r"mean must be a list of 3 numbers \(one per channel\)"),
+        ({"mean": [0.5, 0.5]}, r"mean must be a list of 3 finite numbers \(one per channel\)"),
         ({"std": [0.2, 0.0, 0.2]}, "std must be positive"),
         ({"crop_pct": 0.0}, r"crop_pct must be a number in \(0, 1\]"),
         ({"crop_pct": 1.5}, "crop_pct must be a number"),
         ({"crop_mode": "border"}, "crop_mode must be one of"),
-    ],
-)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_VALUES)
 def test_invalid_values_name_the_field_and_the_allowed_form(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MambaVisionConfig(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_VALUES)
+def test_assigning_an_invalid_value_raises_the_same_error_and_changes_nothing(kwargs, message):
+    config = MambaVisionConfig()
+    before = config.to_dict()
+    ((name, value),) = kwargs.items()
+    with pytest.raises(ValueError, match=message):
+        setattr(config, name, value)
+    assert config.to_dict() == before
+
+
+def test_every_float_field_of_every_preset_is_listed():
+    for name in PRESETS:
+        floats = {k for k, v in vars(MambaVisionConfig.from_preset(name)).items() if isinstance(v, float)}
+        assert floats <= set(FLOAT_FIELDS), name
+
+
+@pytest.mark.parametrize("field", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+def test_float_fields_refuse_nan_and_infinity_at_the_door_and_on_assignment(field, value):
+    message = rf"{field} must be a .*number.*, got {re.escape(repr(value))}"
+    with pytest.raises(ValueError, match=message):
+        MambaVisionConfig(**{field: value})
+    config = MambaVisionConfig()
+    with pytest.raises(ValueError, match=message):
+        setattr(config, field, value)
+
+
+@pytest.mark.parametrize("field", ["mean", "std"])
+@pytest.mark.parametrize("value", [math.nan, math.inf], ids=["nan", "inf"])
+def test_per_channel_statistics_refuse_nan_and_infinity(field, value):
+    message = rf"{field} must be a list of 3 finite numbers \(one per channel\), got \[0.5, {value}, 0.5\]"
+    with pytest.raises(ValueError, match=message):
+        MambaVisionConfig(**{field: [0.5, value, 0.5]})
+    with pytest.raises(ValueError, match=message):
+        setattr(MambaVisionConfig(), field, [0.5, value, 0.5])
+
+
+def test_fields_that_constrain_each_other_change_together_through_update():
+    config = MambaVisionConfig()
+    with pytest.raises(ValueError, match=r"num_channels=1 conflicts with the other fields: mean must be a list of 1"):
+        config.num_channels = 1
+    with pytest.raises(ValueError, match=r"num_heads\[2\] = 8 must divide the stage-3 width dim \* 4 = 324"):
+        config.dim = 81
+    config.update({"num_channels": 1, "mean": [0.5], "std": [0.25], "dim": 96, "num_heads": [1, 1, 3, 3]})
+    assert (config.num_channels, config.mean, config.std, config.hidden_sizes[0]) == (1, [0.5], [0.25], 96)
+    with pytest.raises(ValueError, match="crop_mode must be one of"):
+        config.update({"in_dim": 16, "crop_mode": "border"})
+    assert (config.in_dim, config.crop_mode) == (32, "center")  # a refused update changes nothing
+
+
+def test_good_assignments_are_kept_and_survive_save_and_load(tmp_path):
+    config = MambaVisionConfig.from_preset("mambavision-tiny-test")
+    config.drop_path_rate, config.layer_scale, config.scan_backend = 0.1, 1e-5, "pytorch"
+    config.update({"out_features": ["stage2", "stage4"], "crop_pct": 0.9})
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert (loaded.drop_path_rate, loaded.layer_scale, loaded.scan_backend) == (0.1, 1e-5, "pytorch")
+    assert loaded.out_indices == [2, 4] and loaded.crop_pct == 0.9
+    assert AutoConfig.from_pretrained(tmp_path, crop_mode="squash").crop_mode == "squash"
+
+
+def test_loading_a_config_or_a_model_with_a_bad_override_raises(tmp_path):
+    MambaVisionForImageClassification(MambaVisionConfig.from_preset("mambavision-tiny-test")).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="drop_path_rate must be a number in"):
+        AutoConfig.from_pretrained(tmp_path, drop_path_rate=math.nan)
+    with pytest.raises(ValueError, match="layer_scale must be a finite number"):
+        AutoModelForImageClassification.from_pretrained(tmp_path, layer_scale=math.inf)

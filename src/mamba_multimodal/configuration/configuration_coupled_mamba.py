@@ -18,6 +18,8 @@ import numbers
 
 from transformers.configuration_utils import PreTrainedConfig
 
+from .validation import ValidatedOnAssignment, is_finite_number, is_positive_int
+
 DEFAULT_MODALITIES = ("text", "audio", "vision")
 DEFAULT_INPUT_SIZES = (768, 74, 35)  # MMSA's CMU-MOSEI features: BERT, COVAREP, Facet
 COUPLINGS = ("sum", "mean", "none")  # = ssm.COUPLINGS, without importing torch code here
@@ -28,14 +30,6 @@ HEAD_ACTIVATIONS = ("gelu", "relu", "tanh", "silu")
 TIME_STEP_INIT_SCHEMES = ("random", "constant")
 SCAN_BACKENDS = ("auto", "cuda", "cpu", "pytorch", "reference")  # = ssm.BACKENDS
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def split_modalities(modalities, input_sizes) -> tuple[list, list]:
@@ -63,11 +57,16 @@ def validate_modalities(modalities, sizes) -> None:
         raise ValueError(f"modalities must be distinct, got {modalities!r}")
     if not isinstance(sizes, list) or len(sizes) != len(modalities):
         raise ValueError(f"input_sizes must have one entry per modality ({len(modalities)}), got {sizes!r}")
-    if not all(_is_positive_int(size) for size in sizes):
+    if not all(is_positive_int(size) for size in sizes):
         raise ValueError(f"input_sizes must be positive integers, got {sizes!r}")
 
 
-class CoupledMambaConfig(PreTrainedConfig):
+def _check_problem_type(problem_type) -> None:
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
+
+
+class CoupledMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
     r"""Configuration of a Coupled Mamba model; the defaults build the paper's CMU-MOSEI regressor.
 
     Args:
@@ -127,9 +126,13 @@ class CoupledMambaConfig(PreTrainedConfig):
             and +305 MB in one piece (None). None runs every sequence in one piece.
         num_labels (`int`): 1 (default) for the sentiment score; 2, 3 or 7 classes for classification.
         problem_type (`str`): as in transformers; by default regression for one label, else from the labels' dtype.
+
+    Every field is validated at construction and again whenever it is assigned (`validation.py`): a wrong value (NaN
+    and ±inf included) raises `ValueError` naming the field, the value and what is allowed, and changes nothing.
     """
 
     model_type = "coupled_mamba"
+    validated_fields = frozenset({"problem_type"})  # transformers' field, with our rule; __init__'s are added
 
     def __init__(
         self,
@@ -169,7 +172,7 @@ class CoupledMambaConfig(PreTrainedConfig):
         self.expand = expand
         self.conv_kernel = conv_kernel
         self.num_hidden_layers = num_hidden_layers
-        if time_step_rank == "auto" and _is_positive_int(state_size):
+        if time_step_rank == "auto" and is_positive_int(state_size):
             time_step_rank = math.ceil(state_size / 8)  # the paper's "Δ = d_state/8"
         self.time_step_rank = time_step_rank
         self.coupling = coupling
@@ -195,8 +198,7 @@ class CoupledMambaConfig(PreTrainedConfig):
         self._validate_fields()
         if kwargs.get("id2label") is None and kwargs.get("num_labels") is None:
             kwargs["num_labels"] = 1  # the sentiment score
-        if kwargs.get("problem_type") not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {kwargs['problem_type']!r}")
+        _check_problem_type(kwargs.get("problem_type"))
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------------------------------ derived sizes
@@ -223,9 +225,9 @@ class CoupledMambaConfig(PreTrainedConfig):
     def _validate_fields(self) -> None:
         validate_modalities(self.modalities, self.input_sizes)
         for name in ("hidden_size", "state_size", "expand", "num_hidden_layers", "time_step_rank"):
-            if not _is_positive_int(getattr(self, name)):
+            if not is_positive_int(getattr(self, name)):
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not _is_positive_int(self.conv_kernel) or self.conv_kernel < 2:
+        if not is_positive_int(self.conv_kernel) or self.conv_kernel < 2:
             raise ValueError(f"conv_kernel must be an integer >= 2 (Mamba: 4), got {self.conv_kernel!r}")
         choices = {
             "coupling": COUPLINGS,
@@ -241,27 +243,28 @@ class CoupledMambaConfig(PreTrainedConfig):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         chunk = self.inference_chunk_tokens
-        if chunk is not None and not _is_positive_int(chunk):
+        if chunk is not None and not is_positive_int(chunk):
             raise ValueError(f"inference_chunk_tokens must be a positive integer or None, got {chunk!r}")
         head = self.head_hidden_size
         if isinstance(head, bool) or not isinstance(head, numbers.Integral) or head < 0:
             raise ValueError(f"head_hidden_size must be a non-negative integer (0: no hidden layer), got {head!r}")
-        if not _is_number(self.classifier_dropout) or not 0 <= self.classifier_dropout < 1:
+        if not is_finite_number(self.classifier_dropout) or not 0 <= self.classifier_dropout < 1:
             raise ValueError(f"classifier_dropout must be a number in [0, 1), got {self.classifier_dropout!r}")
         for name in ("use_bias", "use_conv_bias", "rescale_prenorm_residual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         self._validate_time_step()
+        _check_problem_type(self.problem_type)  # None (the class default) while __init__ runs
         for name in ("layer_norm_epsilon", "initializer_range"):
             value = getattr(self, name)
-            if not _is_number(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            if not is_finite_number(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite positive number, got {value!r}")
 
     def _validate_time_step(self) -> None:
         for name in ("time_step_min", "time_step_max", "time_step_floor", "time_step_scale"):
             value = getattr(self, name)
-            if not _is_number(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            if not is_finite_number(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite positive number, got {value!r}")
         if self.time_step_min > self.time_step_max:
             raise ValueError(
                 f"time_step_min ({self.time_step_min}) must not exceed time_step_max ({self.time_step_max})"

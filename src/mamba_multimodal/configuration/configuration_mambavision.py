@@ -12,15 +12,13 @@ Every released variant is one call away:
 
 Differences from NVIDIA's own configuration class (which only stores the architecture fields):
 - `num_labels` defaults to 1000 (NVIDIA's `num_classes`; some released `config.json` files carry no `id2label`);
-- values are validated at the door: a wrong one raises `ValueError` naming the field, the value and what is allowed;
+- values are validated at the door and on every later assignment (`validation.py`): a wrong one (NaN and ±inf
+  included) raises `ValueError` naming the field, the value and what is allowed, and changes nothing;
 - the mixer sizes that NVIDIA hard-codes in `Block` (`d_state=8`, `d_conv=3`, `expand=1`) are fields with those
   defaults (`state_size`, `conv_kernel`, `expand`), and `scan_backend` picks the selective-scan path (see `ssm.py`).
 """
 
 from __future__ import annotations
-
-import math
-import numbers
 
 from transformers.configuration_utils import PreTrainedConfig
 
@@ -28,6 +26,8 @@ try:  # transformers >= 5.2x; older 5.x releases keep it in utils
     from transformers.backbone_utils import BackboneConfigMixin
 except ImportError:  # pragma: no cover - depends on the installed transformers
     from transformers.utils.backbone_utils import BackboneConfigMixin
+
+from .validation import ValidatedOnAssignment, is_finite_number, is_positive_int
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
@@ -81,17 +81,9 @@ PRESETS: dict[str, dict] = {
 """Keyword arguments of every preset; `MambaVisionConfig.from_preset(name)` builds one."""
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
-
-
 def native_image_size(window_size) -> int | None:
     """The input side at which one stage-4 window covers the whole stage-4 map (the map is 1/32 of the input)."""
-    if isinstance(window_size, (list, tuple)) and len(window_size) == NUM_STAGES and _is_positive_int(window_size[-1]):
+    if isinstance(window_size, (list, tuple)) and len(window_size) == NUM_STAGES and is_positive_int(window_size[-1]):
         return 32 * window_size[-1]
     return None  # invalid window_size: reported by the validation
 
@@ -102,7 +94,7 @@ def _preset_key(name: str) -> str:
     return key.removesuffix("-1k")
 
 
-class MambaVisionConfig(BackboneConfigMixin, PreTrainedConfig):
+class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedConfig):
     r"""Configuration of a MambaVision model; the defaults build MambaVision-T (31.8M parameters).
 
     Args:
@@ -233,10 +225,10 @@ class MambaVisionConfig(BackboneConfigMixin, PreTrainedConfig):
             if not isinstance(value, list) or len(value) != NUM_STAGES:
                 length = f"{len(value)}: " if isinstance(value, list) else ""
                 raise ValueError(f"{name} must have {NUM_STAGES} entries (one per stage), got {length}{value!r}")
-            if not all(_is_positive_int(entry) for entry in value):
+            if not all(is_positive_int(entry) for entry in value):
                 raise ValueError(f"{name} must be a list of {NUM_STAGES} positive integers, got {value!r}")
         for name in ("dim", "in_dim", "num_channels", "image_size", "state_size", "conv_kernel", "expand"):
-            if not _is_positive_int(getattr(self, name)):
+            if not is_positive_int(getattr(self, name)):
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         for stage in (2, 3):  # only stages 3-4 have attention
             width, heads = self.dim * 2**stage, self.num_heads[stage]
@@ -244,20 +236,22 @@ class MambaVisionConfig(BackboneConfigMixin, PreTrainedConfig):
                 raise ValueError(
                     f"num_heads[{stage}] = {heads} must divide the stage-{stage + 1} width dim * {2**stage} = {width}"
                 )
-        if not _is_number(self.mlp_ratio) or self.mlp_ratio <= 0:
-            raise ValueError(f"mlp_ratio must be a positive number, got {self.mlp_ratio!r}")
+        if not is_finite_number(self.mlp_ratio) or self.mlp_ratio <= 0:
+            raise ValueError(f"mlp_ratio must be a finite positive number, got {self.mlp_ratio!r}")
         for name in ("drop_path_rate", "drop_rate", "attn_drop_rate"):
             value = getattr(self, name)
-            if not _is_number(value) or not 0 <= value < 1:
+            if not is_finite_number(value) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
         for name in ("layer_scale", "layer_scale_conv"):
             value = getattr(self, name)
-            if value is not None and not _is_number(value):
-                raise ValueError(f"{name} must be a number (the initial scale) or None (no layer scale), got {value!r}")
+            if value is not None and not is_finite_number(value):
+                raise ValueError(
+                    f"{name} must be a finite number (the initial scale) or None (no layer scale), got {value!r}"
+                )
         if not isinstance(self.qkv_bias, bool):
             raise ValueError(f"qkv_bias must be True or False, got {self.qkv_bias!r}")
-        if not _is_number(self.initializer_range) or self.initializer_range <= 0:
-            raise ValueError(f"initializer_range must be a positive number, got {self.initializer_range!r}")
+        if not is_finite_number(self.initializer_range) or self.initializer_range <= 0:
+            raise ValueError(f"initializer_range must be a finite positive number, got {self.initializer_range!r}")
         if self.scan_backend not in SCAN_BACKENDS:
             raise ValueError(f"scan_backend must be one of {SCAN_BACKENDS}, got {self.scan_backend!r}")
         self._validate_preprocessing_fields()
@@ -265,13 +259,13 @@ class MambaVisionConfig(BackboneConfigMixin, PreTrainedConfig):
     def _validate_preprocessing_fields(self) -> None:
         for name in ("mean", "std"):
             value = getattr(self, name)
-            if not isinstance(value, list) or len(value) != self.num_channels or not all(map(_is_number, value)):
+            if not isinstance(value, list) or len(value) != self.num_channels or not all(map(is_finite_number, value)):
                 raise ValueError(
-                    f"{name} must be a list of {self.num_channels} numbers (one per channel), got {value!r}"
+                    f"{name} must be a list of {self.num_channels} finite numbers (one per channel), got {value!r}"
                 )
         if not all(value > 0 for value in self.std):
             raise ValueError(f"std must be positive in every channel, got {self.std!r}")
-        if not _is_number(self.crop_pct) or not 0 < self.crop_pct <= 1 or math.isnan(self.crop_pct):
+        if not is_finite_number(self.crop_pct) or not 0 < self.crop_pct <= 1:
             raise ValueError(f"crop_pct must be a number in (0, 1], got {self.crop_pct!r}")
         if self.crop_mode not in CROP_MODES:
             raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {self.crop_mode!r}")

@@ -23,8 +23,6 @@ Output: `BatchFeature` with `{m}_features` (b, T, D_m), `{m}_attention_mask` (b,
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
@@ -34,13 +32,10 @@ from ..configuration.configuration_coupled_mamba import (
     split_modalities,
     validate_modalities,
 )
+from ..configuration.validation import is_finite_number, is_positive_int
 
 PADDING_SIDES = ("right", "left")
 DTYPES = ("float32", "float16", "bfloat16", "float64")
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 def resample_segments(frames: np.ndarray, length: int) -> np.ndarray:
@@ -123,16 +118,16 @@ class CoupledMambaFeatureProcessor(FeatureExtractionMixin):
         validate_modalities(self.modalities, self.input_sizes)
         self._check_settings(self.sequence_length, self.max_length, self.padding_side)
         value = self.padding_value
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        if not is_finite_number(value):
             raise ValueError(f"padding_value must be a finite number, got {value!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
 
     @staticmethod
     def _check_settings(sequence_length, max_length, padding_side) -> None:
-        if sequence_length is not None and not _is_positive_int(sequence_length):
+        if sequence_length is not None and not is_positive_int(sequence_length):
             raise ValueError(f"sequence_length must be a positive integer or None, got {sequence_length!r}")
-        if max_length is not None and not _is_positive_int(max_length):
+        if max_length is not None and not is_positive_int(max_length):
             raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}")
         if padding_side not in PADDING_SIDES:
             raise ValueError(f"padding_side must be one of {PADDING_SIDES}, got {padding_side!r}")
