@@ -1,0 +1,27 @@
+"""Evaluation metrics with the official definitions.
+
+- `sentiment.py`: MMSA's CMU-MOSI / CMU-MOSEI / CH-SIMS metrics (`sentiment_metrics`, `sentiment_compute_metrics`).
+- `vqa.py`: the official VQA accuracy (`vqa_accuracy`) and its answer normalisation.
+- `captions.py`: COCO caption BLEU-4, ROUGE-L and CIDEr-D through pycocoevalcap, without Java (`caption_metrics`).
+"""
+
+from .captions import PTB_PUNCTUATION, caption_metrics, tokenize_caption
+from .sentiment import CLASS_NAMES, DATASETS, MODES, sentiment_compute_metrics, sentiment_metrics
+from .sentiment import _sims_bins as _sims_bins  # private; tests import it from here (this was one module)
+from .vqa import normalize_answer, process_digit_article, process_punctuation, question_accuracy, vqa_accuracy
+
+__all__ = [
+    "CLASS_NAMES",
+    "DATASETS",
+    "MODES",
+    "PTB_PUNCTUATION",
+    "caption_metrics",
+    "normalize_answer",
+    "process_digit_article",
+    "process_punctuation",
+    "question_accuracy",
+    "sentiment_compute_metrics",
+    "sentiment_metrics",
+    "tokenize_caption",
+    "vqa_accuracy",
+]
