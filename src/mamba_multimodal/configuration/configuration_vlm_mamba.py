@@ -15,28 +15,21 @@ Every image becomes `image_seq_length` embeddings placed at the `<image>` token 
 from __future__ import annotations
 
 import math
-import numbers
 
 from transformers import AutoConfig, MambaConfig
 from transformers.configuration_utils import PreTrainedConfig
 
+from .validation import ValidatedOnAssignment, is_finite_number, is_positive_int
+
 PROJECTOR_ACTIVATIONS = ("gelu", "relu", "silu", "tanh")
 FUSION_METHODS = ("concat", "add", "mlp")
-
-
-def _is_positive_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
-
-
-def _is_finite_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_image_geometry(config) -> None:
     """image_size, patch_size, num_channels: positive ints, and the patches tile the image."""
     for name in ("image_size", "patch_size", "num_channels"):
         value = getattr(config, name)
-        if not _is_positive_int(value):
+        if not is_positive_int(value):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if config.image_size % config.patch_size:
         raise ValueError(
@@ -45,7 +38,7 @@ def _check_image_geometry(config) -> None:
         )
 
 
-class VLMambaPatchConfig(PreTrainedConfig):
+class VLMambaPatchConfig(ValidatedOnAssignment, PreTrainedConfig):
     r"""No vision encoder: an image is cut into (image_size / patch_size)² patches of patch_size² · num_channels
     pixels each, which the projector maps into the language model (Fuyu-style).
 
@@ -60,6 +53,9 @@ class VLMambaPatchConfig(PreTrainedConfig):
     def __init__(self, image_size: int = 64, patch_size: int = 8, num_channels: int = 3, **kwargs):
         self.image_size, self.patch_size, self.num_channels = image_size, patch_size, num_channels
         super().__init__(**kwargs)
+        self._validate_fields()
+
+    def _validate_fields(self) -> None:
         _check_image_geometry(self)
 
     @property
@@ -72,7 +68,7 @@ class VLMambaPatchConfig(PreTrainedConfig):
         return self.patch_size**2 * self.num_channels
 
 
-class VisionMambaConfig(PreTrainedConfig):
+class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
     r"""The attention-free vision encoder: patch embedding (a conv with stride = kernel = patch_size) + learned
     position embedding + `num_hidden_layers` pre-norm residual Mamba blocks over the patches in raster order + a final
     RMSNorm. With `bidirectional`, every block also scans the patches in reverse and adds that output (Vim,
@@ -125,11 +121,11 @@ class VisionMambaConfig(PreTrainedConfig):
     def _validate_fields(self) -> None:
         _check_image_geometry(self)
         for name in ("hidden_size", "num_hidden_layers", "state_size", "conv_kernel", "expand"):
-            if not _is_positive_int(getattr(self, name)):
+            if not is_positive_int(getattr(self, name)):
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if not isinstance(self.bidirectional, bool):
             raise ValueError(f"bidirectional must be True or False, got {self.bidirectional!r}")
-        if not _is_finite_number(self.layer_norm_epsilon) or self.layer_norm_epsilon <= 0:
+        if not is_finite_number(self.layer_norm_epsilon) or self.layer_norm_epsilon <= 0:
             raise ValueError(f"layer_norm_epsilon must be a finite number > 0, got {self.layer_norm_epsilon!r}")
 
 
@@ -175,7 +171,7 @@ def _text_config(value) -> MambaConfig:
     raise ValueError(f"text_config must be a MambaConfig, a dict or None, got {type(value).__name__}")
 
 
-class VLMambaConfig(PreTrainedConfig):
+class VLMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
     r"""Configuration of a VLM-Mamba model. `VLMambaConfig()` builds a small working model (VisionMamba 64×64 / 8 →
     64 image tokens, a 4-layer width-128 Mamba LM over a 1024-token vocabulary).
 
@@ -244,6 +240,13 @@ class VLMambaConfig(PreTrainedConfig):
         return vision.num_features if self.vision_mode == "mambavision" else vision.hidden_size
 
     def _validate_fields(self) -> None:
+        # A dict becomes a sub-config in __init__ only; an assigned one must be a config already.
+        if not isinstance(self.vision_config, PreTrainedConfig):
+            raise ValueError(f"vision_config must be a config object, got {type(self.vision_config).__name__}")
+        if self.vision_config.model_type not in (*_VISION_CONFIGS, "mambavision"):
+            raise ValueError(_vision_error(self.vision_config.model_type))
+        if not isinstance(self.text_config, MambaConfig):
+            raise ValueError(f"text_config must be a MambaConfig, got {type(self.text_config).__name__}")
         vocab = self.text_config.vocab_size
         if not isinstance(self.image_token_id, int) or not 0 <= self.image_token_id < vocab:
             raise ValueError(
@@ -255,7 +258,7 @@ class VLMambaConfig(PreTrainedConfig):
             )
         if self.fusion_method not in FUSION_METHODS:
             raise ValueError(f"fusion_method must be one of {FUSION_METHODS}, got {self.fusion_method!r}")
-        if not _is_positive_int(self.projector_num_layers):
+        if not is_positive_int(self.projector_num_layers):
             raise ValueError(f"projector_num_layers must be a positive int, got {self.projector_num_layers!r}")
         if not isinstance(self.vision_feature_layer, int) or isinstance(self.vision_feature_layer, bool):
             raise ValueError(f"vision_feature_layer must be an int index, got {self.vision_feature_layer!r}")
