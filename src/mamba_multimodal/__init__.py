@@ -35,8 +35,12 @@ from .modeling.modeling_vlm_mamba import (
 )
 from .processing import feature_processing_coupled_mamba as _feature_processing_coupled_mamba
 from .processing import image_processing_mambavision as _image_processing_mambavision
+from .processing import image_processing_vlm_mamba as _image_processing_vlm_mamba
+from .processing import processing_vlm_mamba as _processing_vlm_mamba
 from .processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
 from .processing.image_processing_mambavision import MambaVisionImageProcessor
+from .processing.image_processing_vlm_mamba import VLMambaImageProcessor
+from .processing.processing_vlm_mamba import VLMambaDataCollator, VLMambaProcessor
 
 __version__ = "0.1.0"
 
@@ -49,9 +53,11 @@ _configuration_coupled_mamba.register()
 _modeling_coupled_mamba.register()
 _feature_processing_coupled_mamba.register()
 # VLM-Mamba: AutoConfig (vlm_mamba, vision_mamba, vlm_mamba_patch), AutoModel, AutoModelForImageTextToText,
-# AutoModelForSequenceClassification (image + text).
+# AutoModelForSequenceClassification (image + text), AutoImageProcessor, AutoProcessor.
 _configuration_vlm_mamba.register()
 _modeling_vlm_mamba.register()
+_image_processing_vlm_mamba.register()
+_processing_vlm_mamba.register()
 
 __all__ = [
     "CoupledMambaCache",
@@ -70,11 +76,14 @@ __all__ = [
     "MambaVisionModel",
     "MambaVisionPreTrainedModel",
     "VLMambaConfig",
+    "VLMambaDataCollator",
     "VLMambaForConditionalGeneration",
     "VLMambaForImageTextClassification",
+    "VLMambaImageProcessor",
     "VLMambaModel",
     "VLMambaPatchConfig",
     "VLMambaPreTrainedModel",
+    "VLMambaProcessor",
     "VisionMambaConfig",
     "VisionMambaModel",
     "__version__",
