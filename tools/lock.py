@@ -5,7 +5,8 @@
     python3 tools/lock.py sync PYTHON LOCKFILE  # makes a venv hold exactly the lock (installs, removes the rest)
     python3 tools/lock.py latest-requirements   # the direct requirements with their upper bounds removed
 
-The direct requirements are the project's dependencies plus the extras in LOCK_EXTRAS (not `kernels`: GPU only).
+The direct requirements are the project's dependencies plus every extra but those in UNLOCKED_EXTRAS (`kernels`: GPU
+only), so a new extra is locked and tested without touching this script.
 - lock.txt: the newest releases within pyproject.toml's ranges, and everything they pull in.
 - lock-oldest.txt: every direct requirement at exactly its lower bound (the `>=` in pyproject.toml, so the two cannot
   drift apart), and the newest releases of everything else that fit.
@@ -53,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 CONSTRAINTS = ROOT / "constraints.txt"
 LOCKS = {"lock": ROOT / "requirements" / "lock.txt", "oldest": ROOT / "requirements" / "lock-oldest.txt"}
-LOCK_EXTRAS = ("dev", "onnx", "bench")
+UNLOCKED_EXTRAS = ("kernels",)  # CUDA builds: installed in a separate step on GPU machines (README, "GPU kernels")
 # Relies on generation and cache internals that change between minors: never let pip pick an untested release.
 MUST_BE_CAPPED = ("transformers",)
 LOCK_PYTHON = (3, 11)  # the interpreter of CI and of the tested machines; the locks hold for it only
@@ -75,20 +76,24 @@ def project() -> dict:
         return tomllib.load(f)["project"]
 
 
+def locked_extras(proj: dict) -> list[str]:
+    return sorted(set(proj.get("optional-dependencies", {})) - set(UNLOCKED_EXTRAS))
+
+
 def direct_requirements() -> dict[str, Requirement]:
-    """The project's dependencies and LOCK_EXTRAS' packages, by canonical name (one package named twice: one
+    """The project's dependencies and the locked extras' packages, by canonical name (one package named twice: one
     requirement with both specifiers)."""
     proj = project()
     own = canonicalize_name(proj["name"])
     texts = list(proj["dependencies"])
-    for extra in LOCK_EXTRAS:
+    for extra in locked_extras(proj):
         texts += proj["optional-dependencies"][extra]
     merged: dict[str, Requirement] = {}
     for text in texts:
         req = Requirement(text)
         name = canonicalize_name(req.name)
         if name == own:  # `mamba-multimodal[onnx]`: an extra of ours that is locked anyway
-            missing = set(req.extras) - set(LOCK_EXTRAS)
+            missing = set(req.extras) - set(locked_extras(proj))
             if missing:
                 raise LockError(f"{text!r} pulls in extras that are not locked: {sorted(missing)}")
             continue
@@ -173,9 +178,10 @@ def write_lock(kind: str, installs: list[dict], pip_version: str) -> None:
     if missing:
         raise LockError(f"pip's resolution has no {missing}")
     today = datetime.date.today().isoformat()
+    extras = ", ".join(locked_extras(project()))
     header = [
         f"# {LOCKS[kind].relative_to(ROOT)}: {DESCRIPTIONS[kind]}.",
-        f"# Extras locked: {', '.join(LOCK_EXTRAS)} (not kernels). The project itself is not in it.",
+        f"# Extras locked: {extras} (all but {', '.join(UNLOCKED_EXTRAS)}). The project itself is not in it.",
         f"# Made by `make lock` (tools/lock.py) on {today}, Python {platform.python_version()}, {pip_version}:",
         "#   pip install --dry-run --ignore-installed --report in an empty venv, PIP_CONSTRAINT=constraints.txt.",
         "# Install: pip install --no-deps -r THIS_FILE; pip install --no-deps -e .; pip check (what make does).",
