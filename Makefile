@@ -73,6 +73,7 @@ bench: install
 	$(PY) bench/bench_ssm.py
 	$(PY) bench/bench_mambavision.py
 	$(PY) bench/bench_coupled.py
+	$(PY) bench/bench_vlm.py
 
 clean:
 	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) build dist src/*.egg-info .pytest_cache
