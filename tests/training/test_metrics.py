@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import EvalPrediction
 
-from mamba_multimodal.training.metrics import _sims_bins, sentiment_compute_metrics, sentiment_metrics
+from mamba_multimodal.training.metrics import sentiment_compute_metrics, sentiment_metrics
+from mamba_multimodal.training.metrics.sentiment import _sims_bins
 
 MOSEI_KEYS = ["Has0_acc_2", "Has0_F1_score", "Non0_acc_2", "Non0_F1_score", "Mult_acc_5", "Mult_acc_7", "MAE", "Corr"]
 SIMS_KEYS = ["Mult_acc_2", "Mult_acc_3", "Mult_acc_5", "F1_score", "MAE", "Corr"]

@@ -1,7 +1,19 @@
 """Training: data loaders, metrics, Trainer fine-tuning for sentiment, and the command line."""
 
-from .data import load_mmsa, load_mult
-from .metrics import sentiment_compute_metrics, sentiment_metrics
+from .data import load_coco_captions, load_coco_karpathy, load_easy_vqa, load_mmsa, load_mult, load_vqa_v2
+from .metrics import caption_metrics, sentiment_compute_metrics, sentiment_metrics, vqa_accuracy
 from .sentiment import train_sentiment
 
-__all__ = ["load_mmsa", "load_mult", "sentiment_compute_metrics", "sentiment_metrics", "train_sentiment"]
+__all__ = [
+    "caption_metrics",
+    "load_coco_captions",
+    "load_coco_karpathy",
+    "load_easy_vqa",
+    "load_mmsa",
+    "load_mult",
+    "load_vqa_v2",
+    "sentiment_compute_metrics",
+    "sentiment_metrics",
+    "train_sentiment",
+    "vqa_accuracy",
+]

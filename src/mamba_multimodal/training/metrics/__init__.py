@@ -7,7 +7,6 @@
 
 from .captions import PTB_PUNCTUATION, caption_metrics, tokenize_caption
 from .sentiment import CLASS_NAMES, DATASETS, MODES, sentiment_compute_metrics, sentiment_metrics
-from .sentiment import _sims_bins as _sims_bins  # private; tests import it from here (this was one module)
 from .vqa import normalize_answer, process_digit_article, process_punctuation, question_accuracy, vqa_accuracy
 
 __all__ = [
