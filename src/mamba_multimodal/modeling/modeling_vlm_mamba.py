@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
@@ -85,7 +86,7 @@ class VisionMambaPreTrainedModel(PreTrainedModel):
         if isinstance(module, MambaMixer):
             init_mamba_mixer(module, module.config)
         elif isinstance(module, VisionMambaModel):
-            nn.init.normal_(module.position_embeddings, std=0.02)
+            init.normal_(module.position_embeddings, std=0.02)  # transformers' helper: skips loaded weights
 
 
 class VisionMambaModel(VisionMambaPreTrainedModel):
