@@ -25,6 +25,8 @@ from common import THREADS, machine, write_json
 VISION_CONFIGS = {
     "vision_mamba": {"model_type": "vision_mamba", "image_size": 64, "patch_size": 16, "hidden_size": 96,
                      "num_hidden_layers": 2, "state_size": 16, "bidirectional": True},
+    "vision_mamba_conv": {"model_type": "vision_mamba", "image_size": 64, "patch_size": 16, "stem": "conv",
+                          "hidden_size": 96, "num_hidden_layers": 2, "state_size": 16, "bidirectional": True},
     "patch": {"model_type": "vlm_mamba_patch", "image_size": 64, "patch_size": 16},
     "mambavision": {"model_type": "mambavision", "dim": 32, "in_dim": 16, "depths": [1, 1, 2, 1],
                     "num_heads": [2, 2, 4, 4], "window_size": [8, 8, 2, 1], "image_size": 64},
@@ -75,6 +77,29 @@ class TimeBudget:
                     control.should_training_stop = True
 
         self.callback, self.start, self.stopped_early = _Callback(), None, False
+
+
+def training_rows(questions, captions, caption_repeats: int):
+    """One dataset of {image, prompt, answer}: every VQA question, and each described image `caption_repeats` times
+    with the caption prompt (the alignment task of LLaVA's first stage, mixed in: the image pathway learns from it
+    directly instead of from the yes / no answers alone)."""
+    import datasets
+
+    from mamba_multimodal.processing.processing_vlm_mamba import caption_prompt, vqa_prompt
+
+    image_paths = [image["path"] for image in questions.cast_column("image", datasets.Image(decode=False))["image"]]
+    prompts = [vqa_prompt(question) for question in questions["question"]]
+    answers = list(questions["multiple_choice_answer"])
+    if caption_repeats:
+        described = captions.cast_column("image", datasets.Image(decode=False))
+        image_paths += [image["path"] for image in described["image"]] * caption_repeats
+        prompts += [caption_prompt()] * (len(described) * caption_repeats)
+        answers += list(described["caption"]) * caption_repeats
+    features = datasets.Features(
+        {"image": datasets.Image(), "prompt": datasets.Value("string"), "answer": datasets.Value("string")}
+    )
+    rows = datasets.Dataset.from_dict({"image": image_paths, "prompt": prompts, "answer": answers}, features=features)
+    return rows.shuffle(seed=0)
 
 
 def train(model, processor, train_split, args) -> dict:
@@ -143,6 +168,12 @@ def main() -> None:
     parser.add_argument("--budget-minutes", type=float, default=12.0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument(
+        "--caption-repeats",
+        type=int,
+        default=2,
+        help="times each train image's description joins the training set per epoch (0: VQA only)",
+    )
     # bf16 autocast made this small model's step 5.5x slower on this CPU (1.75 s → 9.8 s at batch 64): opt-in only.
     parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast (default: float32)")
     parser.add_argument("--quick", action="store_true", help="2,000 train and 500 test questions (a smoke run)")
@@ -152,12 +183,16 @@ def main() -> None:
     import torch
 
     from mamba_multimodal.training.data import load_easy_vqa
+    from mamba_multimodal.training.data.easy_vqa import load_easy_vqa_captions
 
     torch.set_num_threads(THREADS)
     data = load_easy_vqa()
-    train_split, test_split = data["train"].shuffle(seed=0), data["test"]
+    train_split, test_split = data["train"], data["test"]
+    captions = load_easy_vqa_captions(("train",))["train"]
     if args.quick:
         train_split, test_split = train_split.select(range(2000)), test_split.select(range(500))
+        captions = captions.select(range(200))
+    train_split = training_rows(train_split, captions, args.caption_repeats)
     model, processor = build(args.vision)
     parameters = sum(p.numel() for p in model.parameters())
     print(f"easy-VQA: {len(train_split)} train / {len(test_split)} test questions; {args.vision} tower; "

@@ -271,11 +271,4 @@ class CoupledMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
             )
 
 
-def register() -> None:
-    """Registers model_type "coupled_mamba" with `AutoConfig`."""
-    from transformers import AutoConfig
-
-    AutoConfig.register(CoupledMambaConfig.model_type, CoupledMambaConfig)
-
-
 __all__ = ["COUPLINGS", "FUSIONS", "POOLINGS", "CoupledMambaConfig", "split_modalities", "validate_modalities"]

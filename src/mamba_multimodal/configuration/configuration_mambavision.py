@@ -271,11 +271,4 @@ class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedCo
             raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {self.crop_mode!r}")
 
 
-def register() -> None:
-    """Registers model_type "mambavision" with `AutoConfig`."""
-    from transformers import AutoConfig
-
-    AutoConfig.register(MambaVisionConfig.model_type, MambaVisionConfig)
-
-
 __all__ = ["PRESETS", "MambaVisionConfig", "native_image_size"]

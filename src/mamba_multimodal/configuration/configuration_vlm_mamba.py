@@ -23,6 +23,7 @@ from .validation import ValidatedOnAssignment, is_finite_number, is_positive_int
 
 PROJECTOR_ACTIVATIONS = ("gelu", "relu", "silu", "tanh")
 FUSION_METHODS = ("concat", "add", "mlp")
+VISION_STEMS = ("patchify", "conv")
 
 
 def _check_image_geometry(config) -> None:
@@ -69,13 +70,18 @@ class VLMambaPatchConfig(ValidatedOnAssignment, PreTrainedConfig):
 
 
 class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
-    r"""The attention-free vision encoder: patch embedding (a conv with stride = kernel = patch_size) + learned
-    position embedding + `num_hidden_layers` pre-norm residual Mamba blocks over the patches in raster order + a final
-    RMSNorm. With `bidirectional`, every block also scans the patches in reverse and adds that output (Vim,
-    arXiv 2401.09417), so every patch sees the whole image. Mamba fields as transformers' `MambaConfig`.
+    r"""The attention-free vision encoder: patch embedding (`stem`) + learned position embedding +
+    `num_hidden_layers` pre-norm residual Mamba blocks over the patches in raster order + a final RMSNorm. With
+    `bidirectional`, every block also scans the patches in reverse and adds that output (Vim, arXiv 2401.09417), so
+    every patch sees the whole image. Mamba fields as transformers' `MambaConfig`.
 
     Args:
         image_size, patch_size, num_channels (`int`): as `VLMambaPatchConfig` (default 64, 8, 3).
+        stem (`str`): how patches become tokens: "patchify" (default, ViT / Vim: one conv with kernel = stride =
+            patch_size) or "conv" (a convolutional stem: log2(patch_size) 3×3 stride-2 convs with GELU between,
+            widths doubling up to hidden_size, as "Early Convolutions Help Transformers See Better", arXiv
+            2106.14881; patch_size must be a power of 2). The conv stem sees edges and corners across patch
+            borders: it learns shapes much faster (`bench/bench_vlm_learning.py`).
         hidden_size (`int`): width d of the patch tokens (default 64).
         num_hidden_layers (`int`): Mamba blocks (default 2).
         state_size, conv_kernel, expand (`int`): Mamba's n, conv width and d_in / d (default 16, 4, 2).
@@ -90,6 +96,7 @@ class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
         image_size: int = 64,
         patch_size: int = 8,
         num_channels: int = 3,
+        stem: str = "patchify",
         hidden_size: int = 64,
         num_hidden_layers: int = 2,
         state_size: int = 16,
@@ -100,6 +107,7 @@ class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
         **kwargs,
     ):
         self.image_size, self.patch_size, self.num_channels = image_size, patch_size, num_channels
+        self.stem = stem
         self.hidden_size, self.num_hidden_layers = hidden_size, num_hidden_layers
         self.state_size, self.conv_kernel, self.expand = state_size, conv_kernel, expand
         self.bidirectional, self.layer_norm_epsilon = bidirectional, layer_norm_epsilon
@@ -109,6 +117,12 @@ class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def stem_widths(self) -> list[int]:
+        """Output channels of the conv stem's convolutions, doubling up to hidden_size (at least 8 each)."""
+        depth = self.patch_size.bit_length() - 1
+        return [max(8, self.hidden_size >> (depth - 1 - i)) for i in range(depth - 1)] + [self.hidden_size]
 
     def mamba_config(self) -> MambaConfig:
         """The blocks' settings as the `MambaConfig` that `modeling/mamba.py`'s blocks take."""
@@ -120,6 +134,11 @@ class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
 
     def _validate_fields(self) -> None:
         _check_image_geometry(self)
+        if self.stem not in VISION_STEMS:
+            raise ValueError(f"stem must be one of {VISION_STEMS}, got {self.stem!r}")
+        if self.stem == "conv" and (self.patch_size < 2 or self.patch_size & (self.patch_size - 1)):
+            raise ValueError(f"stem='conv' halves the image log2(patch_size) times: patch_size must be a power of 2 "
+                             f"and at least 2, got {self.patch_size}")  # fmt: skip
         for name in ("hidden_size", "num_hidden_layers", "state_size", "conv_kernel", "expand"):
             if not is_positive_int(getattr(self, name)):
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
@@ -271,15 +290,6 @@ class VLMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
                 )
         elif self.vision_feature_layer != -1:
             raise ValueError(f"vision_feature_layer applies to a VisionMamba tower only, got {self.vision_mode!r}")
-
-
-def register() -> None:
-    """Registers model_types "vlm_mamba", "vision_mamba" and "vlm_mamba_patch" with `AutoConfig`."""
-    from transformers import AutoConfig
-
-    AutoConfig.register("vlm_mamba", VLMambaConfig)
-    AutoConfig.register("vision_mamba", VisionMambaConfig)
-    AutoConfig.register("vlm_mamba_patch", VLMambaPatchConfig)
 
 
 __all__ = ["VLMambaConfig", "VLMambaPatchConfig", "VisionMambaConfig"]

@@ -795,14 +795,6 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
         return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
 
 
-def register() -> None:
-    """Registers the models with `AutoModel` and `AutoModelForSequenceClassification`."""
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
-    AutoModel.register(CoupledMambaConfig, CoupledMambaModel)
-    AutoModelForSequenceClassification.register(CoupledMambaConfig, CoupledMambaForSequenceClassification)
-
-
 __all__ = [
     "CoupledMambaCache",
     "CoupledMambaForSequenceClassification",

@@ -518,15 +518,6 @@ class MambaVisionBackbone(BackboneMixin, MambaVisionPreTrainedModel):
         return BackboneOutput(feature_maps=feature_maps, hidden_states=maps if output_hidden_states else None)
 
 
-def register() -> None:
-    """Registers the models with `AutoModel`, `AutoModelForImageClassification` and `AutoBackbone`."""
-    from transformers import AutoBackbone, AutoModel, AutoModelForImageClassification
-
-    AutoModel.register(MambaVisionConfig, MambaVisionModel)
-    AutoModelForImageClassification.register(MambaVisionConfig, MambaVisionForImageClassification)
-    AutoBackbone.register(MambaVisionConfig, MambaVisionBackbone)
-
-
 __all__ = [
     "MambaVisionBackbone",
     "MambaVisionForImageClassification",

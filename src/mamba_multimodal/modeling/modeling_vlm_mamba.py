@@ -72,6 +72,38 @@ class VisionMambaLayer(nn.Module):
         return out
 
 
+class VisionMambaStemConv(nn.Conv2d):
+    """A 3×3 stride-2 conv of the conv stem (its own class so that `_init_weights` gives it He init)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=1)
+
+
+class VisionMambaConvStem(nn.Module):
+    """(b, C, H, W) → (b, d_v, H / patch, W / patch) by log2(patch) 3×3 stride-2 convs, GELU between them.
+
+    Unlike one patchify conv, neighbouring patches share pixels through the overlapping kernels, so an edge that
+    crosses a patch border is seen whole (arXiv 2106.14881). No normalisation: nothing to keep in running statistics.
+    """
+
+    def __init__(self, config: VisionMambaConfig):
+        super().__init__()
+        widths = [config.num_channels, *config.stem_widths]
+        self.convs = nn.ModuleList(VisionMambaStemConv(a, b) for a, b in itertools.pairwise(widths))
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        hidden = pixel_values
+        for i, conv in enumerate(self.convs):
+            hidden = conv(hidden if i == 0 else F.gelu(hidden))
+        return hidden
+
+
+def _patch_embeddings(config: VisionMambaConfig) -> nn.Module:
+    if config.stem == "conv":
+        return VisionMambaConvStem(config)
+    return nn.Conv2d(config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size)
+
+
 class VisionMambaPreTrainedModel(PreTrainedModel):
     config: VisionMambaConfig
     config_class = VisionMambaConfig
@@ -82,6 +114,12 @@ class VisionMambaPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, VisionMambaStemConv):
+            # He init keeps the activations' scale through the stem, which has no norm; the default std 0.02 would
+            # shrink them about 5x per conv.
+            init.kaiming_normal_(module.weight, nonlinearity="relu")
+            init.zeros_(module.bias)
+            return
         super()._init_weights(module)
         if isinstance(module, MambaMixer):
             init_mamba_mixer(module, module.config)
@@ -98,9 +136,7 @@ class VisionMambaModel(VisionMambaPreTrainedModel):
 
     def __init__(self, config: VisionMambaConfig):
         super().__init__(config)
-        self.patch_embeddings = nn.Conv2d(
-            config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size
-        )
+        self.patch_embeddings = _patch_embeddings(config)
         self.position_embeddings = nn.Parameter(torch.zeros(1, config.num_patches, config.hidden_size))
         self.layers = nn.ModuleList([VisionMambaLayer(config, i) for i in range(config.num_hidden_layers)])
         self.norm = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
@@ -114,7 +150,8 @@ class VisionMambaModel(VisionMambaPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        patches = self.patch_embeddings(pixel_values.to(self.patch_embeddings.weight.dtype))  #   (b, d_v, h, w)
+        dtype = self.position_embeddings.dtype
+        patches = self.patch_embeddings(pixel_values.to(dtype))  #                                   (b, d_v, h, w)
         hidden = patches.flatten(2).transpose(1, 2) + self.position_embeddings  #                       (b, P, d_v)
         all_hidden = [hidden]
         for layer in self.layers:
@@ -520,17 +557,6 @@ def _last_real_position(hidden_states: torch.Tensor, mask: torch.Tensor) -> torc
     if bool((last < 0).any()):
         raise ValueError("attention_mask has a row with no real token")
     return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), last]
-
-
-def register() -> None:
-    """Registers the models with `AutoModel`, `AutoModelForImageTextToText` and (the image+text classifier)
-    `AutoModelForSequenceClassification`."""
-    from transformers import AutoModel, AutoModelForImageTextToText, AutoModelForSequenceClassification
-
-    AutoModel.register(VLMambaConfig, VLMambaModel)
-    AutoModelForSequenceClassification.register(VLMambaConfig, VLMambaForImageTextClassification)
-    AutoModel.register(VisionMambaConfig, VisionMambaModel)
-    AutoModelForImageTextToText.register(VLMambaConfig, VLMambaForConditionalGeneration)
 
 
 __all__ = [

@@ -294,11 +294,4 @@ class CoupledMambaFeatureProcessor(FeatureExtractionMixin):
         return batch
 
 
-def register() -> None:
-    """Registers the processor with `AutoFeatureExtractor` for model_type "coupled_mamba"."""
-    from transformers import AutoFeatureExtractor
-
-    AutoFeatureExtractor.register(CoupledMambaConfig, CoupledMambaFeatureProcessor)
-
-
 __all__ = ["CoupledMambaFeatureProcessor", "resample_segments"]

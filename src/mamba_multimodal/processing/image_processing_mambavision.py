@@ -355,13 +355,4 @@ class MambaVisionImageProcessor(BaseImageProcessor):
         return image
 
 
-def register() -> None:
-    """Registers the processor with `AutoImageProcessor` for model_type "mambavision"."""
-    # Not `from transformers import AutoImageProcessor`: transformers 5.17 exports a placeholder there that demands
-    # torchvision; the class itself, in its module, works without it.
-    from transformers.models.auto.image_processing_auto import AutoImageProcessor
-
-    AutoImageProcessor.register(MambaVisionConfig, slow_image_processor_class=MambaVisionImageProcessor)
-
-
 __all__ = ["MambaVisionImageProcessor"]

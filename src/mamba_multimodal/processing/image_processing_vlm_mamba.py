@@ -76,12 +76,4 @@ class VLMambaImageProcessor(MambaVisionImageProcessor):
         return cls(**{**settings, **kwargs})
 
 
-def register() -> None:
-    """Registers the processor with `AutoImageProcessor` for model_type "vlm_mamba"."""
-    # The class's own module, not `transformers.AutoImageProcessor` (a torchvision placeholder in 5.17).
-    from transformers.models.auto.image_processing_auto import AutoImageProcessor
-
-    AutoImageProcessor.register(VLMambaConfig, slow_image_processor_class=VLMambaImageProcessor)
-
-
 __all__ = ["VLMambaImageProcessor"]

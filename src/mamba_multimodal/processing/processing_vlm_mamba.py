@@ -313,13 +313,6 @@ def _slice_lists(sequences, length: int):
     return [list(sequence)[length:] for sequence in sequences]
 
 
-def register() -> None:
-    """Registers the processor with `AutoProcessor` for model_type "vlm_mamba"."""
-    from transformers import AutoProcessor
-
-    AutoProcessor.register(VLMambaConfig, VLMambaProcessor)
-
-
 __all__ = [
     "CAPTION_PROMPT",
     "CHAT_TEMPLATE",

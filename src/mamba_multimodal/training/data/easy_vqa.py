@@ -15,9 +15,17 @@ Same schema as VQA v2 (`vqa.py`), one row per question:
 | `answer_type`            | "yes/no" or "other"                                                         |
 | `question_type`          | "yes/no", "shape" or "color", from the answer                               |
 `vqa_accuracy` scores a list of one answer as normalised exact match, so it is plain accuracy here.
+
+`load_easy_vqa_captions` describes each image instead ("a red circle", LLaVA's alignment stage on easy-VQA): the
+package ships no labels beside the questions, so each image's shape and colour are read from its own questions and
+answers ("what color is the triangle?" → red, and the shape is a triangle; "is no blue shape present?" → no: it is
+blue). Images whose questions do not settle both are left out; questions that contradict each other raise.
 """
 
 from __future__ import annotations
+
+import re
+from collections import defaultdict
 
 import datasets
 
@@ -41,6 +49,13 @@ def _question_type(answer: str) -> str:
     if answer in ("yes", "no"):
         return "yes/no"
     return "shape" if answer in EASY_VQA_SHAPES else "color"
+
+
+_NEGATIONS = ("not", "no")
+CAPTION_FEATURES = datasets.Features({
+    "image_id": datasets.Value("int64"), "image": datasets.Image(), "caption": datasets.Value("string"),
+    "shape": datasets.Value("string"), "color": datasets.Value("string"),
+})  # fmt: skip
 
 
 def easy_vqa_answers() -> list[str]:
@@ -68,6 +83,56 @@ def _split(split: str, on_missing_image: str, verify_images: bool) -> datasets.D
     return datasets.Dataset.from_dict(columns, features=VQA_FEATURES)
 
 
+def _facts(question: str, answer: str, colors: set[str]) -> dict[str, str]:
+    """What one question and its answer say about the image's shape and colour: {"shape"?: ..., "color"?: ...}."""
+    words = re.findall(r"[a-z]+", question.lower())
+    named = {("shape" if word in EASY_VQA_SHAPES else "color"): word for word in words
+             if word in EASY_VQA_SHAPES or word in colors}  # fmt: skip
+    if answer in EASY_VQA_SHAPES:  # "what is the blue shape?" → triangle: also names the colour
+        return {**named, "shape": answer}
+    if answer in colors:  # "what color is the triangle?" → red
+        return {**named, "color": answer}
+    present = (answer == "yes") != any(word in _NEGATIONS for word in words)
+    return named if present and len(named) == 1 else {}  # a "no" only rules one value out
+
+
+def easy_vqa_image_labels(split: str = "train") -> dict[int, dict[str, str]]:
+    """{image_id: {"shape": ..., "color": ...}} for the images of `split` whose questions settle both.
+
+    Raises:
+        ValueError: two questions about one image disagree (the package's data would be corrupt).
+    """
+    if split not in EASY_VQA_SPLITS:
+        raise ValueError(f"split must be one of {EASY_VQA_SPLITS}, got {split!r}")
+    easy_vqa = _easy_vqa()
+    questions, answers, image_ids = getattr(easy_vqa, f"get_{split}_questions")()
+    colors = set(easy_vqa.get_answers()) - set(EASY_VQA_SHAPES) - {"yes", "no"}
+    labels: dict[int, dict[str, str]] = defaultdict(dict)
+    for question, answer, image_id in zip(questions, answers, image_ids, strict=True):
+        for field, value in _facts(question, answer, colors).items():
+            known = labels[image_id].setdefault(field, value)
+            if known != value:
+                raise ValueError(f"easy-VQA {split} image {image_id}: {question!r} → {answer!r} says its {field} is "
+                                 f"{value}, another question says {known}")  # fmt: skip
+    return {image_id: facts for image_id, facts in sorted(labels.items()) if len(facts) == 2}
+
+
+def load_easy_vqa_captions(splits: tuple[str, ...] = EASY_VQA_SPLITS) -> datasets.DatasetDict:
+    """One row per easy-VQA image whose shape and colour its questions settle (3,542 of 4,000 train, 880 of 1,000
+    test images): `image_id`, `image`, `caption` ("a red circle"), `shape`, `color`."""
+    if isinstance(splits, str) or not set(splits) <= set(EASY_VQA_SPLITS) or not splits:
+        raise ValueError(f"splits must be a non-empty tuple of {', '.join(EASY_VQA_SPLITS)}, got {splits!r}")
+    result = datasets.DatasetDict()
+    for split in splits:
+        labels = easy_vqa_image_labels(split)
+        paths = getattr(_easy_vqa(), f"get_{split}_image_paths")()
+        rows = [{"image_id": image_id, "image": paths[image_id], "caption": f"a {facts['color']} {facts['shape']}",
+                 **facts} for image_id, facts in labels.items()]  # fmt: skip
+        columns = {name: [row[name] for row in rows] for name in CAPTION_FEATURES}
+        result[split] = datasets.Dataset.from_dict(columns, features=CAPTION_FEATURES)
+    return result
+
+
 def load_easy_vqa(
     splits: tuple[str, ...] = EASY_VQA_SPLITS, *, on_missing_image: str = "raise", verify_images: bool = False
 ) -> datasets.DatasetDict:
@@ -85,4 +150,10 @@ def load_easy_vqa(
     return datasets.DatasetDict({split: _split(split, on_missing_image, verify_images) for split in splits})
 
 
-__all__ = ["EASY_VQA_SHAPES", "easy_vqa_answers", "load_easy_vqa"]
+__all__ = [
+    "EASY_VQA_SHAPES",
+    "easy_vqa_answers",
+    "easy_vqa_image_labels",
+    "load_easy_vqa",
+    "load_easy_vqa_captions",
+]
