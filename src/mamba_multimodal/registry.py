@@ -48,7 +48,7 @@ MAMBA_PROJECTIONS = ("in_proj", "x_proj", "dt_proj", "out_proj")
 def _module_pattern(*names: str, under: str = "") -> str:
     """A PEFT `target_modules` regex (matched against the full module name) for modules named `names`, optionally
     only below a module whose name matches `under`."""
-    prefix = rf"(?:.*\.)?{under}\..*" if under else r"(?:.*\.)?"
+    prefix = rf"(?:.*\.)?{under}\.(?:.*\.)?" if under else r"(?:.*\.)?"
     return rf"{prefix}(?:{'|'.join(names)})"
 
 
@@ -57,8 +57,9 @@ class LoraPreset:
     """A family's LoRA defaults (`peft.LoraConfig` fields).
 
     target_modules: a regex over full module names that matches only `nn.Linear` layers PEFT wraps.
-    modules_to_save: modules trained in full and saved with the adapter (task heads, projectors, and norms whose
-        statistics change in training, so that an adapter reloaded onto a fresh base reproduces the trained model).
+    modules_to_save: modules trained in full and saved with the adapter (task heads, projectors); entries that name
+        no module of a given model are left out, and `training.lora_config_for` adds every BatchNorm, whose running
+        statistics move in training, so that an adapter reloaded onto the saved base reproduces the trained model.
     """
 
     target_modules: str
@@ -130,11 +131,12 @@ FAMILIES: dict[str, Family] = {
             processor_class=MambaVisionImageProcessor,
             auto_processor="AutoImageProcessor",
             # Every Mamba mixer projection, the attention's qkv and output (`mixer.proj`: `patch_embed.proj` is an
-            # nn.Identity PEFT cannot wrap) and the MLPs. The head is new for a new label set; the BatchNorms of the
-            # stem, the conv stages and the final norm keep running statistics that move in training.
+            # nn.Identity PEFT cannot wrap) and the MLPs. The head is new for a new label set. The BatchNorms (stem,
+            # conv stages, final norm) are added by `lora_config_for` by full name: "norm1"/"norm2" would also catch
+            # the Mamba and attention blocks' LayerNorms, "patch_embed" the stem's convolutions.
             lora=LoraPreset(
                 target_modules=_module_pattern(*MAMBA_PROJECTIONS, "qkv", r"mixer\.proj", "fc1", "fc2"),
-                modules_to_save=("head", "patch_embed", "norm1", "norm2", "model.norm"),
+                modules_to_save=("head",),
             ),
             tiny_config=_tiny_mambavision,
         ),
@@ -197,7 +199,9 @@ FAMILIES: dict[str, Family] = {
             tasks={},
             processor_class=None,
             auto_processor=None,
-            lora=LoraPreset(target_modules=_module_pattern(*MAMBA_PROJECTIONS)),
+            # Not out_proj: PEFT refuses out_proj/conv1d targets on model_type "mamba" (a guard written for
+            # transformers' CUDA path, which hands out_proj.weight to a kernel), although this package's mixer calls it.
+            lora=LoraPreset(target_modules=_module_pattern("in_proj", "x_proj", "dt_proj")),
             tiny_config=_tiny_mamba,
             register_with_auto=False,
         ),
