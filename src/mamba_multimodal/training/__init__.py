@@ -4,8 +4,10 @@ from .data import load_coco_captions, load_coco_karpathy, load_easy_vqa, load_mm
 from .lora import lora_config_for
 from .metrics import caption_metrics, sentiment_compute_metrics, sentiment_metrics, vqa_accuracy
 from .sentiment import train_sentiment
+from .trainer import MambaTrainer, no_decay_parameter_names
 
 __all__ = [
+    "MambaTrainer",
     "caption_metrics",
     "load_coco_captions",
     "load_coco_karpathy",
@@ -14,6 +16,7 @@ __all__ = [
     "load_mult",
     "load_vqa_v2",
     "lora_config_for",
+    "no_decay_parameter_names",
     "sentiment_compute_metrics",
     "sentiment_metrics",
     "train_sentiment",

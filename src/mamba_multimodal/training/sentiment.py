@@ -126,10 +126,12 @@ def train_sentiment(
             decides the initial weights as well as the data order: two runs with the same seed train the same model.
     Returns:
         The test metrics ("test_MAE", "test_Non0_acc_2", ...). `output_dir` receives the model, its processor and
-        `test_results.json`, moved there only once everything is written; Trainer's checkpoints go to
-        `output_dir/checkpoint-*`.
+        `test_results.json`, moved there only once everything is written; the checkpoints (`MambaTrainer`'s: no weight
+        decay on A_log, D, norms and biases; renamed into place once complete) go to `output_dir/checkpoint-*`.
     """
-    from transformers import Trainer, TrainingArguments, enable_full_determinism, set_seed
+    from transformers import TrainingArguments, enable_full_determinism, set_seed
+
+    from .trainer import MambaTrainer
 
     _check_choice("dataset", dataset, DATASETS)
     prepared = prepare_sentiment_splits(splits, mode)
@@ -142,7 +144,7 @@ def train_sentiment(
         set_seed(args.seed)
     model = build_sentiment_model(feature_sizes(splits["train"]), mode, **(config_overrides or {}))
     processor = CoupledMambaFeatureProcessor.from_model_config(model.config, sequence_length=sequence_length)
-    trainer = Trainer(
+    trainer = MambaTrainer(
         model=model,
         args=args,
         train_dataset=prepared["train"],
