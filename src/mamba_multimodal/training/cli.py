@@ -1,5 +1,7 @@
-"""The `mamba-multimodal` command line.
+"""The `mamba-multimodal` command line (run through the light launcher `mamba_multimodal_cli`).
 
+    mamba-multimodal train TASK [--model tiny|FOLDER|HUB_ID] [--dataset ...] [--lora] [--recipe paper] [...]
+    mamba-multimodal evaluate TASK --model FOLDER [--dataset ...]
     mamba-multimodal export-onnx MODEL OUTPUT [--image-size 224] [--opset 18] [--static-batch]
     mamba-multimodal train-sentiment DATA OUTPUT_DIR [--dataset mosei] [--mode regression] [--unaligned] ...
 
@@ -10,7 +12,20 @@ MMSA or MulT feature pickle, a folder holding one, or a Hub dataset id (`trainin
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import difflib
+import json
+import os
 import sys
+import time
+from pathlib import Path
+
+PROG = "mamba-multimodal"
+
+
+class UsageError(Exception):
+    """A command-line mistake: one line on stderr naming the argument, exit code 2."""
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
@@ -52,9 +67,14 @@ def _train_sentiment(args: argparse.Namespace) -> int:
         if value is not None
     }
     metrics = train_sentiment(
-        splits, args.output_dir, dataset=args.dataset, mode=args.mode, sequence_length=sequence_length,
-        config_overrides=overrides, training_arguments=training,
-    )  # fmt: skip
+        splits,
+        args.output_dir,
+        dataset=args.dataset,
+        mode=args.mode,
+        sequence_length=sequence_length,
+        config_overrides=overrides,
+        training_arguments=training,
+    )
     for name, value in metrics.items():
         print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
     print(f"wrote the best model, its processor and test_results.json to {args.output_dir}")
@@ -83,6 +103,310 @@ def _add_train_sentiment(commands) -> None:
     train.set_defaults(run=_train_sentiment)
 
 
+# ---------------------------------------------------------------------------------------- train / evaluate
+def _parser():
+    from transformers import HfArgumentParser, TrainingArguments
+
+    from .tasks import DataArguments, ModelArguments
+
+    class Parser(HfArgumentParser):
+        def error(self, message):
+            raise UsageError(message)
+
+    return Parser((ModelArguments, DataArguments, TrainingArguments), prog=PROG)
+
+
+def _given(options: list[str]) -> set[str]:
+    """The dataclass fields named on the command line (`--output-dir x`, `--output_dir=x`)."""
+    return {option[2:].split("=")[0].replace("-", "_") for option in options if option.startswith("--")}
+
+
+def _parse(command: str, argv: list[str]):
+    from .tasks import RECIPES, check_local
+
+    task_names = tuple(RECIPES)
+    if not argv or argv[0] not in task_names:
+        if argv and argv[0] in ("-h", "--help"):
+            _parser().print_help()
+            raise SystemExit(0)
+        wrong = argv[0] if argv else None
+        close = difflib.get_close_matches(wrong or "", task_names, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"TASK: {'missing' if wrong is None else repr(wrong)}{hint}; one of: {', '.join(task_names)}")
+    task, options = argv[0], argv[1:]
+    given = _given(options)
+    if "output_dir" not in given:
+        options += ["--output-dir", f"runs/{task}" if command == "train" else str(Path(os.devnull).parent)]
+    model_args, data_args, training_args = _parser().parse_args_into_dataclasses(args=options)
+    if data_args.recipe not in RECIPES[task]:
+        raise UsageError(f"--recipe: {task} has the recipes {', '.join(RECIPES[task])}, not {data_args.recipe!r}")
+    if command == "evaluate" and model_args.model in (None, "tiny"):
+        raise UsageError("--model: evaluate needs a trained model's folder or Hub id")
+    check_local("--model", model_args.model)
+    check_local("--dataset", data_args.dataset)
+    return task, model_args, data_args, _with_recipe(task, data_args.recipe, training_args, given)
+
+
+def _with_recipe(task: str, recipe: str, training_args, given: set[str]):
+    """TrainingArguments with the recipe's values where the command line gave none."""
+    from .tasks import COMMON_TRAINING, RECIPES
+
+    values = {**COMMON_TRAINING, **RECIPES[task][recipe]} if task != "sentiment" else dict(RECIPES[task][recipe])
+    if "report_to" not in given:
+        import importlib.util
+
+        values["report_to"] = "tensorboard" if importlib.util.find_spec("tensorboard") else "none"
+    values = {key: value for key, value in values.items() if key not in given}
+    return dataclasses.replace(training_args, **values) if values else training_args
+
+
+def _estimate_callback():
+    from transformers import TrainerCallback
+
+    class EstimatedDuration(TrainerCallback):
+        """Prints the estimated duration of the whole run after the first steps (5, or all of them if fewer)."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == min(5, state.max_steps):
+                per_step = (time.perf_counter() - self.start) / state.global_step
+                print(
+                    f"\n[{PROG}] {state.global_step} steps in {per_step * state.global_step:.1f} s: about "
+                    f"{_duration(per_step * state.max_steps)} for all {state.max_steps} steps",
+                    flush=True,
+                )
+
+    return EstimatedDuration()
+
+
+def _duration(seconds: float) -> str:
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.0f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f} h"
+    )
+
+
+def _print_setup(task, run, args, lora: bool) -> None:
+    import torch
+
+    from .tasks import FAMILY_NAMES
+
+    total = sum(p.numel() for p in run.model.parameters())
+    trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
+    sizes = f"{len(run.train) if run.train is not None else 0} train / {len(run.eval) if run.eval is not None else 0}"
+    print(f"[{PROG}] task: {task} ({FAMILY_NAMES[task]}, {type(run.model).__name__}{', LoRA' if lora else ''})")
+    print(f"[{PROG}] data: {run.data_name}, {sizes} eval examples")
+    print(f"[{PROG}] parameters: {total:,} (trainable {trainable:,})")
+    print(
+        f"[{PROG}] device: {args.device}, torch threads: {torch.get_num_threads()}; output: {args.output_dir}",
+        flush=True,
+    )
+
+
+def _print_table(metrics: dict) -> None:
+    width = max(map(len, metrics), default=6)
+    print(f"\n| {'metric':<{width}} | value    |\n|{'-' * (width + 2)}|----------|")
+    for name, value in metrics.items():
+        print(f"| {name:<{width}} | {value:<8.4f} |" if isinstance(value, float) else f"| {name:<{width}} | {value} |")
+
+
+def _trainer(run, args, callbacks=()):
+    from .trainer import MambaTrainer
+
+    return MambaTrainer(
+        model=run.model,
+        args=args,
+        train_dataset=run.train,
+        eval_dataset=run.eval,
+        data_collator=run.collator,
+        compute_metrics=run.compute_metrics,
+        callbacks=list(callbacks),
+    )
+
+
+def _train(task, model_args, data_args, args) -> int:
+    from transformers import set_seed
+
+    from .tasks import TASK_BUILDERS
+
+    set_seed(args.seed)
+    run = TASK_BUILDERS[task](model_args, data_args)
+    if run.compute_metrics is None:  # generative: the eval loss is tracked, the metric is computed at the end
+        args = dataclasses.replace(args, prediction_loss_only=True)
+    if model_args.lora:
+        from peft import get_peft_model
+
+        from .lora import lora_config_for
+
+        run.model = get_peft_model(run.model, lora_config_for(run.model))
+    _print_setup(task, run, args, model_args.lora)
+    trainer = _trainer(run, args, [_estimate_callback()])
+    trainer.train()
+    metrics = _finish(task, run, trainer, data_args, args.output_dir)
+    print(f"[{PROG}] the model and its processor are in {args.output_dir} (from_pretrained({args.output_dir!r}))")
+    return 0 if metrics is not None else 1
+
+
+def _finish(task, run, trainer, data_args, output_dir) -> dict:
+    from ..file_utils import staged_into
+    from .tasks import score
+
+    if hasattr(trainer.model, "merge_and_unload"):
+        trainer.model = trainer.model.merge_and_unload()
+    metrics = score(task, run, trainer, data_args)
+    _print_table(metrics)
+    with staged_into(output_dir) as staging:
+        trainer.model.save_pretrained(staging)
+        run.processor.save_pretrained(staging)
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        draw_curves(trainer.state.log_history, staging / "training_curves.png")
+    print(f"[{PROG}] wrote metrics.json and training_curves.png to {output_dir}")
+    return metrics
+
+
+def _evaluate(task, model_args, data_args, args) -> int:
+    from .tasks import TASK_BUILDERS, score
+
+    run = TASK_BUILDERS[task](model_args, data_args, evaluate_only=True)
+    args = dataclasses.replace(args, report_to="none")
+    _print_setup(task, run, args, lora=False)
+    metrics = score(task, run, _trainer(run, args), data_args)
+    _print_table(metrics)
+    return 0
+
+
+def _sentiment(command, model_args, data_args, args, given) -> int:
+    from .metrics import DATASETS
+    from .sentiment import train_sentiment
+
+    if command == "evaluate":
+        raise UsageError("TASK: evaluate sentiment is not available yet; train sentiment tests the best model")
+    if data_args.dataset is None:
+        raise UsageError("--dataset: sentiment needs an MMSA / MulT pickle, a folder holding one, or a Hub id")
+    if data_args.sentiment_dataset not in DATASETS:
+        raise UsageError(f"--sentiment-dataset: one of {', '.join(DATASETS)}, got {data_args.sentiment_dataset!r}")
+    if model_args.model not in (None, "tiny") or model_args.lora:
+        raise UsageError("--model / --lora: sentiment trains a fresh Coupled Mamba (use --config-overrides)")
+    from .tasks import _from_hub, check_override_keys, parse_overrides
+
+    overrides = parse_overrides(model_args.config_overrides)
+    if model_args.model == "tiny":
+        overrides = {"hidden_size": 8, "state_size": 4, "num_hidden_layers": 1, "head_hidden_size": 8, **overrides}
+    from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
+
+    fields = CoupledMambaConfig(input_sizes={"text": 1, "audio": 1, "vision": 1}).to_dict()
+    check_override_keys(overrides, fields, "CoupledMambaConfig")
+    from .data import load_mmsa
+
+    splits = _from_hub("--dataset", data_args.dataset, lambda: load_mmsa(data_args.dataset))
+    names = given | {"report_to", "num_train_epochs", "per_device_train_batch_size"}
+    training = {key: getattr(args, key) for key in names if hasattr(args, key) and key != "output_dir"}
+    if data_args.recipe == "paper":
+        training = {key: value for key, value in training.items() if key in given}
+    if "per_device_train_batch_size" in training:
+        training.setdefault("per_device_eval_batch_size", training["per_device_train_batch_size"])
+    print(
+        f"[{PROG}] task: sentiment (coupled_mamba), data: {data_args.dataset} "
+        f"({len(splits['train'])} train / {len(splits['validation'])} validation / {len(splits['test'])} test)"
+    )
+    try:
+        metrics = train_sentiment(
+            splits,
+            args.output_dir,
+            dataset=data_args.sentiment_dataset,
+            mode=data_args.sentiment_mode,
+            config_overrides=overrides,
+            training_arguments=training,
+        )
+    except ValueError as error:
+        raise UsageError(f"--config-overrides / --sentiment-mode: {error}") from None
+    _print_table(metrics)
+    states = sorted(Path(args.output_dir).glob("checkpoint-*/trainer_state.json"), key=lambda p: p.stat().st_mtime)
+    history = json.loads(states[-1].read_text())["log_history"] if states else []
+    draw_curves(history, Path(args.output_dir) / "training_curves.png")
+    (Path(args.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(f"[{PROG}] the model and its processor are in {args.output_dir}; wrote metrics.json, training_curves.png")
+    return 0
+
+
+def run_task(command: str, argv: list[str]) -> int:
+    """`train` / `evaluate` TASK with HfArgumentParser's options."""
+    task, model_args, data_args, args = _parse(command, argv)
+    if task == "sentiment":
+        return _sentiment(command, model_args, data_args, args, _given(argv[1:]))
+    return (_train if command == "train" else _evaluate)(task, model_args, data_args, args)
+
+
+# ---------------------------------------------------------------------------------------- curves
+def draw_curves(log_history: list[dict], path) -> Path:
+    """training_curves.png: train loss and the eval metric by step (matplotlib when installed, else PIL)."""
+    loss = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry and "step" in entry]
+    key = next((k for k in ("eval_accuracy", "eval_MAE", "eval_loss") if any(k in e for e in log_history)), None)
+    metric = [(entry["step"], entry[key]) for entry in log_history if key in entry] if key else []
+    curves = {"train loss": loss, **({key: metric} if key else {})}
+    with contextlib.suppress(ImportError):
+        return _draw_matplotlib(curves, Path(path))
+    return _draw_pil(curves, Path(path))
+
+
+def _draw_matplotlib(curves: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5))
+    for axis, (name, points) in zip(list(getattr(axes, "flat", [axes])), curves.items(), strict=True):
+        axis.plot(*zip(*points, strict=True), marker="o") if points else None
+        axis.set_title(name)
+        axis.set_xlabel("step")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def _draw_pil(curves: dict, path: Path) -> Path:
+    from PIL import Image, ImageDraw
+
+    width, height, margin = 420, 300, 40
+    image = Image.new("RGB", (width * len(curves), height), "white")
+    draw = ImageDraw.Draw(image)
+    for panel, (name, points) in enumerate(curves.items()):
+        left = panel * width
+        box = (left + margin, margin, left + width - 15, height - margin)
+        draw.rectangle(box, outline="black")
+        draw.text((left + margin, 12), f"{name} by step", fill="black")
+        if not points:
+            draw.text((box[0] + 10, box[1] + 10), "no values logged", fill="gray")
+            continue
+        steps, values = zip(*points, strict=True)
+        low, high = min(values), max(values)
+        first, last = min(steps), max(steps)
+        draw.text((box[0], box[3] + 5), f"step {first}", fill="black")
+        draw.text((box[2] - 60, box[3] + 5), f"step {last}", fill="black")
+        draw.text((left + 2, box[1]), f"{high:.3g}", fill="black")
+        draw.text((left + 2, box[3] - 10), f"{low:.3g}", fill="black")
+
+        def xy(step, value, box=box, first=first, last=last, low=low, high=high):
+            x = box[0] + (box[2] - box[0]) * ((step - first) / (last - first) if last > first else 0.5)
+            y = box[3] - (box[3] - box[1]) * ((value - low) / (high - low) if high > low else 0.5)
+            return x, y
+
+        coordinates = [xy(step, value) for step, value in points]
+        if len(coordinates) > 1:
+            draw.line(coordinates, fill="blue", width=2)
+        for x, y in coordinates:
+            draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill="blue")
+    image.save(path)
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mamba-multimodal", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -98,8 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in ("train", "evaluate"):
+            return run_task(argv[0], argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,474 @@
+"""The tasks of `mamba-multimodal train` / `evaluate`: per task, its model, its data and its metric.
+
+A `TaskRun` holds what the command line needs: the model and its processor, the train / eval datasets, the collator,
+Trainer's `compute_metrics` (classifiers) and `score(model)`, the final metric table. Embedded data (no download):
+`digits` (scikit-learn's 8x8 handwritten digits, upscaled) and `easy-vqa` (the easy-vqa package).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+
+from ..registry import tasks
+from .cli import UsageError
+from .data import load_coco_captions, load_easy_vqa, load_vqa_v2
+from .data.easy_vqa import easy_vqa_answers, load_easy_vqa_captions
+
+EMBEDDED = {
+    "image-classification": "digits",
+    "caption": "easy-vqa",
+    "vqa": "easy-vqa",
+    "image-text-classification": "easy-vqa",
+}
+# The CPU-practical default of every task; `--recipe paper` where the paper states one (Coupled Mamba).
+RECIPES = {
+    # ~1 min on 2 CPU threads: 1,437 digits x 3 epochs, 0.3 M parameters.
+    "image-classification": {"cpu": {"num_train_epochs": 3, "per_device_train_batch_size": 32, "learning_rate": 2e-3}},
+    # ~2 min on 2 CPU threads on MOSEI-sized features; `paper`: 150 epochs, batch 1024, lr 5e-4 (hours on a GPU).
+    "sentiment": {"cpu": {"num_train_epochs": 10, "per_device_train_batch_size": 64}, "paper": {}},
+    # easy-VQA: ~10 min on 2 CPU threads for 1 epoch of descriptions / of 38k questions ~1 h (bench_vlm_learning).
+    "caption": {"cpu": {"num_train_epochs": 3, "per_device_train_batch_size": 64, "learning_rate": 2e-3}},
+    "vqa": {"cpu": {"num_train_epochs": 1, "per_device_train_batch_size": 64, "learning_rate": 2e-3}},
+    "image-text-classification": {
+        "cpu": {"num_train_epochs": 1, "per_device_train_batch_size": 64, "learning_rate": 2e-3}
+    },
+}
+COMMON_TRAINING = {
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 0.03,
+    "weight_decay": 0.01,
+    "logging_steps": 10,
+    "eval_strategy": "epoch",
+    "save_strategy": "no",
+    "remove_unused_columns": False,
+    "per_device_eval_batch_size": 64,
+    "seed": 0,
+}
+
+
+@dataclass
+class ModelArguments:
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "a Hub id or a local folder to start from; `tiny` for a tiny fresh model (tests, smoke "
+            "runs); default: a small fresh model sized for a CPU"
+        },
+    )
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "config fields to change, `key=value,key=value` (values read as JSON)"}
+    )
+    lora: bool = field(default=False, metadata={"help": "train LoRA adapters (the family's preset, lora_config_for)"})
+
+
+@dataclass
+class DataArguments:
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "image-classification: `digits` (default), an imagefolder folder or a Hub id; caption: "
+            "`easy-vqa` (default), COCO files or a Hub id; vqa / image-text-classification: "
+            "`easy-vqa` (default), VQA v2 files or a Hub id; sentiment: an MMSA / MulT pickle, a "
+            "folder holding one, or a Hub id (required)"
+        },
+    )
+    recipe: str = field(
+        default="cpu",
+        metadata={
+            "help": "`cpu` (default, minutes on a laptop) or `paper` (sentiment: the Coupled Mamba paper's "
+            "150 epochs, batch 1024)",
+            "choices": ["cpu", "paper"],
+        },
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training examples"})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "use only the first N evaluation examples"})
+    max_new_tokens: int = field(default=8, metadata={"help": "caption / vqa: tokens generated per answer"})
+    sentiment_dataset: str = field(
+        default="mosei", metadata={"help": "sentiment: mosi, mosei, sims or simsv2 (metrics, paper batch size)"}
+    )
+    sentiment_mode: str = field(default="regression", metadata={"help": "sentiment: regression or classification"})
+
+
+@dataclass
+class TaskRun:
+    model: torch.nn.Module
+    processor: object
+    train: datasets.Dataset | None
+    eval: datasets.Dataset | None
+    collator: object = None
+    compute_metrics: object = None
+    data_name: str = ""
+
+
+# ------------------------------------------------------------------------------------------------ arguments
+def looks_like_path(value: str) -> bool:
+    """A local path rather than a Hub id ("owner/name" or "name")."""
+    return value.startswith((".", "/", "~")) or value.count("/") > 1 or value.endswith("/") or os.sep + os.sep in value
+
+
+def check_local(argument: str, value: str | None) -> None:
+    """A path-looking value that does not exist is a mistake, reported before anything touches the Hub."""
+    if value is not None and looks_like_path(value) and not Path(value).expanduser().exists():
+        raise UsageError(f"{argument}: no such file or folder: {value}")
+
+
+def parse_overrides(text: str | None) -> dict:
+    """`key=value,key=value` → {key: value}; values as JSON where they parse (numbers, lists, true), else strings."""
+    overrides = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--config-overrides: expected key=value, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+def check_override_keys(overrides: dict, fields: dict, owner: str) -> None:
+    for key in overrides:
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=3, cutoff=0.6)
+            hint = f"; close matches: {', '.join(close)}" if close else ""
+            raise UsageError(f"--config-overrides: {key!r} is not a field of {owner}{hint}")
+
+
+def apply_overrides(config, text: str | None):
+    """`config` with `--config-overrides` applied, validated by the config class itself."""
+    overrides = parse_overrides(text)
+    if not overrides:
+        return config
+    check_override_keys(overrides, config.to_dict(), type(config).__name__)
+    try:
+        return type(config).from_dict({**config.to_dict(), **overrides})
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"--config-overrides: {error}") from None
+
+
+def _from_hub(argument: str, value: str, load):
+    try:
+        return load()
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{argument}: cannot load {value!r} ({first})") from None
+
+
+def _take(split, count: int | None):
+    return split if split is None or count is None else split.select(range(min(count, len(split))))
+
+
+# ------------------------------------------------------------------------------------------------ images
+def _digits() -> datasets.DatasetDict:
+    """scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels) as 64x64 RGB images: 80 % train, 20 % test."""
+    import PIL.Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = [
+        PIL.Image.fromarray((image * 15).astype(np.uint8)).resize((64, 64), PIL.Image.NEAREST).convert("RGB")
+        for image in digits.images
+    ]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list("0123456789"))})
+    dataset = datasets.Dataset.from_dict({"image": images, "label": list(digits.target)}, features=features)
+    return dataset.train_test_split(test_size=0.2, seed=0)
+
+
+def _image_dataset(source: str) -> datasets.DatasetDict:
+    if source == "digits":
+        return _digits()
+    if Path(source).is_dir():
+        return _from_hub("--dataset", source, lambda: datasets.load_dataset("imagefolder", data_dir=source))
+    return _from_hub("--dataset", source, lambda: datasets.load_dataset(source))
+
+
+def _columns(split: datasets.Dataset, source: str) -> tuple[str, str]:
+    image = next((n for n, f in split.features.items() if isinstance(f, datasets.Image)), None)
+    label = next((n for n, f in split.features.items() if isinstance(f, datasets.ClassLabel)), None)
+    if image is None or label is None:
+        raise UsageError(f"--dataset: {source!r} needs an Image and a ClassLabel column, has {split.column_names}")
+    return image, label
+
+
+def _train_and_eval(splits: datasets.DatasetDict, source: str) -> tuple[datasets.Dataset, datasets.Dataset]:
+    if "train" not in splits:
+        raise UsageError(f"--dataset: {source!r} has no train split (splits: {', '.join(splits)})")
+    evaluation = next((splits[name] for name in ("validation", "test") if name in splits), None)
+    if evaluation is None:
+        parts = splits["train"].train_test_split(test_size=0.1, seed=0)
+        return parts["train"], parts["test"]
+    return splits["train"], evaluation
+
+
+def _accuracy(prediction) -> dict[str, float]:
+    logits, labels = prediction.predictions, prediction.label_ids
+    return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
+
+
+def image_classification(model_args, data_args, evaluate_only: bool = False) -> TaskRun:
+    from transformers import AutoConfig, AutoImageProcessor
+
+    from ..configuration.configuration_mambavision import MambaVisionConfig
+    from ..modeling.modeling_mambavision import MambaVisionForImageClassification
+    from ..processing.image_processing_mambavision import MambaVisionImageProcessor
+
+    source = data_args.dataset or "digits"
+    train, evaluation = _train_and_eval(_image_dataset(source), source)
+    image_column, label_column = _columns(train, source)
+    names = train.features[label_column].names
+    labels = {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
+    if model_args.model in (None, "tiny"):
+        preset = {
+            "depths": [1, 1, 2, 1],
+            "num_heads": [2, 2, 4, 4],
+            "window_size": [8, 8, 2, 1],
+            "dim": 32,
+            "in_dim": 16,
+            "image_size": 64,
+        }
+        config = (
+            MambaVisionConfig.from_preset("mambavision-tiny-test", **labels)
+            if model_args.model == "tiny"
+            else MambaVisionConfig(**preset, **labels)
+        )
+        config = apply_overrides(config, model_args.config_overrides)
+        model, processor = (
+            MambaVisionForImageClassification(config),
+            MambaVisionImageProcessor.from_model_config(config),
+        )
+    else:
+        name = model_args.model
+        config = _from_hub("--model", name, lambda: AutoConfig.from_pretrained(name))
+        if not evaluate_only:
+            config = apply_overrides(config, model_args.config_overrides)
+            config.update(labels)
+        model = _from_hub(
+            "--model",
+            name,
+            lambda: MambaVisionForImageClassification.from_pretrained(
+                name, config=config, ignore_mismatched_sizes=not evaluate_only
+            ),
+        )
+        processor = _from_hub("--model", name, lambda: AutoImageProcessor.from_pretrained(name))
+
+    def collate(rows):
+        batch = processor([row[image_column].convert("RGB") for row in rows], return_tensors="pt")
+        batch["labels"] = torch.tensor([row[label_column] for row in rows])
+        return batch
+
+    return TaskRun(
+        model,
+        processor,
+        _take(train, data_args.max_train_samples),
+        _take(evaluation, data_args.max_eval_samples),
+        collate,
+        _accuracy,
+        source,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ VLM-Mamba
+def _fresh_vlm(task: str, tiny: bool, overrides: str | None, num_labels: int | None, id2label=None):
+    from transformers import MambaConfig
+
+    from ..configuration.configuration_vlm_mamba import VLMambaConfig
+    from ..processing.processing_vlm_mamba import VLMambaProcessor, bundled_tokenizer
+
+    tokenizer = bundled_tokenizer()
+    sizes = (
+        {"hidden_size": 16, "num_hidden_layers": 2, "state_size": 4}
+        if tiny
+        else {"hidden_size": 128, "num_hidden_layers": 3, "state_size": 16}
+    )
+    vision = (
+        {"model_type": "vision_mamba", "image_size": 32, "patch_size": 8, "hidden_size": 16}
+        if tiny
+        else {
+            "model_type": "vision_mamba",
+            "image_size": 64,
+            "patch_size": 16,
+            "hidden_size": 96,
+            "num_hidden_layers": 2,
+            "state_size": 16,
+            "bidirectional": True,
+        }
+    )
+    text = MambaConfig(
+        vocab_size=len(tokenizer),
+        use_mambapy=False,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **sizes,
+    )
+    labels = {} if num_labels is None else {"num_labels": num_labels, "id2label": id2label}
+    config = VLMambaConfig(
+        vision_config=vision,
+        text_config=text,
+        tie_word_embeddings=True,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        **labels,
+    )
+    config = apply_overrides(config, overrides)
+    model = tasks()[task].tasks[task](config)
+    model.generation_config.update(
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None
+    )
+    return model, VLMambaProcessor.from_model_config(config, tokenizer=tokenizer)
+
+
+def _pretrained_vlm(task: str, model_args, evaluate_only: bool):
+    from transformers import AutoConfig
+
+    from ..processing.processing_vlm_mamba import VLMambaProcessor
+
+    name = model_args.model
+    config = _from_hub("--model", name, lambda: AutoConfig.from_pretrained(name))
+    if not evaluate_only:
+        config = apply_overrides(config, model_args.config_overrides)
+    model_class = tasks()[task].tasks[task]
+    model = _from_hub("--model", name, lambda: model_class.from_pretrained(name, config=config))
+    return model, _from_hub("--model", name, lambda: VLMambaProcessor.from_pretrained(name))
+
+
+def _vlm_data(task: str, source: str) -> tuple[datasets.Dataset, datasets.Dataset]:
+    if source == "easy-vqa":
+        splits = load_easy_vqa_captions() if task == "caption" else load_easy_vqa()
+        return splits["train"], splits["test"]
+    if task == "caption":
+        splits = _from_hub("--dataset", source, lambda: load_coco_captions(source))
+    else:
+        splits = _from_hub("--dataset", source, lambda: load_vqa_v2(source))
+    return _train_and_eval(splits, source)
+
+
+def _generative_run(task, model_args, data_args, evaluate_only) -> TaskRun:
+    from ..processing.processing_vlm_mamba import VLMambaDataCollator
+
+    source = data_args.dataset or "easy-vqa"
+    train, evaluation = _vlm_data(task, source)
+    if model_args.model in (None, "tiny"):
+        model, processor = _fresh_vlm(task, model_args.model == "tiny", model_args.config_overrides, None)
+    else:
+        model, processor = _pretrained_vlm(task, model_args, evaluate_only)
+    return TaskRun(
+        model,
+        processor,
+        _take(train, data_args.max_train_samples),
+        _take(evaluation, data_args.max_eval_samples),
+        VLMambaDataCollator(processor),
+        None,
+        source,
+    )
+
+
+def caption(model_args, data_args, evaluate_only: bool = False) -> TaskRun:
+    return _generative_run("caption", model_args, data_args, evaluate_only)
+
+
+def vqa(model_args, data_args, evaluate_only: bool = False) -> TaskRun:
+    return _generative_run("vqa", model_args, data_args, evaluate_only)
+
+
+def image_text_classification(model_args, data_args, evaluate_only: bool = False) -> TaskRun:
+    source = data_args.dataset or "easy-vqa"
+    train, evaluation = _vlm_data("vqa", source)
+    answers = easy_vqa_answers() if source == "easy-vqa" else sorted(set(train["multiple_choice_answer"]))
+    index = {answer: i for i, answer in enumerate(answers)}
+    task = "image-text-classification"
+    if model_args.model in (None, "tiny"):
+        model, processor = _fresh_vlm(
+            task, model_args.model == "tiny", model_args.config_overrides, len(answers), dict(enumerate(answers))
+        )
+    else:
+        model, processor = _pretrained_vlm(task, model_args, evaluate_only)
+        index = {answer: int(i) for i, answer in model.config.id2label.items()} if evaluate_only else index
+    keep = lambda split: split.filter(lambda row: row["multiple_choice_answer"] in index)  # noqa: E731
+
+    def collate(rows):
+        text = processor.tokenizer([row["question"] for row in rows], padding=True, return_tensors="pt")
+        images = processor.image_processor([row["image"].convert("RGB") for row in rows], return_tensors="pt")
+        labels = torch.tensor([index[row["multiple_choice_answer"]] for row in rows])
+        return {**text, "pixel_values": images["pixel_values"], "labels": labels}
+
+    return TaskRun(
+        model,
+        processor,
+        _take(keep(train), data_args.max_train_samples),
+        _take(keep(evaluation), data_args.max_eval_samples),
+        collate,
+        _accuracy,
+        source,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+@torch.no_grad()
+def generate_answers(model, processor, split, prompts: list[str], max_new_tokens: int, batch_size: int = 64):
+    model.eval()
+    answers = []
+    for first in range(0, len(split), batch_size):
+        rows = split[first : first + batch_size]
+        images = [image.convert("RGB") for image in rows["image"]]
+        inputs = processor(images=images, text=prompts[first : first + batch_size], padding=True, return_tensors="pt")
+        inputs = inputs.to(model.device)
+        generated = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        answers += [text.strip() for text in processor.batch_decode(generated, input_ids=inputs["input_ids"])]
+    return answers
+
+
+def score(task: str, run: TaskRun, trainer, data_args) -> dict[str, float]:
+    """The task's metric table on `run.eval`."""
+    from ..processing.processing_vlm_mamba import caption_prompt, vqa_prompt
+    from .metrics import caption_metrics, vqa_accuracy
+
+    model, split = trainer.model, run.eval
+    if task == "vqa":
+        prompts = [vqa_prompt(question) for question in split["question"]]
+        predictions = generate_answers(model, run.processor, split, prompts, data_args.max_new_tokens)
+        return {"VQA accuracy": float(vqa_accuracy(predictions, split["answers"]))}
+    if task == "caption":
+        predictions = generate_answers(
+            model, run.processor, split, [caption_prompt()] * len(split), data_args.max_new_tokens
+        )
+        references = split["captions"] if "captions" in split.column_names else [[c] for c in split["caption"]]
+        keys = split["image_id"] if "image_id" in split.column_names else list(range(len(split)))
+        grouped_predictions, grouped_references = {}, {}
+        for key, prediction, reference in zip(keys, predictions, references, strict=True):
+            grouped_predictions.setdefault(key, prediction or "-")
+            grouped_references.setdefault(key, []).extend(reference)
+        return caption_metrics(grouped_predictions, grouped_references)
+    metrics = trainer.evaluate(split)
+    return {"accuracy": metrics["eval_accuracy"], "eval loss": metrics["eval_loss"]}
+
+
+TASK_BUILDERS = {
+    "image-classification": image_classification,
+    "caption": caption,
+    "vqa": vqa,
+    "image-text-classification": image_text_classification,
+}
+FAMILY_NAMES = {name: family.name for name, family in tasks().items()}
+if set(FAMILY_NAMES) != set(TASK_BUILDERS) | {"sentiment"}:
+    raise ImportError(f"every registry task needs a builder here: {sorted(FAMILY_NAMES)} vs {sorted(TASK_BUILDERS)}")
+
+__all__ = [
+    "EMBEDDED",
+    "RECIPES",
+    "TASK_BUILDERS",
+    "DataArguments",
+    "ModelArguments",
+    "TaskRun",
+    "UsageError",
+    "apply_overrides",
+    "check_local",
+    "score",
+]

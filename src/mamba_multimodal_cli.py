@@ -1,0 +1,75 @@
+"""The `mamba-multimodal` launcher: standard library only, so `--help` answers at once.
+
+    mamba-multimodal train TASK [--model tiny|FOLDER|HUB_ID] [--dataset ...] [--recipe paper] [--output-dir ...]
+    mamba-multimodal evaluate TASK --model FOLDER [--dataset ...]
+    mamba-multimodal export-onnx MODEL OUTPUT
+    mamba-multimodal train-sentiment DATA OUTPUT_DIR      (kept for compatibility: `train sentiment`)
+
+`import mamba_multimodal` loads torch and transformers (seconds); this module imports them only to run a command
+(`mamba_multimodal.training.cli`). `TASKS` mirrors `mamba_multimodal.registry.tasks()` (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+PROG = "mamba-multimodal"
+# {task: what it trains}; the keys equal registry.tasks() (tests/training/test_cli.py).
+TASKS = {
+    "image-classification": "MambaVision image classifier (default data: scikit-learn's digits)",
+    "sentiment": "Coupled Mamba on MMSA / MulT sentiment features (CMU-MOSI, CMU-MOSEI, CH-SIMS)",
+    "caption": "VLM-Mamba captioner (default data: easy-VQA image descriptions)",
+    "vqa": "VLM-Mamba visual question answering (default data: easy-VQA)",
+    "image-text-classification": "VLM-Mamba classifier (default data: easy-VQA answers as 13 classes)",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with a mistake reported as one line, `mamba-multimodal: error: ...`, and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+def _task_epilog() -> str:
+    return "tasks:\n" + "\n".join(f"  {task:<27}{about}" for task, about in TASKS.items())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog=PROG,
+        description="Train, evaluate and export Mamba-based multimodal models (Hugging Face Trainer underneath).",
+        epilog=_task_epilog() + f"\n\n`{PROG} train TASK --help` lists every option of a task.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
+    for command, about in (
+        ("train", "train a model for TASK; prints a metric table, writes the model and training_curves.png"),
+        ("evaluate", "load a trained model (--model FOLDER) and print its metric table on --dataset"),
+    ):
+        sub = commands.add_parser(
+            command, help=about, description=about, epilog=_task_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        sub.add_argument("task", choices=tuple(TASKS), metavar="TASK", help="one of: " + ", ".join(TASKS))
+        sub.add_argument("options", nargs=argparse.REMAINDER, help="the task's options (TASK --help lists them)")
+    for command, about in (
+        ("export-onnx", "export an image classifier to ONNX, checked with onnxruntime"),
+        ("train-sentiment", "train Coupled Mamba on MMSA / MulT features (older form of `train sentiment`)"),
+    ):
+        sub = commands.add_parser(command, help=about, add_help=False)
+        sub.add_argument("options", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    build_parser().parse_args(argv)  # help, an unknown command or task: answered here, without torch
+    from mamba_multimodal.training.cli import main as run
+
+    return run(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
