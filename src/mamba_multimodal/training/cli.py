@@ -137,7 +137,10 @@ def _parse(command: str, argv: list[str]):
     given = _given(options)
     if "output_dir" not in given:
         options += ["--output-dir", f"runs/{task}" if command == "train" else str(Path(os.devnull).parent)]
-    model_args, data_args, training_args = _parser().parse_args_into_dataclasses(args=options)
+    try:
+        model_args, data_args, training_args = _parser().parse_args_into_dataclasses(args=options)
+    except ValueError as error:  # "Some specified arguments are not used by the HfArgumentParser: [...]"
+        raise UsageError(f"{task}: {error}; `{PROG} {command} {task} --help` lists the options") from None
     if data_args.recipe not in RECIPES[task]:
         raise UsageError(f"--recipe: {task} has the recipes {', '.join(RECIPES[task])}, not {data_args.recipe!r}")
     if command == "evaluate" and model_args.model in (None, "tiny"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def check_local(argument: str, value: str | None) -> None:
 def parse_overrides(text: str | None) -> dict:
     """`key=value,key=value` → {key: value}; values as JSON where they parse (numbers, lists, true), else strings."""
     overrides = {}
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+    for item in filter(None, (part.strip() for part in re.split(r",(?=\s*[\w.]+=)", text or ""))):
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--config-overrides: expected key=value, got {item!r}")
@@ -134,22 +135,39 @@ def parse_overrides(text: str | None) -> dict:
     return overrides
 
 
+def _field_names(fields: dict) -> list[str]:
+    """Top-level fields and, for sub-configs (dicts), `sub.field`."""
+    names = list(fields)
+    for name, value in fields.items():
+        if isinstance(value, dict) and name.endswith("_config"):
+            names += [f"{name}.{key}" for key in value]
+    return names
+
+
 def check_override_keys(overrides: dict, fields: dict, owner: str) -> None:
+    names = _field_names(fields)
     for key in overrides:
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=3, cutoff=0.6)
+        if key not in names:
+            leaf_matches = [name for name in names if name.rpartition(".")[2] == key]
+            close = leaf_matches or difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+            close = close or difflib.get_close_matches(key, [n.rpartition(".")[2] for n in names], n=3, cutoff=0.6)
             hint = f"; close matches: {', '.join(close)}" if close else ""
             raise UsageError(f"--config-overrides: {key!r} is not a field of {owner}{hint}")
 
 
 def apply_overrides(config, text: str | None):
-    """`config` with `--config-overrides` applied, validated by the config class itself."""
+    """`config` with `--config-overrides` applied (`text_config.hidden_size=64` reaches a sub-config), validated by
+    the config class itself."""
     overrides = parse_overrides(text)
     if not overrides:
         return config
-    check_override_keys(overrides, config.to_dict(), type(config).__name__)
+    fields = config.to_dict()
+    check_override_keys(overrides, fields, type(config).__name__)
+    for key, value in overrides.items():
+        parent, _, leaf = key.rpartition(".")
+        (fields[parent] if parent else fields)[leaf] = value
     try:
-        return type(config).from_dict({**config.to_dict(), **overrides})
+        return type(config).from_dict(fields)
     except (ValueError, TypeError) as error:
         raise UsageError(f"--config-overrides: {error}") from None
 
@@ -319,9 +337,10 @@ def _fresh_vlm(task: str, tiny: bool, overrides: str | None, num_labels: int | N
     )
     config = apply_overrides(config, overrides)
     model = tasks()[task].tasks[task](config)
-    model.generation_config.update(
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None
-    )
+    if model.can_generate():
+        model.generation_config.update(
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None
+        )
     return model, VLMambaProcessor.from_model_config(config, tokenizer=tokenizer)
 
 
