@@ -23,10 +23,8 @@ from pathlib import Path
 from common import THREADS, machine, write_json
 
 VISION_CONFIGS = {
-    "vision_mamba": {"model_type": "vision_mamba", "image_size": 64, "patch_size": 16, "hidden_size": 96,
-                     "num_hidden_layers": 2, "state_size": 16, "bidirectional": True},
-    "vision_mamba_conv": {"model_type": "vision_mamba", "image_size": 64, "patch_size": 16, "stem": "conv",
-                          "hidden_size": 96, "num_hidden_layers": 2, "state_size": 16, "bidirectional": True},
+    "vision_mamba": {"model_type": "vision_mamba", "image_size": 64, "patch_size": 16, "stem": "conv",
+                     "hidden_size": 96, "num_hidden_layers": 2, "state_size": 16, "bidirectional": True},
     "patch": {"model_type": "vlm_mamba_patch", "image_size": 64, "patch_size": 16},
     "mambavision": {"model_type": "mambavision", "dim": 32, "in_dim": 16, "depths": [1, 1, 2, 1],
                     "num_heads": [2, 2, 4, 4], "window_size": [8, 8, 2, 1], "image_size": 64},
@@ -163,9 +161,9 @@ def evaluate(model, processor, test_split, batch_size: int = 256) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vision", choices=sorted(VISION_CONFIGS), default="vision_mamba")
+    parser.add_argument("--vision", choices=sorted(VISION_CONFIGS), default="mambavision")
     parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--budget-minutes", type=float, default=12.0)
+    parser.add_argument("--budget-minutes", type=float, default=13.0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument(
