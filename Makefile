@@ -26,7 +26,7 @@ define install_lock
 	touch $(1)/.installed
 endef
 
-.PHONY: install demo test test-oldest test-latest lock check-lock lint bench clean
+.PHONY: install demo test test-slow test-oldest test-latest lock check-lock lint bench clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ demo: install
 test: install
 	$(PY) $(SHOW_VERSIONS)
 	$(PY) -m pytest -q tests
+
+# Checks marked slow (multi-process runs through accelerate launch): CI runs them after the suite.
+test-slow: install
+	$(PY) -m pytest -q -m slow tests
 
 test-oldest: $(VENV_OLDEST)/.installed
 	$(VENV_OLDEST)/bin/python $(SHOW_VERSIONS)

@@ -5,11 +5,14 @@ easy-VQA ships inside the `easy-vqa` package (4,000 train / 1,000 test images of
 the one shape in each image: its shape, its colour, yes/no questions; 13 answers). A public CNN + LSTM classifier
 reports 87.6% on it; this model has to *generate* the answer, token by token, after "<image>Question: ... Answer:".
 
-(b) the default recipe, `--vision vision_mamba`; (c) the same recipe with `--vision patch` or `--vision mambavision`.
-Training stops at the end of `--epochs` or after `--budget-minutes`, whichever comes first (both are reported).
+The recipe (`mamba_multimodal.training.recipes`): `easy_vqa_vlm(vision)` (a 3-layer width-128 Mamba LM, the bundled
+tokenizer) trained on the questions with each training image's description ("a red circle") mixed in
+`--caption-repeats` times. (b) `--vision mambavision` (default); (c) the same recipe with `--vision vision_mamba`
+(attention-free) or `--vision patch` (no encoder). Training stops at the end of `--epochs` or after
+`--budget-minutes`, whichever comes first (both are reported).
 
-Usage: python bench/bench_vlm_learning.py [--vision vision_mamba] [--epochs 3] [--budget-minutes 12] [--bf16] [--quick]
-       [--output bench/results/bench_vlm_learning.json]
+Usage: python bench/bench_vlm_learning.py [--vision mambavision] [--epochs 3] [--budget-minutes 13] [--bf16] [--quick]
+       [--caption-repeats 2] [--output bench/results/bench_vlm_learning_<vision>.json]
 """
 
 from __future__ import annotations
@@ -21,40 +24,7 @@ import time
 from pathlib import Path
 
 from common import THREADS, machine, write_json
-
-VISION_CONFIGS = {
-    "vision_mamba": {"model_type": "vision_mamba", "image_size": 64, "patch_size": 16, "stem": "conv",
-                     "hidden_size": 96, "num_hidden_layers": 2, "state_size": 16, "bidirectional": True},
-    "patch": {"model_type": "vlm_mamba_patch", "image_size": 64, "patch_size": 16},
-    "mambavision": {"model_type": "mambavision", "dim": 32, "in_dim": 16, "depths": [1, 1, 2, 1],
-                    "num_heads": [2, 2, 4, 4], "window_size": [8, 8, 2, 1], "image_size": 64},
-}  # fmt: skip
-
-
-def build(vision: str):
-    """(model, processor): the bundled easy-VQA tokenizer, a 3-layer width-128 Mamba LM, the chosen tower (16 image
-    tokens: 16×16 patches of the 64×64 image; the shapes fill much of it)."""
-    import torch
-    from transformers import MambaConfig
-
-    from mamba_multimodal import VLMambaConfig, VLMambaForConditionalGeneration, VLMambaProcessor
-    from mamba_multimodal.processing.processing_vlm_mamba import bundled_tokenizer
-
-    torch.manual_seed(0)
-    tokenizer = bundled_tokenizer()
-    text = MambaConfig(
-        vocab_size=len(tokenizer), hidden_size=128, num_hidden_layers=3, state_size=16, use_mambapy=False,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    config = VLMambaConfig(
-        vision_config=VISION_CONFIGS[vision], text_config=text,
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"), tie_word_embeddings=True,
-    )  # fmt: skip
-    model = VLMambaForConditionalGeneration(config)
-    model.generation_config.update(
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None
-    )
-    return model, VLMambaProcessor.from_model_config(config, tokenizer=tokenizer)
+from mamba_multimodal.training.recipes import EASY_VQA_VISION_TOWERS, easy_vqa_vlm, vqa_training_set
 
 
 class TimeBudget:
@@ -77,44 +47,22 @@ class TimeBudget:
         self.callback, self.start, self.stopped_early = _Callback(), None, False
 
 
-def training_rows(questions, captions, caption_repeats: int):
-    """One dataset of {image, prompt, answer}: every VQA question, and each described image `caption_repeats` times
-    with the caption prompt (the alignment task of LLaVA's first stage, mixed in: the image pathway learns from it
-    directly instead of from the yes / no answers alone)."""
-    import datasets
-
-    from mamba_multimodal.processing.processing_vlm_mamba import caption_prompt, vqa_prompt
-
-    image_paths = [image["path"] for image in questions.cast_column("image", datasets.Image(decode=False))["image"]]
-    prompts = [vqa_prompt(question) for question in questions["question"]]
-    answers = list(questions["multiple_choice_answer"])
-    if caption_repeats:
-        described = captions.cast_column("image", datasets.Image(decode=False))
-        image_paths += [image["path"] for image in described["image"]] * caption_repeats
-        prompts += [caption_prompt()] * (len(described) * caption_repeats)
-        answers += list(described["caption"]) * caption_repeats
-    features = datasets.Features(
-        {"image": datasets.Image(), "prompt": datasets.Value("string"), "answer": datasets.Value("string")}
-    )
-    rows = datasets.Dataset.from_dict({"image": image_paths, "prompt": prompts, "answer": answers}, features=features)
-    return rows.shuffle(seed=0)
-
-
-def train(model, processor, train_split, args) -> dict:
+def train_stage(model, processor, rows, epochs: float, seconds: float, args) -> dict:
+    """One Trainer run over `rows` for `epochs` or `seconds`, whichever ends first (its own cosine schedule)."""
     from transformers import Trainer, TrainingArguments
 
     from mamba_multimodal import VLMambaDataCollator
 
-    budget = TimeBudget(args.budget_minutes * 60)
+    budget = TimeBudget(seconds)
     with tempfile.TemporaryDirectory() as output_dir:
         training_arguments = TrainingArguments(
-            output_dir=output_dir, per_device_train_batch_size=args.batch_size, num_train_epochs=args.epochs,
+            output_dir=output_dir, per_device_train_batch_size=args.batch_size, num_train_epochs=epochs,
             learning_rate=args.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.03, weight_decay=0.0,
             logging_steps=50, save_strategy="no", report_to="none", use_cpu=True, bf16=args.bf16,
             dataloader_num_workers=0, remove_unused_columns=False, seed=0, disable_tqdm=True,
         )  # fmt: skip
         trainer = Trainer(
-            model=model, args=training_arguments, train_dataset=train_split,
+            model=model, args=training_arguments, train_dataset=rows,
             data_collator=VLMambaDataCollator(processor), callbacks=[budget.callback],
         )  # fmt: skip
         start = time.perf_counter()
@@ -125,6 +73,22 @@ def train(model, processor, train_split, args) -> dict:
         "train_seconds": seconds, "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
         "stopped_by_budget": budget.stopped_early, "final_train_loss": losses[-1] if losses else result.training_loss,
         "loss_curve": losses,
+    }  # fmt: skip
+
+
+def train(model, processor, descriptions, rows, args) -> dict:
+    """Stage 1 (alignment, LLaVA's first stage): the image descriptions alone for `--align-epochs`; stage 2: the
+    questions with the descriptions mixed in, for `--epochs` or the rest of `--budget-minutes`."""
+    budget = args.budget_minutes * 60
+    stages = {}
+    if args.align_epochs:
+        stages["align"] = train_stage(model, processor, descriptions, args.align_epochs, budget, args)
+        budget -= stages["align"]["train_seconds"]
+    stages["vqa"] = train_stage(model, processor, rows, args.epochs, budget, args)
+    return {
+        "train_seconds": sum(stage["train_seconds"] for stage in stages.values()),
+        "steps": sum(stage["steps"] for stage in stages.values()),
+        "epochs": stages["vqa"]["epochs"], "stopped_by_budget": stages["vqa"]["stopped_by_budget"], "stages": stages,
     }  # fmt: skip
 
 
@@ -161,8 +125,14 @@ def evaluate(model, processor, test_split, batch_size: int = 256) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vision", choices=sorted(VISION_CONFIGS), default="mambavision")
-    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--vision", choices=sorted(EASY_VQA_VISION_TOWERS), default="mambavision")
+    parser.add_argument(
+        "--align-epochs",
+        type=float,
+        default=12.0,
+        help="stage 1: epochs over the 3,542 image descriptions alone (0: no alignment stage)",
+    )
+    parser.add_argument("--epochs", type=float, default=2.0, help="stage 2: epochs over the questions")
     parser.add_argument("--budget-minutes", type=float, default=13.0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
@@ -190,13 +160,14 @@ def main() -> None:
     if args.quick:
         train_split, test_split = train_split.select(range(2000)), test_split.select(range(500))
         captions = captions.select(range(200))
-    train_split = training_rows(train_split, captions, args.caption_repeats)
-    model, processor = build(args.vision)
+    train_split = vqa_training_set(train_split, captions, args.caption_repeats)
+    torch.manual_seed(0)
+    model, processor = easy_vqa_vlm(args.vision)
     parameters = sum(p.numel() for p in model.parameters())
     print(f"easy-VQA: {len(train_split)} train / {len(test_split)} test questions; {args.vision} tower; "
           f"{parameters / 1e6:.2f} M parameters; bf16 autocast: {args.bf16}")  # fmt: skip
     before = evaluate(model, processor, test_split.select(range(min(500, len(test_split)))))
-    trained = train(model, processor, train_split, args)
+    trained = train(model, processor, captions, train_split, args)
     after = evaluate(model, processor, test_split)
     load = os.getloadavg()[0]
     print(f"\n(b) VLM-Mamba from scratch on easy-VQA, {args.vision} tower, 2 threads, 1-minute load {load:.2f}")

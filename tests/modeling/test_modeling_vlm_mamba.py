@@ -29,6 +29,8 @@ ATOL = 1e-4
 VISION_CONFIGS = {
     "vision_mamba": {"model_type": "vision_mamba", "image_size": 16, "patch_size": 8, "hidden_size": 16,
                      "num_hidden_layers": 2, "state_size": 4},
+    "vision_mamba_conv": {"model_type": "vision_mamba", "image_size": 16, "patch_size": 8, "hidden_size": 16,
+                          "num_hidden_layers": 1, "state_size": 4, "stem": "conv"},
     "patch": {"model_type": "vlm_mamba_patch", "image_size": 16, "patch_size": 8},
     "mambavision": MambaVisionConfig.from_preset("mambavision-tiny-test").to_dict(),
 }  # fmt: skip
@@ -79,6 +81,9 @@ def test_the_config_round_trips_with_its_sub_configs(mode, tmp_path):
         ({"vision_config": {"model_type": "vision_mamba", "image_size": 20, "patch_size": 8}},
          r"image_size \(20\) must be a multiple of patch_size \(8\)"),
         ({"text_config": {"model_type": "llama"}}, "text_config.model_type must be 'mamba'"),
+        ({"vision_config": {"model_type": "vision_mamba", "stem": "convnext"}}, "stem must be one of"),
+        ({"vision_config": {"model_type": "vision_mamba", "image_size": 24, "patch_size": 12, "stem": "conv"}},
+         "patch_size must be a power of 2"),
     ],
 )  # fmt: skip
 def test_bad_configs_raise_naming_the_field(overrides, message):
@@ -153,6 +158,26 @@ def test_every_parameter_gets_a_gradient(mode):
     model(input_ids=input_ids, pixel_values=pixel_values, labels=input_ids).loss.backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"{name} got no gradient"
+
+
+def test_the_conv_stem_is_strided_3x3_convs_that_keep_the_activation_scale():
+    config = VisionMambaConfig(image_size=64, patch_size=16, hidden_size=96, stem="conv")
+    stem = VisionMambaModel(config).patch_embeddings
+    convs = list(stem.convs)
+    assert [conv.out_channels for conv in convs] == [12, 24, 48, 96] == config.stem_widths
+    assert all(conv.kernel_size == (3, 3) and conv.stride == (2, 2) and conv.padding == (1, 1) for conv in convs)
+    torch.manual_seed(0)
+    pixels = torch.randn(8, 3, 64, 64)
+    # An independent rerun of the stem: conv, then GELU before every later conv.
+    expected = pixels
+    for index, conv in enumerate(convs):
+        expected = F.conv2d(expected if index == 0 else F.gelu(expected), conv.weight, conv.bias, stride=2, padding=1)
+    with torch.no_grad():
+        features = stem(pixels)
+    torch.testing.assert_close(features, expected)
+    assert features.shape == (8, 96, 4, 4)
+    # He init: the last map keeps a scale near the input's (the default std 0.02 would give ~3e-4).
+    assert 0.3 < features.std().item() < 3.0
 
 
 def test_the_bidirectional_tower_lets_the_first_patch_see_the_last():

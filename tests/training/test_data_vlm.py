@@ -26,6 +26,12 @@ from mamba_multimodal.training.data import (
     load_easy_vqa,
     load_vqa_v2,
 )
+from mamba_multimodal.training.data.easy_vqa import (
+    CAPTION_FEATURES,
+    EASY_VQA_SHAPES,
+    easy_vqa_image_labels,
+    load_easy_vqa_captions,
+)
 from mamba_multimodal.training.metrics import vqa_accuracy
 
 INT, STRING = datasets.Value("int64"), datasets.Value("string")
@@ -246,6 +252,46 @@ def test_easy_vqa_counts_schema_and_answers():
     image = test[0]["image"]
     assert image.size == (64, 64) and image.format == "PNG"
     assert vqa_accuracy(test["multiple_choice_answer"], test["answers"]) == 1.0
+
+
+def _answer_from_labels(question: str, shape: str, color: str) -> str:
+    """What a question about an image of a `color` `shape` must be answered: a rule per question form of easy-VQA."""
+    words = question.rstrip("?").split()
+    if words[0] == "what":
+        return color if "color" in words else shape
+    colors = set(easy_vqa_answers()) - set(EASY_VQA_SHAPES) - {"yes", "no"}
+    named = next(word for word in words if word in EASY_VQA_SHAPES or word in colors)
+    present = named in (shape, color)
+    negated = "not" in words or "no" in words
+    return "yes" if present != negated else "no"
+
+
+def test_easy_vqa_image_labels_answer_every_question_about_their_image():
+    pytest.importorskip("easy_vqa")
+    import easy_vqa
+
+    for split, labelled in (("train", 3_542), ("test", 880)):
+        labels = easy_vqa_image_labels(split)
+        assert len(labels) == labelled
+        questions, answers, image_ids = getattr(easy_vqa, f"get_{split}_questions")()
+        checked = 0
+        for question, answer, image_id in zip(questions, answers, image_ids, strict=True):
+            if image_id in labels:
+                assert _answer_from_labels(question, **labels[image_id]) == answer, (split, image_id, question)
+                checked += 1
+        assert checked > 0.85 * len(questions)
+
+
+def test_easy_vqa_captions_describe_each_labelled_image():
+    pytest.importorskip("easy_vqa")
+    captions = load_easy_vqa_captions(("test",))["test"]
+    labels = easy_vqa_image_labels("test")
+    assert captions.num_rows == len(labels) and captions.features == CAPTION_FEATURES
+    row = captions[0]
+    assert row["caption"] == f"a {row['color']} {row['shape']}" and labels[row["image_id"]]["shape"] == row["shape"]
+    assert row["image"].size == (64, 64)
+    with pytest.raises(ValueError, match="splits must be a non-empty tuple"):
+        load_easy_vqa_captions("train")
 
 
 def test_easy_vqa_rejects_unknown_splits():
