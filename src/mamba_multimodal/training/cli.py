@@ -194,7 +194,7 @@ def _duration(seconds: float) -> str:
     )
 
 
-def _print_setup(task, run, args, lora: bool) -> None:
+def _print_setup(task, run, args, lora: bool, writes: bool = True) -> None:
     import torch
 
     from .tasks import FAMILY_NAMES
@@ -206,7 +206,8 @@ def _print_setup(task, run, args, lora: bool) -> None:
     print(f"[{PROG}] data: {run.data_name}, {sizes} eval examples")
     print(f"[{PROG}] parameters: {total:,} (trainable {trainable:,})")
     print(
-        f"[{PROG}] device: {args.device}, torch threads: {torch.get_num_threads()}; output: {args.output_dir}",
+        f"[{PROG}] device: {args.device}, torch threads: {torch.get_num_threads()}"
+        + (f"; output: {args.output_dir}" if writes else ""),
         flush=True,
     )
 
@@ -277,7 +278,7 @@ def _evaluate(task, model_args, data_args, args) -> int:
 
     run = TASK_BUILDERS[task](model_args, data_args, evaluate_only=True)
     args = dataclasses.replace(args, report_to="none")
-    _print_setup(task, run, args, lora=False)
+    _print_setup(task, run, args, lora=False, writes=False)
     metrics = score(task, run, _trainer(run, args), data_args)
     _print_table(metrics)
     return 0
