@@ -232,7 +232,10 @@ def family_of(model_or_config) -> Family:
 def register_all() -> None:
     """Registers every family's configs, models and processor with transformers' Auto classes."""
     import transformers
-    from transformers.models.auto import image_processing_auto
+
+    # From its module: transformers 5.17's top-level `AutoImageProcessor` (and the lazy `transformers.models.auto`
+    # attribute) is a placeholder that demands torchvision; the class itself works without it.
+    from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
     for family in FAMILIES.values():
         if not family.register_with_auto:
@@ -242,14 +245,11 @@ def register_all() -> None:
         for auto_name, model_class in family.auto_models.items():
             getattr(transformers, auto_name).register(family.config_class, model_class)
         if family.auto_processor == "AutoImageProcessor":
-            # From its module: transformers 5.17 exports a top-level placeholder that demands torchvision.
-            image_processing_auto.AutoImageProcessor.register(
-                family.config_class, slow_image_processor_class=family.processor_class
-            )
+            AutoImageProcessor.register(family.config_class, slow_image_processor_class=family.processor_class)
         elif family.auto_processor is not None:
             getattr(transformers, family.auto_processor).register(family.config_class, family.processor_class)
     # VLMambaProcessor's image processor, for AutoImageProcessor on a VLM-Mamba folder.
-    image_processing_auto.AutoImageProcessor.register(VLMambaConfig, slow_image_processor_class=VLMambaImageProcessor)
+    AutoImageProcessor.register(VLMambaConfig, slow_image_processor_class=VLMambaImageProcessor)
 
 
 __all__ = ["FAMILIES", "MAMBA_PROJECTIONS", "Family", "LoraPreset", "family_of", "register_all", "tasks"]

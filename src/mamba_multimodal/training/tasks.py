@@ -234,7 +234,8 @@ def _accuracy(prediction) -> dict[str, float]:
 
 
 def image_classification(model_args, data_args, evaluate_only: bool = False) -> TaskRun:
-    from transformers import AutoConfig, AutoImageProcessor
+    from transformers import AutoConfig
+    from transformers.models.auto.image_processing_auto import AutoImageProcessor  # 5.17: not the top-level one
 
     from ..configuration.configuration_mambavision import MambaVisionConfig
     from ..modeling.modeling_mambavision import MambaVisionForImageClassification
