@@ -247,14 +247,10 @@ def image_classification(model_args, data_args, evaluate_only: bool = False) -> 
     names = train.features[label_column].names
     labels = {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
     if model_args.model in (None, "tiny"):
-        preset = {
-            "depths": [1, 1, 2, 1],
-            "num_heads": [2, 2, 4, 4],
-            "window_size": [8, 8, 2, 1],
-            "dim": 32,
-            "in_dim": 16,
-            "image_size": 64,
-        }
+        from .recipes import EASY_VQA_VISION_TOWERS
+
+        # The narrow MambaVision of the VLM recipe: 1.5 M parameters with a 10-class head, minutes on a CPU.
+        preset = {k: v for k, v in EASY_VQA_VISION_TOWERS["mambavision"].items() if k != "model_type"}
         config = (
             MambaVisionConfig.from_preset("mambavision-tiny-test", **labels)
             if model_args.model == "tiny"
