@@ -134,6 +134,25 @@ def test_weight_decay_skips_ssm_parameters_norms_biases_and_position_embeddings(
     assert {name for name in skipped if name.endswith((".A_log", ".D"))} <= plain
 
 
+def test_weight_decay_skips_every_1d_parameter_of_a_mambavision_with_layer_scale_as_timm_does(tmp_path):
+    """MambaVision-B/L train with layer-scale γ (1e-5): timm's `param_groups_weight_decay`, which trained them, skips
+    every parameter with ndim <= 1; here the γs (conv and mixer blocks) are among the skipped, and so is every other
+    1-D parameter, while every decayed parameter is a weight matrix or kernel."""
+    from mamba_multimodal.configuration.configuration_mambavision import MambaVisionConfig
+    from mamba_multimodal.modeling.modeling_mambavision import MambaVisionForImageClassification
+
+    config = MambaVisionConfig.from_preset("mambavision-tiny-test", layer_scale=1e-5, layer_scale_conv=1e-5)
+    model = MambaVisionForImageClassification(config)
+    gammas = {f"{module_name}.{leaf}" for module_name, module in model.named_modules()
+              for leaf in ("gamma", "gamma_1", "gamma_2") if getattr(module, leaf, None) is not None}  # fmt: skip
+    assert len(gammas) >= 4
+    decayed, skipped = optimizer_groups(MambaTrainer(model=model, args=arguments(tmp_path)))
+    timm_skipped = {name for name, parameter in model.named_parameters() if parameter.ndim <= 1}
+    assert gammas <= skipped and timm_skipped <= skipped
+    assert all(parameter.ndim >= 2 for name, parameter in model.named_parameters() if name in decayed)
+    assert gammas <= set(Trainer.get_decay_parameter_names(None, model))  # transformers' own Trainer decays them
+
+
 def test_weight_decay_groups_on_a_peft_model_follow_the_same_rule(tmp_path):
     """LoRA on MambaVision: the adapters and the full copy of the head decay, the copy of the final BatchNorm and every
     bias do not; frozen base parameters are not in the optimizer at all."""

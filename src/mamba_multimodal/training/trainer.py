@@ -11,9 +11,10 @@
 What it changes, and why:
 - **Weight decay** skips what `no_decay_parameter_names` lists: Mamba's `A_log` and `D` (mamba_ssm marks both
   `_no_weight_decay`: decay would pull every state's decay rate exp(-exp(A_log)·Δ) towards one constant and the skip
-  connection towards zero), every parameter of a norm layer, every bias, and position embeddings. transformers'
-  `Trainer` skips only biases and norms found by class (LayerNorm) or by name; it decays `A_log`, `D`, BatchNorm and
-  position embeddings.
+  connection towards zero), every parameter of a norm layer, every bias, position embeddings, and layer-scale
+  gammas (MambaVision's `gamma`, `gamma_1`, `gamma_2`: decay would pull each block's residual branch towards zero;
+  timm, which trained the released MambaVision, skips every 1-D parameter). transformers' `Trainer` skips only biases
+  and norms found by class (LayerNorm) or by name; it decays `A_log`, `D`, BatchNorm, position embeddings and gammas.
 - **A NaN or infinite loss stops training** with an error naming the step, before the optimizer applies it (Trainer
   itself logs the previous average instead and trains on: with `logging_nan_inf_filter` a diverged run looks fine in
   the logs).
@@ -47,6 +48,7 @@ SSM_PARAMETER_NAMES = ("A_log", "D")
 NORM_CLASSES = (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.modules.batchnorm._NormBase)  # _NormBase: BatchNorm*
 _NORM_CLASS_NAME = re.compile(r"Norm(?![a-z])")  # MambaRMSNorm, LlamaRMSNorm, RMSNormGated; not Normalize
 _POSITION_EMBEDDING = re.compile(r"(?:^|\.)pos(?:ition)?_?emb\w*(?:$|\.)")  # position_embeddings, pos_embed
+_LAYER_SCALE = re.compile(r"gamma(?:_\d+)?")  # MambaVision's (and timm's) layer-scale γ: gamma, gamma_1, gamma_2
 # Hidden from `get_last_checkpoint` and from checkpoint rotation (both look for `checkpoint-*`).
 STAGING_PREFIX, REPLACED_PREFIX = ".staging-", ".replaced-"
 
@@ -63,6 +65,7 @@ def _skips_decay(model: nn.Module, name: str, parameter: nn.Parameter) -> bool:
         or leaf == "bias"
         or leaf.endswith("_bias")
         or _POSITION_EMBEDDING.search(name) is not None
+        or (parameter.ndim == 1 and _LAYER_SCALE.fullmatch(leaf) is not None)
         or _is_norm(model.get_submodule(module_name))
     )
 
@@ -91,8 +94,9 @@ def _rename_into_place(staged: str, final: str) -> None:
 def no_decay_parameter_names(model: nn.Module) -> list[str]:
     """Names (as `model.named_parameters()` gives them) of the parameters weight decay must skip: Mamba's `A_log` and
     `D`, every parameter of a norm layer (LayerNorm, BatchNorm*, GroupNorm, InstanceNorm, any class named *Norm such
-    as RMSNorm), every bias, and position embeddings. Works on PEFT-wrapped models (the names then carry PEFT's
-    prefixes; LoRA's `lora_A` / `lora_B` weights decay as Trainer decays them)."""
+    as RMSNorm), every bias, position embeddings, and 1-D layer-scale gammas (`gamma`, `gamma_1`, ...). Works on
+    PEFT-wrapped models (the names then carry PEFT's prefixes; LoRA's `lora_A` / `lora_B` weights decay as Trainer
+    decays them)."""
     return [name for name, parameter in model.named_parameters() if _skips_decay(model, name, parameter)]
 
 
