@@ -3,6 +3,7 @@
     mamba-multimodal train TASK [--model tiny|FOLDER|HUB_ID] [--dataset ...] [--recipe paper] [--output-dir ...]
     mamba-multimodal evaluate TASK --model FOLDER [--dataset ...]
     mamba-multimodal export-onnx MODEL OUTPUT
+    mamba-multimodal push FOLDER USER/NAME [--private] [--revision BRANCH]
     mamba-multimodal train-sentiment DATA OUTPUT_DIR      (kept for compatibility: `train sentiment`)
 
 `import mamba_multimodal` loads torch and transformers (seconds); this module imports them only to run a command
@@ -36,6 +37,16 @@ def _task_epilog() -> str:
     return "tasks:\n" + "\n".join(f"  {task:<27}{about}" for task, about in TASKS.items())
 
 
+def add_push_arguments(push: argparse.ArgumentParser) -> None:
+    """`push FOLDER REPO_ID` options (here, so that `push --help` answers without torch)."""
+    push.add_argument("folder", help="a folder written by save_pretrained or `train` (weights, bundle, card)")
+    push.add_argument("repo_id", help="the Hub model repo, USER/NAME (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--revision", help="the branch to push to (created if missing; default main)")
+    push.add_argument("--commit-message", help="default: Upload <model_type>")
+    push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
@@ -60,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = commands.add_parser(command, help=about, add_help=False)
         sub.add_argument("options", nargs=argparse.REMAINDER)
+    about = "upload a saved folder (weights, processor, remote code, model card) to the Hub in one commit"
+    add_push_arguments(commands.add_parser("push", help=about, description=about))
     return parser
 
 

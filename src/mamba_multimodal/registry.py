@@ -78,6 +78,7 @@ class Family:
     auto_processor: the Auto class the processor registers with ("AutoImageProcessor", "AutoProcessor", ...).
     configs: every config class of the family, registered with `AutoConfig` (the main one first).
     tiny_config: a config small enough for a unit test on CPU (every kind of block present).
+    summary: what the family is, in a sentence or two, with its paper (the model card's opening).
     """
 
     name: str
@@ -90,6 +91,7 @@ class Family:
     tiny_config: Callable[[], PreTrainedConfig]
     configs: tuple[type[PreTrainedConfig], ...] = field(default=())
     register_with_auto: bool = True
+    summary: str = ""
 
     @property
     def model_type(self) -> str:
@@ -139,6 +141,8 @@ FAMILIES: dict[str, Family] = {
                 modules_to_save=("head",),
             ),
             tiny_config=_tiny_mambavision,
+            summary="MambaVision (Hatamizadeh & Kautz, arXiv 2407.08083): NVIDIA's hierarchical vision backbone with "
+            "convolutional stages, then stages of Mamba mixers followed by self-attention blocks.",
         ),
         Family(
             name="coupled_mamba",
@@ -155,6 +159,8 @@ FAMILIES: dict[str, Family] = {
                 modules_to_save=("classifier",),
             ),
             tiny_config=_tiny_coupled_mamba,
+            summary="Coupled Mamba (Li et al., NeurIPS 2024, arXiv 2405.18014): one Mamba chain per modality (text, "
+            "audio, vision) whose state transitions are coupled across modalities, for multimodal sentiment analysis.",
         ),
         Family(
             name="vlm_mamba",
@@ -179,6 +185,9 @@ FAMILIES: dict[str, Family] = {
                 modules_to_save=("multi_modal_projector", "fusion", "score"),
             ),
             tiny_config=_tiny_vlm_mamba,
+            summary="VLM-Mamba: a vision-language model without attention in its language model: a vision encoder, "
+            "a projector and a Mamba language model (LLaVA's layout; Cobra, arXiv 2403.14520), for captioning, VQA "
+            "and image+text classification, generating with a constant-size recurrent state.",
         ),
         Family(
             name="vision_mamba",
@@ -189,6 +198,8 @@ FAMILIES: dict[str, Family] = {
             auto_processor=None,
             lora=LoraPreset(target_modules=_module_pattern(*MAMBA_PROJECTIONS)),
             tiny_config=lambda: VisionMambaConfig(image_size=32, patch_size=8, hidden_size=16),
+            summary="VisionMamba (Vim, Zhu et al., arXiv 2401.09417): an attention-free image encoder of "
+            "bidirectional Mamba blocks over image patches.",
         ),
         Family(
             # The core's Mamba LM: transformers' own "mamba" model type, so not registered over transformers'

@@ -122,6 +122,9 @@ def test_dtype_casts_the_features_only_labels_keep_their_values_and_dtype(dtype,
     assert name(classes["labels"]) == "int64" and classes["labels"].tolist() == [2, 0]
 
 
+MODULE = "feature_processing_coupled_mamba"
+
+
 def test_save_load_round_trip_and_auto_feature_extractor(tmp_path):
     processor = CoupledMambaFeatureProcessor(
         input_sizes={"vision": 2, "audio": 3}, sequence_length=5, padding_side="left"
@@ -132,7 +135,9 @@ def test_save_load_round_trip_and_auto_feature_extractor(tmp_path):
         AutoFeatureExtractor.from_pretrained(tmp_path),
     ):
         assert type(loaded) is CoupledMambaFeatureProcessor
-        assert loaded.to_dict() == processor.to_dict()
+        # The saved file also names the class for remote code (mamba_multimodal.hub); the settings are the same.
+        assert loaded.to_dict().pop("auto_map") == {"AutoFeatureExtractor": f"{MODULE}.CoupledMambaFeatureProcessor"}
+        assert {k: v for k, v in loaded.to_dict().items() if k != "auto_map"} == processor.to_dict()
         assert loaded.modalities == ["vision", "audio"]
 
 

@@ -5,11 +5,19 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+import torch
 from fixtures_mmsa import write_mmsa_pickle
+from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
 
 import mamba_multimodal_cli
+from mamba_multimodal.configuration.configuration_mambavision import MambaVisionConfig
+from mamba_multimodal.processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
 from mamba_multimodal.registry import tasks
+from mamba_multimodal.training import load_mmsa, sentiment_metrics
+from mamba_multimodal.training.cli import _parse
+from mamba_multimodal.training.sentiment import build_sentiment_model
 
 TINY_RUN = ["--model", "tiny", "--max-steps", "2", "--max-train-samples", "8", "--max-eval-samples", "4",
             "--per-device-train-batch-size", "4", "--per-device-eval-batch-size", "4"]  # fmt: skip
@@ -57,6 +65,9 @@ def test_the_launcher_tasks_are_the_registry_tasks():
         (["train", "vqa", "--no-such-option"], "--no-such-option"),
         (["train", "sentiment"], "--dataset"),
         (["evaluate", "vqa"], "--model"),
+        (["evaluate", "sentiment", "--dataset", "./no/such.pkl"], "--model"),
+        (["train", "image-text-classification", "--recipe", "paper"], "recipes cpu"),
+        (["train", "image-classification", "--recipe", "gpu"], "--recipe"),
         (["frobnicate"], "frobnicate"),
     ],
 )
@@ -72,7 +83,7 @@ def test_train_then_evaluate_each_vision_task(task, tmp_path, capsys):
     output = tmp_path / "run"
     code, out, _ = run(["train", task, *TINY_RUN, "--output-dir", str(output)], capsys)
     assert code == 0
-    assert "trainable" in out and "torch threads" in out and "| metric" in out
+    assert "trainable" in out and "torch threads" in out and "| metric" in out and "recipe: cpu: " in out
     for name in ("config.json", "model.safetensors", "training_curves.png", "metrics.json"):
         assert (output / name).is_file(), name
     assert (output / "preprocessor_config.json").is_file() or (output / "processor_config.json").is_file()
@@ -90,3 +101,148 @@ def test_train_sentiment_on_mmsa_features(tmp_path, capsys):
     code, out, _ = run(argv, capsys)
     assert code == 0 and "test_MAE" in out
     assert (output / "training_curves.png").is_file() and (output / "metrics.json").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ sentiment
+TINY_COUPLED = {"hidden_size": 8, "state_size": 4, "num_hidden_layers": 1, "head_hidden_size": 8}
+
+
+def table(out: str) -> dict[str, float]:
+    """The printed metric table: {metric: value}."""
+    rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    return {name.strip(): float(value) for name, value in rows if name.strip() != "metric"}
+
+
+def predictions_of(folder, split) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) scores and labels of the saved model on every clip of `split`: one plain forward through the saved
+    processor, outside Trainer."""
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    processor = AutoFeatureExtractor.from_pretrained(folder)
+    split = split.with_format("numpy")
+    batch = processor([split[i] for i in range(len(split))])
+    with torch.no_grad():
+        scores = model(**{key: value for key, value in batch.items() if key != "labels"}).logits[:, 0]
+    return scores.numpy(), batch["labels"].numpy()
+
+
+def test_evaluate_sentiment_prints_mmsa_metrics_of_the_trained_models_predictions(tmp_path, capsys):
+    data = tmp_path / "aligned_50.pkl"
+    write_mmsa_pickle(data, "mosei", aligned=True, sizes={"train": 8, "valid": 6, "test": 7})
+    output = tmp_path / "run"
+    train = ["train", "sentiment", "--model", "tiny", "--dataset", str(data), "--max-steps", "2",
+             "--per-device-train-batch-size", "4", "--output-dir", str(output)]  # fmt: skip
+    assert run(train, capsys)[0] == 0
+    code, out, _ = run(["evaluate", "sentiment", "--model", str(output), "--dataset", str(data),
+                        "--per-device-eval-batch-size", "3"], capsys)  # fmt: skip
+    assert code == 0 and "recipe:" not in out  # evaluate trains nothing
+    printed = table(out)
+    splits = load_mmsa(data)
+    for split in ("test", "validation"):
+        scores, labels = predictions_of(output, splits[split])
+        expected = sentiment_metrics(scores, labels, dataset="mosei")
+        assert set(expected) == {"Has0_acc_2", "Has0_F1_score", "Non0_acc_2", "Non0_F1_score", "Mult_acc_5",
+                                 "Mult_acc_7", "MAE", "Corr"}  # fmt: skip
+        for name, value in expected.items():
+            assert printed[f"{split}_{name}"] == pytest.approx(value, abs=6e-5), (split, name)  # printed to 4 places
+        assert printed[f"{split}_MAE"] == pytest.approx(np.abs(scores - labels).mean(), abs=6e-5)
+    # The test numbers are those train sentiment reported for the same model.
+    trained = json.loads((output / "metrics.json").read_text())
+    assert printed["test_MAE"] == pytest.approx(trained["test_MAE"], abs=6e-5)
+    assert not any(name.endswith("_runtime") for name in printed)
+
+
+def test_evaluate_sentiment_reads_the_mode_from_the_head(tmp_path, capsys):
+    data = tmp_path / "aligned_50.pkl"
+    write_mmsa_pickle(data, "mosei", aligned=True, sizes={"train": 4, "valid": 3, "test": 5})
+    folder = saved_sentiment_model(tmp_path / "classifier", "classification")
+    code, out, _ = run(["evaluate", "sentiment", "--model", str(folder), "--dataset", str(data)], capsys)
+    assert code == 0 and "classification" in out
+    printed = table(out)
+    assert {"test_Acc_3", "test_F1_score_3", "validation_Acc_3"} <= set(printed) and "test_MAE" not in printed
+
+
+def saved_sentiment_model(folder, mode="regression", sizes=None):
+    """An untrained tiny Coupled Mamba and its processor saved as train sentiment saves them."""
+    model = build_sentiment_model(sizes or {"text": 768, "audio": 74, "vision": 35}, mode, **TINY_COUPLED)
+    model.save_pretrained(folder)
+    CoupledMambaFeatureProcessor.from_model_config(model.config).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [
+        ("not a coupled mamba", "not a Coupled Mamba"),
+        ("no model there", "--model"),
+        ("no such dataset", "--dataset: no such file"),
+        ("not a dataset", "--dataset"),
+        ("mode not the head's", "--sentiment-mode: classification does not fit"),
+        ("other features", "feature sizes"),
+    ],
+)
+def test_evaluate_sentiment_mistakes_are_one_line(case, named, tmp_path, capsys):
+    data = tmp_path / "aligned_50.pkl"
+    write_mmsa_pickle(data, "mosei", aligned=True, sizes={"train": 4, "valid": 2, "test": 2})
+    model = saved_sentiment_model(tmp_path / "model")
+    options = {"model": str(model), "dataset": str(data)}
+    if case == "not a coupled mamba":
+        MambaVisionConfig.from_preset("mambavision-tiny-test").save_pretrained(tmp_path / "vision")
+        options["model"] = str(tmp_path / "vision")
+    elif case == "no model there":
+        options["model"] = str(tmp_path / "empty")
+        (tmp_path / "empty").mkdir()
+    elif case == "no such dataset":
+        options["dataset"] = str(tmp_path / "MOSEI" / "aligned_50.pkl")
+    elif case == "not a dataset":
+        options["dataset"] = str(tmp_path / "empty")
+        (tmp_path / "empty").mkdir()
+    elif case == "other features":
+        write_mmsa_pickle(tmp_path / "mosi.pkl", "mosi", aligned=True, sizes={"train": 2, "valid": 2, "test": 2})
+        options["dataset"] = str(tmp_path / "mosi.pkl")
+    extra = ["--sentiment-mode", "classification"] if case == "mode not the head's" else []
+    argv = ["evaluate", "sentiment", "--model", options["model"], "--dataset", options["dataset"], *extra]
+    capsys.readouterr()  # the fixtures' own progress bars
+    code, _, err = run(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("mamba-multimodal: error: ") and named in lines[0], lines[0]
+
+
+# ------------------------------------------------------------------------------------------------ recipes
+def training_arguments(argv: list[str]):
+    return _parse("train", argv)[3]
+
+
+def test_image_classification_paper_recipe_is_mambavisions(tmp_path):
+    """shared/reference/mambavision.md (configs/*.yaml of T / T2 / S): lr 5e-3, batch 128 per GPU, 310 epochs, cosine,
+    warmup 20 epochs, weight decay 0.05, gradient clipping 5 (norm), label smoothing 0.1; AdamW stands in for LAMB."""
+    args = training_arguments(["image-classification", "--recipe", "paper", "--output-dir", str(tmp_path)])
+    assert (args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs) == (5e-3, 128, 310)
+    assert args.lr_scheduler_type == "cosine" and args.warmup_steps == pytest.approx(20 / 310)
+    assert args.get_warmup_steps(310 * 12) == 20 * 12  # 12 steps an epoch: the first 20 epochs warm up
+    assert (args.weight_decay, args.max_grad_norm, args.label_smoothing_factor) == (0.05, 5.0, 0.1)
+    assert args.optim == "adamw_torch"
+    given = training_arguments(["image-classification", "--recipe", "paper", "--learning-rate", "1e-3"])
+    assert given.learning_rate == 1e-3 and given.num_train_epochs == 310  # an explicit option wins
+
+
+@pytest.mark.parametrize("task", ["caption", "vqa"])
+def test_caption_and_vqa_paper_recipe_is_cobras_with_its_global_batch_split(task, tmp_path, capsys):
+    """shared/reference/vlm_coco_vqa.md A2: 2 epochs, global batch 128, lr 2e-5, wd 0.1, warmup ratio 0.03, cosine,
+    AdamW."""
+    args = training_arguments([task, "--recipe", "paper", "--output-dir", str(tmp_path)])
+    assert (args.num_train_epochs, args.learning_rate, args.weight_decay) == (2, 2e-5, 0.1)
+    assert (args.warmup_steps, args.lr_scheduler_type, args.optim) == (0.03, "cosine", "adamw_torch")
+    assert args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps == 128
+    accumulated = training_arguments([task, "--recipe", "paper", "--gradient-accumulation-steps", "4"])
+    assert accumulated.per_device_train_batch_size == 32
+    code, _, err = run(["train", task, "--recipe", "paper", "--gradient-accumulation-steps", "3"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "global batch 128" in err, err
+
+
+def test_a_paper_recipe_run_names_its_recipe_and_estimates_its_cost(tmp_path, capsys):
+    argv = ["train", "image-classification", *TINY_RUN, "--recipe", "paper", "--output-dir", str(tmp_path / "run")]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    assert "recipe: paper: MambaVision's ImageNet recipe" in out and "sized for GPUs" in out
+    assert "steps in" in out and "for all 2 steps" in out  # the estimated duration

@@ -129,5 +129,5 @@ def test_the_command_line_trains_and_writes_the_model(tmp_path, capsys):
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
-    assert "test_Non0_acc_2:" in printed and "test_MAE:" in printed
+    assert "| test_Non0_acc_2 " in printed and "| test_MAE " in printed and "recipe: paper: " in printed
     assert json.loads((tmp_path / "run" / "config.json").read_text())["coupling"] == "sum"

@@ -55,6 +55,7 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import logging
 
 from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
+from ..hub_mixin import HubModelMixin
 from .cache_utils import LegacyCacheOutputMixin, pop_legacy_cache, reject_unknown_kwargs
 from .mamba import MambaMixerParameters, init_mamba_mixer
 from .ssm import _is_tracing, causal_conv1d_update, coupled_scan, coupled_state_update
@@ -443,7 +444,7 @@ class CoupledMambaSequenceClassifierOutput(LegacyCacheOutputMixin, ModelOutput):
 
 
 # ------------------------------------------------------------------------------------------------- models
-class CoupledMambaPreTrainedModel(PreTrainedModel):
+class CoupledMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     config: CoupledMambaConfig
     config_class = CoupledMambaConfig
     base_model_prefix = "model"

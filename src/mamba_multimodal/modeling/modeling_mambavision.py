@@ -40,6 +40,7 @@ from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 
 from ..configuration.configuration_mambavision import MambaVisionConfig
+from ..hub_mixin import HubModelMixin
 from .ssm import selective_scan
 
 try:  # transformers >= 5.2x; older 5.x releases keep it in utils
@@ -359,7 +360,7 @@ class MambaVisionNetwork(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------- models
-class MambaVisionPreTrainedModel(PreTrainedModel):
+class MambaVisionPreTrainedModel(HubModelMixin, PreTrainedModel):
     config: MambaVisionConfig
     config_class = MambaVisionConfig
     base_model_prefix = "model"

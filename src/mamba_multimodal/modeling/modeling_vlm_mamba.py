@@ -31,6 +31,7 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from ..configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig
+from ..hub_mixin import HubModelMixin
 from .cache_utils import LegacyCacheOutputMixin, pop_legacy_cache, reject_unknown_kwargs
 from .mamba import (
     MambaMixer,
@@ -104,7 +105,7 @@ def _patch_embeddings(config: VisionMambaConfig) -> nn.Module:
     return nn.Conv2d(config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size)
 
 
-class VisionMambaPreTrainedModel(PreTrainedModel):
+class VisionMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     config: VisionMambaConfig
     config_class = VisionMambaConfig
     base_model_prefix = "vision_mamba"
@@ -229,7 +230,7 @@ class VLMambaCausalLMOutput(LegacyCacheOutputMixin, ModelOutput):
     image_hidden_states: torch.Tensor | None = None
 
 
-class VLMambaPreTrainedModel(PreTrainedModel):
+class VLMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     config: VLMambaConfig
     config_class = VLMambaConfig
     base_model_prefix = "model"

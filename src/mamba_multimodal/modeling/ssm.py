@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from transformers.utils import logging
 
-from . import ssm_cpu
+from . import ssm_cpu  # load() / build_error read through the module (tests replace them)
+from .ssm_cpu import CoupledScanCPU, LinearRecurrenceCPU, SelectiveScanCPU
 
 logger = logging.get_logger(__name__)
 
@@ -324,7 +325,7 @@ def _selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, re
 
 def _selective_scan_cpu(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state):
     arguments = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
-    return ssm_cpu.SelectiveScanCPU.apply(*arguments)
+    return SelectiveScanCPU.apply(*arguments)
 
 
 _SCAN_PATHS = {
@@ -386,7 +387,7 @@ def linear_recurrence(a, b, initial_state=None, return_last_state=False, backend
     _check_recurrence_inputs(a, b, initial_state)
     path = resolve_backend(a, backend, "linear_recurrence")
     if path == "cpu":
-        states = ssm_cpu.LinearRecurrenceCPU.apply(a, b, initial_state)
+        states = LinearRecurrenceCPU.apply(a, b, initial_state)
     elif path == "reference":
         states = linear_recurrence_ref(a, b, initial_state)
     else:  # also CUDA tensors': mamba_ssm has no kernel for an arbitrary decay, and the chunked scan is parallel
@@ -572,7 +573,7 @@ def coupled_scan(
     arguments = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if path == "cpu":
         weight = 1.0 / u.shape[0] if coupling == "mean" else 1.0
-        return ssm_cpu.CoupledScanCPU.apply(*arguments, coupling != "none", weight, initial_state, return_last_state)
+        return CoupledScanCPU.apply(*arguments, coupling != "none", weight, initial_state, return_last_state)
     if path == "reference":
         return coupled_scan_ref(*arguments, coupling, return_last_state, initial_state)
     # "pytorch", also for CUDA tensors: mamba_ssm has no coupled kernel

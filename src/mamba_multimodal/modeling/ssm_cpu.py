@@ -152,13 +152,24 @@ def _usable(folder: Path) -> bool:
     return os.access(folder, os.W_OK | os.X_OK)
 
 
+@functools.cache
+def kernel_source() -> str:
+    """The C++ source of the kernel: `ssm_cpu.cpp` beside this file in the package; in a Hub folder (remote code,
+    where transformers copies only `.py` files) the same text from the generated module `ssm_cpu_source.py`."""
+    if _SOURCE.exists():
+        return _SOURCE.read_text()
+    from .ssm_cpu_source import SOURCE  # written by mamba_multimodal.hub into every remote-code bundle
+
+    return SOURCE
+
+
 def _library_path(compiler: str) -> Path:
     """The cached library for this source, compiler, flags and CPU: the first cache root that already has it or whose
     folder can be written."""
     version = _run([compiler, "--version"])
     key = hashlib.sha256(
         "\0".join(
-            [_SOURCE.read_text(), compiler, version, " ".join(_COMPILE_FLAGS + _LINK_FLAGS), _cpu_signature()]
+            [kernel_source(), compiler, version, " ".join(_COMPILE_FLAGS + _LINK_FLAGS), _cpu_signature()]
         ).encode()
     ).hexdigest()[:16]
     for root in _cache_roots():
@@ -176,8 +187,9 @@ def _build(compiler: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
-        obj, library = scratch / "ssm_cpu.o", scratch / target.name
-        _run([compiler, *_COMPILE_FLAGS, "-c", str(_SOURCE), "-o", str(obj)])
+        source, obj, library = scratch / "ssm_cpu.cpp", scratch / "ssm_cpu.o", scratch / target.name
+        source.write_text(kernel_source())  # the text the cache key hashes, wherever it came from
+        _run([compiler, *_COMPILE_FLAGS, "-c", str(source), "-o", str(obj)])
         _run([compiler, *_LINK_FLAGS, str(obj), "-o", str(library)])
         os.replace(library, target)
     finally:

@@ -33,6 +33,7 @@ from ..configuration.configuration_coupled_mamba import (
     validate_modalities,
 )
 from ..configuration.validation import is_finite_number, is_positive_int
+from ..hub_mixin import HubProcessorMixin
 
 PADDING_SIDES = ("right", "left")
 DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -67,7 +68,7 @@ def _rows_to_columns(rows: list) -> dict:
     return {key: [row[key] for row in rows] for key in rows[0]}
 
 
-class CoupledMambaFeatureProcessor(FeatureExtractionMixin):
+class CoupledMambaFeatureProcessor(HubProcessorMixin, FeatureExtractionMixin):
     r"""Puts the modalities of a batch of clips on one time axis for `CoupledMambaModel` (see the module docstring).
 
     Args:

@@ -35,6 +35,7 @@ from ..configuration.configuration_mambavision import (
     MambaVisionConfig,
     native_image_size,
 )
+from ..hub_mixin import HubProcessorMixin
 
 logger = logging.get_logger(__name__)
 
@@ -164,7 +165,7 @@ def _size_dict(size: int | tuple | list | dict | None, name: str) -> dict[str, i
     return dict(size)
 
 
-class MambaVisionImageProcessor(BaseImageProcessor):
+class MambaVisionImageProcessor(HubProcessorMixin, BaseImageProcessor):
     r"""MambaVision's evaluation preprocessing (bicubic resize by `crop_pct`, center crop, ImageNet normalisation).
 
     Args:

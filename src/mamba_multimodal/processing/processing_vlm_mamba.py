@@ -24,6 +24,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import logging
 
 from ..configuration.configuration_vlm_mamba import VLMambaConfig
+from ..hub_mixin import HubProcessorMixin
 from .image_processing_vlm_mamba import VLMambaImageProcessor
 
 logger = logging.get_logger(__name__)
@@ -73,7 +74,7 @@ def bundled_tokenizer():
     return AutoTokenizer.from_pretrained(str(BUNDLED_TOKENIZER_DIR))
 
 
-class VLMambaProcessor(ProcessorMixin):
+class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
     r"""Image processor + tokenizer for VLM-Mamba.
 
     `processor(images=..., text=...)` expands every `<image>` mark in the text into `image_seq_length` image tokens

@@ -3,6 +3,7 @@
     mamba-multimodal train TASK [--model tiny|FOLDER|HUB_ID] [--dataset ...] [--lora] [--recipe paper] [...]
     mamba-multimodal evaluate TASK --model FOLDER [--dataset ...]
     mamba-multimodal export-onnx MODEL OUTPUT [--image-size 224] [--opset 18] [--static-batch]
+    mamba-multimodal push FOLDER USER/NAME [--private] [--revision BRANCH] [--commit-message ...]
     mamba-multimodal train-sentiment DATA OUTPUT_DIR [--dataset mosei] [--mode regression] [--unaligned] ...
 
 MODEL is a Hub id or a local folder (NVIDIA's `nvidia/MambaVision-*` repos load as this package's classes). DATA is an
@@ -233,11 +234,34 @@ def _trainer(run, args, callbacks=()):
     )
 
 
+def _hub_target(args):
+    """(TrainingArguments with Trainer's own push off, the repo to push the final folder to or None): with
+    `--push_to_hub`, the Hub is checked before anything trains (offline, no token: one line), and the CLI pushes the
+    finished folder in one commit instead of Trainer's checkpoint pushes."""
+    if not args.push_to_hub:
+        return args, None
+    from ..hub import HubError, check_can_push
+
+    try:
+        check_can_push(args.hub_token)
+    except HubError as error:
+        raise UsageError(f"--push_to_hub: {error}") from None
+    return dataclasses.replace(args, push_to_hub=False), args.hub_model_id or Path(args.output_dir).name
+
+
+def _push_finished(output_dir, repo_id, args) -> None:
+    from ..hub import push_folder
+
+    commit = push_folder(output_dir, repo_id, private=args.hub_private_repo or None, token=args.hub_token)
+    print(f"[{PROG}] pushed {output_dir} to {repo_id}: {commit.commit_url}")
+
+
 def _train(task, model_args, data_args, args) -> int:
     from transformers import set_seed
 
     from .tasks import TASK_BUILDERS
 
+    args, push_to = _hub_target(args)
     set_seed(args.seed)
     run = TASK_BUILDERS[task](model_args, data_args)
     if run.compute_metrics is None:  # generative: the eval loss is tracked, the metric is computed at the end
@@ -251,13 +275,18 @@ def _train(task, model_args, data_args, args) -> int:
     _print_setup(task, run, args, model_args.lora)
     trainer = _trainer(run, args, [_estimate_callback()])
     trainer.train()
-    metrics = _finish(task, run, trainer, data_args, args.output_dir)
+    metrics = _finish(task, run, trainer, data_args, args.output_dir, lora=model_args.lora)
     print(f"[{PROG}] the model and its processor are in {args.output_dir} (from_pretrained({args.output_dir!r}))")
+    if push_to is not None:
+        _push_finished(args.output_dir, push_to, args)
+    else:
+        print(f"[{PROG}] to share it: {PROG} push {args.output_dir} USER/NAME")
     return 0 if metrics is not None else 1
 
 
-def _finish(task, run, trainer, data_args, output_dir) -> dict:
+def _finish(task, run, trainer, data_args, output_dir, lora: bool = False) -> dict:
     from ..file_utils import staged_into
+    from ..hub import write_model_card
     from .tasks import score
 
     if hasattr(trainer.model, "merge_and_unload"):
@@ -265,12 +294,38 @@ def _finish(task, run, trainer, data_args, output_dir) -> dict:
     metrics = score(task, run, trainer, data_args)
     _print_table(metrics)
     with staged_into(output_dir) as staging:
-        trainer.model.save_pretrained(staging)
-        run.processor.save_pretrained(staging)
+        trainer.model.save_pretrained(staging, processor=run.processor)
+        write_model_card(staging, trainer.model, **_card_details(task, run, trainer, data_args, metrics, lora))
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
         draw_curves(trainer.state.log_history, staging / "training_curves.png")
     print(f"[{PROG}] wrote metrics.json and training_curves.png to {output_dir}")
     return metrics
+
+
+def _card_details(task, run, trainer, data_args, metrics, lora: bool) -> dict:
+    """What the model card says of the run: the recipe, the data and the measured metrics."""
+    from ..hub import as_hub_id
+
+    args, state = trainer.args, trainer.state
+    training = {
+        "command": f"{PROG} train {task}",
+        "recipe": data_args.recipe + (" + LoRA (merged into the weights)" if lora else ""),
+        "data": f"{run.data_name}: {len(run.train) if run.train is not None else 0} training examples",
+        "optimizer steps": state.global_step,
+        "epochs": round(state.epoch or 0.0, 2),
+        "learning rate": args.learning_rate,
+        "batch size per device": args.per_device_train_batch_size,
+        "scheduler": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+        "seed": args.seed,
+    }
+    hub_dataset = as_hub_id(run.data_name)
+    return {
+        "task": task,
+        "metrics": {name: value for name, value in metrics.items() if isinstance(value, (int, float))},
+        "dataset_name": run.data_name,
+        "datasets": [hub_dataset] if hub_dataset else [],
+        "training": training,
+    }
 
 
 def _evaluate(task, model_args, data_args, args) -> int:
@@ -411,9 +466,36 @@ def _draw_pil(curves: dict, path: Path) -> Path:
     return path
 
 
+def _push(args: argparse.Namespace) -> int:
+    from ..hub import HubError, push_folder
+
+    try:
+        commit = push_folder(
+            args.folder,
+            args.repo_id,
+            private=args.private or None,
+            revision=args.revision,
+            commit_message=args.commit_message,
+            create_pr=args.create_pr,
+        )
+    except HubError as error:
+        raise UsageError(str(error)) from None
+    print(f"[{PROG}] pushed {args.folder} to {args.repo_id} in one commit: {commit.commit_url}")
+    return 0
+
+
+def _add_push(commands) -> None:
+    from mamba_multimodal_cli import add_push_arguments
+
+    push = commands.add_parser("push", help="upload a saved folder to the Hub in one commit (huggingface_hub)")
+    add_push_arguments(push)
+    push.set_defaults(run=_push)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mamba-multimodal", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_push(commands)
     export = commands.add_parser("export-onnx", help="export an image classifier to ONNX, checked with onnxruntime")
     export.add_argument("model", help="Hub id or local folder of an image classification model")
     export.add_argument("output", help="the .onnx file to write")

@@ -5,7 +5,8 @@
     splits = load_mmsa("MOSEI/Processed")                       # aligned_50.pkl: train / validation / test
     test_metrics = train_sentiment(splits, "runs/mosei", dataset="mosei")
 
-or from the shell: `mamba-multimodal train-sentiment MOSEI/Processed runs/mosei --dataset mosei`.
+or from the shell: `mamba-multimodal train sentiment --dataset MOSEI/Processed --output-dir runs/mosei`; then
+`mamba-multimodal evaluate sentiment --model runs/mosei --dataset MOSEI/Processed` (`evaluate_sentiment`).
 
 Defaults are the paper's (Sec. 4.1, `reference/coupled_mamba_mosei.md` A1.8): lr 5e-4, weight decay 5e-4, 150 epochs,
 batch 1024 on MOSEI (128 on SIMS, 256 on SIMS v2; 128 on MOSI, which the paper does not state), L1 loss for the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import datasets
@@ -59,16 +61,16 @@ def prepare_sentiment_splits(splits: datasets.DatasetDict, mode: str = "regressi
     missing = [name for name in ("train", "validation", "test") if name not in splits]
     if missing:
         raise ValueError(f"splits must hold train, validation and test, missing {missing}")
+    return datasets.DatasetDict({name: _model_columns(split, mode) for name, split in splits.items()})
+
+
+def _model_columns(split: datasets.Dataset, mode: str) -> datasets.Dataset:
     label_column = "label" if mode == "regression" else "label_class"
-    if label_column not in splits["train"].column_names:
+    if label_column not in split.column_names:
         raise ValueError(f"{mode} needs the {label_column!r} column, which this dataset does not have")
+    feature_sizes(split)  # every modality present, as fixed-size frames
     keep = [f"{m}_features" for m in MODALITIES] + [label_column]
-    prepared = datasets.DatasetDict()
-    for name, split in splits.items():
-        feature_sizes(split)  # every modality present, as fixed-size frames
-        split = split.select_columns(keep).rename_column(label_column, "labels")
-        prepared[name] = split.with_format("numpy")
-    return prepared
+    return split.select_columns(keep).rename_column(label_column, "labels").with_format("numpy")
 
 
 def build_sentiment_model(
@@ -114,6 +116,7 @@ def train_sentiment(
     sequence_length: int | None = None,
     config_overrides: dict | None = None,
     training_arguments: dict | None = None,
+    callbacks: list | None = None,
 ) -> dict[str, float]:
     """Trains Coupled Mamba on `splits` (from `load_mmsa` / `load_mult`), keeps the best checkpoint on the validation
     split, and evaluates it on the test split with MMSA's metrics for `dataset` and `mode`.
@@ -124,6 +127,7 @@ def train_sentiment(
         config_overrides: `CoupledMambaConfig` fields (coupling, hidden_size, ...).
         training_arguments: `TrainingArguments` fields over `default_training_arguments`. Their `seed` (default 202)
             decides the initial weights as well as the data order: two runs with the same seed train the same model.
+        callbacks: `TrainerCallback`s for the trainer (the command line's setup block and duration estimate).
     Returns:
         The test metrics ("test_MAE", "test_Non0_acc_2", ...). `output_dir` receives the model, its processor and
         `test_results.json`, moved there only once everything is written; the checkpoints (`MambaTrainer`'s: no weight
@@ -151,6 +155,7 @@ def train_sentiment(
         eval_dataset=prepared["validation"],
         data_collator=processor,
         compute_metrics=sentiment_compute_metrics(dataset, mode),
+        callbacks=callbacks,
     )
     trainer.train()
     test_metrics = trainer.evaluate(prepared["test"], metric_key_prefix="test")
@@ -161,11 +166,120 @@ def train_sentiment(
     return test_metrics
 
 
+def sentiment_config(path) -> CoupledMambaConfig:
+    """The config saved in `path` (a folder or a Hub id), read before any weight is loaded.
+
+    Raises:
+        ValueError: `path` holds another kind of model (its model_type is named).
+        OSError: no config.json there (transformers' message).
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    if not isinstance(config, CoupledMambaConfig):
+        raise ValueError(
+            f"{path} holds a {config.model_type!r} model, not a Coupled Mamba (model_type 'coupled_mamba', saved by "
+            "train sentiment)"
+        )
+    return config
+
+
+def load_sentiment_model(
+    path, config: CoupledMambaConfig | None = None
+) -> tuple[CoupledMambaForSequenceClassification, CoupledMambaFeatureProcessor]:
+    """The classifier (in eval mode) and feature processor that `train_sentiment` saved in `path`; `config` is
+    `sentiment_config(path)` when not given (same errors)."""
+    config = sentiment_config(path) if config is None else config
+    model = CoupledMambaForSequenceClassification.from_pretrained(path, config=config).eval()
+    return model, CoupledMambaFeatureProcessor.from_pretrained(path)
+
+
+def head_mode(config: CoupledMambaConfig, mode: str | None = None) -> str:
+    """The mode the model's head was trained for: "regression" (1 output) or "classification" (MMSA's 3 classes).
+
+    Raises:
+        ValueError: `mode` is given and is not the head's, or the head is neither.
+    """
+    outputs = config.num_labels
+    trained = {1: "regression", len(CLASS_NAMES): "classification"}.get(outputs)
+    if trained is None:
+        raise ValueError(f"the model's head has {outputs} outputs; sentiment heads have 1 (regression) or 3 classes")
+    if mode is not None:
+        _check_choice("mode", mode, MODES)
+        if mode != trained:
+            raise ValueError(
+                f"{mode} does not fit this model: its head has {outputs} output(s), it was trained for {trained}"
+            )
+    return trained
+
+
+def check_feature_sizes(config: CoupledMambaConfig, split: datasets.Dataset) -> None:
+    """Raises ValueError when the split's per-modality feature sizes are not those the model was trained on."""
+    expected = dict(zip(config.modalities, config.input_sizes, strict=True))
+    found = feature_sizes(split)
+    if found != expected:
+        raise ValueError(f"the data's feature sizes {found} are not the model's {expected} (other features or dataset)")
+
+
+def evaluate_sentiment(
+    model: CoupledMambaForSequenceClassification,
+    processor: CoupledMambaFeatureProcessor,
+    splits: datasets.DatasetDict,
+    *,
+    dataset: str = "mosei",
+    mode: str | None = None,
+    split_names: tuple[str, ...] = ("test", "validation"),
+    training_arguments: dict | None = None,
+) -> dict[str, float]:
+    """MMSA's metrics (`sentiment_metrics` for `dataset`) of a trained model on each split in `split_names`, batched
+    through its processor by `MambaTrainer.evaluate`.
+
+    Args:
+        model, processor: from `load_sentiment_model`.
+        splits: from `load_mmsa` / `load_mult`.
+        mode: None takes the head's (`head_mode`); a mode the head was not trained for raises.
+        training_arguments: `TrainingArguments` fields for the evaluation (default batch 64, no reporting).
+    Returns:
+        {"{split}_{metric}": value}, split by split: "test_MAE", "test_Non0_acc_2", ..., "test_loss", then the
+        same for "validation" (Trainer's runtime entries included).
+    Raises:
+        ValueError: dataset or mode unknown, mode not the head's, a split missing, feature sizes not the model's.
+    """
+    from transformers import TrainingArguments
+
+    from .trainer import MambaTrainer
+
+    _check_choice("dataset", dataset, DATASETS)
+    mode = head_mode(model.config, mode)
+    missing = [name for name in split_names if name not in splits]
+    if missing:
+        raise ValueError(f"splits has no {missing} (it has {list(splits)})")
+    for name in split_names:
+        check_feature_sizes(model.config, splits[name])
+    metrics = {}
+    with tempfile.TemporaryDirectory() as scratch:  # Trainer wants an output folder; evaluation writes nothing
+        arguments = {"per_device_eval_batch_size": 64, "report_to": "none", **(training_arguments or {})}
+        trainer = MambaTrainer(
+            model=model,
+            args=TrainingArguments(**{**arguments, "output_dir": scratch}),
+            data_collator=processor,
+            compute_metrics=sentiment_compute_metrics(dataset, mode),
+        )
+        for name in split_names:
+            metrics.update(trainer.evaluate(_model_columns(splits[name], mode), metric_key_prefix=name))
+    return metrics
+
+
 __all__ = [
     "PAPER_BATCH_SIZES",
     "build_sentiment_model",
+    "check_feature_sizes",
     "default_training_arguments",
+    "evaluate_sentiment",
     "feature_sizes",
+    "head_mode",
+    "load_sentiment_model",
     "prepare_sentiment_splits",
+    "sentiment_config",
     "train_sentiment",
 ]
