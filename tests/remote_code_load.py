@@ -28,15 +28,7 @@ import transformers  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-
-def tensors_of(output) -> list[torch.Tensor]:
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, transformers.utils.ModelOutput):
-        output = output.to_tuple()
-    if isinstance(output, (tuple, list)):
-        return [tensor for item in output for tensor in tensors_of(item)]
-    return []
+from output_tensors import tensors_of  # noqa: E402  (beside this script: torch and transformers only)
 
 
 def patterned_image(size: int) -> Image.Image:

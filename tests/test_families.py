@@ -15,6 +15,7 @@ from transformers import AutoConfig
 
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training import lora_config_for
+from output_tensors import tensors_of
 
 BATCH, LENGTH = 2, 6
 MERGE_TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}  # float32: merging reorders the sums (feature maps reach ~10)
@@ -66,17 +67,6 @@ def inputs_for(model_class, config, with_labels=False) -> dict:
         else:
             inputs["labels"] = torch.randint(0, config.num_labels, (BATCH,))
     return inputs
-
-
-def tensors_of(output) -> list[torch.Tensor]:
-    """Every tensor of a model output (nested tuples of feature maps or hidden states too), in order."""
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, transformers.utils.ModelOutput):
-        output = output.to_tuple()
-    if isinstance(output, (tuple, list)):
-        return [tensor for item in output for tensor in tensors_of(item)]
-    return []  # a cache
 
 
 def outputs_of(model, inputs) -> list[torch.Tensor]:

@@ -28,7 +28,8 @@ from mamba_multimodal import hub
 from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training.recipes import easy_vqa_vlm_config, vlm_and_processor
-from test_families import inputs_for, tensors_of
+from output_tensors import tensors_of
+from test_families import inputs_for
 
 SHARING = [family for family in FAMILIES.values() if family.register_with_auto]
 MODEL_CASES = [(family, auto, cls) for family in SHARING for auto, cls in family.auto_models.items()]
