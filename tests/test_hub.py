@@ -398,3 +398,21 @@ def test_cli_push_to_hub_while_offline_stops_before_training(tmp_path, capsys):
         "push later)"
     )
     assert not (tmp_path / "never").exists()
+
+
+def test_trainer_final_save_writes_the_bundle_processor_and_card(tmp_path):
+    from transformers import TrainingArguments
+
+    from mamba_multimodal.training.trainer import MambaTrainer
+
+    family = FAMILIES["mambavision"]
+    model = family.tasks["image-classification"](config_for(family))
+    rows = [{"pixel_values": torch.randn(3, 32, 32), "labels": i % 3} for i in range(4)]
+    arguments = TrainingArguments(tmp_path / "run", max_steps=1, per_device_train_batch_size=4, report_to="none",
+                                  use_cpu=True, save_strategy="no")  # fmt: skip
+    trainer = MambaTrainer(model=model, args=arguments, train_dataset=rows)
+    trainer.train()
+    trainer.save_model(tmp_path / "final")
+    assert hub.check_folder(tmp_path / "final")
+    assert json.loads((tmp_path / "final" / "preprocessor_config.json").read_text())["auto_map"]
+    assert ModelCard.load(tmp_path / "final" / "README.md").data.pipeline_tag == "image-classification"
