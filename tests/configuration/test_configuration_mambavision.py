@@ -1,14 +1,21 @@
-"""MambaVisionConfig: NVIDIA's field names, presets of every released variant, validation at the door."""
+"""MambaVisionConfig: NVIDIA's field names, presets of every released variant, validation at the door, and the
+ImageNet-1k class names of 1000-class configs that name none (NVIDIA's)."""
 
 import json
 import math
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
-from transformers import AutoConfig, AutoModelForImageClassification
+import torch
+from PIL import Image
+from transformers import AutoConfig, AutoModelForImageClassification, pipeline
 
-from mamba_multimodal import MambaVisionConfig, MambaVisionForImageClassification
+from mamba_multimodal import MambaVisionConfig, MambaVisionForImageClassification, MambaVisionImageProcessor, hub
+from mamba_multimodal.configuration import imagenet_labels
 from mamba_multimodal.configuration.configuration_mambavision import PRESETS
+from mamba_multimodal.configuration.imagenet_labels import IMAGENET_1K_LABELS
 
 FLOAT_FIELDS = (
     "mlp_ratio",
@@ -258,3 +265,104 @@ def test_loading_a_config_or_a_model_with_a_bad_override_raises(tmp_path):
         AutoConfig.from_pretrained(tmp_path, drop_path_rate=math.nan)
     with pytest.raises(ValueError, match="layer_scale must be a finite number"):
         AutoModelForImageClassification.from_pretrained(tmp_path, layer_scale=math.inf)
+
+
+# ------------------------------------------------------------------------------------ ImageNet-1k class names
+# Known ImageNet-1k indices (torchvision's / timm's / transformers' numbering), with their WordNet ids.
+KNOWN_IMAGENET_CLASSES = {
+    0: ("n01440764", "tench, Tinca tinca"),
+    1: ("n01443537", "goldfish, Carassius auratus"),
+    281: ("n02123045", "tabby, tabby cat"),
+    409: ("n02708093", "analog clock"),
+    530: ("n03196217", "digital clock"),
+    731: ("n03970156", "plunger, plumber's helper"),
+    999: ("n15075141", "toilet tissue, toilet paper, bathroom tissue"),
+}
+
+
+def test_imagenet_names_sit_at_their_known_indices():
+    assert isinstance(IMAGENET_1K_LABELS, tuple) and len(IMAGENET_1K_LABELS) == 1000
+    for index, (_, name) in KNOWN_IMAGENET_CLASSES.items():
+        assert IMAGENET_1K_LABELS[index] == name, index
+    assert [i for i, name in enumerate(IMAGENET_1K_LABELS) if name == "crane"] == [134, 517]  # the only shared name
+    assert len(set(IMAGENET_1K_LABELS)) == 999
+
+
+def test_imagenet_index_is_the_rank_of_the_sorted_wordnet_id():
+    """Each line of the module says `"name",  # index wnid`: the indices count up and the wnids are sorted."""
+    pattern = re.compile(r'^    "(?P<name>[^"]+)",  # (?P<index>\d+) (?P<wnid>n\d{8})\b', re.MULTILINE)
+    rows = [m.groupdict() for m in pattern.finditer(Path(imagenet_labels.__file__).read_text())]
+    assert [int(row["index"]) for row in rows] == list(range(1000))
+    assert [row["name"] for row in rows] == list(IMAGENET_1K_LABELS)
+    wnids = [row["wnid"] for row in rows]
+    assert wnids == sorted(set(wnids))
+    for index, (wnid, _) in KNOWN_IMAGENET_CLASSES.items():
+        assert wnids[index] == wnid
+
+
+def test_nvidia_config_json_without_id2label_gets_the_imagenet_names(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(NVIDIA_L_CONFIG))
+    config = AutoConfig.from_pretrained(tmp_path)
+    assert config.id2label == dict(enumerate(IMAGENET_1K_LABELS))
+    assert config.id2label[731] == "plunger, plumber's helper"
+    assert config.label2id["tabby, tabby cat"] == 281 and config.label2id["crane"] == 517
+    assert len(config.label2id) == 999  # "crane" names two classes
+
+
+@pytest.mark.parametrize("build", [lambda: MambaVisionConfig(), lambda: MambaVisionConfig(num_labels=1000)])
+def test_1000_unnamed_labels_are_the_imagenet_classes(build):
+    assert build().id2label[409] == "analog clock"
+
+
+def test_other_label_counts_keep_their_own_labels():
+    assert MambaVisionConfig(num_labels=10).id2label == {i: f"LABEL_{i}" for i in range(10)}
+    assert MambaVisionConfig.from_preset("mambavision-tiny-test").id2label[9] == "LABEL_9"
+    named = MambaVisionConfig(id2label={"0": "cat", "1": "dog"})
+    assert named.id2label == {0: "cat", 1: "dog"}
+
+
+def test_1000_given_labels_are_kept(tmp_path):
+    own = {index: f"class {index}" for index in range(1000)}
+    assert MambaVisionConfig(id2label=own).id2label == own
+    placeholders = {str(index): f"LABEL_{index}" for index in range(1000)}  # written out, so chosen: kept
+    (tmp_path / "config.json").write_text(json.dumps({**NVIDIA_L_CONFIG, "id2label": placeholders}))
+    assert AutoConfig.from_pretrained(tmp_path).id2label[731] == "LABEL_731"
+
+
+def test_imagenet_names_are_written_to_config_json_and_read_back(tmp_path):
+    MambaVisionConfig.from_preset("mambavision-t").save_pretrained(tmp_path)
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert (
+        written["id2label"]["731"] == "plunger, plumber's helper"
+        and written["label2id"]["goldfish, Carassius auratus"] == 1
+    )
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert loaded.id2label == dict(enumerate(IMAGENET_1K_LABELS))
+
+
+def test_the_remote_code_bundle_ships_the_imagenet_names():
+    sources = hub.bundle_sources("mambavision")
+    assert "imagenet_labels.py" in sources
+    assert "from .imagenet_labels import IMAGENET_1K_LABELS" in sources["configuration_mambavision.py"]
+    namespace = {}
+    exec(sources["imagenet_labels.py"], namespace)
+    assert namespace["IMAGENET_1K_LABELS"] == IMAGENET_1K_LABELS
+
+
+def test_pipeline_on_an_nvidia_style_checkpoint_answers_imagenet_names(tmp_path):
+    """The issue's case: a 1000-class checkpoint whose config.json has no id2label (as NVIDIA's), tiny here."""
+    torch.manual_seed(0)
+    config = MambaVisionConfig.from_preset("mambavision-tiny-test", num_labels=1000)
+    MambaVisionForImageClassification(config).save_pretrained(tmp_path)
+    written = json.loads((tmp_path / "config.json").read_text())
+    del written["id2label"], written["label2id"]
+    (tmp_path / "config.json").write_text(json.dumps(written))
+    model = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    processor = MambaVisionImageProcessor.from_model_config(model.config)
+    classifier = pipeline("image-classification", model=model, image_processor=processor, device="cpu")
+    image = np.random.default_rng(0).integers(0, 256, size=(80, 96, 3), dtype=np.uint8)
+    predictions = classifier(Image.fromarray(image), top_k=5)
+    with torch.no_grad():
+        logits = model(processor(image, return_tensors="pt").pixel_values).logits[0]
+    assert [p["label"] for p in predictions] == [IMAGENET_1K_LABELS[i] for i in logits.topk(5).indices.tolist()]
+    assert not any(p["label"].startswith("LABEL_") for p in predictions)

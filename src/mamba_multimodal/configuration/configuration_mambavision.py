@@ -11,7 +11,9 @@ Every released variant is one call away:
     sorted(PRESETS)                                          # every name
 
 Differences from NVIDIA's own configuration class (which only stores the architecture fields):
-- `num_labels` defaults to 1000 (NVIDIA's `num_classes`; some released `config.json` files carry no `id2label`);
+- `num_labels` defaults to 1000 (NVIDIA's `num_classes`), and 1000 labels without given names are the ImageNet-1k
+  class names (`imagenet_labels.py`): NVIDIA's released `config.json` files carry no `id2label`, so their
+  classifiers would otherwise answer "LABEL_731" instead of "plunger, plumber's helper";
 - values are validated at the door and on every later assignment (`validation.py`): a wrong one (NaN and ±inf
   included) raises `ValueError` naming the field, the value and what is allowed, and changes nothing;
 - the mixer sizes that NVIDIA hard-codes in `Block` (`d_state=8`, `d_conv=3`, `expand=1`) are fields with those
@@ -27,6 +29,7 @@ try:  # transformers >= 5.2x; older 5.x releases keep it in utils
 except ImportError:  # pragma: no cover - depends on the installed transformers
     from transformers.utils.backbone_utils import BackboneConfigMixin
 
+from .imagenet_labels import IMAGENET_1K_LABELS
 from .validation import ValidatedOnAssignment, is_finite_number, is_positive_int
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
@@ -128,6 +131,9 @@ class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedCo
         crop_mode (`str`): "center" (resize the shorter side, keep the aspect ratio) or "squash" (resize both sides).
         out_features, out_indices: stages returned by `MambaVisionBackbone`, among
             `["stem", "stage1", "stage2", "stage3", "stage4"]` (default: the last one).
+        id2label, label2id, num_labels: as in transformers, but without `id2label` and `num_labels` there are 1000
+            labels, and 1000 labels without a given `id2label` are named after the ImageNet-1k classes
+            (`id2label[731] == "plunger, plumber's helper"`; "crane", the name of 134 and 517, maps back to 517).
     """
 
     model_type = "mambavision"
@@ -187,9 +193,17 @@ class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedCo
         self._validate_fields()
         self.stage_names = ["stem"] + [f"stage{index}" for index in range(1, NUM_STAGES + 1)]
         self.set_output_features_output_indices(out_features=out_features, out_indices=out_indices)
-        if kwargs.get("id2label") is None and kwargs.get("num_labels") is None:
+        names_given = kwargs.get("id2label") is not None
+        if not names_given and kwargs.get("num_labels") is None:
             kwargs["num_labels"] = 1000  # NVIDIA's num_classes; their L-1K config.json has no id2label
         super().__init__(**kwargs)
+        if not names_given and self.num_labels == len(IMAGENET_1K_LABELS):
+            self._name_labels_after_imagenet()
+
+    def _name_labels_after_imagenet(self) -> None:
+        """NVIDIA's 1K checkpoints are ImageNet-1k heads whose `config.json` has no `id2label`: name their classes."""
+        self.id2label = dict(enumerate(IMAGENET_1K_LABELS))
+        self.label2id = {name: index for index, name in self.id2label.items()}
 
     # ------------------------------------------------------------------------------------------- presets
     @classmethod
