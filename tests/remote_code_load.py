@@ -28,7 +28,7 @@ import transformers  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-from output_tensors import tensors_of  # noqa: E402  (beside this script: torch and transformers only)
+from transformers_helpers import auto_processor_class, tensors_of  # noqa: E402  (torch and transformers only)
 
 
 def patterned_image(size: int) -> Image.Image:
@@ -62,7 +62,7 @@ def run_model(case: dict, output: Path) -> dict:
 
 
 def run_processor(case: dict, output: Path) -> dict:
-    processor = getattr(transformers, case["auto"]).from_pretrained(case["folder"], trust_remote_code=True)
+    processor = auto_processor_class(case["auto"]).from_pretrained(case["folder"], trust_remote_code=True)
     if case["auto"] == "AutoFeatureExtractor":
         features = {name: np.asarray(value, dtype=np.float32) for name, value in case["features"].items()}
         result = processor(features)

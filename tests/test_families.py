@@ -15,7 +15,7 @@ from transformers import AutoConfig
 
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training import lora_config_for
-from output_tensors import tensors_of
+from transformers_helpers import tensors_of
 
 BATCH, LENGTH = 2, 6
 MERGE_TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}  # float32: merging reorders the sums (feature maps reach ~10)

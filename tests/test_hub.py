@@ -28,8 +28,8 @@ from mamba_multimodal import hub
 from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training.recipes import easy_vqa_vlm_config, vlm_and_processor
-from output_tensors import tensors_of
 from test_families import inputs_for
+from transformers_helpers import auto_processor_class, tensors_of
 
 SHARING = [family for family in FAMILIES.values() if family.register_with_auto]
 MODEL_CASES = [(family, auto, cls) for family in SHARING for auto, cls in family.auto_models.items()]
@@ -180,8 +180,7 @@ def test_remote_code_processor_processes_as_the_package_does(shared, family):
     name = f"{family.name}-{family.auto_processor}"
     entry = spec[name]
     assert report[name]["module"].startswith("transformers_modules.")
-    auto_class = getattr(transformers, family.auto_processor)
-    local = auto_class.from_pretrained(entry["folder"])
+    local = auto_processor_class(family.auto_processor).from_pretrained(entry["folder"])
     assert type(local) is family.processor_class
     if "features" in entry:
         expected = local({key: np.asarray(value, dtype=np.float32) for key, value in entry["features"].items()})
