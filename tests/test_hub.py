@@ -381,6 +381,7 @@ def test_cli_training_writes_a_folder_ready_to_share(tmp_path, capsys):
     assert results["accuracy"].metric_value == accuracy and results["accuracy"].dataset_name == "digits"
     assert card.data.pipeline_tag == "image-classification" and "image-classification" in card.data.tags
     assert "| optimizer steps | 2 |" in card.text and "mamba-multimodal train image-classification" in card.text
+    assert card.data.model_name == "digits" and 'model_id = "digits"' in card.text and ".staging" not in card.text
     hub.check_folder(folder)  # bundle complete
     labels = {item["label"] for item in pipeline("image-classification", model=str(folder))(patterned_image(64))}
     assert labels <= set("0123456789")  # the digits' label names, kept in the saved config

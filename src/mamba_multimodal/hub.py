@@ -354,9 +354,9 @@ model = {auto_class}.from_pretrained(model_id{{}})"""
     if pipeline_tag in ("image-classification", "image-text-to-text"):
         sections.append(_pipeline_snippet(pipeline_tag))
     if training:
-        sections += ["## Training", _table(training, "setting")]
+        sections += ["## Training", _table(training, "setting", "{:.4g}")]
     if metrics:
-        sections += ["## Evaluation", _table(metrics, "metric")]
+        sections += ["## Evaluation", _table(metrics, "metric", "{:.4f}")]
     return "\n\n".join(sections) + "\n"
 
 
@@ -375,10 +375,10 @@ def _pipeline_snippet(pipeline_tag: str) -> str:
     return f"As a pipeline:\n\n```python\nfrom transformers import pipeline\n\n{call}\n```"
 
 
-def _table(values: dict, heading: str) -> str:
+def _table(values: dict, heading: str, float_format: str) -> str:
     rows = [f"| {heading} | value |", "|---|---|"]
     for key, value in values.items():
-        rows.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+        rows.append(f"| {key} | {float_format.format(value) if isinstance(value, float) else value} |")
     return "\n".join(rows)
 
 

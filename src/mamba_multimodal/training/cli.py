@@ -295,7 +295,8 @@ def _finish(task, run, trainer, data_args, output_dir, lora: bool = False) -> di
     _print_table(metrics)
     with staged_into(output_dir) as staging:
         trainer.model.save_pretrained(staging, processor=run.processor)
-        write_model_card(staging, trainer.model, **_card_details(task, run, trainer, data_args, metrics, lora))
+        details = _card_details(task, run, trainer, data_args, metrics, lora)
+        write_model_card(staging, trainer.model, model_id=Path(output_dir).resolve().name, **details)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
         draw_curves(trainer.state.log_history, staging / "training_curves.png")
     print(f"[{PROG}] wrote metrics.json and training_curves.png to {output_dir}")
