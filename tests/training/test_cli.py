@@ -246,3 +246,18 @@ def test_a_paper_recipe_run_names_its_recipe_and_estimates_its_cost(tmp_path, ca
     assert code == 0
     assert "recipe: paper: MambaVision's ImageNet recipe" in out and "sized for GPUs" in out
     assert "steps in" in out and "for all 2 steps" in out  # the estimated duration
+
+
+def test_unaligned_sentiment_is_resampled_to_50_steps_and_evaluates(tmp_path, capsys):
+    data = tmp_path / "unaligned_50.pkl"
+    write_mmsa_pickle(data, "mosei", aligned=False, sizes={"train": 4, "valid": 2, "test": 3})
+    output = tmp_path / "run"
+    train = ["train", "sentiment", "--model", "tiny", "--dataset", str(data), "--sentiment-unaligned", "--max-steps",
+             "1", "--per-device-train-batch-size", "4", "--output-dir", str(output)]  # fmt: skip
+    assert run(train, capsys)[0] == 0
+    assert json.loads((output / "preprocessor_config.json").read_text())["sequence_length"] == 50
+    evaluate = ["evaluate", "sentiment", "--model", str(output), "--dataset", str(data), "--sentiment-unaligned"]
+    code, out, _ = run(evaluate, capsys)
+    assert code == 0 and "test_MAE" in table(out)
+    code, _, err = run(evaluate[:-1], capsys)  # read as aligned, the unaligned file's modalities differ in length
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--dataset" in err, err

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 PROG = "mamba-multimodal"
+_TIMING = ("_runtime", "_samples_per_second", "_steps_per_second", "_model_preparation_time")
 
 
 class UsageError(Exception):
@@ -44,17 +45,16 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 
 def _train_sentiment(args: argparse.Namespace) -> int:
-    from mamba_multimodal.training import load_mmsa, load_mult, train_sentiment
+    """`train-sentiment DATA OUTPUT_DIR ...` (the older form of `train sentiment`): the paper's settings by default."""
+    from mamba_multimodal.training import load_mmsa, load_mult
 
     if args.format == "mmsa":
-        splits = load_mmsa(args.data, aligned=not args.unaligned)
+        splits = _loaded("DATA", args.data, lambda: load_mmsa(args.data, aligned=not args.unaligned))
     else:
         prefix = {"mosei": "mosei_senti", "mosi": "mosi"}.get(args.dataset)
         if prefix is None:
-            raise SystemExit(f"--format mult holds MOSEI or MOSI only, got --dataset {args.dataset}")
-        splits = load_mult(args.data, aligned=not args.unaligned, dataset=prefix)
-    sequence_length = args.sequence_length or (50 if args.unaligned else None)
-    overrides = {"coupling": args.coupling} if args.coupling else {}
+            raise UsageError(f"--format mult holds MOSEI or MOSI only, got --dataset {args.dataset}")
+        splits = _loaded("DATA", args.data, lambda: load_mult(args.data, aligned=not args.unaligned, dataset=prefix))
     training = {
         key: value
         for key, value in {
@@ -67,19 +67,23 @@ def _train_sentiment(args: argparse.Namespace) -> int:
         }.items()
         if value is not None
     }
-    metrics = train_sentiment(
+    return _run_sentiment(
         splits,
         args.output_dir,
+        data_name=args.data,
+        recipe="paper",
         dataset=args.dataset,
         mode=args.mode,
-        sequence_length=sequence_length,
-        config_overrides=overrides,
+        sequence_length=args.sequence_length or (50 if args.unaligned else None),
+        config_overrides={"coupling": args.coupling} if args.coupling else {},
         training_arguments=training,
     )
-    for name, value in metrics.items():
-        print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
-    print(f"wrote the best model, its processor and test_results.json to {args.output_dir}")
-    return 0
+
+
+def _loaded(argument: str, value: str, load):
+    from .tasks import _from_hub
+
+    return _from_hub(argument, value, load)
 
 
 def _add_train_sentiment(commands) -> None:
@@ -156,6 +160,15 @@ def _with_recipe(task: str, recipe: str, training_args, given: set[str]):
     from .tasks import COMMON_TRAINING, RECIPES
 
     values = {**COMMON_TRAINING, **RECIPES[task][recipe]} if task != "sentiment" else dict(RECIPES[task][recipe])
+    global_batch = values.pop("global_batch_size", None)
+    if global_batch is not None:  # a paper's global batch: per device = global / (processes x accumulation steps)
+        shares = training_args.world_size * training_args.gradient_accumulation_steps
+        if global_batch % shares and "per_device_train_batch_size" not in given:
+            raise UsageError(
+                f"--recipe {recipe}: its global batch {global_batch} does not split over {shares} (processes x "
+                "--gradient-accumulation-steps); pass --per-device-train-batch-size"
+            )
+        values["per_device_train_batch_size"] = global_batch // shares
     if "report_to" not in given:
         import importlib.util
 
@@ -195,25 +208,39 @@ def _duration(seconds: float) -> str:
     )
 
 
-def _print_setup(task, run, args, lora: bool, writes: bool = True) -> None:
+def _print_setup(task, model, data: str, args, *, lora=False, writes=True, recipe: str | None = None) -> None:
+    """The setup block: task and model class, data sizes, parameters, device and threads, output, recipe."""
     import torch
 
-    from .tasks import FAMILY_NAMES
+    from .tasks import FAMILY_NAMES, RECIPE_NOTES
 
-    total = sum(p.numel() for p in run.model.parameters())
-    trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
-    sizes = f"{len(run.train) if run.train is not None else 0} train / {len(run.eval) if run.eval is not None else 0}"
-    print(f"[{PROG}] task: {task} ({FAMILY_NAMES[task]}, {type(run.model).__name__}{', LoRA' if lora else ''})")
-    print(f"[{PROG}] data: {run.data_name}, {sizes} eval examples")
-    print(f"[{PROG}] parameters: {total:,} (trainable {trainable:,})")
-    print(
-        f"[{PROG}] device: {args.device}, torch threads: {torch.get_num_threads()}"
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    lines = [
+        f"task: {task} ({FAMILY_NAMES[task]}, {type(model).__name__}{', LoRA' if lora else ''})",
+        f"data: {data}",
+        f"parameters: {total:,} (trainable {trainable:,})",
+        f"device: {args.device}, torch threads: {torch.get_num_threads()}"
         + (f"; output: {args.output_dir}" if writes else ""),
-        flush=True,
-    )
+    ]
+    if recipe is not None:
+        lines.append(f"recipe: {recipe}: {RECIPE_NOTES[task][recipe]}")
+        if recipe == "paper" and args.device.type == "cpu":
+            lines.append(
+                "the paper's recipe is sized for GPUs: the estimated duration after the first steps says what it "
+                "costs on this CPU (--max-steps N stops sooner)"
+            )
+    print("\n".join(f"[{PROG}] {line}" for line in lines), flush=True)
+
+
+def _data_line(run) -> str:
+    train, evaluation = (len(split) if split is not None else 0 for split in (run.train, run.eval))
+    return f"{run.data_name}, {train} train / {evaluation} eval examples"
 
 
 def _print_table(metrics: dict) -> None:
+    """The metric table (markdown); Trainer's timing entries (`test_runtime`, ...) stay in metrics.json only."""
+    metrics = {name: value for name, value in metrics.items() if not name.endswith(_TIMING) and name != "epoch"}
     width = max(map(len, metrics), default=6)
     print(f"\n| {'metric':<{width}} | value    |\n|{'-' * (width + 2)}|----------|")
     for name, value in metrics.items():
@@ -272,7 +299,7 @@ def _train(task, model_args, data_args, args) -> int:
         from .lora import lora_config_for
 
         run.model = get_peft_model(run.model, lora_config_for(run.model))
-    _print_setup(task, run, args, model_args.lora)
+    _print_setup(task, run.model, _data_line(run), args, lora=model_args.lora, recipe=data_args.recipe)
     trainer = _trainer(run, args, [_estimate_callback()])
     trainer.train()
     metrics = _finish(task, run, trainer, data_args, args.output_dir, lora=model_args.lora)
@@ -334,25 +361,27 @@ def _evaluate(task, model_args, data_args, args) -> int:
 
     run = TASK_BUILDERS[task](model_args, data_args, evaluate_only=True)
     args = dataclasses.replace(args, report_to="none")
-    _print_setup(task, run, args, lora=False, writes=False)
+    _print_setup(task, run.model, _data_line(run), args, writes=False)
     metrics = score(task, run, _trainer(run, args), data_args)
     _print_table(metrics)
     return 0
 
 
 def _sentiment(command, model_args, data_args, args, given) -> int:
-    from .metrics import DATASETS
-    from .sentiment import train_sentiment
+    from .data import load_mmsa
+    from .metrics import DATASETS, MODES
 
-    if command == "evaluate":
-        raise UsageError("TASK: evaluate sentiment is not available yet; train sentiment tests the best model")
     if data_args.dataset is None:
         raise UsageError("--dataset: sentiment needs an MMSA / MulT pickle, a folder holding one, or a Hub id")
     if data_args.sentiment_dataset not in DATASETS:
         raise UsageError(f"--sentiment-dataset: one of {', '.join(DATASETS)}, got {data_args.sentiment_dataset!r}")
+    if data_args.sentiment_mode not in MODES:
+        raise UsageError(f"--sentiment-mode: one of {', '.join(MODES)}, got {data_args.sentiment_mode!r}")
+    if command == "evaluate":
+        return _evaluate_sentiment(model_args, data_args, args, given)
     if model_args.model not in (None, "tiny") or model_args.lora:
         raise UsageError("--model / --lora: sentiment trains a fresh Coupled Mamba (use --config-overrides)")
-    from .tasks import _from_hub, check_override_keys, parse_overrides
+    from .tasks import check_override_keys, parse_overrides
 
     overrides = parse_overrides(model_args.config_overrides)
     if model_args.model == "tiny":
@@ -361,36 +390,84 @@ def _sentiment(command, model_args, data_args, args, given) -> int:
 
     fields = CoupledMambaConfig(input_sizes={"text": 1, "audio": 1, "vision": 1}).to_dict()
     check_override_keys(overrides, fields, "CoupledMambaConfig")
-    from .data import load_mmsa
-
-    splits = _from_hub("--dataset", data_args.dataset, lambda: load_mmsa(data_args.dataset))
+    aligned = not data_args.sentiment_unaligned
+    splits = _loaded("--dataset", data_args.dataset, lambda: load_mmsa(data_args.dataset, aligned=aligned))
     names = given | {"report_to", "num_train_epochs", "per_device_train_batch_size"}
     training = {key: getattr(args, key) for key in names if hasattr(args, key) and key != "output_dir"}
     if data_args.recipe == "paper":
         training = {key: value for key, value in training.items() if key in given}
     if "per_device_train_batch_size" in training:
         training.setdefault("per_device_eval_batch_size", training["per_device_train_batch_size"])
-    print(
-        f"[{PROG}] task: sentiment (coupled_mamba), data: {data_args.dataset} "
-        f"({len(splits['train'])} train / {len(splits['validation'])} validation / {len(splits['test'])} test)"
+    return _run_sentiment(
+        splits,
+        args.output_dir,
+        data_name=data_args.dataset,
+        recipe=data_args.recipe,
+        dataset=data_args.sentiment_dataset,
+        mode=data_args.sentiment_mode,
+        sequence_length=None if aligned else 50,  # train-sentiment's default; the released code's `length`, likely 50
+        config_overrides=overrides,
+        training_arguments=training,
     )
+
+
+def _run_sentiment(splits, output_dir, *, data_name: str, recipe: str, **arguments) -> int:
+    """`train sentiment` and `train-sentiment`: `train_sentiment(splits, output_dir, **arguments)` with the setup
+    block and the duration estimate, then the test metric table, metrics.json and training_curves.png."""
+    from transformers import TrainerCallback
+
+    from .sentiment import train_sentiment
+
+    class Setup(TrainerCallback):
+        """Prints the setup block once the model exists (train_sentiment builds it after seeding)."""
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            sizes = " / ".join(f"{len(splits[name])} {name}" for name in ("train", "validation", "test"))
+            _print_setup("sentiment", model, f"{data_name}, {sizes} clips", args, recipe=recipe)
+
     try:
-        metrics = train_sentiment(
-            splits,
-            args.output_dir,
-            dataset=data_args.sentiment_dataset,
-            mode=data_args.sentiment_mode,
-            config_overrides=overrides,
-            training_arguments=training,
-        )
+        metrics = train_sentiment(splits, output_dir, callbacks=[Setup(), _estimate_callback()], **arguments)
     except ValueError as error:
         raise UsageError(f"--config-overrides / --sentiment-mode: {error}") from None
     _print_table(metrics)
-    states = sorted(Path(args.output_dir).glob("checkpoint-*/trainer_state.json"), key=lambda p: p.stat().st_mtime)
+    states = sorted(Path(output_dir).glob("checkpoint-*/trainer_state.json"), key=lambda p: p.stat().st_mtime)
     history = json.loads(states[-1].read_text())["log_history"] if states else []
-    draw_curves(history, Path(args.output_dir) / "training_curves.png")
-    (Path(args.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"[{PROG}] the model and its processor are in {args.output_dir}; wrote metrics.json, training_curves.png")
+    draw_curves(history, Path(output_dir) / "training_curves.png")
+    (Path(output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(f"[{PROG}] wrote test_results.json, metrics.json and training_curves.png to {output_dir}")
+    print(f"[{PROG}] the model and its processor are in {output_dir} (from_pretrained({str(output_dir)!r}))")
+    return 0
+
+
+def _evaluate_sentiment(model_args, data_args, args, given) -> int:
+    """`evaluate sentiment --model FOLDER --dataset DATA`: MMSA's metrics on the test and validation splits."""
+    from .data import load_mmsa
+    from .sentiment import check_feature_sizes, evaluate_sentiment, head_mode, load_sentiment_model, sentiment_config
+
+    if model_args.lora or model_args.config_overrides:
+        raise UsageError("--lora / --config-overrides: evaluate scores the saved model as it is")
+    # Every check on the config and the data comes before the weights load.
+    config = _loaded("--model", model_args.model, lambda: sentiment_config(model_args.model))
+    aligned = not data_args.sentiment_unaligned
+    splits = _loaded("--dataset", data_args.dataset, lambda: load_mmsa(data_args.dataset, aligned=aligned))
+    try:
+        mode = head_mode(config, data_args.sentiment_mode if "sentiment_mode" in given else None)
+    except ValueError as error:
+        raise UsageError(f"--sentiment-mode: {error}") from None
+    try:
+        for name in ("test", "validation"):
+            check_feature_sizes(config, splits[name])
+    except ValueError as error:
+        raise UsageError(f"--dataset: {data_args.dataset}: {error}") from None
+    model, processor = _loaded("--model", model_args.model, lambda: load_sentiment_model(model_args.model, config))
+    sizes = f"{len(splits['test'])} test / {len(splits['validation'])} validation clips"
+    _print_setup("sentiment", model, f"{data_args.dataset}, {sizes} ({data_args.sentiment_dataset}, {mode})", args,
+                 writes=False)  # fmt: skip
+    evaluation = {key: getattr(args, key) for key in given if hasattr(args, key) and key != "output_dir"}
+    metrics = evaluate_sentiment(
+        model, processor, splits, dataset=data_args.sentiment_dataset, mode=mode, training_arguments=evaluation
+    )
+    _print_table(metrics)
     return 0
 
 

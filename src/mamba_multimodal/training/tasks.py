@@ -172,6 +172,13 @@ class DataArguments:
         default="mosei", metadata={"help": "sentiment: mosi, mosei, sims or simsv2 (metrics, paper batch size)"}
     )
     sentiment_mode: str = field(default="regression", metadata={"help": "sentiment: regression or classification"})
+    sentiment_unaligned: bool = field(
+        default=False,
+        metadata={
+            "help": "sentiment: read the unaligned pickle (MMSA's unaligned_50.pkl, SIMS' unaligned_39.pkl) and "
+            "resample every modality to 50 steps (train); evaluate uses the resampling the model was saved with"
+        },
+    )
 
 
 @dataclass
