@@ -7,9 +7,8 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from fixtures_mmsa import write_mmsa_pickle
-from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
+from test_sentiment import predict
 
 import mamba_multimodal_cli
 from mamba_multimodal.configuration.configuration_mambavision import MambaVisionConfig
@@ -92,17 +91,6 @@ def test_train_then_evaluate_each_vision_task(task, tmp_path, capsys):
     assert code == 0 and all(name in out for name in metrics)
 
 
-def test_train_sentiment_on_mmsa_features(tmp_path, capsys):
-    data = tmp_path / "aligned_50.pkl"
-    write_mmsa_pickle(data, "mosei", aligned=True, sizes={"train": 8, "valid": 4, "test": 4})
-    output = tmp_path / "run"
-    argv = ["train", "sentiment", "--model", "tiny", "--dataset", str(data), "--max-steps", "2",
-            "--per-device-train-batch-size", "4", "--output-dir", str(output)]  # fmt: skip
-    code, out, _ = run(argv, capsys)
-    assert code == 0 and "test_MAE" in out
-    assert (output / "training_curves.png").is_file() and (output / "metrics.json").is_file()
-
-
 # ------------------------------------------------------------------------------------------------ sentiment
 TINY_COUPLED = {"hidden_size": 8, "state_size": 4, "num_hidden_layers": 1, "head_hidden_size": 8}
 
@@ -113,32 +101,22 @@ def table(out: str) -> dict[str, float]:
     return {name.strip(): float(value) for name, value in rows if name.strip() != "metric"}
 
 
-def predictions_of(folder, split) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) scores and labels of the saved model on every clip of `split`: one plain forward through the saved
-    processor, outside Trainer."""
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    processor = AutoFeatureExtractor.from_pretrained(folder)
-    split = split.with_format("numpy")
-    batch = processor([split[i] for i in range(len(split))])
-    with torch.no_grad():
-        scores = model(**{key: value for key, value in batch.items() if key != "labels"}).logits[:, 0]
-    return scores.numpy(), batch["labels"].numpy()
-
-
 def test_evaluate_sentiment_prints_mmsa_metrics_of_the_trained_models_predictions(tmp_path, capsys):
     data = tmp_path / "aligned_50.pkl"
     write_mmsa_pickle(data, "mosei", aligned=True, sizes={"train": 8, "valid": 6, "test": 7})
     output = tmp_path / "run"
     train = ["train", "sentiment", "--model", "tiny", "--dataset", str(data), "--max-steps", "2",
              "--per-device-train-batch-size", "4", "--output-dir", str(output)]  # fmt: skip
-    assert run(train, capsys)[0] == 0
+    code, out, _ = run(train, capsys)
+    assert code == 0 and "| test_MAE " in out and "recipe: cpu: " in out
+    assert (output / "training_curves.png").is_file() and (output / "metrics.json").is_file()
     code, out, _ = run(["evaluate", "sentiment", "--model", str(output), "--dataset", str(data),
                         "--per-device-eval-batch-size", "3"], capsys)  # fmt: skip
     assert code == 0 and "recipe:" not in out  # evaluate trains nothing
     printed = table(out)
     splits = load_mmsa(data)
     for split in ("test", "validation"):
-        scores, labels = predictions_of(output, splits[split])
+        scores, labels = (values.numpy() for values in predict(output, splits[split]))  # a plain forward, no Trainer
         expected = sentiment_metrics(scores, labels, dataset="mosei")
         assert set(expected) == {"Has0_acc_2", "Has0_F1_score", "Non0_acc_2", "Non0_F1_score", "Mult_acc_5",
                                  "Mult_acc_7", "MAE", "Corr"}  # fmt: skip
