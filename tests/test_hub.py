@@ -416,3 +416,14 @@ def test_trainer_final_save_writes_the_bundle_processor_and_card(tmp_path):
     assert hub.check_folder(tmp_path / "final")
     assert json.loads((tmp_path / "final" / "preprocessor_config.json").read_text())["auto_map"]
     assert ModelCard.load(tmp_path / "final" / "README.md").data.pipeline_tag == "image-classification"
+
+
+def test_a_card_written_in_a_staging_folder_is_named_after_its_target(tmp_path):
+    from mamba_multimodal.file_utils import staged_into
+
+    family = FAMILIES["coupled_mamba"]
+    with staged_into(tmp_path / "mosei-run") as staging:
+        family.tasks["sentiment"](family.tiny_config()).save_pretrained(staging)
+    card = ModelCard.load(tmp_path / "mosei-run" / "README.md")
+    assert "\n# mosei-run\n" in card.text
+    assert 'model_id = "mosei-run"' in card.text and ".staging" not in card.text

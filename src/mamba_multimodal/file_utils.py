@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+STAGING_PREFIX = ".staging-"  # the temporary folder `staged_into` writes into, inside its target
+
 
 @contextmanager
 def staged_into(directory: str | os.PathLike) -> Iterator[Path]:
@@ -18,7 +20,7 @@ def staged_into(directory: str | os.PathLike) -> Iterator[Path]:
     removed either way."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory, prefix=".staging-"))
+    staging = Path(tempfile.mkdtemp(dir=directory, prefix=STAGING_PREFIX))
     try:
         yield staging
         for produced in sorted(staging.rglob("*")):
@@ -30,4 +32,10 @@ def staged_into(directory: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-__all__ = ["staged_into"]
+def final_name(folder: str | os.PathLike) -> str:
+    """The name `folder` will have once written: a `staged_into` staging folder's is its target's."""
+    folder = Path(folder).resolve()
+    return folder.parent.name if folder.name.startswith(STAGING_PREFIX) else folder.name
+
+
+__all__ = ["STAGING_PREFIX", "final_name", "staged_into"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from transformers.utils import logging
 
 from . import __version__
-from .file_utils import staged_into
+from .file_utils import final_name, staged_into
 from .registry import FAMILIES, Family, family_of
 
 logger = logging.get_logger(__name__)
@@ -383,9 +383,10 @@ def _table(values: dict, heading: str, float_format: str) -> str:
 
 
 def write_model_card(folder: str | os.PathLike, model, **details) -> Path:
-    """Writes `model_card(model, model_id=<folder name>, **details)` as `folder/README.md` (atomically)."""
+    """Writes `model_card(model, model_id=<folder name>, **details)` as `folder/README.md` (atomically); a staging
+    folder of `staged_into` is named after its target."""
     folder = Path(folder)
-    card = model_card(model, **{"model_id": folder.resolve().name, **details})
+    card = model_card(model, **{"model_id": final_name(folder), **details})
     with staged_into(folder) as staging:
         card.save(staging / "README.md")
     return folder / "README.md"
