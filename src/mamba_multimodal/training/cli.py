@@ -325,6 +325,7 @@ def _finish(task, run, trainer, data_args, output_dir, lora: bool = False) -> di
         details = _card_details(task, run, trainer, data_args, metrics, lora)
         write_model_card(staging, trainer.model, model_id=Path(output_dir).resolve().name, **details)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        trainer.state.save_to_json(str(staging / "trainer_state.json"))  # the log history (losses, train_runtime)
         draw_curves(trainer.state.log_history, staging / "training_curves.png")
     print(f"[{PROG}] wrote metrics.json and training_curves.png to {output_dir}")
     return metrics

@@ -3,6 +3,13 @@ answering easy-VQA's questions; before and after on the whole test split, a few 
 
     make demo                      # or: python -m mamba_multimodal.training.demo [--quick] [--output-dir runs/demo]
 
+Stages, each through the command line's own code (one code path):
+1. before: the base answers easy-VQA's whole test split (9,673 questions), as `mamba-multimodal evaluate vqa` does;
+2. LoRA: `mamba-multimodal train vqa --model BASE --lora ...` (`LORA_OPTIONS`): Trainer with its progress bars on the
+   training questions with the descriptions mixed in, then merge, the test split again (after), save;
+3. a few test images answered before and after, printed and drawn (examples.png);
+4. the before / after table, the wall time of each stage, and the command that pushes the folder to the Hub.
+
 The base (`base_model_path()`, ~8 MB in the package) is `tools/make_demo_base.py`'s output: the command line's
 `train caption` recipe (`BASE_ARGV`), a fresh 1.96 M-parameter VLM-Mamba with a MambaVision tower trained on the
 3,542 image descriptions of easy-VQA's train split ("a red circle"). Its folder holds `recipe.json`, what made it
@@ -11,10 +18,14 @@ The base (`base_model_path()`, ~8 MB in the package) is `tools/make_demo_base.py
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib.metadata
 import json
 import os
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 BASE_NAME = "vlm-mamba-easy-vqa-base"
@@ -93,4 +104,197 @@ def package_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in VERSIONED_PACKAGES}
 
 
-__all__ = ["BASE_ARGV", "base_model_path", "base_recipe"]
+# ------------------------------------------------------------------------------------------------ the demo
+PROG = "mamba-multimodal demo"
+# The LoRA recipe (/work/notes/demo_experiments.md): options of `mamba-multimodal train vqa --model BASE`.
+LORA_OPTIONS = ("--lora", "--learning-rate", "5e-3", "--max-steps", "300", "--eval-strategy", "no")
+# --quick: the same code path on a few hundred questions and a handful of steps (the test, a smoke run).
+QUICK_OPTIONS = ("--max-steps", "3", "--max-train-samples", "192", "--max-eval-samples", "96", "--logging-steps", "1")
+QUESTION_TYPES = ("yes/no", "shape", "color")
+
+
+def train_options(quick: bool) -> list[str]:
+    """LORA_OPTIONS; with `quick`, QUICK_OPTIONS added, replacing the values of the options both give."""
+    if not quick:
+        return list(LORA_OPTIONS)
+    replaced, options, index = set(QUICK_OPTIONS[::2]), [], 0
+    while index < len(LORA_OPTIONS):
+        has_value = index + 1 < len(LORA_OPTIONS) and not LORA_OPTIONS[index + 1].startswith("--")
+        if LORA_OPTIONS[index] not in replaced:
+            options += LORA_OPTIONS[index : index + 1 + has_value]
+        index += 1 + has_value
+    return options + list(QUICK_OPTIONS)
+
+
+def _say(text: str) -> None:
+    print(f"\n[{PROG}] {text}", flush=True)
+
+
+def evaluate_base(base: Path, options: list[str]):
+    """Stage 1, `mamba-multimodal evaluate vqa --model BASE` (its parse, run builder and score): (metrics, the test
+    split)."""
+    import dataclasses
+
+    from . import cli
+    from .tasks import TASK_BUILDERS, score
+
+    task, model_args, data_args, args = cli._parse("evaluate", ["vqa", "--model", str(base), *options])
+    run = TASK_BUILDERS[task](model_args, data_args, evaluate_only=True)
+    print(f"[{PROG}] {type(run.model).__name__} from {base}: {sum(p.numel() for p in run.model.parameters()):,} "
+          f"parameters; answering {len(run.eval):,} test questions", flush=True)  # fmt: skip
+    metrics = score(task, run, cli._trainer(run, dataclasses.replace(args, report_to="none")), data_args)
+    return metrics, run.eval
+
+
+def pick_examples(split, count: int) -> list[int]:
+    """Row indices of `count` questions about different images, cycling through the question types."""
+    picked, images = [], set()
+    for index, (image_id, kind) in enumerate(zip(split["image_id"], split["question_type"], strict=True)):
+        if image_id not in images and kind == QUESTION_TYPES[len(picked) % len(QUESTION_TYPES)]:
+            picked.append(index)
+            images.add(image_id)
+            if len(picked) == count:
+                break
+    return picked
+
+
+def answer_examples(base: Path, trained: Path, split, count: int) -> list[dict]:
+    """Stage 3: `count` test questions answered by the base and by the trained folder (loaded through the Auto
+    classes, as from the Hub): [{question, before, after, truth, image}]."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from ..processing.processing_vlm_mamba import vqa_prompt
+    from .tasks import generate_answers
+
+    rows = split.select(pick_examples(split, count))
+    prompts = [vqa_prompt(question) for question in rows["question"]]
+    answers = {}
+    for stage, folder in (("before", base), ("after", trained)):
+        model, processor = AutoModelForImageTextToText.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+        answers[stage] = generate_answers(model, processor, rows, prompts, max_new_tokens=8)
+    return [
+        {"question": question, "before": before, "after": after, "truth": truth[0], "image": image.convert("RGB")}
+        for question, before, after, truth, image in zip(
+            rows["question"], answers["before"], answers["after"], rows["answers"], rows["image"], strict=True
+        )
+    ]
+
+
+def draw_examples(examples: list[dict], path: Path, columns: int = 4) -> Path:
+    """examples.png: each image (upscaled) with its question, the answers before and after LoRA, and the truth."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from .metrics import vqa_accuracy
+
+    try:
+        font = ImageFont.load_default(size=13)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        font = ImageFont.load_default()
+    tile, side, line = (250, 252), 128, 17
+    rows = -(-len(examples) // columns)
+    grid = Image.new("RGB", (tile[0] * columns, tile[1] * rows), "white")
+    draw = ImageDraw.Draw(grid)
+    for index, example in enumerate(examples):
+        left, top = tile[0] * (index % columns), tile[1] * (index // columns)
+        grid.paste(example["image"].resize((side, side), Image.NEAREST), (left + (tile[0] - side) // 2, top + 6))
+        right = vqa_accuracy([example["after"]], [[example["truth"]]]) == 1.0
+        lines = [
+            *((text, "black") for text in textwrap.wrap(example["question"], 32)[:2]),
+            (f"before: {example['before']}", "gray"),
+            (f"after:  {example['after']}", "darkgreen" if right else "red"),
+            (f"truth:  {example['truth']}", "black"),
+        ]
+        for number, (text, colour) in enumerate(lines):
+            draw.text((left + 8, top + side + 14 + number * line), text, fill=colour, font=font)
+    grid.save(path)
+    return path
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def comparison_table(before: dict, after: dict, split) -> str:
+    """The before / after table (markdown), overall and per question type, with the question counts."""
+    kinds = split["question_type"]
+    rows = [("all questions", "VQA accuracy", len(kinds))]
+    rows += [(kind, f"VQA accuracy ({kind})", kinds.count(kind)) for kind in QUESTION_TYPES if kind in kinds]
+    lines = ["| easy-VQA test split | questions | before LoRA | after LoRA |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {count:,} | {_percent(before[key])} | {_percent(after[key])} |" for name, key, count in rows]
+    return "\n".join(lines)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def times_table(times: dict[str, float]) -> str:
+    lines = ["| stage | wall time |", "|---|---:|"]
+    lines += [f"| {stage} | {_minutes(seconds)} |" for stage, seconds in times.items()]
+    return "\n".join(lines)
+
+
+def train_runtime(folder: Path) -> float:
+    """Trainer's own measure of the training loop (trainer_state.json, which the CLI writes)."""
+    history = json.loads((folder / "trainer_state.json").read_text())["log_history"]
+    return next(entry["train_runtime"] for entry in reversed(history) if "train_runtime" in entry)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser.add_argument("--output-dir", type=Path, default=Path("runs/demo"), help="default: runs/demo")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run: {' '.join(QUICK_OPTIONS)}")
+    parser.add_argument("--examples", type=int, default=8, help="test questions answered in examples.png")
+    args = parser.parse_args(argv)
+    from . import cli
+
+    base, folder = base_model_path(), args.output_dir / "model"
+    quick = list(QUICK_OPTIONS) if args.quick else []
+    times, start = {}, time.perf_counter()
+
+    _say("1/4 before: the shipped base (it describes images, it never saw a question) on easy-VQA's test split")
+    before, split = evaluate_base(base, quick)
+    cli._print_table(before)
+    times["1. before: load the base, answer the test split"] = time.perf_counter() - start
+
+    train_argv = ["train", "vqa", "--model", str(base), *train_options(args.quick), "--output-dir", str(folder)]
+    _say(f"2/4 LoRA fine-tuning: mamba-multimodal {' '.join(train_argv)}")
+    stage = time.perf_counter()
+    code = cli.main(train_argv)
+    if code != 0:
+        return code
+    after = json.loads((folder / "metrics.json").read_text())
+    total = time.perf_counter() - stage
+    times["2. LoRA: training (Trainer)"] = train_runtime(folder)
+    times["2. LoRA: data, model, merge, answer the test split (after), save"] = total - train_runtime(folder)
+
+    _say(f"3/4 {args.examples} test questions, before and after")
+    stage = time.perf_counter()
+    examples = answer_examples(base, folder, split, args.examples)
+    for example in examples:
+        print(f"  {example['question']:<34} before: {example['before']!r:<20} after: {example['after']!r:<12} "
+              f"truth: {example['truth']!r}")  # fmt: skip
+    drawing = draw_examples(examples, args.output_dir / "examples.png")
+    times["3. examples: load both folders, answer, draw"] = time.perf_counter() - stage
+    times["total"] = time.perf_counter() - start
+
+    _say("4/4 results")
+    print(comparison_table(before, after, split))
+    print()
+    print(times_table(times))
+    load = os.getloadavg()[0]
+    print(f"\n[{PROG}] torch threads: {__import__('torch').get_num_threads()}, 1-minute load average: {load:.2f}")
+    print(f"[{PROG}] wrote {drawing}, {folder / 'training_curves.png'}")
+    print(f"[{PROG}] the Hub-ready folder (merged weights, processor): {folder}")
+    print(f"[{PROG}] push it with:  mamba-multimodal push {folder} USER/REPO")
+    summary = {"before": before, "after": after, "seconds": times, "load_average_1min": load, "quick": args.quick,
+               "train_command": f"mamba-multimodal {' '.join(train_argv)}",
+               "examples": [{k: v for k, v in e.items() if k != "image"} for e in examples]}  # fmt: skip
+    (args.output_dir / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+__all__ = ["BASE_ARGV", "LORA_OPTIONS", "base_model_path", "base_recipe", "main"]
+
+if __name__ == "__main__":
+    sys.exit(main())
