@@ -13,7 +13,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import sys
+import urllib.parse
 
 PROG = "mamba-multimodal"
 # {task: what it trains}; the keys equal registry.tasks() (tests/training/test_cli.py).
@@ -76,9 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _may_be_hub_id(value: str) -> bool:
+    """ "owner/name" that is no local path: what transformers and datasets would look up on the Hub."""
+    return value.count("/") == 1 and not value.startswith((".", "/", "~", "-")) and not os.path.exists(value)
+
+
+def offline_when_the_hub_is_unreachable(argv: list[str]) -> bool:
+    """Sets HF_HUB_OFFLINE=1 (and HF_DATASETS_OFFLINE) when an argument may be a Hub id and the Hub's host does not
+    resolve: without it huggingface_hub retries each request for ~30 s, printing a line per retry, before the one-line
+    error; offline, the local cache still answers and a missing id is one line at once. Must run before
+    huggingface_hub is imported (it reads the variables then). Returns whether it switched."""
+    if os.environ.get("HF_HUB_OFFLINE") or not any(map(_may_be_hub_id, argv)):
+        return False
+    host = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:  # no network, or no DNS
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     build_parser().parse_args(argv)  # help, an unknown command or task: answered here, without torch
+    if argv[:1] != ["push"]:  # push needs the Hub and says so itself
+        offline_when_the_hub_is_unreachable(argv)
     from mamba_multimodal.training.cli import main as run
 
     return run(argv)

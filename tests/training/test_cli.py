@@ -1,6 +1,7 @@
 """`mamba-multimodal`: a fast --help, the registry's tasks, one-line mistakes, and a tiny end-to-end run per task."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -239,3 +240,31 @@ def test_unaligned_sentiment_is_resampled_to_50_steps_and_evaluates(tmp_path, ca
     assert code == 0 and "test_MAE" in table(out)
     code, _, err = run(evaluate[:-1], capsys)  # read as aligned, the unaligned file's modalities differ in length
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--dataset" in err, err
+
+
+def test_a_hub_id_without_network_is_one_line_at_once_not_30_s_of_retries(tmp_path):
+    """No HF_HUB_OFFLINE, and a Hub host that cannot resolve (RFC 2606's .invalid): huggingface_hub alone retries for
+    ~30 s and prints 11 lines first (measured); the launcher switches to offline mode, so the cache is searched and the
+    mistake is one line."""
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_OFFLINE")}
+    env.update(HF_ENDPOINT="https://hub.invalid", HF_HOME=str(tmp_path / "hf"), OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "mamba_multimodal_cli", "train", "vqa", "--model", "nobody/no-such-model-here"]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    seconds = time.perf_counter() - start
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("mamba-multimodal: error: --model: cannot load 'nobody/no-such-model-here'")
+    assert seconds < 25, seconds  # torch's import is most of it (about 8 s here)
+
+
+def test_offline_mode_is_switched_on_only_for_a_possible_hub_id_and_an_unreachable_hub(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "align").mkdir(parents=True)
+    assert not mamba_multimodal_cli.offline_when_the_hub_is_unreachable(["train", "vqa", "--model", "runs/align"])
+    assert "HF_HUB_OFFLINE" not in os.environ  # a local folder: no lookup, nothing changed
+    assert mamba_multimodal_cli.offline_when_the_hub_is_unreachable(["train", "vqa", "--model", "owner/name"])
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
