@@ -155,7 +155,7 @@ class DataArguments:
     recipe: str = field(
         default="cpu",
         metadata={
-            "help": "`cpu` (default: sized for a CPU: minutes on the embedded data; sentiment on CMU-MOSEI about an "
+            "help": "`cpu` (default: sized for a CPU: minutes on the embedded data; sentiment on CMU-MOSEI over an "
             "hour) or `paper` (the paper's, sized for GPUs). The estimated duration after the first steps says what "
             "either costs here. image-classification paper: MambaVision's ImageNet recipe (310 "
             "epochs, batch 128, lr 5e-3, cosine, 20 warmup epochs, wd 0.05, clip 5, label smoothing 0.1; AdamW, as "
