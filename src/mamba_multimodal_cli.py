@@ -104,7 +104,8 @@ def offline_when_the_hub_is_unreachable(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     build_parser().parse_args(argv)  # help, an unknown command or task: answered here, without torch
-    if argv[:1] != ["push"]:  # push needs the Hub and says so itself
+    pushes = argv[:1] == ["push"] or {"--push_to_hub", "--push-to-hub"} & set(argv)
+    if not pushes:  # a push needs the Hub, and says in one line when it cannot reach it
         offline_when_the_hub_is_unreachable(argv)
     from mamba_multimodal.training.cli import main as run
 

@@ -427,3 +427,13 @@ def test_a_card_written_in_a_staging_folder_is_named_after_its_target(tmp_path):
     card = ModelCard.load(tmp_path / "mosei-run" / "README.md")
     assert "\n# mosei-run\n" in card.text
     assert 'model_id = "mosei-run"' in card.text and ".staging" not in card.text
+
+
+def test_cli_push_to_an_unreachable_hub_says_so_in_one_line(shared, stand_in_hub):
+    _, expected, _, _ = shared
+    folder = expected[case_name(FAMILIES["mambavision"], "AutoModel")]["folder"]
+    # Port 9 (discard): nothing listens there, the connection is refused at once.
+    code = f"import os; os.environ['HF_ENDPOINT'] = 'http://127.0.0.1:9'\n{cli('push', str(folder), 'tester/x')}"
+    done = run_with_hub(stand_in_hub, code)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "cannot push: the Hub at http://127.0.0.1:9 is unreachable" in done.stderr

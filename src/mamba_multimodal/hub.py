@@ -424,7 +424,7 @@ def check_can_push(token: str | bool | None = None) -> str:
     except HfHubHTTPError as error:
         status = getattr(error.response, "status_code", "?")
         raise HubError(f"cannot push: the Hub refused the token (HTTP {status}); log in again") from None
-    except OSError as error:  # connection refused, DNS, timeout (requests / httpx errors derive from OSError)
+    except Exception as error:  # no connection: httpx's ConnectError / timeouts (not OSErrors), or an OSError
         reason = type(error).__name__
         raise HubError(f"cannot push: the Hub at {constants.ENDPOINT} is unreachable ({reason})") from None
 
