@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from fixtures_mmsa import write_mmsa_pickle
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
 
@@ -64,6 +65,10 @@ def test_regression_keeps_the_checkpoint_with_the_best_validation_mae_and_reload
     recomputed = sentiment_metrics(*predict(output, splits["test"]), dataset="mosei")
     assert recomputed["MAE"] == pytest.approx(metrics["test_MAE"], abs=1e-5)
     assert recomputed["Non0_acc_2"] == pytest.approx(metrics["test_Non0_acc_2"])
+    # The model card records the test metrics in its model-index (hub.py), named after the output folder.
+    card = ModelCard.load(output / "README.md")
+    assert {r.metric_name: r.metric_value for r in card.data.eval_results}["MAE"] == metrics["test_MAE"]
+    assert card.data.model_name == "run" and "CMU-MOSEI (test split)" in card.content
 
 
 @pytest.mark.parametrize("learning_rate", [0.0, 5e-4], ids=["initial-weights", "trained-weights"])
