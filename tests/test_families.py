@@ -10,11 +10,11 @@ import inspect
 import pytest
 import torch
 import transformers
-from peft import PeftModel, get_peft_model
+from peft import PeftModel
 from transformers import AutoConfig
 
 from mamba_multimodal.registry import FAMILIES
-from mamba_multimodal.training import lora_config_for
+from mamba_multimodal.training import get_lora_model, lora_config_for
 from transformers_helpers import tensors_of
 
 BATCH, LENGTH = 2, 6
@@ -120,8 +120,9 @@ def test_every_parameter_gets_a_finite_nonzero_gradient(family, model_class):
 
 # --------------------------------------------------------------------------------------------------- LoRA
 def assert_lora_trains_merges_and_reloads(model, tmp_path):
-    """LoRA from `lora_config_for(model)`: every adapter gets a gradient; after a few AdamW steps in train mode the
-    adapter, loaded onto the saved base, reproduces the trained model, and so does the merged model (and generate)."""
+    """LoRA from the family's preset (`get_lora_model`, `lora_config_for`): every adapter gets a gradient; after a
+    few AdamW steps in train mode the adapter, loaded onto the saved base, reproduces the trained model, and so does
+    the merged model (and generate)."""
     model_class = type(model)
     inputs = inputs_for(model_class, model.config)
     labelled = inputs_for(model_class, model.config, with_labels=True)
@@ -130,7 +131,7 @@ def assert_lora_trains_merges_and_reloads(model, tmp_path):
     module_names = {name for name, _ in model.named_modules()}
     for entry in config.modules_to_save or ():
         assert any(name == entry or name.endswith(f".{entry}") for name in module_names), entry
-    peft_model = get_peft_model(model, config).train()
+    peft_model = get_lora_model(model, init_lora_weights=False).train()
 
     # 1. Every adapter gets a gradient.
     adapters = {name: p for name, p in peft_model.named_parameters() if "lora_" in name}
@@ -171,17 +172,37 @@ def test_lora_preset_trains_merges_exactly_and_reloads_onto_the_saved_base(famil
     assert_lora_trains_merges_and_reloads(build(family, model_class), tmp_path)
 
 
-def test_lora_on_a_vlm_with_a_mambavision_tower_saves_the_frozen_towers_batchnorms(tmp_path):
-    """The tower is frozen, but its BatchNorms update their statistics in training mode: they travel with the adapter
-    (and only they: "norm1"/"norm2" also name the Mamba blocks' LayerNorms)."""
+def vlm_with_a_mambavision_tower():
     family = FAMILIES["vlm_mamba"]
     config = family.tiny_config()
     config.vision_config = FAMILIES["mambavision"].tiny_config()
     torch.manual_seed(0)
-    model = family.tasks["vqa"](config).eval()
+    return family.tasks["vqa"](config).eval()
+
+
+def test_lora_on_a_vlm_with_a_mambavision_tower_saves_the_frozen_towers_batchnorms(tmp_path):
+    """The tower is frozen, but its BatchNorms update their statistics in training mode: they travel with the adapter
+    (and only they: "norm1"/"norm2" also name the Mamba blocks' LayerNorms)."""
+    model = vlm_with_a_mambavision_tower()
     batchnorms = [name for name, module in model.named_modules() if isinstance(module, torch.nn.BatchNorm2d)]
     assert batchnorms and lora_config_for(model).modules_to_save == ["multi_modal_projector", *batchnorms]
     assert_lora_trains_merges_and_reloads(model, tmp_path)
+
+
+def test_lora_on_a_vlm_trains_nothing_in_the_tower_and_its_batchnorm_statistics_still_move():
+    """VLM-Mamba's preset (`train_statistics_norms=False`): no parameter of the tower trains, so backward stops at
+    the projector; the BatchNorms' statistics move in training mode (and travel with the adapter, test above)."""
+    peft_model = get_lora_model(vlm_with_a_mambavision_tower()).train()
+    tower = {name: p for name, p in peft_model.named_parameters() if ".vision_tower." in name}
+    statistics = {name: b.clone() for name, b in peft_model.named_buffers() if name.endswith(".running_mean")}
+    assert tower and statistics and not any(p.requires_grad for p in tower.values())
+    scalar_of(peft_model, inputs_for(type(peft_model.get_base_model()), peft_model.config, True)).backward()
+    assert all(p.grad is None for p in tower.values())
+    assert peft_model.base_model.model.model.multi_modal_projector.modules_to_save.default.linears[0].weight.grad.any()
+    moved = [
+        name for name, b in peft_model.named_buffers() if name in statistics and not torch.equal(b, statistics[name])
+    ]
+    assert moved and all("modules_to_save" in name for name in moved)
 
 
 def test_lora_config_for_fits_the_model_and_takes_overrides():

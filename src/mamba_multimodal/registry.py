@@ -60,6 +60,9 @@ class LoraPreset:
     modules_to_save: modules trained in full and saved with the adapter (task heads, projectors); entries that name
         no module of a given model are left out, and `training.lora_config_for` adds every BatchNorm, whose running
         statistics move in training, so that an adapter reloaded onto the saved base reproduces the trained model.
+    train_statistics_norms: whether those added BatchNorms also train their weight and bias. False
+        (`training.get_lora_model`): they travel with the adapter for their statistics only, and the frozen part of
+        the model that holds them costs no backward pass.
     """
 
     target_modules: str
@@ -67,6 +70,7 @@ class LoraPreset:
     r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
+    train_statistics_norms: bool = True
 
 
 @dataclass(frozen=True)
@@ -179,10 +183,13 @@ FAMILIES: dict[str, Family] = {
             processor_class=VLMambaProcessor,
             auto_processor="AutoProcessor",
             # The language model's mixers (LLaVA's recipe: adapt the LM, train the projector in full); the vision
-            # tower stays frozen. The classifier's fusion MLP and score head are new for a new label set.
+            # tower stays frozen, its BatchNorms (MambaVision) saved for their statistics only, so no step
+            # backpropagates through it (easy-VQA demo: 0.25 → 0.22 s a step, same accuracy). The classifier's fusion
+            # MLP and score head are new for a new label set.
             lora=LoraPreset(
                 target_modules=_module_pattern(*MAMBA_PROJECTIONS, under="language_model"),
                 modules_to_save=("multi_modal_projector", "fusion", "score"),
+                train_statistics_norms=False,
             ),
             tiny_config=_tiny_vlm_mamba,
             summary="VLM-Mamba: a vision-language model without attention in its language model: a vision encoder, "

@@ -294,11 +294,9 @@ def _train(task, model_args, data_args, args) -> int:
     if run.compute_metrics is None:  # generative: the eval loss is tracked, the metric is computed at the end
         args = dataclasses.replace(args, prediction_loss_only=True)
     if model_args.lora:
-        from peft import get_peft_model
+        from .lora import get_lora_model
 
-        from .lora import lora_config_for
-
-        run.model = get_peft_model(run.model, lora_config_for(run.model))
+        run.model = get_lora_model(run.model)
     _print_setup(task, run.model, _data_line(run), args, lora=model_args.lora, recipe=data_args.recipe)
     trainer = _trainer(run, args, [_estimate_callback()])
     trainer.train()

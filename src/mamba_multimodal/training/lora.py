@@ -1,8 +1,7 @@
 """LoRA for every family: a `peft.LoraConfig` built from the family's preset in `registry.FAMILIES`.
 
-    from peft import get_peft_model
-    from mamba_multimodal.training import lora_config_for
-    model = get_peft_model(model, lora_config_for(model, r=16))
+    from mamba_multimodal.training import get_lora_model, lora_config_for
+    model = get_lora_model(model, r=16)      # get_peft_model(model, lora_config_for(model, r=16)), preset applied
 
 Every preset targets only `nn.Linear` layers that the models call as modules (kernels receive activations, never a
 `.weight`), so every adapter gets a gradient; `tests/test_families.py` proves it for every model class of every family,
@@ -19,7 +18,7 @@ from torch import nn
 from ..registry import family_of
 
 if TYPE_CHECKING:
-    from peft import LoraConfig
+    from peft import LoraConfig, PeftModel
 
 
 def lora_config_for(model: nn.Module, **overrides) -> LoraConfig:
@@ -37,8 +36,9 @@ def lora_config_for(model: nn.Module, **overrides) -> LoraConfig:
         a `LoraConfig` with the preset's `target_modules`, `r`, `lora_alpha` and `lora_dropout`, and as
         `modules_to_save` the preset's entries that name a module of this model (a backbone has no head), followed
         by the full name of every norm with running statistics (BatchNorm) outside them. Such a norm updates them in
-        training mode even when frozen; trained in full and saved with the adapter, the statistics travel with it,
-        so the adapter loaded onto the saved base reproduces the trained model.
+        training mode even when frozen; saved with the adapter, the statistics travel with it, so the adapter
+        loaded onto the saved base reproduces the trained model (its weight and bias train too, unless the preset's
+        `train_statistics_norms` is False and `get_lora_model` builds the model).
 
     Raises:
         TypeError: an override is not a `LoraConfig` field.
@@ -50,10 +50,8 @@ def lora_config_for(model: nn.Module, **overrides) -> LoraConfig:
     if unknown:
         raise TypeError(f"lora_config_for() got unknown LoraConfig field(s): {', '.join(map(repr, unknown))}")
     preset = family_of(model).lora
-    if "modules_to_save" in overrides:
-        modules_to_save = list(overrides.pop("modules_to_save") or ())
-    else:
-        modules_to_save = [name for name in preset.modules_to_save if _modules_named(model, name)]
+    modules_to_save = _saved_modules(model, overrides, preset)
+    overrides.pop("modules_to_save", None)
     modules_to_save += _running_statistics_norms(model, outside=modules_to_save)
     settings = {
         "target_modules": preset.target_modules,
@@ -67,6 +65,34 @@ def lora_config_for(model: nn.Module, **overrides) -> LoraConfig:
         **overrides,
     }
     return LoraConfig(modules_to_save=modules_to_save or None, **settings)
+
+
+def get_lora_model(model: nn.Module, **overrides) -> PeftModel:
+    """`peft.get_peft_model(model, lora_config_for(model, **overrides))`, with the rest of the family's preset: where
+    `train_statistics_norms` is False (VLM-Mamba: the vision tower stays frozen), the BatchNorms saved for their
+    running statistics keep their weight and bias frozen, so a frozen part of the model costs no backward pass.
+
+    Returns:
+        the `PeftModel`; its trainable parameters are the adapters and the preset's `modules_to_save`.
+    """
+    from peft import get_peft_model
+
+    preset = family_of(model).lora
+    statistics_only = []
+    if not preset.train_statistics_norms:
+        statistics_only = _running_statistics_norms(model, outside=_saved_modules(model, overrides, preset))
+    peft_model = get_peft_model(model, lora_config_for(model, **overrides))
+    for name in statistics_only:  # PEFT's ModulesToSaveWrapper: the saved copy is trainable, the original frozen
+        peft_model.base_model.model.get_submodule(name).requires_grad_(False)
+    return peft_model
+
+
+def _saved_modules(model: nn.Module, overrides: dict, preset) -> list[str]:
+    """The modules_to_save asked for: the override as given, else the preset's entries that name a module of `model`
+    (a backbone has no head)."""
+    if "modules_to_save" in overrides:
+        return list(overrides["modules_to_save"] or ())
+    return [name for name in preset.modules_to_save if _modules_named(model, name)]
 
 
 def _modules_named(model: nn.Module, name: str) -> list[str]:
@@ -86,4 +112,4 @@ def _running_statistics_norms(model: nn.Module, outside: list[str]) -> list[str]
     ]
 
 
-__all__ = ["lora_config_for"]
+__all__ = ["get_lora_model", "lora_config_for"]
