@@ -32,7 +32,7 @@ def test_quick_demo_writes_every_artefact_and_a_well_formed_table(tmp_path, caps
     output = tmp_path / "demo"
     assert demo.main(["--quick", "--output-dir", str(output)]) == 0
     printed = capsys.readouterr().out
-    folder = output / "model"
+    folder = output / demo.FOLDER_NAME
     for name in ("config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "metrics.json",
                  "training_curves.png", "trainer_state.json"):  # fmt: skip
         assert (folder / name).is_file(), name
@@ -50,7 +50,7 @@ def test_quick_demo_writes_every_artefact_and_a_well_formed_table(tmp_path, caps
     assert int(rows["all questions"][0]) == quick_questions
     assert sum(int(count) for count, _, _ in list(rows.values())[1:]) == quick_questions
     assert rows["all questions"][2] == f"{100 * summary['after']['VQA accuracy']:.2f}%"
-    assert "| total |" in results and f"mamba-multimodal push {folder} USER/REPO" in results
+    assert "| total |" in results and f"mamba-multimodal push {folder} USER/NAME" in results
 
     # The saved folder, loaded as a user would, answers the quick test questions as the demo scored them.
     model, processor = AutoModelForImageTextToText.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
