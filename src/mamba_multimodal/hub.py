@@ -19,6 +19,7 @@ transformers prefers a locally registered model_type unless remote code is asked
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import re
@@ -119,6 +120,13 @@ def _root_classes(family: Family) -> list[type]:
 
 
 def bundle_sources(family: Family | str) -> dict[str, str]:
+    """{file name: source} of the family's remote-code bundle (see `_bundle_sources`), generated once per process:
+    every save, and every processor save's lookup of its family, reads the same files."""
+    return dict(_bundle_sources(family if isinstance(family, str) else family.name))
+
+
+@functools.cache
+def _bundle_sources(family_name: str) -> dict[str, str]:
     """{file name: source} of the family's remote-code bundle, generated from the installed package.
 
     Every module that defines one of the family's classes, and every package module those import (at any depth,
@@ -127,7 +135,7 @@ def bundle_sources(family: Family | str) -> dict[str, str]:
     Raises:
         ValueError: two bundled modules share a file name, or a module breaks the bundle's import rules.
     """
-    family = FAMILIES[family] if isinstance(family, str) else family
+    family = FAMILIES[family_name]
     pending = [cls.__module__ for cls in _root_classes(family)]
     sources: dict[str, str] = {}
     origin: dict[str, str] = {}
