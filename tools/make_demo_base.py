@@ -25,9 +25,17 @@ import time
 from pathlib import Path
 
 
+def _without_auto_map(settings):
+    """The JSON settings without any `auto_map` (it names the remote-code bundle, which the package's copy leaves
+    out: the installed package serves these classes)."""
+    if isinstance(settings, dict):
+        return {key: _without_auto_map(value) for key, value in settings.items() if key != "auto_map"}
+    return settings
+
+
 def ship(run_dir: Path, output: Path) -> list[str]:
     """Copies the run's files but `demo.NOT_SHIPPED` into a fresh `output` (replacing the old one only once
-    complete); returns the names copied."""
+    complete), the JSON files without `auto_map`; returns the names copied."""
     from mamba_multimodal.training.demo import NOT_SHIPPED
 
     names = sorted(
@@ -39,7 +47,11 @@ def ship(run_dir: Path, output: Path) -> list[str]:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for name in names:
-        shutil.copyfile(run_dir / name, staging / name)  # not the temporary files' 0600 mode
+        if name.endswith(".json"):
+            settings = _without_auto_map(json.loads((run_dir / name).read_text()))
+            (staging / name).write_text(json.dumps(settings, indent=2) + "\n")
+        else:
+            shutil.copyfile(run_dir / name, staging / name)  # not the temporary files' 0600 mode
     shutil.rmtree(output, ignore_errors=True)
     staging.rename(output)
     return names

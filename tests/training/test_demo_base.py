@@ -43,6 +43,8 @@ def test_the_folder_holds_the_recorded_weights_and_nothing_else(recorded):
     assert {file.name for file in path.iterdir()} == SHIPPED
     assert sum(file.stat().st_size for file in path.iterdir()) <= 20e6
     assert sha256_of(path / "model.safetensors") == recorded["model_safetensors_sha256"]
+    # No pointer to a remote-code bundle the folder does not carry (the installed package serves these classes).
+    assert not any("auto_map" in file.read_text() for file in path.glob("*.json") if file.name != "recipe.json")
     shipped = json.loads(json.dumps(AutoConfig.from_pretrained(path).to_dict()))
     added_by_save = {"architectures", "dtype", "_name_or_path"}  # save_pretrained and from_pretrained set them
     assert {key: shipped[key] for key in recorded["model_config"] if key not in added_by_save} == {
