@@ -3,7 +3,8 @@
     python tests/remote_code_load.py SPEC.json OUTPUT_DIR
 
 SPEC lists folders and what to run on each: a model through an Auto class (on saved inputs, and generate() where
-asked), a processor through an Auto class (on an image, text or features rebuilt from the spec), a pipeline. Every
+asked), a processor through an Auto class (on an image, text or features rebuilt from the spec), a pipeline. An image
+is a file ("image_path") or a patterned image of a size ("image_size"). Every
 load passes `trust_remote_code=True`; an import finder refuses `mamba_multimodal` before anything else runs. The
 script imports nothing from the package or from the tests (they import the package).
 """
@@ -37,6 +38,14 @@ def patterned_image(size: int) -> Image.Image:
     return Image.fromarray(pixels.astype(np.uint8))
 
 
+def case_image(case: dict) -> Image.Image:
+    """The case's image file ("image_path", RGB) or the patterned image of its size ("image_size")."""
+    if "image_path" in case:
+        with Image.open(case["image_path"]) as image:
+            return image.convert("RGB")
+    return patterned_image(case["image_size"])
+
+
 def model_class(auto: str, folder: str):
     """The Auto class, or for AutoBackbone the bundle's class itself: transformers 5.24's
     `AutoBackbone.from_pretrained` asks the Hub whether a local path is a repo id and fails on any local folder."""
@@ -67,9 +76,9 @@ def run_processor(case: dict, output: Path) -> dict:
         features = {name: np.asarray(value, dtype=np.float32) for name, value in case["features"].items()}
         result = processor(features)
     elif case["auto"] == "AutoImageProcessor":
-        result = processor(patterned_image(case["image_size"]), return_tensors="pt")
+        result = processor(case_image(case), return_tensors="pt")
     else:
-        result = processor(images=patterned_image(case["image_size"]), text=case["text"], return_tensors="pt")
+        result = processor(images=case_image(case), text=case["text"], return_tensors="pt")
         chat = processor.apply_chat_template(case["chat"], add_generation_prompt=True)
         (output / f"{case['name']}.json").write_text(json.dumps({"chat_prompt": chat}))
     save_file({key: value.contiguous() for key, value in result.items()}, output / f"{case['name']}.safetensors")
@@ -78,7 +87,7 @@ def run_processor(case: dict, output: Path) -> dict:
 
 def run_pipeline(case: dict, output: Path) -> dict:
     pipe = transformers.pipeline(case["task"], model=case["folder"], trust_remote_code=True)
-    image = patterned_image(case["image_size"])
+    image = case_image(case)
     if case["task"] == "image-classification":
         result = pipe(image, top_k=3)
     else:

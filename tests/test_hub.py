@@ -29,7 +29,7 @@ from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training.recipes import easy_vqa_vlm_config, vlm_and_processor
 from test_families import inputs_for
-from transformers_helpers import auto_processor_class, tensors_of
+from transformers_helpers import auto_processor_class, load_without_package, tensors_of
 
 SHARING = [family for family in FAMILIES.values() if family.register_with_auto]
 MODEL_CASES = [(family, auto, cls) for family in SHARING for auto, cls in family.auto_models.items()]
@@ -38,7 +38,6 @@ LABELS = {0: "circle", 1: "square", 2: "triangle"}
 TOLERANCE = {"atol": 1e-6, "rtol": 0}
 QUESTION = "What shape is in the image?"
 GENERATE = {"max_new_tokens": 4, "do_sample": False}
-REMOTE_SCRIPT = Path(__file__).with_name("remote_code_load.py")
 
 
 def case_name(family, auto) -> str:
@@ -136,15 +135,8 @@ def shared(tmp_path_factory):
         spec.append(entry)
         expected[entry["name"]] = saved
     spec += processor_entries(root) + pipeline_entries(root)
-    (root / "spec.json").write_text(json.dumps(spec))
-    remote = root / "remote"
-    remote.mkdir()
-    environment = {**os.environ, "HF_MODULES_CACHE": str(root / "modules"), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, str(REMOTE_SCRIPT), str(root / "spec.json"), str(remote)],
-                          capture_output=True, text=True, env=environment, timeout=600)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
-    report = json.loads((remote / "report.json").read_text())
-    return {entry["name"]: entry for entry in spec}, expected, remote, report
+    report = load_without_package(spec, root)
+    return {entry["name"]: entry for entry in spec}, expected, root / "remote", report
 
 
 # ---------------------------------------------------------------------------------------- without the package

@@ -1,16 +1,24 @@
-"""The demo: the per-type VQA table, and a quick run of the whole demo (same code path, a few steps and questions)."""
+"""The demo: the per-type VQA table, and a quick run of the whole demo (same code path, a few steps and questions):
+its artefacts, its table, and its folder answering as scored, with the package and without it (remote code, through
+generate and through `pipeline("image-text-to-text")` with chat messages)."""
 
+import contextlib
+import io
 import json
 
 import datasets
 import PIL.Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 
 from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
 from mamba_multimodal.training import demo
 from mamba_multimodal.training.data import load_easy_vqa
 from mamba_multimodal.training.metrics import vqa_accuracy
 from mamba_multimodal.training.tasks import generate_answers, vqa_metrics
+from transformers_helpers import load_without_package
 
 
 def test_vqa_metrics_scores_each_question_type_apart():
@@ -28,10 +36,21 @@ def test_vqa_metrics_without_a_type_column_is_the_overall_accuracy():
     assert vqa_metrics(["2", "2"], split) == {"VQA accuracy": 1.0}  # the official rule maps "two" to "2"
 
 
-def test_quick_demo_writes_every_artefact_and_a_well_formed_table(tmp_path, capsys):
-    output = tmp_path / "demo"
-    assert demo.main(["--quick", "--output-dir", str(output)]) == 0
-    printed = capsys.readouterr().out
+QUICK_QUESTIONS = int(demo.QUICK_OPTIONS[demo.QUICK_OPTIONS.index("--max-eval-samples") + 1])
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    """One quick demo run: (its output folder, what it printed)."""
+    output = tmp_path_factory.mktemp("quick") / "demo"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert demo.main(["--quick", "--output-dir", str(output)]) == 0
+    return output, printed.getvalue()
+
+
+def test_quick_demo_writes_every_artefact_and_a_well_formed_table(quick_demo):
+    output, printed = quick_demo
     folder = output / demo.FOLDER_NAME
     for name in ("config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "metrics.json",
                  "training_curves.png", "trainer_state.json"):  # fmt: skip
@@ -46,7 +65,7 @@ def test_quick_demo_writes_every_artefact_and_a_well_formed_table(tmp_path, caps
     assert table[0] == "| easy-VQA test split | questions | before LoRA | after LoRA |"
     rows = {cells[0]: cells[1:] for cells in (line.strip("| ").split(" | ") for line in table[1:5])}
     assert list(rows) == ["all questions", "yes/no", "shape", "color"]
-    quick_questions = int(demo.QUICK_OPTIONS[demo.QUICK_OPTIONS.index("--max-eval-samples") + 1])
+    quick_questions = QUICK_QUESTIONS
     assert int(rows["all questions"][0]) == quick_questions
     assert sum(int(count) for count, _, _ in list(rows.values())[1:]) == quick_questions
     assert rows["all questions"][2] == f"{100 * summary['after']['VQA accuracy']:.2f}%"
@@ -57,3 +76,46 @@ def test_quick_demo_writes_every_artefact_and_a_well_formed_table(tmp_path, caps
     split = load_easy_vqa(("test",))["test"].select(range(quick_questions))
     answers = generate_answers(model, processor, split, [vqa_prompt(q) for q in split["question"]], max_new_tokens=8)
     assert vqa_accuracy(answers, split["answers"]) == summary["after"]["VQA accuracy"]
+
+
+def test_quick_demo_folder_answers_the_same_without_the_package(quick_demo, tmp_path):
+    """The Hub-ready folder, in a process that cannot import mamba_multimodal (trust_remote_code=True): its chat
+    template renders the training prompt, and generate() and the image-text-to-text pipeline fed chat messages (one
+    image and the question) answer test questions as the package's scoring does."""
+    folder = str(quick_demo[0] / demo.FOLDER_NAME)
+    test = load_easy_vqa(("test",))["test"]
+    split = test.select(demo.pick_examples(test, 3))
+    processor = AutoProcessor.from_pretrained(folder)
+    model = AutoModelForImageTextToText.from_pretrained(folder).eval()
+    spec, expected = [], {}
+    for index, (question, image) in enumerate(zip(split["question"], split["image"], strict=True)):
+        image_path = tmp_path / f"image-{index}.png"
+        image.convert("RGB").save(image_path)
+        inputs = processor(images=image.convert("RGB"), text=vqa_prompt(question), return_tensors="pt")
+        save_file({key: value.contiguous() for key, value in inputs.items()}, tmp_path / f"inputs-{index}.safetensors")
+        generate = {"max_new_tokens": 8, "do_sample": False}
+        with torch.no_grad():
+            expected[index] = model.generate(**inputs, **generate)
+        spec += [
+            {"name": f"model-{index}", "kind": "model", "auto": "AutoModelForImageTextToText", "folder": folder,
+             "inputs": str(tmp_path / f"inputs-{index}.safetensors"), "generate": generate},
+            {"name": f"processor-{index}", "kind": "processor", "auto": "AutoProcessor", "folder": folder,
+             "image_path": str(image_path), "text": vqa_prompt(question),
+             "chat": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]},
+            {"name": f"pipeline-{index}", "kind": "pipeline", "task": "image-text-to-text", "folder": folder,
+             "image_path": str(image_path), "max_new_tokens": 8, "chat": [{"type": "text", "text": question}]},
+        ]  # fmt: skip
+    report = load_without_package(spec, tmp_path)
+    assert report["imported package modules"] == []
+    scored = generate_answers(model, processor, split, [vqa_prompt(q) for q in split["question"]], 8, batch_size=1)
+    local_pipe = pipeline("image-text-to-text", model=folder)
+    for index, question in enumerate(split["question"]):
+        assert report[f"model-{index}"]["module"].startswith("transformers_modules.")
+        assert torch.equal(load_file(tmp_path / "remote" / f"model-{index}.safetensors")["generated"], expected[index])
+        rendered = json.loads((tmp_path / "remote" / f"processor-{index}.json").read_text())["chat_prompt"]
+        assert rendered == vqa_prompt(question)
+        answer = report[f"pipeline-{index}"]["result"][0]["generated_text"]
+        assert answer.strip() == scored[index]
+        chat = [{"role": "user", "content": [{"type": "image", "image": split[index]["image"].convert("RGB")},
+                                             {"type": "text", "text": question}]}]  # fmt: skip
+        assert local_pipe(text=chat, max_new_tokens=8, return_full_text=False)[0]["generated_text"] == answer
