@@ -45,7 +45,8 @@ test: install
 	$(PY) $(SHOW_VERSIONS)
 	$(PY) -m pytest -q tests
 
-# Checks marked slow (multi-process runs through accelerate launch): CI runs them after the suite.
+# Checks marked slow (multi-process runs through accelerate launch; the full demo with its accuracy target): CI runs
+# them after the suite.
 test-slow: install
 	$(PY) -m pytest -q -m slow tests
 

@@ -16,7 +16,7 @@ from mamba_multimodal.configuration.configuration_mambavision import MambaVision
 from mamba_multimodal.processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
 from mamba_multimodal.registry import tasks
 from mamba_multimodal.training import load_mmsa, sentiment_metrics
-from mamba_multimodal.training.cli import _parse
+from mamba_multimodal.training.cli import _parse, _set_over_recipe
 from mamba_multimodal.training.sentiment import build_sentiment_model
 
 TINY_RUN = ["--model", "tiny", "--max-steps", "2", "--max-train-samples", "8", "--max-eval-samples", "4",
@@ -217,6 +217,13 @@ def test_caption_and_vqa_paper_recipe_is_cobras_with_its_global_batch_split(task
     assert accumulated.per_device_train_batch_size == 32
     code, _, err = run(["train", task, "--recipe", "paper", "--gradient-accumulation-steps", "3"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "global batch 128" in err, err
+
+
+def test_setup_block_names_what_the_command_line_set_over_the_recipe(tmp_path):
+    argv = ["vqa", "--learning-rate", "5e-3", "--max-steps", "30", "--eval-strategy", "no"]
+    changed = _set_over_recipe("vqa", "cpu", training_arguments([*argv, "--output-dir", str(tmp_path)]))
+    assert sorted(changed) == ["eval_strategy no", "learning_rate 0.005", "max_steps 30"]
+    assert _set_over_recipe("vqa", "cpu", training_arguments(["vqa", "--output-dir", str(tmp_path)])) == []
 
 
 def test_a_paper_recipe_run_names_its_recipe_and_estimates_its_cost(tmp_path, capsys):

@@ -155,11 +155,31 @@ def _parse(command: str, argv: list[str]):
     return task, model_args, data_args, _with_recipe(task, data_args.recipe, training_args, given)
 
 
-def _with_recipe(task: str, recipe: str, training_args, given: set[str]):
-    """TrainingArguments with the recipe's values where the command line gave none."""
+def _recipe_values(task: str, recipe: str) -> dict:
+    """The TrainingArguments values of a task's recipe (sentiment's stand alone; the others add COMMON_TRAINING)."""
     from .tasks import COMMON_TRAINING, RECIPES
 
-    values = {**COMMON_TRAINING, **RECIPES[task][recipe]} if task != "sentiment" else dict(RECIPES[task][recipe])
+    return dict(RECIPES[task][recipe]) if task == "sentiment" else {**COMMON_TRAINING, **RECIPES[task][recipe]}
+
+
+def _set_over_recipe(task: str, recipe: str, args) -> list[str]:
+    """ "name value" of each training argument that differs from the recipe's (given on the command line), and
+    max_steps where set (it replaces the recipe's epochs)."""
+    changed = []
+    for name, value in _recipe_values(task, recipe).items():
+        if hasattr(args, name):
+            got = getattr(args, name)
+            got = getattr(got, "value", got)  # the enums of TrainingArguments (strategy, scheduler)
+            if got != value:
+                changed.append(f"{name} {got}")
+    if args.max_steps > 0:
+        changed.append(f"max_steps {args.max_steps}")
+    return changed
+
+
+def _with_recipe(task: str, recipe: str, training_args, given: set[str]):
+    """TrainingArguments with the recipe's values where the command line gave none."""
+    values = _recipe_values(task, recipe)
     global_batch = values.pop("global_batch_size", None)
     if global_batch is not None:  # a paper's global batch: per device = global / (processes x accumulation steps)
         shares = training_args.world_size * training_args.gradient_accumulation_steps
@@ -225,6 +245,9 @@ def _print_setup(task, model, data: str, args, *, lora=False, writes=True, recip
     ]
     if recipe is not None:
         lines.append(f"recipe: {recipe}: {RECIPE_NOTES[task][recipe]}")
+        changed = _set_over_recipe(task, recipe, args)
+        if changed:
+            lines.append(f"set over the recipe: {', '.join(changed)}")
         if recipe == "paper" and args.device.type == "cpu":
             lines.append(
                 "the paper's recipe is sized for GPUs: the estimated duration after the first steps says what it "
