@@ -65,15 +65,14 @@ def test_quick_demo_writes_every_artefact_and_a_well_formed_table(quick_demo):
     assert table[0] == "| easy-VQA test split | questions | before LoRA | after LoRA |"
     rows = {cells[0]: cells[1:] for cells in (line.strip("| ").split(" | ") for line in table[1:5])}
     assert list(rows) == ["all questions", "yes/no", "shape", "color"]
-    quick_questions = QUICK_QUESTIONS
-    assert int(rows["all questions"][0]) == quick_questions
-    assert sum(int(count) for count, _, _ in list(rows.values())[1:]) == quick_questions
+    assert int(rows["all questions"][0]) == QUICK_QUESTIONS
+    assert sum(int(count) for count, _, _ in list(rows.values())[1:]) == QUICK_QUESTIONS
     assert rows["all questions"][2] == f"{100 * summary['after']['VQA accuracy']:.2f}%"
     assert "| total |" in results and f"mamba-multimodal push {folder} USER/NAME" in results
 
     # The saved folder, loaded as a user would, answers the quick test questions as the demo scored them.
     model, processor = AutoModelForImageTextToText.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
-    split = load_easy_vqa(("test",))["test"].select(range(quick_questions))
+    split = load_easy_vqa(("test",))["test"].select(range(QUICK_QUESTIONS))
     answers = generate_answers(model, processor, split, [vqa_prompt(q) for q in split["question"]], max_new_tokens=8)
     assert vqa_accuracy(answers, split["answers"]) == summary["after"]["VQA accuracy"]
 
@@ -84,7 +83,7 @@ def test_quick_demo_folder_answers_the_same_without_the_package(quick_demo, tmp_
 
 @pytest.mark.slow
 def test_full_demo_reaches_the_target_and_its_folder_answers_the_same_without_the_package(tmp_path):
-    """`make demo` itself (about 8 min on 2 threads): ≥ 95% after LoRA on the whole test split, far above before."""
+    """`make demo` itself (about 9 min on 2 threads): ≥ 95% after LoRA on the whole test split, far above before."""
     output = tmp_path / "demo"
     assert demo.main(["--output-dir", str(output)]) == 0
     summary = json.loads((output / "demo.json").read_text())
