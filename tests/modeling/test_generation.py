@@ -8,19 +8,25 @@ A family that generates adds one entry to `GENERATING_MODELS`.
 
 import pytest
 import torch
-from transformers import MambaConfig
+import transformers
+from transformers import DynamicCache, MambaConfig
 
 from mamba_multimodal import MambaForCausalLM, VLMambaConfig, VLMambaForConditionalGeneration
+from mamba_multimodal.modeling.cache_utils import (
+    COUNTS_RECURRENT_TOKENS,
+    RECURRENT_CACHE_RELEASE,
+    SUPPORTS_STATE_ROLLBACK,
+)
 
 VOCAB = 64
 NEW_TOKENS = 8
 IMAGE_TOKEN = VOCAB - 1  # the VLMs' <image>; text tokens are drawn below it
 
 
-def text_config():
+def text_config(hidden_size=32, num_hidden_layers=2):
     return MambaConfig(
-        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, state_size=8, conv_kernel=4, expand=2,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False, use_mambapy=False,
+        vocab_size=VOCAB, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, state_size=8, conv_kernel=4,
+        expand=2, pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False, use_mambapy=False,
     )  # fmt: skip
 
 
@@ -34,14 +40,17 @@ def ready_for_comparison(model):
     return model.eval()
 
 
-def mamba_lm():
-    """(model, extra inputs for every forward, tokens that open every prompt)."""
-    return ready_for_comparison(MambaForCausalLM(text_config())), {}, []
+def mamba_lm(draft=False):
+    """(model, extra inputs for every forward, tokens that open every prompt). draft: a smaller model of the same
+    family and vocabulary, as an assistant for speculative decoding."""
+    config = text_config(16, 1) if draft else text_config()
+    return ready_for_comparison(MambaForCausalLM(config)), {}, []
 
 
 def vlm(vision_config):
-    def build():
-        config = VLMambaConfig(vision_config=vision_config, text_config=text_config(), image_token_id=IMAGE_TOKEN)
+    def build(draft=False):
+        language = text_config(16, 1) if draft else text_config()
+        config = VLMambaConfig(vision_config=vision_config, text_config=language, image_token_id=IMAGE_TOKEN)
         model = ready_for_comparison(VLMambaForConditionalGeneration(config))
         pixel_values = torch.randn(2, 3, 16, 16)
         return model, {"pixel_values": pixel_values}, [IMAGE_TOKEN] * config.image_seq_length
@@ -72,9 +81,12 @@ def left_padded_prompts(opening, lengths=(4, 9)):
 
 @torch.no_grad()
 def greedy_by_full_forwards(model, input_ids, attention_mask, extra_inputs, new_tokens=NEW_TOKENS):
-    """Greedy decoding by re-running the whole sequence every step: no cache anywhere."""
+    """Greedy decoding by re-running the whole sequence every step: no cache anywhere. A VLM never emits its image
+    placeholder (an input-only token)."""
     for _ in range(new_tokens):
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **extra_inputs).logits
+        if "pixel_values" in extra_inputs:
+            logits[..., IMAGE_TOKEN] = -float("inf")
         next_token = logits[:, -1].argmax(-1, keepdim=True)
         input_ids = torch.cat([input_ids, next_token], dim=1)
         attention_mask = torch.cat([attention_mask, torch.ones_like(next_token)], dim=1)
@@ -124,3 +136,102 @@ def test_the_returned_cache_continues_like_the_full_forward(family):
             **extra_inputs,
         ).logits
     torch.testing.assert_close(continued, full[:, -following.shape[1] :], atol=1e-4, rtol=0)
+
+
+def repetitive_prompt(opening, extra_inputs):
+    """One left-padded row (b = 1: transformers' assisted decoding takes no batch) whose text repeats a phrase, so
+    that prompt lookup finds drafts, with its image when the model has one."""
+    phrase = torch.randint(3, IMAGE_TOKEN, (5,)).tolist()
+    row = torch.tensor(opening + phrase * 3)
+    input_ids = torch.cat([torch.zeros(1, 2, dtype=torch.long), row[None]], dim=1)
+    mask = (torch.arange(input_ids.shape[1]) >= 2).long()[None]
+    return input_ids, mask, {name: value[:1] for name, value in extra_inputs.items()}
+
+
+SPECULATIVE = {
+    "prompt-lookup-3": lambda draft: {"prompt_lookup_num_tokens": 3},
+    "prompt-lookup-5": lambda draft: {"prompt_lookup_num_tokens": 5},
+    "draft-model": lambda draft: {"assistant_model": draft, "num_assistant_tokens": 4},
+    "draft-model-adaptive": lambda draft: {
+        "assistant_model": draft, "num_assistant_tokens": 2, "num_assistant_tokens_schedule": "heuristic"
+    },
+}  # fmt: skip
+
+
+@pytest.mark.skipif(not SUPPORTS_STATE_ROLLBACK, reason=f"state rollback: transformers>={RECURRENT_CACHE_RELEASE}")
+@pytest.mark.parametrize("family", GENERATING_MODELS)
+@pytest.mark.parametrize("strategy", SPECULATIVE)
+def test_speculative_decoding_equals_a_loop_of_full_forwards(family, strategy, monkeypatch):
+    """Drafted tokens are verified in one pass and the rejected ones cropped off the cache: the state must roll back
+    to the last accepted token exactly. Over several seeds, every crop length from 0 to all drafts occurs (a prefill
+    whose drafts are all rejected is where keeping only k states goes wrong)."""
+    crops = []
+    crop = DynamicCache.crop
+    monkeypatch.setattr(DynamicCache, "crop", lambda cache, n: (crops.append(-n), crop(cache, n))[1])
+    for seed in range(4):
+        torch.manual_seed(seed)
+        model, extra_inputs, opening = GENERATING_MODELS[family]()
+        draft = GENERATING_MODELS[family](draft=True)[0]
+        input_ids, mask, extra_inputs = repetitive_prompt(opening, extra_inputs)
+        expected = greedy_by_full_forwards(model, input_ids, mask, extra_inputs, new_tokens=2 * NEW_TOKENS)
+        generated = model.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            max_new_tokens=2 * NEW_TOKENS,
+            do_sample=False,
+            **SPECULATIVE[strategy](draft),
+            **extra_inputs,
+        )
+        assert torch.equal(generated, expected), f"seed {seed}"
+    assert max(crops) > 0, "no draft was ever rejected: the rollback went untested"
+    assert 0 in crops, "no draft was ever accepted"
+
+
+@pytest.mark.skipif(SUPPORTS_STATE_ROLLBACK, reason=f"transformers>={RECURRENT_CACHE_RELEASE} rolls the state back")
+@pytest.mark.parametrize("family", GENERATING_MODELS)
+def test_speculative_decoding_before_the_rollback_release_names_it(family):
+    model, extra_inputs, opening = GENERATING_MODELS[family]()
+    input_ids, mask, extra_inputs = repetitive_prompt(opening, extra_inputs)
+    with pytest.raises(ValueError, match=rf"transformers>={RECURRENT_CACHE_RELEASE}.*{transformers.__version__}"):
+        model.generate(input_ids=input_ids, attention_mask=mask, prompt_lookup_num_tokens=3, **extra_inputs)
+
+
+def generate_and_return_the_cache(model, input_ids, mask, extra_inputs):
+    first = model.generate(
+        input_ids=input_ids,
+        attention_mask=mask,
+        max_new_tokens=NEW_TOKENS,
+        do_sample=False,
+        return_dict_in_generate=True,
+        **extra_inputs,
+    )
+    return first.sequences, first.cache if "cache" in first else first.past_key_values  # the name before 5.24
+
+
+@pytest.mark.skipif(not COUNTS_RECURRENT_TOKENS, reason=f"token count: transformers>={RECURRENT_CACHE_RELEASE}")
+@pytest.mark.parametrize("family", GENERATING_MODELS)
+def test_generation_continues_from_the_returned_cache(family):
+    """8 new tokens, then 8 more from the returned cache (the whole sequence and its mask passed back, as a chat
+    continues; a VLM's image lives in the state), give the 16 of one loop of full forwards, and the cache counts
+    every token it has seen."""
+    model, extra_inputs, opening = GENERATING_MODELS[family]()
+    input_ids, mask = left_padded_prompts(opening)
+    expected = greedy_by_full_forwards(model, input_ids, mask, extra_inputs, new_tokens=2 * NEW_TOKENS)
+    sequences, cache = generate_and_return_the_cache(model, input_ids, mask, extra_inputs)
+    assert int(cache.get_seq_length()) == sequences.shape[1] - 1  # the last generated token is not fed yet
+    mask = torch.cat([mask, torch.ones(mask.shape[0], NEW_TOKENS, dtype=mask.dtype)], dim=1)
+    continued = model.generate(
+        input_ids=sequences, attention_mask=mask, cache=cache, max_new_tokens=NEW_TOKENS, do_sample=False
+    )
+    assert torch.equal(continued, expected)
+    assert int(cache.get_seq_length()) == continued.shape[1] - 1
+
+
+@pytest.mark.skipif(COUNTS_RECURRENT_TOKENS, reason=f"transformers>={RECURRENT_CACHE_RELEASE} counts the tokens")
+@pytest.mark.parametrize("name", ["cache", "cache_params", "past_key_values"])
+def test_continuing_from_a_cache_before_the_counting_release_names_it(name):
+    model, extra_inputs, opening = mamba_lm()
+    input_ids, mask = left_padded_prompts(opening)
+    sequences, cache = generate_and_return_the_cache(model, input_ids, mask, extra_inputs)
+    with pytest.raises(ValueError, match=rf"{name}=.*transformers>={RECURRENT_CACHE_RELEASE}.*without the cache"):
+        model.generate(input_ids=sequences, max_new_tokens=2, **{name: cache})

@@ -1,4 +1,4 @@
-"""The recurrent cache across transformers 5.17–5.24, and the keyword rules every forward in this package follows.
+"""The recurrent cache across transformers 5.17–5.25, and the keyword rules every forward in this package follows.
 
 transformers 5.24 renamed the cache argument and output field from `cache_params` / `past_key_values` to `cache`;
 `generate()` passes `cache=` from 5.24 on and `cache_params=` (for classes whose name contains "Mamba") before it. Our
@@ -9,7 +9,16 @@ state, wrong tokens and no error.
 The cache object is transformers' `DynamicCache(config=text_config)`: one `LinearAttentionLayer` per Mamba block,
 holding `conv_states[0]` (b, d_in, k) and `recurrent_states[0]` (b, d_in, n). `Cache.get_conv_state`,
 `get_recurrent_state` and `is_recording_past` exist only since 5.23, so this module reads the layer's fields, which
-are the same in 5.17–5.24 (transformers/cache_utils.py, `LinearAttentionCacheLayerMixin.__init__`).
+are the same in 5.17–5.25 (transformers/cache_utils.py, `LinearAttentionCacheLayerMixin.__init__`).
+
+State rollback (5.25+). Assisted and prompt-lookup decoding run the drafted tokens through the model, then `crop` the
+cache back to the last accepted token. 5.25 makes a linear-attention cache croppable: `activate_past_recording(k)`
+makes the layer keep every conv input (`update_conv_state` appends instead of keeping the last k) and the recurrent
+state before each update (`update_recurrent_state` with a list of per-token states appends them); `crop(-n)` restores
+the state n tokens back. A mixer that records must therefore never update the cache in place, and must hand over the
+per-token states of the steps that may be cropped (`recurrent_states_to_keep`). 5.25 also counts the tokens a layer
+has seen (`get_seq_length`, which `generate()` reads when it continues from a cache): a decode step that updates the
+conv window in place reports its token with `increase_count` (`count_step_in_place`).
 """
 
 from __future__ import annotations
@@ -17,9 +26,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import transformers
 from transformers.cache_utils import Cache
+from transformers.generation import GenerationMode
 
 LEGACY_CACHE_NAMES = ("cache_params", "past_key_values")
+# transformers 5.25's cache_utils.py: per-token state rollback (`Cache.get_recurrent_states_to_keep`, list-form
+# `update_recurrent_state`) and token counting for linear layers (`Cache.increase_count`, `get_seq_length`).
+RECURRENT_CACHE_RELEASE = "5.25"
+SUPPORTS_STATE_ROLLBACK = hasattr(Cache, "get_recurrent_states_to_keep")
+COUNTS_RECURRENT_TOKENS = hasattr(Cache, "increase_count")
 
 
 def pop_legacy_cache(cache: Any, kwargs: dict[str, Any]) -> Any:
@@ -65,11 +81,55 @@ def is_recording_past(cache: Cache, layer_idx: int) -> bool:
     return bool(getattr(cache.layers[layer_idx], "record_past", False))
 
 
+def recurrent_states_to_keep(cache: Cache, layer_idx: int) -> int:
+    """How many of the last per-token recurrent states the layer asks for (0 unless it records, and before 5.25)."""
+    return cache.get_recurrent_states_to_keep(layer_idx) if SUPPORTS_STATE_ROLLBACK else 0
+
+
+def count_step_in_place(cache: Cache, layer_idx: int) -> None:
+    """Counts one token for a decode step that updated the conv window in place, not through `update_conv_state`
+    (5.25+; earlier releases count nothing for a linear layer)."""
+    increase_count = getattr(cache, "increase_count", None)
+    if increase_count is not None:
+        increase_count(layer_idx, 0)
+
+
+class RecurrentGenerationMixin:
+    """For a `GenerationMixin` model whose cache is recurrent. Assisted and prompt-lookup decoding need 5.25's state
+    rollback, and continuing from a returned cache needs its token count (generate() feeds only the tokens the
+    cache has not seen); on an earlier transformers both are refused, naming the release, before anything runs."""
+
+    def _validate_generation_mode(self, generation_mode, *args, **kwargs):
+        if generation_mode == GenerationMode.ASSISTED_GENERATION and not SUPPORTS_STATE_ROLLBACK:
+            raise ValueError(
+                f"{type(self).__name__}: assisted decoding (assistant_model=, prompt_lookup_num_tokens=) needs "
+                f"transformers>={RECURRENT_CACHE_RELEASE}, which rolls a recurrent state back to the last accepted "
+                f"token; transformers {transformers.__version__} is installed"
+            )
+        return super()._validate_generation_mode(generation_mode, *args, **kwargs)
+
+    def _validate_model_kwargs(self, model_kwargs: dict[str, Any]):
+        given = [name for name in ("cache", *LEGACY_CACHE_NAMES) if model_kwargs.get(name) is not None]
+        if given and not COUNTS_RECURRENT_TOKENS:
+            raise ValueError(
+                f"{type(self).__name__}.generate(): continuing from a cache ({given[0]}=) needs "
+                f"transformers>={RECURRENT_CACHE_RELEASE}, which counts the tokens a recurrent cache has seen; "
+                f"transformers {transformers.__version__} is installed: pass the whole sequence without the cache"
+            )
+        return super()._validate_model_kwargs(model_kwargs)
+
+
 __all__ = [
+    "COUNTS_RECURRENT_TOKENS",
     "LEGACY_CACHE_NAMES",
+    "RECURRENT_CACHE_RELEASE",
+    "SUPPORTS_STATE_ROLLBACK",
     "LegacyCacheOutputMixin",
+    "RecurrentGenerationMixin",
     "cached_states",
+    "count_step_in_place",
     "is_recording_past",
     "pop_legacy_cache",
+    "recurrent_states_to_keep",
     "reject_unknown_kwargs",
 ]

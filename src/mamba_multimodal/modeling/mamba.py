@@ -9,7 +9,8 @@ Takes transformers' own `MambaConfig` and has exactly the state-dict keys of tra
   conv and the scan, and their step Δ is 0, so the state passes through them unchanged;
 - a prefill that continues an existing cache starts from the cached state (transformers restarts from zero), in
   one parallel scan that autograd can differentiate through;
-- the cache is `cache=` in every transformers from 5.17 to 5.24 (`cache_utils.py`), and unknown keywords raise.
+- the cache is `cache=` in every transformers from 5.17 to 5.25 (`cache_utils.py`), and unknown keywords raise;
+- assisted and prompt-lookup decoding roll the state back per token (transformers 5.25's protocol, `cache_utils.py`).
 
 Glossary: b batch, l sequence length, d hidden size, d_in intermediate size (expand * d), n state size, r dt rank.
 Not registered as model_type "mamba" (transformers owns it): use `mamba_multimodal.MambaForCausalLM` directly.
@@ -17,6 +18,7 @@ Not registered as model_type "mamba" (transformers owns it): use `mamba_multimod
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -33,9 +35,12 @@ from transformers.utils import ModelOutput, logging
 
 from .cache_utils import (
     LegacyCacheOutputMixin,
+    RecurrentGenerationMixin,
     cached_states,
+    count_step_in_place,
     is_recording_past,
     pop_legacy_cache,
+    recurrent_states_to_keep,
     reject_unknown_kwargs,
 )
 from .ssm import causal_conv1d_update, selective_scan, selective_state_update
@@ -105,11 +110,12 @@ class MambaMixer(MambaMixerParameters):
         # No shortcut for an all-ones mask: a data-dependent branch would be frozen into traced and ONNX graphs.
         mask = attention_mask
         conv_state, ssm_state = cached_states(cache, self.layer_idx)
+        in_place = self._steps_in_place(cache, conv_state, hidden_states.shape[1])
         # 1. Input projection to the SSM branch x and the gate z.
         x, gate = self.in_proj(hidden_states).transpose(1, 2).chunk(2, dim=1)  #    (b, d_in, l) each
         x = _zero_padding(x, mask, time_dim=2)
         # 2. Causal depthwise conv over time, continuing the cached window when there is one.
-        x = self._convolve(x, cache, conv_state)
+        x = self._convolve(x, cache, conv_state, in_place)
         x = _zero_padding(x, mask, time_dim=2)
         # 3. Input-dependent step Δ and projections B, C. Δ = 0 at pads leaves the state untouched there.
         time_step, B, C = self.x_proj(x.transpose(1, 2)).split(
@@ -119,55 +125,82 @@ class MambaMixer(MambaMixerParameters):
         if mask is not None:
             delta = _zero_padding(F.softplus(delta.float()), mask, time_dim=2)
         # 4. Selective scan (or one recurrent step), gated by silu(z).
-        y = self._scan(x, delta, B.transpose(1, 2), C.transpose(1, 2), gate, mask is None, cache, ssm_state)
+        y = self._scan(x, delta, B.transpose(1, 2), C.transpose(1, 2), gate, mask is None, cache, ssm_state, in_place)
         # 5. Back to the residual width.
         return self.out_proj(y.transpose(1, 2).to(hidden_states.dtype))
 
-    @staticmethod
-    def _steps_in_place(cache: Cache | None, state: torch.Tensor | None, seq_len: int) -> bool:
-        """One decoding step without autograd updates the cached tensors in place (mamba_ssm's step kernels); with
-        autograd, or several steps, the cache is read and then replaced, so that backward() sees unmodified inputs."""
-        return state is not None and seq_len == 1 and not torch.is_grad_enabled()
+    def _steps_in_place(self, cache: Cache | None, conv_state: torch.Tensor | None, seq_len: int) -> bool:
+        """One decoding step without autograd updates the cached tensors in place (mamba_ssm's step kernels). With
+        autograd, or several steps, the cache is read and then replaced, so that backward() sees unmodified inputs;
+        while the cache records (assisted decoding) it must see every update to be able to roll it back."""
+        return (
+            conv_state is not None
+            and seq_len == 1
+            and not torch.is_grad_enabled()
+            and not is_recording_past(cache, self.layer_idx)
+            and conv_state.shape[-1] == self.conv_kernel_size  # a recorded window cropped short of k is not
+        )
 
-    def _convolve(self, x: torch.Tensor, cache: Cache | None, conv_state: torch.Tensor | None) -> torch.Tensor:
-        """x: (b, d_in, l) → silu(causal conv(x)) (b, d_in, l); updates the cached conv window."""
+    def _convolve(self, x: torch.Tensor, cache: Cache | None, conv_state, in_place: bool) -> torch.Tensor:
+        """x: (b, d_in, l) → silu(causal conv(x)) (b, d_in, l); updates the cached conv window (b, d_in, k)."""
         seq_len = x.shape[-1]
-        if self._steps_in_place(cache, conv_state, seq_len) and not is_recording_past(cache, self.layer_idx):
+        if in_place:
+            count_step_in_place(cache, self.layer_idx)
             weight = self.conv1d.weight.squeeze(1)
             return causal_conv1d_update(x, conv_state, weight, self.conv1d.bias, activation=self.activation)
-        if cache is not None:  # prepends the cached window (if any) and stores the newest k inputs
+        if cache is not None:  # prepends the cached window (if any) and stores the newest k inputs (all, recording)
             x = cache.update_conv_state(x, self.layer_idx, conv_kernel_size=self.conv_kernel_size)
         # nn.Conv1d pads k-1 on both sides; keeping the first len outputs makes it causal.
         out = F.silu(self.conv1d(x)[..., : x.shape[-1]])
         return out[..., -seq_len:]
 
-    def _scan(self, x, delta, B, C, gate, softplus: bool, cache: Cache | None, state) -> torch.Tensor:
-        """x, delta, gate: (b, d_in, l); B, C: (b, n, l); state: the cached (b, d_in, n) or None.
-        Returns y (b, d_in, l) and stores the last state in the cache."""
+    def _scan(self, x, delta, B, C, gate, softplus: bool, cache: Cache | None, state, in_place: bool) -> torch.Tensor:
+        """x, delta, gate: (b, d_in, l); B, C: (b, n, l); state: the cached (b, d_in, n) or None. Returns y (b, d_in,
+        l) and stores the last state (and the per-token states a recording cache asks for) in the cache."""
         A = -torch.exp(self.A_log.float())  #                                                             (d_in, n)
         D = self.D.float()
-        if self._steps_in_place(cache, state, x.shape[-1]):
+        seq_len = x.shape[-1]
+        if in_place:
             y = selective_state_update(state, x[..., 0], delta[..., 0], A, B[..., 0], C[..., 0], D, z=gate[..., 0],
                                        dt_softplus=softplus)  # fmt: skip
             return y.unsqueeze(-1)
-        out = selective_scan(
-            x,
-            delta,
-            A,
-            B,
-            C,
-            D,
-            z=gate,
-            delta_softplus=softplus,
-            return_last_state=cache is not None,
-            backend=self.scan_backend,
-            initial_state=None if state is None else state.clone(),  # the cache overwrites its tensor below
-        )
         if cache is None:
-            return out
-        y, last_state = out
-        cache.update_recurrent_state(last_state, self.layer_idx)  # kept in float32
-        return y
+            return selective_scan(x, delta, A, B, C, D, z=gate, delta_softplus=softplus, backend=self.scan_backend)
+        # The steps whose states the cache keeps each end a piece of the scan; the rest go in one parallel piece.
+        keep = self._states_to_keep(cache, state, seq_len)
+        bounds = [0, *range(seq_len - keep, seq_len + 1)] if keep else [0, seq_len]
+        outputs, states = [], [None if state is None else state.clone()]  # the cache overwrites its tensor below
+        for start, end in itertools.pairwise(bounds):
+            if start == end:
+                continue
+            piece = slice(start, end)
+            y, last_state = selective_scan(
+                x[..., piece],
+                delta[..., piece],
+                A,
+                B[..., piece],
+                C[..., piece],
+                D,
+                z=gate[..., piece],
+                delta_softplus=softplus,
+                return_last_state=True,
+                backend=self.scan_backend,
+                initial_state=states[-1],
+            )
+            outputs.append(y)
+            states.append(last_state)
+        cache.update_recurrent_state(states[-keep:] if keep else states[-1], self.layer_idx)  # kept in float32
+        return torch.cat(outputs, dim=-1)
+
+    def _states_to_keep(self, cache: Cache, state: torch.Tensor | None, seq_len: int) -> int:
+        """How many per-token states to hand to a recording cache: `crop(-m)` restores the m-th newest of them, or the
+        state before the call for m = their number. A prefill ends with the k drafted tokens, so k + 1 states cover
+        any m ≤ k; a verification pass (the last accepted token and the drafts) keeps all of its states, since the
+        number of drafts can outgrow the k that the recording started with (a draft model's adaptive length)."""
+        keep = recurrent_states_to_keep(cache, self.layer_idx)
+        if keep == 0:
+            return 0
+        return seq_len if state is not None else min(seq_len, keep + 1)
 
 
 class MambaRMSNorm(nn.Module):
@@ -260,7 +293,6 @@ class MambaPreTrainedModel(PreTrainedModel):
     base_model_prefix = "backbone"
     _no_split_modules = ["MambaBlock"]
     supports_gradient_checkpointing = True
-    _is_stateful = True
 
     @classmethod
     def from_pretrained(cls, *args, key_mapping: dict[str, str] | None = None, **kwargs):
@@ -379,15 +411,22 @@ def head_logits(lm_head: nn.Linear, hidden_states: torch.Tensor, logits_to_keep:
 
 def prepare_mamba_generation_inputs(prepare, input_ids, attention_mask, is_first_iteration, **kwargs) -> dict:
     """transformers' `prepare_inputs_for_generation` (`prepare`) for a recurrent model: the cache always under
-    `cache` (5.17–5.23 pass it as `cache_params`), and no mask after the prompt (every generated token is real)."""
+    `cache` (5.17–5.23 pass it as `cache_params`), and no mask after the prompt (every generated token is real). A
+    prompt that continues a returned cache comes with the mask of the whole conversation: the state holds what the
+    mask said of the earlier tokens, and the new ones keep its last columns."""
     model_inputs = prepare(input_ids, attention_mask=attention_mask, is_first_iteration=is_first_iteration, **kwargs)
     model_inputs["cache"] = pop_legacy_cache(model_inputs.pop("cache", None), model_inputs)
     if kwargs.get("use_cache") and not is_first_iteration:
         model_inputs["attention_mask"] = None
+    mask, inputs = model_inputs.get("attention_mask"), model_inputs.get("input_ids")
+    if inputs is None:
+        inputs = model_inputs.get("inputs_embeds")
+    if mask is not None and inputs is not None and mask.shape[1] > inputs.shape[1]:
+        model_inputs["attention_mask"] = mask[:, -inputs.shape[1] :]
     return model_inputs
 
 
-class MambaForCausalLM(MambaPreTrainedModel, GenerationMixin):
+class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, GenerationMixin):
     """Mamba LM with a head tied to the embeddings; `generate()` keeps a constant-size recurrent state."""
 
     _tied_weights_keys = {"lm_head.weight": "backbone.embeddings.weight"}

@@ -452,7 +452,6 @@ class CoupledMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     input_modalities = ("text", "audio", "video")
     supports_gradient_checkpointing = True
     _no_split_modules = ["CoupledMambaLayer"]
-    _is_stateful = True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

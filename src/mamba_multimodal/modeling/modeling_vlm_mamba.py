@@ -32,7 +32,7 @@ from transformers.utils import ModelOutput
 
 from ..configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig
 from ..hub_mixin import HubModelMixin
-from .cache_utils import LegacyCacheOutputMixin, pop_legacy_cache, reject_unknown_kwargs
+from .cache_utils import LegacyCacheOutputMixin, RecurrentGenerationMixin, pop_legacy_cache, reject_unknown_kwargs
 from .mamba import (
     MambaMixer,
     MambaModel,
@@ -237,7 +237,6 @@ class VLMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["MambaBlock", "VisionMambaLayer", "MambaVisionBlock"]
-    _is_stateful = True
 
 
 def _vision_tower(config: VLMambaConfig) -> nn.Module:
@@ -361,7 +360,7 @@ def _tower_state(vision_model: PreTrainedModel, tower: nn.Module) -> dict[str, t
     return {key: state[prefix + key] for key in wanted}
 
 
-class VLMambaForConditionalGeneration(VLMambaPreTrainedModel, GenerationMixin):
+class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTrainedModel, GenerationMixin):
     """VLM-Mamba with its LM head: captioning, VQA and chat through `generate()` (greedy, sampling, beam search),
     with a recurrent state of constant size and left padding handled for batches."""
 
@@ -412,6 +411,16 @@ class VLMambaForConditionalGeneration(VLMambaPreTrainedModel, GenerationMixin):
         if config.tie_word_embeddings:
             model.tie_weights()
         return model.eval()
+
+    def _prepare_generation_config(self, generation_config, **kwargs):
+        """generate()'s settings, with the image placeholder suppressed: it is an input-only token (never a label),
+        so neither decoding nor prompt lookup, which drafts n-grams copied from the prompt, may emit it; a drafted
+        <image> in the prompt's pass would ask for an image that is not there."""
+        generation_config, model_kwargs = super()._prepare_generation_config(generation_config, **kwargs)
+        suppressed = list(generation_config.suppress_tokens or [])  # a copy of the model's settings: ours to change
+        if self.config.image_token_id not in suppressed:
+            generation_config.suppress_tokens = [*suppressed, self.config.image_token_id]
+        return generation_config, model_kwargs
 
     def prepare_inputs_for_generation(
         self, input_ids, pixel_values=None, attention_mask=None, is_first_iteration=False, **kwargs
