@@ -37,7 +37,10 @@ from .modeling.modeling_vlm_mamba import (
     VLMambaModel,
 )
 from .processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
-from .processing.image_processing_mambavision import MambaVisionImageProcessor
+from .processing.image_processing_mambavision import (
+    MambaVisionImageProcessor,
+    read_mambavision_configs_in_auto_image_processor,
+)
 from .processing.image_processing_vlm_mamba import VLMambaImageProcessor
 from .processing.processing_vlm_mamba import VLMambaProcessor
 
@@ -268,6 +271,8 @@ def register_all() -> None:
             getattr(transformers, family.auto_processor).register(family.config_class, family.processor_class)
     # VLMambaProcessor's image processor, for AutoImageProcessor on a VLM-Mamba folder.
     AutoImageProcessor.register(VLMambaConfig, slow_image_processor_class=VLMambaImageProcessor)
+    # NVIDIA's MambaVision repositories keep their preprocessing in config.json, which the Auto lookup never reads.
+    read_mambavision_configs_in_auto_image_processor()
 
 
 __all__ = ["FAMILIES", "MAMBA_PROJECTIONS", "Family", "LoraPreset", "family_of", "register_all", "tasks"]

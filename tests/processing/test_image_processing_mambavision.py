@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import pipeline
+from transformers import AutoProcessor, pipeline
 from transformers.image_utils import PILImageResampling
 from transformers.models.auto.image_processing_auto import AutoImageProcessor  # 5.17's top-level one needs torchvision
 
@@ -143,6 +143,50 @@ def test_nvidia_repository_without_a_preprocessor_file_reads_config_json(tmp_pat
     (tmp_path / "config.json").write_text(json.dumps(nvidia_config))
     processor = MambaVisionImageProcessor.from_pretrained(tmp_path)
     assert (processor.size, processor.crop_pct, processor.crop_mode) == ({"height": 512, "width": 512}, 0.93, "squash")
+
+
+def nvidia_layout(folder, model):
+    """A folder laid out as NVIDIA's MambaVision repositories: weights and a config.json whose preprocessing fields
+    are `mean`, `std`, `crop_pct`, `crop_mode`; no preprocessor_config.json."""
+    model.save_pretrained(folder)
+    (folder / "preprocessor_config.json").unlink(missing_ok=True)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.3], crop_pct=0.875, crop_mode="center")
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_nvidia_repository_loads_through_the_auto_classes_and_the_pipeline(tmp_path, photo):
+    """transformers' Auto lookup reads no config.json of ours (and 5.25 bypasses the class's own lookup): the
+    package makes AutoImageProcessor, AutoProcessor and pipeline() reach the NVIDIA layout all the same."""
+    config = MambaVisionConfig.from_preset("mambavision-tiny-test", id2label={0: "cat", 1: "dog", 2: "bird"})
+    model = MambaVisionForImageClassification(config).eval()
+    folder = nvidia_layout(tmp_path, model)
+    stated = MambaVisionImageProcessor(
+        size=config.image_size,
+        crop_pct=0.875,
+        crop_mode="center",
+        image_mean=[0.5, 0.4, 0.3],
+        image_std=[0.2, 0.25, 0.3],
+    )
+    expected = stated(photo, return_tensors="np").pixel_values
+    for auto in (AutoImageProcessor, AutoProcessor):
+        loaded = auto.from_pretrained(folder)
+        assert type(loaded) is MambaVisionImageProcessor, auto.__name__
+        np.testing.assert_array_equal(loaded(photo, return_tensors="np").pixel_values, expected)
+    predictions = pipeline("image-classification", model=str(folder), device="cpu")(Image.fromarray(photo), top_k=3)
+    with torch.no_grad():
+        probabilities = model(torch.from_numpy(expected)).logits[0].softmax(-1)
+    assert [p["label"] for p in predictions] == [
+        config.id2label[i] for i in probabilities.argsort(descending=True).tolist()
+    ]
+    np.testing.assert_allclose([p["score"] for p in predictions], probabilities.sort(descending=True).values, atol=1e-5)
+
+
+def test_a_folder_without_any_preprocessing_keeps_transformers_error(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "vit"}))
+    with pytest.raises(OSError, match=r"preprocessor_config\.json"):
+        AutoImageProcessor.from_pretrained(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -296,3 +296,18 @@ def test_pipeline_with_images_and_text_equals_generate(model, processor, image):
     generator = pipeline("image-text-to-text", model=model, processor=processor)
     out = generator(images=image, text=caption_prompt(), max_new_tokens=6, return_full_text=False)
     assert out[0]["generated_text"] == generated_directly(model, processor, image, caption_prompt())
+
+
+def test_pipeline_answers_a_batch_of_chats_as_one_chat_at_a_time(model, processor):
+    """Chats of different lengths in batches of 3 (5.25's pipeline pads on the left): every answer is the one
+    generate() gives that chat alone, unpadded."""
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 256, size=(20, 30, 3), dtype=np.uint8)) for _ in range(4)]
+    questions = [QUESTION, "what shape is it?", "is there a blue circle in the image?", "shape?"]
+    generator = pipeline("image-text-to-text", model=model, processor=processor)
+    chats = [user_turn(image, question) for image, question in zip(images, questions, strict=True)]
+    batched = generator(text=chats, batch_size=3, max_new_tokens=6, return_full_text=False)
+    pairs = zip(images, questions, strict=True)
+    one_by_one = [generated_directly(model, processor, image, vqa_prompt(question)) for image, question in pairs]
+    assert [out[0]["generated_text"] for out in batched] == one_by_one
+    assert len(set(one_by_one)) > 1, "identical answers prove little"

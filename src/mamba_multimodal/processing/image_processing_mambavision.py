@@ -16,6 +16,7 @@ No torchvision: it is not installable with a CPU torch (see DESIGN.md).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any
@@ -356,4 +357,34 @@ class MambaVisionImageProcessor(HubProcessorMixin, BaseImageProcessor):
         return image
 
 
-__all__ = ["MambaVisionImageProcessor"]
+def read_mambavision_configs_in_auto_image_processor() -> None:
+    """Lets `AutoImageProcessor.from_pretrained` (and so `AutoProcessor` and pipelines) read NVIDIA's MambaVision
+    repositories, whose preprocessing lives in `config.json`. transformers' Auto lookup reads a
+    `preprocessor_config.json` (or a timm `config.json`) and raises before asking any class (5.17–5.25,
+    `models/auto/image_processing_auto.py`, "Load the image processor config"), and 5.25 builds the class it finds
+    through `from_dict`, never through our `get_image_processor_dict`. The wrapper runs transformers' lookup first;
+    only when it finds no processor file, and the folder's `config.json` is a MambaVision one, does it build our
+    processor from that; otherwise transformers' own error stands. Idempotent."""
+    from transformers.models.auto.image_processing_auto import AutoImageProcessor
+
+    lookup = AutoImageProcessor.from_pretrained.__func__
+    if getattr(lookup, "reads_mambavision_configs", False):
+        return
+
+    @functools.wraps(lookup)
+    def from_pretrained(cls, pretrained_model_name_or_path, *inputs, **kwargs):
+        try:
+            return lookup(cls, pretrained_model_name_or_path, *inputs, **kwargs)
+        except OSError as lookup_error:
+            for auto_only in ("trust_remote_code", "use_fast", "backend"):  # our class is local, with one backend
+                kwargs.pop(auto_only, None)
+            try:
+                return MambaVisionImageProcessor.from_pretrained(pretrained_model_name_or_path, *inputs, **kwargs)
+            except OSError:
+                raise lookup_error from None
+
+    from_pretrained.reads_mambavision_configs = True
+    AutoImageProcessor.from_pretrained = classmethod(from_pretrained)
+
+
+__all__ = ["MambaVisionImageProcessor", "read_mambavision_configs_in_auto_image_processor"]
