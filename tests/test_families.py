@@ -100,8 +100,16 @@ def test_auto_classes_build_the_registered_model_from_the_config(family, auto_na
 
 
 # ------------------------------------------------------------------------------------ save, load, gradient
+@pytest.mark.parametrize("use_hub_kernels", [None, "1", "0"], ids=["USE_HUB_KERNELS-unset", "on", "off"])
 @pytest.mark.parametrize(("family", "model_class"), CASES)
-def test_save_and_load_round_trip_gives_identical_outputs(family, model_class, tmp_path):
+def test_save_and_load_round_trip_gives_identical_outputs(family, model_class, use_hub_kernels, tmp_path, monkeypatch):
+    """From 5.25 on, from_pretrained kernelizes the model with Hub kernels unless USE_HUB_KERNELS says no: none of our
+    layers has a Hub kernel, so with the environment variable unset, on or off, and the Hub offline (conftest),
+    loading fetches nothing and changes nothing."""
+    if use_hub_kernels is None:
+        monkeypatch.delenv("USE_HUB_KERNELS", raising=False)
+    else:
+        monkeypatch.setenv("USE_HUB_KERNELS", use_hub_kernels)
     model = build(family, model_class)
     inputs = inputs_for(model_class, model.config)
     model.save_pretrained(tmp_path)

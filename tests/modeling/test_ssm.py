@@ -110,12 +110,13 @@ def test_bf16_inputs_accumulate_in_fp32_and_return_bf16(backend):
         torch.testing.assert_close(grads[name], grads_ref[name], atol=BF16_RTOL * 4, rtol=BF16_RTOL, msg=name)
 
 
-def test_reference_agrees_with_an_independent_float64_loop():
-    """The reference itself, against the equations written out step by step in float64."""
+def test_reference_and_the_scan_with_every_state_agree_with_an_independent_float64_loop():
+    """The reference and `selective_scan_states` (assisted decoding's rollback), against the equations written out
+    step by step in float64, from a nonzero initial state."""
     x = {k: v.detach().double() for k, v in make_scan_inputs(2, 3, 4, 9).items()}
     delta = F.softplus(x["delta"] + x["delta_bias"][:, None])
-    h = torch.zeros(2, 3, 4, dtype=torch.float64)
-    expected = []
+    initial_state = torch.randn(2, 3, 4, dtype=torch.float64)
+    h, expected, expected_states = initial_state, [], []
     for t in range(9):
         h = (
             torch.exp(delta[..., t, None] * x["A"]) * h
@@ -123,8 +124,13 @@ def test_reference_agrees_with_an_independent_float64_loop():
         )
         y = (h * x["C"][:, None, :, t]).sum(-1) + x["D"] * x["u"][..., t]
         expected.append(y * F.silu(x["z"][..., t]))
-    out = ssm.selective_scan_ref(*[x[k].float() for k in SCAN_ARGS], delta_softplus=True)
+        expected_states.append(h)
+    inputs = [x[k].float() for k in SCAN_ARGS]
+    out = ssm.selective_scan_ref(*inputs, delta_softplus=True, initial_state=initial_state.float())
     torch.testing.assert_close(out.double(), torch.stack(expected, -1), atol=1e-5, rtol=1e-5)
+    out, states = ssm.selective_scan_states(*inputs, delta_softplus=True, initial_state=initial_state.float())
+    torch.testing.assert_close(out.double(), torch.stack(expected, -1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.stack(states).double(), torch.stack(expected_states), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("backend", ["auto", "pytorch", "reference"])

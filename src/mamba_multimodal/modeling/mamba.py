@@ -18,7 +18,6 @@ Not registered as model_type "mamba" (transformers owns it): use `mamba_multimod
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -43,7 +42,7 @@ from .cache_utils import (
     recurrent_states_to_keep,
     reject_unknown_kwargs,
 )
-from .ssm import causal_conv1d_update, selective_scan, selective_state_update
+from .ssm import causal_conv1d_update, selective_scan, selective_scan_states, selective_state_update
 
 logger = logging.get_logger(__name__)
 
@@ -166,30 +165,34 @@ class MambaMixer(MambaMixerParameters):
             return y.unsqueeze(-1)
         if cache is None:
             return selective_scan(x, delta, A, B, C, D, z=gate, delta_softplus=softplus, backend=self.scan_backend)
-        # The steps whose states the cache keeps each end a piece of the scan; the rest go in one parallel piece.
+        # A recording cache asks for the states after each of the last `keep` steps: the steps before them go in one
+        # parallel scan, those steps one by one from its last state.
         keep = self._states_to_keep(cache, state, seq_len)
-        bounds = [0, *range(seq_len - keep, seq_len + 1)] if keep else [0, seq_len]
-        outputs, states = [], [None if state is None else state.clone()]  # the cache overwrites its tensor below
-        for start, end in itertools.pairwise(bounds):
-            if start == end:
-                continue
-            piece = slice(start, end)
+        state = None if state is None else state.clone()  # the cache overwrites its tensor below
+        parallel, stepped = slice(0, seq_len - keep), slice(seq_len - keep, seq_len)
+        outputs, states = [], [state]
+        if keep < seq_len:
             y, last_state = selective_scan(
-                x[..., piece],
-                delta[..., piece],
+                x[..., parallel],
+                delta[..., parallel],
                 A,
-                B[..., piece],
-                C[..., piece],
+                B[..., parallel],
+                C[..., parallel],
                 D,
-                z=gate[..., piece],
+                z=gate[..., parallel],
                 delta_softplus=softplus,
                 return_last_state=True,
                 backend=self.scan_backend,
-                initial_state=states[-1],
+                initial_state=state,
             )
-            outputs.append(y)
-            states.append(last_state)
-        cache.update_recurrent_state(states[-keep:] if keep else states[-1], self.layer_idx)  # kept in float32
+            outputs, states = [y], [last_state]
+        if keep:
+            y, kept = selective_scan_states(
+                x[..., stepped], delta[..., stepped], A, B[..., stepped], C[..., stepped], D, z=gate[..., stepped],
+                delta_softplus=softplus, initial_state=states[-1],
+            )  # fmt: skip
+            outputs, states = [*outputs, y], kept
+        cache.update_recurrent_state(states if keep else states[-1], self.layer_idx)  # kept in float32
         return torch.cat(outputs, dim=-1)
 
     def _states_to_keep(self, cache: Cache, state: torch.Tensor | None, seq_len: int) -> int:

@@ -153,14 +153,35 @@ def selective_scan_ref(
     full-size zero gradient, a quadratic backward (transformers' slow path pays exactly that).
     """
     check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    out, states = _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)
+    return (out, states[-1]) if return_last_state else out
+
+
+def _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state):
+    """The sequential scan: out (b, d, l) in u's dtype and the l states h_1..h_l (b, d, n) after each step."""
     decay, drive = _discretize(u, delta, A, B, delta_bias, delta_softplus)
     state = decay.new_zeros(decay.shape[:3]) if initial_state is None else initial_state.to(decay.dtype)  # (b, d, n)
-    outputs = []
-    for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), _acc(C).unbind(-1), strict=True):
+    states = []
+    for decay_t, drive_t in zip(decay.unbind(-1), drive.unbind(-1), strict=True):
         state = decay_t * state + drive_t
-        outputs.append(torch.einsum("bdn,bn->bd", state, C_t))
-    out = _finish(torch.stack(outputs, dim=-1), u, D, z, u.dtype)
-    return (out, state) if return_last_state else out
+        states.append(state)
+    y = torch.einsum("bdnl,bnl->bdl", torch.stack(states, dim=-1), _acc(C))
+    return _finish(y, u, D, z, u.dtype), states
+
+
+def selective_scan_states(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, initial_state=None
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """`selective_scan` that also returns the state after every step, for a few steps: the drafted tokens of
+    assisted decoding, whose states a rollback restores. Step by step in plain PyTorch (float32 accumulation), one
+    discretisation for all steps, on any device.
+
+    Args: as `selective_scan`.
+    Returns:
+        out (b, d, l) in u's dtype, and the list of the l states h_1..h_l, (b, d, n) float32 each.
+    """
+    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    return _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)
 
 
 # ------------------------------------------------------------------------------------------ plain PyTorch
@@ -640,7 +661,11 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
     x3 = x[..., None] if single_step else x
     window = torch.cat([conv_state, x3.to(conv_state.dtype)], dim=-1)
     conv_state.copy_(window[..., -conv_state.shape[-1] :])
-    out = F.conv1d(window.to(weight.dtype), weight.unsqueeze(1), bias, groups=x3.shape[1])[..., -x3.shape[-1] :]
+    if x3.shape[-1] == 1:  # a dot product per channel: F.conv1d's set-up costs more than the step on CPU
+        out = (window[..., -weight.shape[-1] :].to(weight.dtype) * weight).sum(-1, keepdim=True)
+        out = out if bias is None else out + bias[:, None]
+    else:
+        out = F.conv1d(window.to(weight.dtype), weight.unsqueeze(1), bias, groups=x3.shape[1])[..., -x3.shape[-1] :]
     out = (F.silu(out) if activation else out).to(x.dtype)
     return out[..., 0] if single_step else out
 
@@ -663,5 +688,6 @@ __all__ = [
     "resolve_backend",
     "selective_scan",
     "selective_scan_ref",
+    "selective_scan_states",
     "selective_state_update",
 ]
