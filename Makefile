@@ -6,6 +6,7 @@
 VENV ?= .venv
 VENV_OLDEST ?= .venv-oldest
 VENV_LATEST ?= .venv-latest
+VENV_TORCH_FLOOR ?= .venv-torch-floor
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
@@ -26,7 +27,7 @@ define install_lock
 	touch $(1)/.installed
 endef
 
-.PHONY: install demo test test-slow test-oldest test-latest lock check-lock lint bench clean
+.PHONY: install demo test test-slow test-oldest test-latest test-torch-floor lock check-lock lint bench clean
 
 install: $(VENV)/.installed
 
@@ -64,6 +65,18 @@ test-latest:
 	$(VENV_LATEST)/bin/python $(SHOW_VERSIONS)
 	$(VENV_LATEST)/bin/python -m pytest -q tests
 
+# The suite on torch's lower bound in pyproject.toml, with everything else from the lock: how that bound was found
+# (README: The torch you have). The registry's older torch is a CUDA build (~4.5 GB with its nvidia packages), which
+# runs on a CPU too: a one-off check in its own venv, outside constraints.txt, not a CI step.
+test-torch-floor:
+	test -x $(VENV_TORCH_FLOOR)/bin/python || $(PYTHON) -m venv $(VENV_TORCH_FLOOR)
+	env -u PIP_CONSTRAINT $(VENV_TORCH_FLOOR)/bin/python -m pip install -q "torch==$$($(PYTHON) tools/lock.py lower-bound torch)"
+	grep -v '^torch==' $(LOCK) > $(VENV_TORCH_FLOOR)/lock-without-torch.txt
+	env -u PIP_CONSTRAINT $(VENV_TORCH_FLOOR)/bin/python -m pip install -q --no-deps -r $(VENV_TORCH_FLOOR)/lock-without-torch.txt
+	env -u PIP_CONSTRAINT $(VENV_TORCH_FLOOR)/bin/python -m pip install -q --no-deps -e .
+	$(VENV_TORCH_FLOOR)/bin/python $(SHOW_VERSIONS)
+	$(VENV_TORCH_FLOOR)/bin/python -m pytest -q tests
+
 # Rewrites both locks from pyproject.toml (needs the package index; README: Reproducible installs).
 lock:
 	$(PYTHON) tools/lock.py lock
@@ -83,4 +96,4 @@ bench: install
 	$(PY) bench/bench_vlm.py
 
 clean:
-	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) build dist src/*.egg-info .pytest_cache

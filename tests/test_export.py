@@ -10,9 +10,11 @@ from transformers import PreTrainedConfig
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from mamba_multimodal import MambaVisionBackbone, MambaVisionConfig, MambaVisionForImageClassification
-from mamba_multimodal.export import check_onnx, export_onnx
+from mamba_multimodal.export import EXPORT_TESTED_FROM_TORCH, _torch_older_than, check_onnx, export_onnx
 from mamba_multimodal.training import cli
 
+OLD_TORCH = _torch_older_than(EXPORT_TESTED_FROM_TORCH)
+exports = pytest.mark.skipif(OLD_TORCH, reason=f"the ONNX export is tested from torch {EXPORT_TESTED_FROM_TORCH} on")
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
 
 
@@ -21,6 +23,7 @@ def tiny_classifier(**overrides):
     return MambaVisionForImageClassification(config).eval()
 
 
+@exports
 def test_onnxruntime_logits_equal_pytorch_at_the_export_resolution_for_any_batch(tmp_path):
     model = tiny_classifier()
     path = export_onnx(model, tmp_path / "model.onnx", image_size=64, batch_size=2)
@@ -63,7 +66,8 @@ def test_the_export_traces_the_pytorch_scan_and_leaves_the_config_exactly_as_it_
         return real_export(*args, **kwargs)
 
     monkeypatch.setattr(torch.onnx, "export", spied_export)
-    with pytest.raises(RuntimeError, match="export failed") if fails else contextlib.nullcontext():
+    failure = "tested from torch" if OLD_TORCH else "export failed"  # an older torch's failure names the tested one
+    with pytest.raises(RuntimeError, match=failure) if fails else contextlib.nullcontext():
         export_onnx(TinyClassifier(config).eval(), tmp_path / "model.onnx", image_size=8, check=False)
     assert seen_during_export == ["pytorch"]
     assert config.to_dict() == before and ("scan_backend" in config.__dict__) == (state != "absent")
@@ -72,12 +76,14 @@ def test_the_export_traces_the_pytorch_scan_and_leaves_the_config_exactly_as_it_
     assert ("scan_backend" in saved) == (state != "absent")
 
 
+@exports
 def test_odd_resolutions_and_backbone_feature_maps_export(tmp_path):
     backbone = MambaVisionBackbone(MambaVisionConfig.from_preset("mambavision-tiny-test", out_indices=[2, 4])).eval()
     path = export_onnx(backbone, tmp_path / "backbone.onnx", image_size=(72, 56))
     assert [o.name for o in onnx.load(path).graph.output] == ["feature_maps.0", "feature_maps.1"]
 
 
+@exports
 def test_a_failed_check_leaves_no_file(tmp_path, monkeypatch):
     import mamba_multimodal.export as export
 
@@ -95,7 +101,15 @@ def test_bad_sizes_raise_a_clear_error(tmp_path):
         export_onnx(tiny_classifier(), tmp_path / "model.onnx", batch_size=0)
 
 
+@exports
 def test_cli_exports_a_saved_model(tmp_path, capsys):
     tiny_classifier().save_pretrained(tmp_path / "model")
     assert cli.main(["export-onnx", str(tmp_path / "model"), str(tmp_path / "out.onnx"), "--image-size", "64"]) == 0
     assert (tmp_path / "out.onnx").exists() and "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not OLD_TORCH, reason=f"torch {EXPORT_TESTED_FROM_TORCH}+ exports (the tests above)")
+def test_an_export_on_an_older_torch_names_the_tested_release(tmp_path):
+    with pytest.raises(RuntimeError, match=rf"tested from torch {EXPORT_TESTED_FROM_TORCH}.*upgrade torch"):
+        export_onnx(tiny_classifier(), tmp_path / "model.onnx", image_size=64)
+    assert list(tmp_path.iterdir()) == []

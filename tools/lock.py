@@ -4,12 +4,14 @@
     python3 tools/lock.py check                 # fails if a lock no longer matches pyproject.toml (cheap, no network)
     python3 tools/lock.py sync PYTHON LOCKFILE  # makes a venv hold exactly the lock (installs, removes the rest)
     python3 tools/lock.py latest-requirements   # the direct requirements with their upper bounds removed
+    python3 tools/lock.py lower-bound NAME      # a direct requirement's lower bound (make test-torch-floor)
 
 The direct requirements are the project's dependencies plus every extra but those in UNLOCKED_EXTRAS (`kernels`: GPU
 only), so a new extra is locked and tested without touching this script.
 - lock.txt: the newest releases within pyproject.toml's ranges, and everything they pull in.
 - lock-oldest.txt: every direct requirement at exactly its lower bound (the `>=` in pyproject.toml, so the two cannot
-  drift apart), and the newest releases of everything else that fit.
+  drift apart), and the newest releases of everything else that fit; torch, in both, at the build constraints.txt
+  pins (PINNED_BY_CONSTRAINTS; its lower bound has `make test-torch-floor`).
 Both are pip's own resolution on this interpreter: `pip install --dry-run --ignore-installed --report` in a throwaway
 venv, with PIP_CONSTRAINT=constraints.txt (torch==2.13.0 resolves to the local CPU wheel). A local version label
 (`2.13.0+cpu`) is written without its label, so the same lock takes the CPU wheel where one is offered to pip.
@@ -57,6 +59,10 @@ LOCKS = {"lock": ROOT / "requirements" / "lock.txt", "oldest": ROOT / "requireme
 UNLOCKED_EXTRAS = ("kernels",)  # CUDA builds: installed in a separate step on GPU machines (README, "GPU kernels")
 # Relies on generation and cache internals that change between minors: never let pip pick an untested release.
 MUST_BE_CAPPED = ("transformers",)
+# Pinned in both locks to the build constraints.txt names (the CPU wheel this machine offers pip), not to the lower
+# bound: the older releases are CUDA builds of several GB that CI cannot download on every run. The lower bound in
+# pyproject.toml is checked in a side environment instead, by `make test-torch-floor` (README: The torch you have).
+PINNED_BY_CONSTRAINTS = ("torch",)
 LOCK_PYTHON = (3, 11)  # the interpreter of CI and of the tested machines; the locks hold for it only
 # pip, setuptools and wheel belong to the venv itself; `sync` never removes them.
 VENV_TOOLS = {"pip", "setuptools", "wheel"}
@@ -127,15 +133,27 @@ def pip_inputs(kind: str) -> list[str]:
     reqs = direct_requirements()
     if kind == "lock":
         return [str(r) for r in reqs.values()]
-    return [f"{r.name}=={lower_bound(r)}" for r in reqs.values()]
+    return [str(r) if name in PINNED_BY_CONSTRAINTS else f"{r.name}=={lower_bound(r)}" for name, r in reqs.items()]
+
+
+def constraint_lines() -> list[str]:
+    return [line.strip() for line in CONSTRAINTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def constrained_version(name: str) -> Version:
+    """The version constraints.txt pins `name` to."""
+    for line in constraint_lines():
+        req = Requirement(line)
+        if canonicalize_name(req.name) == name and len(req.specifier) == 1:
+            (pin,) = req.specifier
+            if pin.operator == "==":
+                return Version(pin.version)
+    raise LockError(f"constraints.txt must pin {name} with ==")
 
 
 def inputs_digest(kind: str) -> str:
     """What a lock was made from: the pip inputs and constraints.txt. `check` compares it with the lock's header."""
-    constraints = [
-        line.strip() for line in CONSTRAINTS.read_text().splitlines() if line.strip() and not line.startswith("#")
-    ]
-    text = "\n".join([kind, *pip_inputs(kind), "--constraints--", *constraints])
+    text = "\n".join([kind, *pip_inputs(kind), "--constraints--", *constraint_lines()])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -226,6 +244,9 @@ def check() -> list[str]:
         for name, req in reqs.items():
             if name not in pins:
                 problems.append(f"{rel}: direct requirement {req} is not pinned")
+            elif name in PINNED_BY_CONSTRAINTS:
+                if pins[name] != constrained_version(name) or not req.specifier.contains(pins[name]):
+                    problems.append(f"{rel}: {name}=={pins[name]} is not constraints.txt's pin within {req}")
             elif kind == "oldest" and pins[name] != lower_bound(req):
                 problems.append(f"{rel}: {name}=={pins[name]} is not the lower bound of {req}")
             elif kind == "lock" and not SpecifierSet(str(req.specifier)).contains(pins[name], prereleases=True):
@@ -256,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     p_sync.add_argument("python", help="the venv's python")
     p_sync.add_argument("lockfile", type=Path)
     sub.add_parser("latest-requirements", help="print the direct requirements without upper bounds")
+    p_bound = sub.add_parser("lower-bound", help="print a direct requirement's lower bound")
+    p_bound.add_argument("name")
     args = parser.parse_args(argv)
     try:
         if args.command == "lock":
@@ -271,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("[lock] requirements/lock.txt and lock-oldest.txt match pyproject.toml")
         elif args.command == "sync":
             sync(args.python, args.lockfile)
+            problems = []
+        elif args.command == "lower-bound":
+            print(lower_bound(direct_requirements()[canonicalize_name(args.name)]))
             problems = []
         else:
             print("\n".join(uncapped(r) for r in direct_requirements().values()))

@@ -24,6 +24,14 @@ from .file_utils import staged_into
 logger = logging.get_logger(__name__)
 
 _TWO_GIB = 2 * 1024**3
+# The oldest torch whose exporter passes tests/test_export.py (2.11 and 2.13 do). torch 2.6's dynamo exporter cannot
+# translate BatchNorm with onnxscript 0.7 ("'tuple' object has no attribute 'dtype'"); 2.7-2.10 are untried.
+EXPORT_TESTED_FROM_TORCH = "2.11"
+
+
+def _torch_older_than(release: str) -> bool:
+    installed = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
+    return installed < tuple(int(part) for part in release.split("."))
 
 
 class _TensorOutputs(nn.Module):
@@ -144,7 +152,7 @@ def export_onnx(
 def _export(wrapper, example, target, names, opset, dynamic_batch, model) -> None:
     dynamic_shapes = {"pixel_values": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    with _pytorch_scan(model):
+    with _pytorch_scan(model), _naming_the_tested_torch():
         torch.onnx.export(
             wrapper,
             (example,),
@@ -159,4 +167,18 @@ def _export(wrapper, example, target, names, opset, dynamic_batch, model) -> Non
         )
 
 
-__all__ = ["check_onnx", "export_onnx"]
+@contextlib.contextmanager
+def _naming_the_tested_torch():
+    """An exporter failure on a torch older than the tested one says so (the exporter's own error is the cause)."""
+    try:
+        yield
+    except Exception as error:
+        if not _torch_older_than(EXPORT_TESTED_FROM_TORCH):
+            raise
+        raise RuntimeError(
+            f"torch {torch.__version__}'s ONNX exporter failed on this model; the export is tested from torch "
+            f"{EXPORT_TESTED_FROM_TORCH} on (torch 2.6 fails on BatchNorm): upgrade torch to export"
+        ) from error
+
+
+__all__ = ["EXPORT_TESTED_FROM_TORCH", "check_onnx", "export_onnx"]
