@@ -16,6 +16,7 @@ from mamba_multimodal.modeling.cache_utils import (
     COUNTS_RECURRENT_TOKENS,
     RECURRENT_CACHE_RELEASE,
     SUPPORTS_STATE_ROLLBACK,
+    TAKES_CACHE_ARGUMENT,
 )
 
 VOCAB = 64
@@ -238,3 +239,29 @@ def test_continuing_from_a_cache_before_the_counting_release_names_it(name):
     )
     with pytest.raises(ValueError, match=expected):
         model.generate(input_ids=sequences, max_new_tokens=2, **{name: cache})
+
+
+@pytest.mark.skipif(not TAKES_CACHE_ARGUMENT, reason="generate() takes a cache from transformers 5.24")
+@pytest.mark.parametrize("family", GENERATING_MODELS)
+def test_a_fresh_cache_passed_to_generate_is_filled_like_its_own(family):
+    """An empty `DynamicCache` handed to generate() is not a continuation (5.24 too)."""
+    model, extra_inputs, opening = GENERATING_MODELS[family]()
+    input_ids, mask = left_padded_prompts(opening)
+    expected = greedy_by_full_forwards(model, input_ids, mask, extra_inputs)
+    generated = model.generate(
+        input_ids=input_ids,
+        attention_mask=mask,
+        max_new_tokens=NEW_TOKENS,
+        do_sample=False,
+        cache=DynamicCache(config=model.config.get_text_config(decoder=True)),
+        **extra_inputs,
+    )
+    assert torch.equal(generated, expected)
+
+
+@pytest.mark.skipif(TAKES_CACHE_ARGUMENT, reason="generate() takes a cache from transformers 5.24")
+def test_a_cache_passed_to_generate_before_5_24_is_refused_naming_it():
+    model, _, opening = mamba_lm()
+    input_ids, _ = left_padded_prompts(opening)
+    with pytest.raises(ValueError, match=r"makes the cache itself and takes none \(cache=\).*5\.24"):
+        model.generate(input_ids=input_ids, max_new_tokens=2, cache=DynamicCache(config=model.config))

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 import transformers
+from packaging.version import Version
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationMode
 
@@ -36,6 +37,9 @@ LEGACY_CACHE_NAMES = ("cache_params", "past_key_values")
 RECURRENT_CACHE_RELEASE = "5.25"
 SUPPORTS_STATE_ROLLBACK = hasattr(Cache, "get_recurrent_states_to_keep")
 COUNTS_RECURRENT_TOKENS = hasattr(Cache, "increase_count")
+# generate() takes a cache as `cache=` since 5.24; before, a *Mamba* class's cache went under `cache_params`, which our
+# forwards do not declare, so transformers' own check refused it.
+TAKES_CACHE_ARGUMENT = Version(transformers.__version__).release[:2] >= (5, 24)
 
 
 def pop_legacy_cache(cache: Any, kwargs: dict[str, Any]) -> Any:
@@ -94,6 +98,12 @@ def count_step_in_place(cache: Cache, layer_idx: int) -> None:
         increase_count(layer_idx, 0)
 
 
+def _holds_state(cache: Any) -> bool:
+    """Whether a cache has seen tokens (a fresh `DynamicCache` has not)."""
+    layers = getattr(cache, "layers", ())
+    return any(getattr(layer, "has_previous_state", {}).get(0, False) for layer in layers)
+
+
 class RecurrentGenerationMixin:
     """For a `GenerationMixin` model whose cache is recurrent. Assisted and prompt-lookup decoding need 5.25's state
     rollback, and continuing from a returned cache needs its token count (generate() feeds only the tokens the
@@ -110,11 +120,17 @@ class RecurrentGenerationMixin:
 
     def _validate_model_kwargs(self, model_kwargs: dict[str, Any]):
         given = [name for name in ("cache", *LEGACY_CACHE_NAMES) if model_kwargs.get(name) is not None]
-        if given and not COUNTS_RECURRENT_TOKENS:
+        filled = [name for name in given if _holds_state(model_kwargs[name])]
+        if filled and not COUNTS_RECURRENT_TOKENS:
             raise ValueError(
-                f"{type(self).__name__}.generate(): continuing from a cache ({given[0]}=) needs "
+                f"{type(self).__name__}.generate(): continuing from a cache ({filled[0]}=) needs "
                 f"transformers>={RECURRENT_CACHE_RELEASE}, which counts the tokens a recurrent cache has seen; "
                 f"transformers {transformers.__version__} is installed: pass the whole sequence without the cache"
+            )
+        if given and not TAKES_CACHE_ARGUMENT:
+            raise ValueError(
+                f"{type(self).__name__}.generate(): transformers {transformers.__version__} makes the cache itself "
+                f"and takes none ({given[0]}=) for this model; 5.24 takes one as cache=: pass none"
             )
         return super()._validate_model_kwargs(model_kwargs)
 
@@ -124,6 +140,7 @@ __all__ = [
     "LEGACY_CACHE_NAMES",
     "RECURRENT_CACHE_RELEASE",
     "SUPPORTS_STATE_ROLLBACK",
+    "TAKES_CACHE_ARGUMENT",
     "LegacyCacheOutputMixin",
     "RecurrentGenerationMixin",
     "cached_states",
