@@ -5,7 +5,7 @@ The defaults are the paper's MOSEI model (Sec. 4.1): three modalities with MMSA'
 audio 74-d, Facet vision 35-d), width 128, state 64, expansion 2, conv kernel 4, 3 layers. Field names follow
 transformers' `MambaConfig` (`hidden_size`, `state_size`, `expand`, `conv_kernel`, `time_step_rank`, ...).
 
-Coupling of the modalities' states (`reference/coupled_mamba_mosei.md` A1.2, A1.5):
+Coupling of the modalities' states (arXiv 2405.18014, Sec. 3.2 Eq. 6 and Algorithm 1; S^m_t = exp(Δ^m_t A^m)):
 
     h^m_t = exp(Δ^m_t A^m) ⊙ c_{t-1} + Δ^m_t B^m_t x^m_t        y^m_t = C^m_t · h^m_t + D^m x^m_t
     c_t = Σ_m h^m_t ("sum", Eq. 6 as written)  |  (1/M) Σ_m h^m_t ("mean")  |  c^m_t = h^m_t ("none": no coupling)

@@ -10,8 +10,8 @@ d hidden size, d_in mixer inner width (expand · d), n state size, r dt rank, k 
         c_t = Σ_m h^m_t ("sum") | (1/M) Σ_m h^m_t ("mean") | c^m_t = h^m_t ("none")
     then y^m ⊙ silu(z^m) → out_proj → + residual, per modality.
 
-The readout is per modality, y^m = C^m · h^m (Algorithm 1; the paper's Eq. 8 reads the summed state instead, see
-`reference/coupled_mamba_mosei.md` A1.5). Parameter names are Mamba's (`in_proj`, `conv1d`, `x_proj`, `dt_proj`,
+The readout is per modality, y^m = C^m · h^m, as Algorithm 1 and Eq. 5 imply (arXiv 2405.18014; its Eq. 8 reads
+the summed state, C ⊗ Σ_m h^m, instead). Parameter names are Mamba's (`in_proj`, `conv1d`, `x_proj`, `dt_proj`,
 `A_log`, `D`, `out_proj`), every projection is called as a module (LoRA adapters on any of them train), and the scan
 is never written here: training runs the parallel `coupled_scan`, streaming `coupled_state_update`.
 

@@ -11,7 +11,7 @@ their Hub README goes through timm's `create_transform`, which resamples bilinea
 it for timm, so the two agree bit for bit before normalisation; float images are resized per channel in PIL's 32-bit
 float mode.
 
-No torchvision: it is not installable with a CPU torch (see DESIGN.md).
+No torchvision: no CPU build of it installs beside a CPU torch, and a CUDA one breaks transformers' imports.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Image processor for VLM-Mamba: resize (both sides, aspect ratio ignored) to the vision tower's `image_size`,
-÷ 255, (x - mean) / std. NumPy/PIL only (no torchvision, see DESIGN.md).
+÷ 255, (x - mean) / std. NumPy/PIL only: no CPU build of torchvision installs beside a CPU torch, and a CUDA one
+breaks transformers' imports.
 
 It is `MambaVisionImageProcessor` with timm's "squash" resize at crop_pct 1 and no crop, so every image, whatever its
 shape, becomes exactly the (3, image_size, image_size) that the tower's patch grid expects.

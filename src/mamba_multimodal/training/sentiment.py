@@ -8,7 +8,7 @@
 or from the shell: `mamba-multimodal train sentiment --dataset MOSEI/Processed --output-dir runs/mosei`; then
 `mamba-multimodal evaluate sentiment --model runs/mosei --dataset MOSEI/Processed` (`evaluate_sentiment`).
 
-Defaults are the paper's (Sec. 4.1, `reference/coupled_mamba_mosei.md` A1.8): lr 5e-4, weight decay 5e-4, 150 epochs,
+Defaults are the paper's (arXiv 2405.18014, Sec. 4.1 "Implementation details"): lr 5e-4, weight decay 5e-4, 150 epochs,
 batch 1024 on MOSEI (128 on SIMS, 256 on SIMS v2; 128 on MOSI, which the paper does not state), L1 loss for the
 score, and the checkpoint with the best validation MAE (regression; validation loss for classification), as the
 released code selects. Departures: AdamW (decoupled weight decay) instead of Adam's L2 penalty, and a constant

@@ -30,7 +30,7 @@ EMBEDDED = {
     "image-text-classification": "easy-vqa",
 }
 # Each task's recipes, as TrainingArguments fields over COMMON_TRAINING (sentiment: over train_sentiment's defaults):
-# `cpu`, the default, sized for a laptop CPU; `paper` where a paper states one (facts: shared/reference/*.md).
+# `cpu`, the default, sized for a laptop CPU; `paper` where a paper states one (RECIPE_NOTES names paper and table).
 # `global_batch_size` (not a TrainingArguments field) is split over the processes and accumulation steps.
 _MAMBAVISION_EPOCHS, _MAMBAVISION_WARMUP_EPOCHS = 310, 20  # 300 + 10 cooldown; 20 warmup (T, T2, S)
 # Cobra (arXiv 2403.14520, Table 1 and its Cobra_3B config): its one stage, projector + language model.

@@ -1,9 +1,9 @@
 """COCO captions as `datasets.DatasetDict`s: the official annotation files, Karpathy's splits, or a Hub dataset.
 
-Official layout (`reference/vlm_coco_vqa.md` B1): `<root>/annotations/captions_{train,val}{2014,2017}.json`, each
-{"info", "licenses", "images": [{"id", "width", "height", "file_name", ...}], "annotations": [{"id", "image_id",
-"caption"}]}, with the images in `<root>/{train,val}{year}/<file_name>` (2014: COCO_val2014_000000000042.jpg, 2017:
-000000000042.jpg). Splits are named "train" and "validation".
+Official layout (cocodataset.org, "Data format", captions): `<root>/annotations/captions_{train,val}{2014,2017}.json`,
+each {"info", "licenses", "images": [{"id", "width", "height", "file_name", ...}], "annotations": [{"id",
+"image_id", "caption"}]}, with the images in `<root>/{train,val}{year}/<file_name>` (2014:
+COCO_val2014_000000000042.jpg, 2017: 000000000042.jpg). Splits are named "train" and "validation".
 
 Karpathy's `dataset_coco.json`: {"images": [{"filepath": "train2014" | "val2014", "filename", "imgid", "split":
 "train" | "restval" | "val" | "test", "sentids", "sentences": [{"tokens", "raw", "imgid", "sentid"}], "cocoid"}],

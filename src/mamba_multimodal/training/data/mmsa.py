@@ -2,7 +2,8 @@
 
 Glossary: N clips in a split; L_t, L_a, L_v the stored lengths of the text, audio and vision sequences (all 50 in the
 aligned files; MMSA's unaligned MOSEI file stores 50 / 500 / 500); D_t, D_a, D_v the feature sizes (MOSEI: BERT 768,
-COVAREP 74, Facet 35 in MMSA; GloVe 300, 74, 35 in MulT). Layouts in `reference/coupled_mamba_mosei.md` B1-B2.
+COVAREP 74, Facet 35 in MMSA; GloVe 300, 74, 35 in MulT). Layouts: MMSA's README (thuiar/MMSA, "Datasets") and
+MulT's loader (yaohungt/Multimodal-Transformer, `src/dataset.py`).
 
 MMSA (thuiar/MMSA) `aligned_50.pkl`, `unaligned_50.pkl` (MOSI, MOSEI), `unaligned_39.pkl` (SIMS),
 `sims_unaligned.pkl` (SIMS v2): {"train" | "valid" | "test": {field: array}}, fields `raw_text`, `text` (BERT

@@ -1,6 +1,7 @@
 """VQA v2 as a `datasets.DatasetDict`: the official questions + annotations JSON with the COCO images, or a Hub dataset.
 
-Official files (`reference/vlm_coco_vqa.md` B2), in `<root>`, `<root>/Questions` or `<root>/Annotations`:
+Official files (visualqa.org, "VQA v2" download page, input and annotation formats), in `<root>`, `<root>/Questions`
+or `<root>/Annotations`:
     v2_OpenEnded_mscoco_{subtype}_questions.json  {"info", "task_type", "data_type", "data_subtype",
         "questions": [{"image_id", "question", "question_id"}], "license"}
     v2_mscoco_{subtype}_annotations.json  (train2014, val2014 only)  {"info", "license", "data_type", "data_subtype",

@@ -1,7 +1,8 @@
 """Multimodal sentiment metrics (CMU-MOSI, CMU-MOSEI, CH-SIMS, CH-SIMS v2) with MMSA's definitions and key names.
 
-MMSA is thuiar/MMSA, `src/MMSA/utils/metricsTop.py` (`MetricsTop`); the definitions are restated in
-`reference/coupled_mamba_mosei.md` B5. Glossary: N samples; "truth" is the label, "prediction" the model output.
+MMSA is thuiar/MMSA, `src/MMSA/utils/metricsTop.py` (`MetricsTop`: `__eval_mosei_regression`,
+`__eval_sims_regression`, `__eval_mosi_classification`). Glossary: N samples; "truth" is the label, "prediction" the
+model output.
 
 Regression, MOSI / MOSEI (sentiment in [-3, 3]):
     Has0_acc_2, Has0_F1_score  negative (< 0) vs non-negative (>= 0), over all samples (weighted F1)
