@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 import torch
+from packaging.version import Version
 from torch import nn
 from transformers.utils import logging
 
@@ -30,8 +31,7 @@ EXPORT_TESTED_FROM_TORCH = "2.11"
 
 
 def _torch_older_than(release: str) -> bool:
-    installed = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
-    return installed < tuple(int(part) for part in release.split("."))
+    return Version(torch.__version__).release[:2] < Version(release).release[:2]
 
 
 class _TensorOutputs(nn.Module):

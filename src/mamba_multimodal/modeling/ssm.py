@@ -153,19 +153,27 @@ def selective_scan_ref(
     full-size zero gradient, a quadratic backward (transformers' slow path pays exactly that).
     """
     check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
-    out, states = _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)
+    out, states = _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, False)
     return (out, states[-1]) if return_last_state else out
 
 
-def _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state):
-    """The sequential scan: out (b, d, l) in u's dtype and the l states h_1..h_l (b, d, n) after each step."""
+def _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, keep_states: bool):
+    """The sequential scan: out (b, d, l) in u's dtype, and the l states h_1..h_l (b, d, n) after each step with
+    `keep_states` (then read out in one einsum), else only the last (then read out step by step, so that a long scan
+    without autograd holds one state, not l)."""
     decay, drive = _discretize(u, delta, A, B, delta_bias, delta_softplus)
     state = decay.new_zeros(decay.shape[:3]) if initial_state is None else initial_state.to(decay.dtype)  # (b, d, n)
-    states = []
-    for decay_t, drive_t in zip(decay.unbind(-1), drive.unbind(-1), strict=True):
+    states, outputs = [], []
+    for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), _acc(C).unbind(-1), strict=True):
         state = decay_t * state + drive_t
-        states.append(state)
-    y = torch.einsum("bdnl,bnl->bdl", torch.stack(states, dim=-1), _acc(C))
+        if keep_states:
+            states.append(state)
+        else:
+            outputs.append(torch.einsum("bdn,bn->bd", state, C_t))
+    if keep_states:
+        y = torch.einsum("bdnl,bnl->bdl", torch.stack(states, dim=-1), _acc(C))
+    else:
+        y, states = torch.stack(outputs, dim=-1), [state]
     return _finish(y, u, D, z, u.dtype), states
 
 
@@ -181,7 +189,7 @@ def selective_scan_states(
         out (b, d, l) in u's dtype, and the list of the l states h_1..h_l, (b, d, n) float32 each.
     """
     check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
-    return _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)
+    return _scan_step_by_step(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, True)
 
 
 # ------------------------------------------------------------------------------------------ plain PyTorch
