@@ -1,4 +1,4 @@
-"""Selective state-space scans (Mamba, arXiv 2312.00752, Alg. 2) and causal convolutions for every model here.
+"""Selective state-space scans (Mamba, arXiv 2312.00752, Alg. 2), their backend resolution, and the causal conv step.
 
 Glossary: b batch, l sequence length, d channels (d_inner), n state size, Δ (delta) input-dependent step.
     h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t x_t ;  y_t = C_t · h_t + D x_t ;  out_t = y_t · silu(z_t)
@@ -15,10 +15,14 @@ raises ValueError saying why. `selective_scan(..., initial_state=h)` continues f
 on CUDA tensors that takes the "pytorch" path, since mamba_ssm's kernel always starts from zeros. Where the CPU kernel
 is cached, and how it behaves after fork: see `ssm_cpu.py`.
 
-Coupled Mamba needs a recurrence whose decay is not exp(Δ A): `linear_recurrence` scans h_t = a_t ⊙ h_{t-1} + b_t
-for any a_t, on the same paths; `coupled_scan` runs M modalities whose states are coupled (arXiv 2405.18014, Eq. 6):
-    h^m_t = exp(Δ^m_t A^m) ⊙ c_{t-1} + Δ^m_t B^m_t x^m_t ,  c_t = Σ_m h^m_t ("sum"), its mean ("mean"), or c^m = h^m
-("none": independent chains), with one fused CPU kernel that never materialises a (b, d, n, l) tensor.
+Layout of the scan layer:
+- `ssm.py` (this file): the selective scan on its four paths and one step of it (`selective_state_update`), the
+  backend resolution every scan goes through (`resolve_backend`), the shared pieces (input checks, discretisation,
+  the chunked plain-PyTorch recurrence), and the streaming causal conv step (`causal_conv1d_update`);
+- `ssm_coupled.py`: Coupled Mamba's scan of M modalities whose states are coupled (arXiv 2405.18014, Eq. 6),
+  `coupled_scan` and its step `coupled_state_update`, built on the pieces here; its names stay readable from this
+  module (`ssm.coupled_scan`), imported on first use;
+- `ssm_cpu.py` and `ssm_cpu.cpp`: the compiled CPU kernels of both scans and their autograd wrappers.
 """
 
 from __future__ import annotations
@@ -32,16 +36,15 @@ import torch.nn.functional as F
 from transformers.utils import logging
 
 from . import ssm_cpu  # load() / build_error read through the module (tests replace them)
-from .ssm_cpu import CoupledScanCPU, LinearRecurrenceCPU, SelectiveScanCPU
+from .ssm_cpu import SelectiveScanCPU
 
 logger = logging.get_logger(__name__)
 
 BACKENDS = ("auto", "cuda", "cpu", "pytorch", "reference")
-COUPLINGS = ("sum", "mean", "none")
 _FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 _CONV_ACTIVATIONS = (None, "silu", "swish")
-_CUDA_KERNELS = ("selective_scan", "conv1d")  # the ops mamba_ssm / causal_conv1d have kernels for (cuda_kernels())
-_CPU_KERNELS = ("selective_scan", "linear_recurrence", "coupled_scan")  # the ops ssm_cpu.cpp has kernels for
+_CUDA_KERNELS = ("selective_scan",)  # the scans mamba_ssm has a kernel for (cuda_kernels())
+_CPU_KERNELS = ("selective_scan", "coupled_scan")  # the scans ssm_cpu.cpp has kernels for
 
 
 # --------------------------------------------------------------------------------------------------- checks
@@ -87,17 +90,6 @@ def check_scan_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None, initia
     _check_shape("initial_state", initial_state, (batch, dim, nstate), "(batch, channels, state)")
     devices = {t.device for t in (u, delta, A, B, C, D, z, delta_bias, initial_state) if t is not None}
     _require(len(devices) == 1, f"all scan inputs must be on one device, got {sorted(map(str, devices))}")
-
-
-def _check_recurrence_inputs(a, b, initial_state) -> None:
-    _check_float("a", a)
-    _check_float("b", b)
-    _require(
-        a.shape == b.shape, f"a and b must have the same shape (..., length), got {tuple(a.shape)} and {tuple(b.shape)}"
-    )
-    _require(a.dim() >= 1 and a.shape[-1] >= 1, f"a must have a non-empty last (time) axis, got shape {tuple(a.shape)}")
-    if initial_state is not None:
-        _check_shape("initial_state", initial_state, tuple(a.shape[:-1]), "a.shape[:-1]")
 
 
 # ------------------------------------------------------------------------------------------------ reference
@@ -242,18 +234,6 @@ def _scan_chunks(a: torch.Tensor, b: torch.Tensor, initial_state: torch.Tensor |
     return torch.stack(local) + torch.stack(running) * torch.stack(entering, dim=-1)
 
 
-def linear_recurrence_pytorch(a, b, initial_state=None):
-    """h_t = a_t ⊙ h_{t-1} + b_t along the last axis, in O(√l) Python steps; traceable (ONNX, torch.compile).
-
-    Args:
-        a, b: (..., l).  initial_state: (...) or None (zeros).
-    Returns:
-        h: (..., l).
-    """
-    chunks = _Chunks(a.shape[-1])
-    return chunks.merge(_scan_chunks(chunks.split(a, 1.0), chunks.split(b), initial_state))
-
-
 def _selective_scan_pytorch(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state):
     """Discretises directly in the chunked layout: only (b, d, l)-sized tensors are ever transposed."""
     chunks = _Chunks(u.shape[-1])
@@ -278,7 +258,7 @@ def cuda_kernels() -> SimpleNamespace | None:
     """
     if not torch.cuda.is_available():
         return None
-    ops = SimpleNamespace(selective_scan=None, state_update=None, conv1d=None, conv1d_update=None)
+    ops = SimpleNamespace(selective_scan=None, state_update=None, conv1d_update=None)
     try:
         import selective_scan_cuda  # noqa: F401
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
@@ -291,12 +271,12 @@ def cuda_kernels() -> SimpleNamespace | None:
         pass
     try:
         import causal_conv1d_cuda  # noqa: F401
-        from causal_conv1d import causal_conv1d_fn, causal_conv1d_update
+        from causal_conv1d import causal_conv1d_update
 
-        ops.conv1d, ops.conv1d_update = causal_conv1d_fn, causal_conv1d_update
+        ops.conv1d_update = causal_conv1d_update
     except Exception:
         pass
-    return ops if ops.selective_scan or ops.conv1d else None
+    return ops if ops.selective_scan or ops.conv1d_update else None
 
 
 def _is_tracing() -> bool:
@@ -317,7 +297,7 @@ def _why_not(backend: str, tensor: torch.Tensor, kernel: str) -> str | None:
         if kernel not in _CUDA_KERNELS:
             return f"mamba_ssm has no CUDA kernel for {kernel} (backend='auto' runs CUDA tensors on the 'pytorch' path)"
         if getattr(cuda_kernels(), kernel, None) is None:
-            return "the compiled mamba_ssm / causal_conv1d extension does not import (see README, 'GPU kernels')"
+            return "the compiled mamba_ssm extension does not import (see README, 'GPU kernels')"
     if backend == "cpu" and kernel in _CPU_KERNELS and ssm_cpu.load() is None:
         return f"the C++ kernel is unavailable: {ssm_cpu.build_error}"
     return None
@@ -405,47 +385,6 @@ def selective_scan(
     return scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
 
 
-def linear_recurrence(a, b, initial_state=None, return_last_state=False, backend="auto"):
-    """h_t = a_t ⊙ h_{t-1} + b_t along the last axis, for an arbitrary per-step decay a_t.
-
-    Args:
-        a, b: (..., l).  initial_state: (...) or None (zeros).
-    Returns:
-        h (..., l) [, h_l (...)], accumulated in float32, in the promoted input dtype.
-    """
-    _check_recurrence_inputs(a, b, initial_state)
-    path = resolve_backend(a, backend, "linear_recurrence")
-    if path == "cpu":
-        states = LinearRecurrenceCPU.apply(a, b, initial_state)
-    elif path == "reference":
-        states = linear_recurrence_ref(a, b, initial_state)
-    else:  # also CUDA tensors': mamba_ssm has no kernel for an arbitrary decay, and the chunked scan is parallel
-        out_dtype = torch.promote_types(a.dtype, b.dtype)
-        states = linear_recurrence_pytorch(a.float(), b.float(), initial_state).to(out_dtype)
-    return (states, states[..., -1]) if return_last_state else states
-
-
-def linear_recurrence_ref(a, b, initial_state=None):
-    """The sequential definition of `linear_recurrence`: a, b (..., l) → h (..., l)."""
-    _check_recurrence_inputs(a, b, initial_state)
-    a, b = _acc(a), _acc(b)
-    state = torch.zeros_like(a[..., 0]) if initial_state is None else initial_state.to(a.dtype)
-    states = []
-    for a_t, b_t in zip(a.unbind(-1), b.unbind(-1), strict=True):
-        state = a_t * state + b_t
-        states.append(state)
-    return torch.stack(states, dim=-1).to(torch.promote_types(a.dtype, b.dtype))
-
-
-def linear_recurrence_step(a_t, b_t, state):
-    """One step of `linear_recurrence` for streaming inference: a_t, b_t, state: (...) → a_t ⊙ state + b_t."""
-    _require(
-        a_t.shape == b_t.shape == state.shape,
-        f"a_t, b_t and state must have one shape, got {tuple(a_t.shape)}, {tuple(b_t.shape)}, {tuple(state.shape)}",
-    )
-    return a_t * state + b_t
-
-
 def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False):
     """One recurrent step of the selective scan (mamba_ssm's `selective_state_update`); updates `state` in place.
 
@@ -466,187 +405,6 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, 
     state.copy_(new_state)
     y = torch.einsum("bdn,bn->bd", new_state, C.float())
     return _finish(y, x, D, z, x.dtype)
-
-
-# ------------------------------------------------------------------------------------------- coupled scan
-def check_coupled_inputs(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, coupling="sum", initial_state=None
-) -> None:
-    """Like `check_scan_inputs`, with a leading modality axis M on every argument; initial_state is the carried
-    state, (b, d, n) when coupled and (M, b, d, n) for "none"."""
-    _require(coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {coupling!r}")
-    _check_float("u", u)
-    _require(u.dim() == 4, f"u must be 4-D (modalities, batch, channels, length), got shape {tuple(u.shape)}")
-    modalities = u.shape[0]
-    for name, tensor in zip(SCAN_ARGUMENTS, (u, delta, A, B, C, D, z, delta_bias), strict=True):
-        if tensor is not None:
-            _check_float(name, tensor)
-            _require(
-                tensor.shape[0] == modalities,
-                f"{name} must start with the modality axis M = {modalities}, got shape {tuple(tensor.shape)}",
-            )
-    for m in range(modalities):
-        check_scan_inputs(*(None if t is None else t[m] for t in (u, delta, A, B, C, D, z, delta_bias)))
-    if initial_state is not None:
-        _check_shape(
-            "initial_state", initial_state, _carried_shape(u, A, coupling), f"the carried state for {coupling!r}"
-        )
-
-
-def _carried_shape(u, A, coupling) -> tuple[int, ...]:
-    """(b, d, n) when coupled, (M, b, d, n) for "none"."""
-    return (*u.shape[int(coupling != "none") : 3], A.shape[-1])
-
-
-SCAN_ARGUMENTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
-
-
-def _discretize_modalities(u, delta, A, B, delta_bias, delta_softplus):
-    """Per-modality decay and drive, both (M, b, d, n, l)."""
-    pairs = [
-        _discretize(u[m], delta[m], A[m], B[m], None if delta_bias is None else delta_bias[m], delta_softplus)
-        for m in range(u.shape[0])
-    ]
-    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-
-
-def _finish_modalities(y, u, D, z, out_dtype):
-    """y + D x, gated by silu(z), for (M, b, d, l) tensors; D: (M, d)."""
-    if D is not None:
-        y = y + _acc(u) * _acc(D)[:, None, :, None]
-    if z is not None:
-        y = y * F.silu(_acc(z))
-    return y.to(out_dtype)
-
-
-def coupled_scan_ref(
-    u,
-    delta,
-    A,
-    B,
-    C,
-    D=None,
-    z=None,
-    delta_bias=None,
-    delta_softplus=False,
-    coupling="sum",
-    return_last_state=False,
-    initial_state=None,
-):
-    """The sequential definition of `coupled_scan`: Eq. 6 of Coupled Mamba written out step by step."""
-    check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling, initial_state)
-    decay, drive = _discretize_modalities(u, delta, A, B, delta_bias, delta_softplus)  #        (M, b, d, n, l)
-    shape = decay.shape[1:4] if coupling != "none" else decay.shape[:4]
-    carried = decay.new_zeros(shape) if initial_state is None else _acc(initial_state)
-    outputs = []
-    for decay_t, drive_t, C_t in zip(decay.unbind(-1), drive.unbind(-1), _acc(C).unbind(-1), strict=True):
-        states = decay_t * carried + drive_t  #                                                      (M, b, d, n)
-        outputs.append(torch.einsum("mbdn,mbn->mbd", states, C_t))
-        carried = {"sum": states.sum(0), "mean": states.mean(0), "none": states}[coupling]
-    out = _finish_modalities(torch.stack(outputs, dim=-1), u, D, z, u.dtype)
-    return (out, carried) if return_last_state else out
-
-
-def _coupled_scan_pytorch(
-    u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupling, return_last_state, initial_state
-):
-    """The coupled state c_t = P_t ⊙ c_{t-1} + U_t (P = w Σ_m exp(Δ^m A^m), U = w Σ_m Δ^m B^m x^m) is one diagonal
-    recurrence with a time-varying decay; each modality's state then follows as exp(Δ^m A^m) ⊙ c_{t-1} + Δ^m B^m x^m."""
-    decay, drive = _discretize_modalities(u, delta, A, B, delta_bias, delta_softplus)  #        (M, b, d, n, l)
-    initial_state = None if initial_state is None else _acc(initial_state)
-    if coupling == "none":
-        states = linear_recurrence_pytorch(decay, drive, initial_state)
-        last = states[..., -1]
-    else:
-        weight = 1.0 if coupling == "sum" else 1.0 / u.shape[0]
-        carried = linear_recurrence_pytorch(weight * decay.sum(0), weight * drive.sum(0), initial_state)  # (b,d,n,l)
-        before = torch.zeros_like(carried[..., :1]) if initial_state is None else initial_state[..., None]
-        entering = torch.cat([before, carried[..., :-1]], dim=-1)  #                                   c_{t-1}
-        states = decay * entering + drive
-        last = carried[..., -1]
-    y = torch.einsum("mbdnl,mbnl->mbdl", states, _acc(C))
-    out = _finish_modalities(y, u, D, z, u.dtype)
-    return (out, last) if return_last_state else out
-
-
-def coupled_scan(
-    u,
-    delta,
-    A,
-    B,
-    C,
-    D=None,
-    z=None,
-    delta_bias=None,
-    delta_softplus=False,
-    coupling="sum",
-    return_last_state=False,
-    backend="auto",
-    initial_state=None,
-):
-    """M selective scans whose states are coupled (Coupled Mamba, arXiv 2405.18014, Eq. 6).
-
-    Args:
-        u, delta, z: (M, b, d, l).  A: (M, d, n).  B, C: (M, b, n, l).  D, delta_bias: (M, d).
-        coupling: "sum" (Eq. 6: every modality continues from Σ_m h^m_{t-1}), "mean" (from its mean, which keeps the
-            state bounded), or "none" (each modality continues from its own state: M independent Mamba scans).
-        initial_state: the carried state before the first step, (b, d, n) when coupled, (M, b, d, n) for "none";
-            None for zeros. Scanning a sequence in pieces, each from the last state of the one before, gives the
-            outputs of one scan over the whole sequence.
-    Returns:
-        out (M, b, d, l) in u's dtype, and the carried state after the last step when `return_last_state`:
-        (b, d, n) when coupled, (M, b, d, n) for "none", in float32.
-    """
-    check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling, initial_state)
-    path = resolve_backend(u, "pytorch" if backend == "auto" and u.is_cuda else backend, "coupled_scan")
-    arguments = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    if path == "cpu":
-        weight = 1.0 / u.shape[0] if coupling == "mean" else 1.0
-        return CoupledScanCPU.apply(*arguments, coupling != "none", weight, initial_state, return_last_state)
-    if path == "reference":
-        return coupled_scan_ref(*arguments, coupling, return_last_state, initial_state)
-    # "pytorch", also for CUDA tensors: mamba_ssm has no coupled kernel
-    return _coupled_scan_pytorch(*arguments, coupling, return_last_state, initial_state)
-
-
-def coupled_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False, coupling="sum"):
-    """One step of `coupled_scan` for streaming inference; updates `state` in place.
-
-    Args:
-        state: (b, d, n) when coupled, (M, b, d, n) for "none".  x, dt, z: (M, b, d).  A: (M, d, n).
-        B, C: (M, b, n).  D, dt_bias: (M, d).
-    Returns:
-        out (M, b, d) in x's dtype.
-    """
-    _require(coupling in COUPLINGS, f"coupling must be one of {COUPLINGS}, got {coupling!r}")
-    expected = (*x.shape[int(coupling != "none") :], A.shape[-1])
-    _require(
-        tuple(state.shape) == expected,
-        f"state must have shape {expected} for coupling={coupling!r}, got {tuple(state.shape)}",
-    )
-    decay, drive = _discretize_modalities(
-        x[..., None], dt[..., None], A, B[..., None], dt_bias, dt_softplus
-    )  #                                                                                     (M, b, d, n, 1)
-    states = decay[..., 0] * _acc(state) + drive[..., 0]  #                                        (M, b, d, n)
-    state.copy_({"sum": states.sum(0), "mean": states.mean(0), "none": states}[coupling])
-    y = torch.einsum("mbdn,mbn->mbd", states, _acc(C))
-    return _finish_modalities(y[..., None], x[..., None], D, None if z is None else z[..., None], x.dtype)[..., 0]
-
-
-def causal_conv1d(x, weight, bias=None, activation=None, backend="auto"):
-    """Causal depthwise conv1d: out_t depends on x_{t-k+1..t}. x: (b, d, l); weight: (d, k); bias: (d,).
-
-    Returns (b, d, l). `activation` is None or "silu"/"swish", as in causal_conv1d.
-    """
-    _require(activation in _CONV_ACTIVATIONS, f"activation must be one of {_CONV_ACTIVATIONS}, got {activation!r}")
-    _require(
-        x.dim() == 3 and weight.dim() == 2 and weight.shape[0] == x.shape[1],
-        f"x must be (b, d, l) and weight (d, k), got {tuple(x.shape)} and {tuple(weight.shape)}",
-    )
-    if resolve_backend(x, backend, "conv1d") == "cuda":
-        return cuda_kernels().conv1d(x, weight, bias, activation=activation)
-    out = F.conv1d(x, weight.unsqueeze(1), bias, padding=weight.shape[1] - 1, groups=x.shape[1])[..., : x.shape[-1]]
-    return F.silu(out) if activation else out
 
 
 def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
@@ -678,21 +436,25 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
     return out[..., 0] if single_step else out
 
 
+# Coupled Mamba's scan lives in ssm_coupled.py, which builds on this module; `ssm.coupled_scan` and the rest still
+# resolve here, imported on first use, so that neither module imports the other while it loads.
+_COUPLED_NAMES = ("COUPLINGS", "check_coupled_inputs", "coupled_scan", "coupled_scan_ref", "coupled_state_update")
+
+
+def __getattr__(name: str):
+    if name not in _COUPLED_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # In the `from .module import` form: the one transformers' remote-code loader follows to copy a Hub folder's files.
+    from .ssm_coupled import __dict__ as coupled
+
+    return coupled[name]
+
+
 __all__ = [
     "BACKENDS",
-    "COUPLINGS",
-    "causal_conv1d",
     "causal_conv1d_update",
-    "check_coupled_inputs",
     "check_scan_inputs",
-    "coupled_scan",
-    "coupled_scan_ref",
-    "coupled_state_update",
     "cuda_kernels",
-    "linear_recurrence",
-    "linear_recurrence_pytorch",
-    "linear_recurrence_ref",
-    "linear_recurrence_step",
     "resolve_backend",
     "selective_scan",
     "selective_scan_ref",

@@ -1,4 +1,4 @@
-// Fused selective scan and diagonal linear recurrence for CPUs (OpenMP), forward and backward.
+// Fused selective scan and Coupled Mamba's coupled scan for CPUs (OpenMP), forward and backward.
 //
 // Built on first use by ssm_cpu.py with the system C++ compiler and loaded through ctypes: no torch headers,
 // no ninja, about a second to compile. All tensors are float32 and contiguous; the Python side converts.
@@ -435,44 +435,6 @@ extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float
         dC_mb[j] = sum_C;
       }
     }
-  }
-}
-
-// h_t = a_t * h_{t-1} + b_t along the last axis of (rows, len) arrays; h_{-1} = h0 (nullable: zeros).
-void linear_recurrence_fwd(const float* a, const float* b, const float* h0, float* h, int64_t rows, int64_t len,
-                           int nthreads) {
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* a_row = a + r * len;
-    const float* b_row = b + r * len;
-    float* h_row = h + r * len;
-    float state = h0 ? h0[r] : 0.0f;
-    for (int64_t t = 0; t < len; ++t) {
-      state = a_row[t] * state + b_row[t];
-      h_row[t] = state;
-    }
-  }
-}
-
-// Gradients of a, b and h0 (nullable) given dh (rows, len), the states h of the forward and h0.
-void linear_recurrence_bwd(const float* a, const float* h, const float* h0, const float* dh, float* da, float* db,
-                           float* dh0, int64_t rows, int64_t len, int nthreads) {
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* a_row = a + r * len;
-    const float* h_row = h + r * len;
-    const float* dh_row = dh + r * len;
-    float* da_row = da + r * len;
-    float* db_row = db + r * len;
-    float carry = 0.0f;  // ∂L/∂h_t accumulated from the future
-    for (int64_t t = len - 1; t >= 0; --t) {
-      carry += dh_row[t];
-      db_row[t] = carry;
-      const float h_prev = t > 0 ? h_row[t - 1] : (h0 ? h0[r] : 0.0f);
-      da_row[t] = carry * h_prev;
-      carry *= a_row[t];
-    }
-    if (dh0) dh0[r] = carry;
   }
 }
 

@@ -1,4 +1,5 @@
-"""The compiled CPU path of `ssm.py`: builds `ssm_cpu.cpp` on first use and wraps it in autograd Functions.
+"""The compiled CPU path of `ssm.py` and `ssm_coupled.py`: builds `ssm_cpu.cpp` on first use and wraps its two
+scans (selective and coupled) in autograd Functions.
 
 The kernel is plain C++ with OpenMP, compiled by the system compiler into a shared library that ctypes loads: no
 torch headers and no ninja, so the build takes a few seconds and needs only what `pip install` of this package
@@ -200,12 +201,10 @@ def _declare(library: ctypes.CDLL) -> None:
     f, i = _c_float_p, ctypes.c_int
     library.selective_scan_fwd.argtypes = [f] * 8 + [i, f, f, f, _i64, _i64, _i64, _i64, i]
     library.selective_scan_bwd.argtypes = [f] * 8 + [i] + [f] * 12 + [_i64, _i64, _i64, _i64, i]
-    library.linear_recurrence_fwd.argtypes = [f, f, f, f, _i64, _i64, i]
-    library.linear_recurrence_bwd.argtypes = [f] * 7 + [_i64, _i64, i]
     coupled_sizes = [_i64] * 5 + [i]
     library.coupled_scan_fwd.argtypes = [f] * 8 + [i, i, ctypes.c_float, f, f, f, *coupled_sizes]
     library.coupled_scan_bwd.argtypes = [f] * 8 + [i, i, ctypes.c_float] + [f] * 12 + coupled_sizes
-    for function in ("selective_scan", "linear_recurrence", "coupled_scan"):
+    for function in ("selective_scan", "coupled_scan"):
         getattr(library, f"{function}_fwd").restype = None
         getattr(library, f"{function}_bwd").restype = None
 
@@ -337,48 +336,6 @@ class SelectiveScanCPU(torch.autograd.Function):
         *dtypes, h0_dtype = ctx.dtypes
         dh0 = None if dh0 is None else dh0.to(h0_dtype)
         return (*_to_input_dtypes(dtypes, grads), None, None, dh0)
-
-
-class LinearRecurrenceCPU(torch.autograd.Function):
-    """h_t = a_t * h_{t-1} + b_t along the last axis; a, b: (..., l); initial_state: (...) or None."""
-
-    @staticmethod
-    def forward(ctx, a, b, initial_state):
-        library = load()
-        shape, length = a.shape, a.shape[-1]
-        a32, b32 = _f32(a).reshape(-1, length), _f32(b).reshape(-1, length)
-        h0 = None if initial_state is None else _f32(initial_state).reshape(-1)
-        h = torch.empty_like(a32)
-        library.linear_recurrence_fwd(_ptr(a32), _ptr(b32), _ptr(h0), _ptr(h), a32.shape[0], length, _threads())
-        ctx.save_for_backward(a32, h, h0 if h0 is not None else torch.empty(0))
-        ctx.has_initial_state = h0 is not None
-        ctx.shape, ctx.dtypes = shape, (a.dtype, b.dtype, None if initial_state is None else initial_state.dtype)
-        return h.reshape(shape).to(torch.promote_types(a.dtype, b.dtype))
-
-    @staticmethod
-    def backward(ctx, dh):
-        library = load()
-        a32, h, h0 = ctx.saved_tensors
-        h0 = h0 if ctx.has_initial_state else None
-        rows, length = a32.shape
-        da, db = torch.empty_like(a32), torch.empty_like(a32)
-        dh0 = None if h0 is None else torch.empty_like(h0)
-        dh = _f32(dh).reshape(rows, length)  # referenced until the call returns
-        library.linear_recurrence_bwd(
-            _ptr(a32),
-            _ptr(h),
-            _ptr(h0),
-            _ptr(dh),
-            _ptr(da),
-            _ptr(db),
-            _ptr(dh0),
-            rows,
-            length,
-            _threads(),
-        )
-        da_dtype, db_dtype, h0_dtype = ctx.dtypes
-        dh0 = None if dh0 is None else dh0.reshape(ctx.shape[:-1]).to(h0_dtype)
-        return da.reshape(ctx.shape).to(da_dtype), db.reshape(ctx.shape).to(db_dtype), dh0
 
 
 class CoupledScanCPU(torch.autograd.Function):
