@@ -4,7 +4,7 @@ standard-library launcher's check agree, on the cases where the package's checks
 import pytest
 
 import mamba_multimodal_cli
-from mamba_multimodal.sharing.hub_id import as_hub_id, is_hub_id
+from mamba_multimodal.sharing.hub_id import as_hub_id
 
 CASES = {
     "nvidia/MambaVision-T-1K": True,
@@ -27,12 +27,12 @@ CASES = {
 
 @pytest.mark.parametrize(("name", "expected"), CASES.items(), ids=list(CASES))
 def test_the_helper_and_the_launcher_agree(name, expected):
-    assert is_hub_id(name) is expected
+    assert (as_hub_id(name) == name) is expected
     assert mamba_multimodal_cli._may_be_hub_id(name) is expected
 
 
 def test_an_existing_local_folder_is_no_hub_id(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "me" / "model").mkdir(parents=True)
-    assert not is_hub_id("me/model") and not mamba_multimodal_cli._may_be_hub_id("me/model")
+    assert not mamba_multimodal_cli._may_be_hub_id("me/model")
     assert as_hub_id("me/model") is None and as_hub_id("me/other") == "me/other" and as_hub_id(None) is None

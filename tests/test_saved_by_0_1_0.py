@@ -47,9 +47,10 @@ def test_the_old_folder_saved_again_is_complete(tmp_path):
     model = CoupledMambaForSequenceClassification.from_pretrained(FOLDER)
     model.save_pretrained(tmp_path)
     check_folder(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["auto_map"] == json.loads(
-        (FOLDER / "config.json").read_text()
-    )["auto_map"]
+    assert (
+        json.loads((tmp_path / "config.json").read_text())["auto_map"]
+        == json.loads((FOLDER / "config.json").read_text())["auto_map"]
+    )
     assert json.loads((tmp_path / "preprocessor_config.json").read_text())["auto_map"]
     assert (tmp_path / "README.md").is_file() and (tmp_path / "hub_mixin.py").is_file()
 

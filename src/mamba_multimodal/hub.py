@@ -1,6 +1,5 @@
-"""The sharing layer's public names under their first home (`mamba_multimodal.hub.push_folder`, `HubError`, ...):
-the code lives in `mamba_multimodal.sharing`. Folders saved by 0.1.0 carry a `hub_mixin.py` that calls this module's
-`complete_folder`, `complete_processor_folder`, `push_folder` and `add_card_tags` when the package is installed."""
+"""`mamba_multimodal.sharing`'s names under their first home (`hub.push_folder`, `hub.HubError`, ...), which the
+`hub_mixin.py` of folders saved by 0.1.0 also calls (`complete_folder`, `push_folder`, ...)."""
 
 from .sharing import *  # noqa: F403
 from .sharing import __all__  # noqa: F401

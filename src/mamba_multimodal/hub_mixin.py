@@ -14,13 +14,12 @@ import tempfile
 
 # save_pretrained(push_to_hub=True, ...) options that belong to the push, not to the save.
 _PUSH_OPTIONS = ("repo_id", "commit_message", "commit_description", "private", "revision", "create_pr", "token")
-_sharing = None  # the registered sharing layer: complete_folder, complete_processor_folder, push_folder, add_card_tags
+_sharing = None
 
 
 def register_sharing(sharing) -> None:
-    """Makes `sharing` (an object or module with `complete_folder(model, folder, processor)`,
-    `complete_processor_folder(processor, folder)`, `push_folder(folder, repo_id, **options)` and
-    `add_card_tags(folder, tags)`) what every later save calls."""
+    """Makes `sharing` (with `complete_folder`, `complete_processor_folder`, `push_folder`, `add_card_tags`, as
+    `mamba_multimodal.sharing` has them) what every later save calls."""
     global _sharing
     _sharing = sharing
 
@@ -92,12 +91,8 @@ class HubModelMixin:
 
 class HubProcessorMixin:
     """For processors (image, feature, multimodal): `save_pretrained` also writes the remote-code bundle and the
-    `auto_map` that `Auto*.from_pretrained(..., trust_remote_code=True)` follows.
-
-    family_name: the registry family whose bundle holds the processor's code (set by each processor class).
-    """
-
-    family_name: str
+    `auto_map` that `Auto*.from_pretrained(..., trust_remote_code=True)` follows. Each processor class sets
+    `family_name`, the registry family whose bundle holds its code."""
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
         if _sharing is None:

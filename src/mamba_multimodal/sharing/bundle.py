@@ -1,15 +1,9 @@
-"""The remote-code bundle: every folder this package saves loads where the package is not installed.
-
-The bundle is generated at save time from this package's own source: the files that define the family's config,
-models and processor, and every file they import from the package, written flat into the folder with their imports
-rewritten to single-dot form (`from ..configuration.configuration_x import X` becomes `from .configuration_x import
-X`): transformers' dynamic-module loader copies only `.py` files named by such imports
-(`dynamic_module_utils.get_relative_imports`). The C++ source of the CPU kernel travels as the generated module
-`ssm_cpu_source.py`, so the Hub copy builds the same fast kernel. `auto_map` in config.json and in the processor's
-JSON points each Auto class at its class in the bundle.
-
-With the package installed, `Auto*.from_pretrained(folder)` (no `trust_remote_code`) uses the installed classes:
-transformers prefers a locally registered model_type unless remote code is asked for.
+"""The remote-code bundle: the family's config, model and processor files and every package file they import,
+generated at save time from the installed source, written flat with their imports made single-dot
+(`from ..configuration.configuration_x import X` becomes `from .configuration_x import X`: transformers' loader
+follows only such imports, `dynamic_module_utils.get_relative_imports`), plus `ssm_cpu_source.py` holding the C++
+kernel's source; and the `auto_map` in config.json and the processor's JSON that points each Auto class into it.
+With the package installed, `Auto*.from_pretrained(folder)` without `trust_remote_code` uses the installed classes.
 """
 
 from __future__ import annotations
@@ -100,29 +94,23 @@ def _rewrite_imports(source: str, module: str) -> tuple[str, set[str]]:
     return source, needed
 
 
-def _class_paths(family: Family) -> list[str]:
-    """The registry paths of every class the bundle must define (config, models, processors)."""
-    return [family.config_name, *family.extra_config_names, *family.model_names.values(),
-            *family.processor_names.values()]  # fmt: skip
-
-
 def bundle_sources(family: Family | str) -> dict[str, str]:
-    """{file name: source} of the family's remote-code bundle (see `_bundle_sources`), generated once per process:
-    every save reads the same files."""
+    """{file name: source} of the family's remote-code bundle, generated once per process."""
     return dict(_bundle_sources(family if isinstance(family, str) else family.name))
 
 
 @functools.cache
 def _bundle_sources(family_name: str) -> dict[str, str]:
-    """{file name: source} of the family's remote-code bundle, generated from the installed package.
-
-    Every module that defines one of the family's classes, and every package module those import (at any depth,
+    """Every module that defines one of the family's classes, and every package module those import (at any depth,
     imports inside functions included), rewritten flat; plus `ssm_cpu_source.py` when the CPU kernel is among them.
 
     Raises:
         ValueError: two bundled modules share a file name, or a module breaks the bundle's import rules.
     """
-    pending = [f"{PACKAGE}.{path.rpartition('.')[0]}" for path in _class_paths(FAMILIES[family_name])]
+    family = FAMILIES[family_name]
+    classes = [family.config_name, *family.extra_config_names, *family.model_names.values(),
+               *family.processor_names.values()]  # fmt: skip
+    pending = [f"{PACKAGE}.{path.rpartition('.')[0]}" for path in classes]
     sources: dict[str, str] = {}
     origin: dict[str, str] = {}
     while pending:
@@ -210,22 +198,15 @@ def default_processor(config):
         return None
 
 
-def _processor_family(processor) -> tuple[Family, str]:
-    """(the family, the Auto class) of a processor: its class's `family_name`, or for a class from a bundle saved
-    before processors named their family, the family that lists its class name."""
-    suffix = f".{type(processor).__name__}"
-    name = getattr(processor, "family_name", None) or next(
-        f.name for f in FAMILIES.values() if any(p.endswith(suffix) for p in f.processor_names.values())
-    )
-    family = FAMILIES[name]
-    return family, next(auto for auto, path in family.processor_names.items() if path.endswith(suffix))
-
-
 def complete_processor_folder(processor, folder: str | os.PathLike) -> None:
-    """After `processor.save_pretrained(folder)`: the bundle and the processor file's `auto_map` (the processor's
-    own class: VLMambaImageProcessor saved alone points at itself, not at the MambaVision one it extends)."""
-    folder = Path(folder)
-    family, auto_class = _processor_family(processor)
+    """After `processor.save_pretrained(folder)`: the bundle of the processor's family (its class's `family_name`;
+    for a class from a 0.1.0 bundle, which has none, the family listing its class) and the processor file's
+    `auto_map` (its own class: VLMambaImageProcessor saved alone points at itself, not at the MambaVision one)."""
+    folder, suffix = Path(folder), f".{type(processor).__name__}"
+    family = FAMILIES.get(getattr(processor, "family_name", None)) or next(
+        f for f in FAMILIES.values() if any(path.endswith(suffix) for path in f.processor_names.values())
+    )
+    auto_class = next(auto for auto, path in family.processor_names.items() if path.endswith(suffix))
     write_bundle(folder, family)
     auto_map = {auto_class: _class_reference(family.processor_names[auto_class])}
     image_processor = getattr(processor, "image_processor", None)

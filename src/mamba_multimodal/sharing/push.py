@@ -11,8 +11,7 @@ from pathlib import Path
 from ..registry import FAMILIES
 from .card import SNIPPET_MODEL_ID
 
-# What a saved folder may hold that is not the model: hidden files and staging folders, Trainer checkpoints and
-# TensorBoard runs (fnmatch patterns over paths inside the folder).
+# What a saved folder may hold that is not the model: hidden and staging folders, Trainer checkpoints, TensorBoard runs.
 NOT_UPLOADED = [".*", "checkpoint-*", "runs*"]
 
 
@@ -61,8 +60,7 @@ def check_folder(folder: str | os.PathLike) -> Path:
     family = next((f for f in FAMILIES.values() if f.model_type == settings.get("model_type")), None)
     if family is not None and family.register_with_auto:
         auto_map = settings.get("auto_map", {})
-        files = sorted({f"{reference.split('.')[0]}.py" for reference in auto_map.values()})
-        missing = [name for name in files if not (folder / name).is_file()]
+        missing = sorted({f"{reference.split('.')[0]}.py" for reference in auto_map.values()} - set(os.listdir(folder)))
         if not auto_map or missing:
             what = ", ".join(missing) or "auto_map in config.json"
             raise HubError(
@@ -103,26 +101,16 @@ def push_folder(
         api.create_branch(repo_id, branch=revision, token=token, exist_ok=True)
     model_type = json.loads((folder / "config.json").read_text()).get("model_type", "model")
     with tempfile.TemporaryDirectory() as upload:
-        # The folder as links, but README.md pointed at the repo: upload_folder uploads one folder as it is.
-        shutil.copytree(folder, upload, copy_function=_link, ignore=shutil.ignore_patterns(*NOT_UPLOADED),
-                        dirs_exist_ok=True)  # fmt: skip
-        card = Path(upload, "README.md")
-        if card.exists():
-            text = card.read_text()
-            card.unlink()
-            card.write_text(SNIPPET_MODEL_ID.sub(f'model_id = "{repo_id}"', text))
+        # The folder as symbolic links, README.md pointed at the repo: upload_folder uploads one folder as it is.
+        ignored = shutil.ignore_patterns(*NOT_UPLOADED, "README.md")
+        shutil.copytree(folder, upload, copy_function=os.symlink, ignore=ignored, dirs_exist_ok=True)
+        if (folder / "README.md").exists():
+            card = SNIPPET_MODEL_ID.sub(f'model_id = "{repo_id}"', (folder / "README.md").read_text())
+            Path(upload, "README.md").write_text(card)
         return api.upload_folder(
             repo_id=repo_id, folder_path=upload, commit_message=commit_message or f"Upload {model_type}",
             commit_description=commit_description, token=token, revision=revision, create_pr=create_pr,
         )  # fmt: skip
-
-
-def _link(source: str, target: str) -> None:
-    """A symbolic link to `source`, or a copy where the file system has none (Windows without developer mode)."""
-    try:
-        os.symlink(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 __all__ = ["NOT_UPLOADED", "HubError", "check_can_push", "check_folder", "push_folder"]
