@@ -1,4 +1,4 @@
-"""Sharing (mamba_multimodal.hub): every saved folder loads where the package is not installed and computes the same.
+"""Sharing (mamba_multimodal.sharing): every saved folder loads where the package is absent and computes the same.
 
 One subprocess (`remote_code_load.py`, which refuses to import mamba_multimodal) loads every model class of every
 sharing family, every processor and the two pipelines from folders written by `save_pretrained`, with

@@ -241,6 +241,7 @@ FAMILIES: dict[str, Family] = {
             },
             variants={"mambavision-tower": {"vision_config": {"model_type": "mambavision", **_MAMBAVISION_TINY}}},
             pipeline_tags={"AutoModelForImageTextToText": "image-text-to-text"},
+            base_model_licenses={"nvidia/": NVIDIA_LICENSE},  # fine-tuned from a VLM with NVIDIA's MambaVision tower
             summary="VLM-Mamba: a vision-language model without attention in its language model: a vision encoder, "
             "a projector and a Mamba language model (LLaVA's layout; Cobra, arXiv 2403.14520), for captioning, VQA "
             "and image+text classification, generating with a constant-size recurrent state.",
