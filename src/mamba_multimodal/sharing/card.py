@@ -13,6 +13,18 @@ from ..registry import Family, family_of
 from .hub_id import as_hub_id
 
 SNIPPET_MODEL_ID = re.compile(r'^model_id = ".*"$', flags=re.MULTILINE)  # the line push_folder points at the repo
+# The card's pipeline snippet for each pipeline tag that has one.
+PIPELINE_CALLS = {
+    "image-classification": (
+        'classify = pipeline("image-classification", model=model_id, trust_remote_code=True)\nclassify("image.png")'
+    ),
+    "image-text-to-text": (
+        'answer = pipeline("image-text-to-text", model=model_id, trust_remote_code=True)\n'
+        'chat = [{"role": "user", "content": [{"type": "image", "url": "image.png"}, '
+        '{"type": "text", "text": "What shape is in the image?"}]}]\n'
+        "answer(text=chat, max_new_tokens=8)"
+    ),
+}
 
 
 def _auto_class_of(model, family: Family) -> str:
@@ -93,20 +105,6 @@ model = {auto_class}.from_pretrained(model_id{{}})"""
     if metrics:
         sections += ["## Evaluation", _table(metrics, "metric", "{:.4f}")]
     return "\n\n".join(sections) + "\n"
-
-
-# The card's pipeline snippet for each pipeline tag that has one.
-PIPELINE_CALLS = {
-    "image-classification": (
-        'classify = pipeline("image-classification", model=model_id, trust_remote_code=True)\nclassify("image.png")'
-    ),
-    "image-text-to-text": (
-        'answer = pipeline("image-text-to-text", model=model_id, trust_remote_code=True)\n'
-        'chat = [{"role": "user", "content": [{"type": "image", "url": "image.png"}, '
-        '{"type": "text", "text": "What shape is in the image?"}]}]\n'
-        "answer(text=chat, max_new_tokens=8)"
-    ),
-}
 
 
 def _table(values: dict, heading: str, float_format: str) -> str:
