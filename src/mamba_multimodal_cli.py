@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import sys
 import urllib.parse
@@ -79,9 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# huggingface_hub's `validate_repo_id` pattern with the namespace required (`mamba_multimodal.sharing.hub_id`, which
+# this launcher cannot import before it sets HF_HUB_OFFLINE; tests/test_hub_id.py keeps the two in agreement).
+_HUB_ID = re.compile(r"\b[\w\-.]{1,96}\b/\b[\w\-.]{1,96}\b", flags=re.ASCII)
+
+
 def _may_be_hub_id(value: str) -> bool:
-    """ "owner/name" that is no local path: what transformers and datasets would look up on the Hub."""
-    return value.count("/") == 1 and not value.startswith((".", "/", "~", "-")) and not os.path.exists(value)
+    """ "owner/name" as the Hub accepts it and no local path: what transformers and datasets would look up."""
+    valid = _HUB_ID.fullmatch(value) and "--" not in value and ".." not in value and not value.endswith(".git")
+    return bool(valid) and not os.path.exists(os.path.expanduser(value))
 
 
 def offline_when_the_hub_is_unreachable(argv: list[str]) -> bool:

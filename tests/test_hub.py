@@ -1,4 +1,4 @@
-"""Sharing (mamba_multimodal.hub): every saved folder loads where the package is not installed and computes the same.
+"""Sharing (mamba_multimodal.sharing): every saved folder loads where the package is absent and computes the same.
 
 One subprocess (`remote_code_load.py`, which refuses to import mamba_multimodal) loads every model class of every
 sharing family, every processor and the two pipelines from folders written by `save_pretrained`, with
@@ -27,6 +27,7 @@ from transformers.dynamic_module_utils import get_relative_imports
 from mamba_multimodal import hub
 from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
 from mamba_multimodal.registry import FAMILIES
+from mamba_multimodal.sharing import bundle
 from mamba_multimodal.training.recipes import easy_vqa_vlm_config, vlm_and_processor
 from test_families import inputs_for
 from transformers_helpers import auto_processor_class, load_without_package, tensors_of
@@ -235,18 +236,18 @@ def test_kernel_source_module_holds_the_cpp_source_exactly(tmp_path):
     hub.write_bundle(tmp_path, "mambavision")
     namespace = {}
     exec((tmp_path / "ssm_cpu_source.py").read_text(), namespace)
-    package_source = Path(hub.PACKAGE_ROOT, "modeling", "ssm_cpu.cpp").read_text()
+    package_source = Path(bundle.PACKAGE_ROOT, "modeling", "ssm_cpu.cpp").read_text()
     assert namespace["SOURCE"] == package_source
 
 
 def test_bundle_refuses_an_absolute_import_of_the_package():
     with pytest.raises(ValueError, match=r"imports mamba_multimodal\.registry absolutely"):
-        hub._rewrite_imports("from mamba_multimodal.registry import FAMILIES\n", "mamba_multimodal.modeling.x")
+        bundle._rewrite_imports("from mamba_multimodal.registry import FAMILIES\n", "mamba_multimodal.modeling.x")
 
 
 def test_bundle_rewrites_a_parent_import_and_keeps_the_rest_of_the_line():
     source = "from ..configuration.validation import is_positive_int  # why\nx = 1\n"
-    rewritten, needed = hub._rewrite_imports(source, "mamba_multimodal.modeling.mamba")
+    rewritten, needed = bundle._rewrite_imports(source, "mamba_multimodal.modeling.mamba")
     assert rewritten == "from .validation import is_positive_int  # why\nx = 1\n"
     assert needed == {"mamba_multimodal.configuration.validation"}
 

@@ -3,6 +3,8 @@
 Importing the package registers its configurations, models and processors with transformers' Auto classes.
 """
 
+from . import sharing  # the sharing hook every save_pretrained calls (hub_mixin): bundle, auto_map, card
+from ._version import __version__
 from .configuration.configuration_coupled_mamba import CoupledMambaConfig
 from .configuration.configuration_mambavision import MambaVisionConfig
 from .configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig, VLMambaPatchConfig
@@ -32,8 +34,6 @@ from .processing.image_processing_mambavision import MambaVisionImageProcessor
 from .processing.image_processing_vlm_mamba import VLMambaImageProcessor
 from .processing.processing_vlm_mamba import VLMambaDataCollator, VLMambaProcessor
 from .registry import register_all as _register_all
-
-__version__ = "0.1.0"
 
 # Every family's configs, models and processors with transformers' Auto classes (AutoConfig, AutoModel,
 # AutoModelForImageClassification, AutoBackbone, AutoModelForSequenceClassification, AutoModelForImageTextToText,
@@ -68,5 +68,6 @@ __all__ = [
     "VisionMambaConfig",
     "VisionMambaModel",
     "__version__",
+    "sharing",
     "ssm",
 ]

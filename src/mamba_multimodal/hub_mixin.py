@@ -1,27 +1,27 @@
-"""Saving that shares: `save_pretrained` and `push_to_hub` of this package's models and processors also write what
-another machine needs to load the folder (`mamba_multimodal.hub`): the remote-code bundle and its `auto_map`, the
-processor, a model card.
+"""Saving that shares, as a hook: `save_pretrained` and `push_to_hub` of this package's models and processors call
+the sharing layer registered here (`mamba_multimodal.sharing` registers itself on `import mamba_multimodal`), which
+writes what another machine needs to load the folder: the remote-code bundle and its `auto_map`, the processor, a
+model card. The model never imports that layer.
 
-This file travels in the remote-code bundle too, where `mamba_multimodal` is not installed; there saving and pushing
-are transformers' own (which copies the bundle's `.py` files again, as for any remote code).
+This file travels in the remote-code bundle too, where nothing registers: there saving and pushing are transformers'
+own (which copies the bundle's `.py` files again, as for any remote code).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
 
 # save_pretrained(push_to_hub=True, ...) options that belong to the push, not to the save.
 _PUSH_OPTIONS = ("repo_id", "commit_message", "commit_description", "private", "revision", "create_pr", "token")
+_sharing = None
 
 
-def _package_hub():
-    """`mamba_multimodal.hub`, or None in a Hub copy loaded as remote code without the package."""
-    try:
-        return importlib.import_module("mamba_multimodal.hub")
-    except ModuleNotFoundError:
-        return None
+def register_sharing(sharing) -> None:
+    """Makes `sharing` (with `complete_folder`, `complete_processor_folder`, `push_folder`, `add_card_tags`, as
+    `mamba_multimodal.sharing` has them) what every later save calls."""
+    global _sharing
+    _sharing = sharing
 
 
 def _split_push_options(save_directory, kwargs: dict) -> dict:
@@ -35,7 +35,7 @@ def _split_push_options(save_directory, kwargs: dict) -> dict:
 
 class HubModelMixin:
     """For `PreTrainedModel`s: `save_pretrained` also writes the remote-code bundle, `auto_map`, the processor and a
-    model card; `push_to_hub` uploads all of it in one commit (`mamba_multimodal.hub.push_folder`)."""
+    model card; `push_to_hub` uploads all of it in one commit (`mamba_multimodal.sharing.push_folder`)."""
 
     def save_pretrained(self, save_directory, *args, processor=None, push_to_hub: bool = False, **kwargs):
         """transformers' `save_pretrained`, then (with the package installed) the bundle, `auto_map` in config.json,
@@ -47,17 +47,16 @@ class HubModelMixin:
             push_to_hub: then upload the folder (`repo_id`, `private`, `revision`, `commit_message`, `token`,
                 `create_pr` as in transformers).
         """
-        hub = _package_hub()
-        if hub is None:
+        if _sharing is None:
             if processor is not None:
                 processor.save_pretrained(save_directory)
             return super().save_pretrained(save_directory, *args, push_to_hub=push_to_hub, **kwargs)
         push_options = _split_push_options(save_directory, kwargs) if push_to_hub else None
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            hub.complete_folder(self, save_directory, processor=processor)
+            _sharing.complete_folder(self, save_directory, processor=processor)
             if push_options is not None:
-                hub.push_folder(save_directory, push_options.pop("repo_id"), **push_options)
+                _sharing.push_folder(save_directory, push_options.pop("repo_id"), **push_options)
         return result
 
     def push_to_hub(
@@ -79,32 +78,31 @@ class HubModelMixin:
         Returns:
             huggingface_hub's `CommitInfo`.
         """
-        hub = _package_hub()
         push = dict(commit_message=commit_message, commit_description=commit_description, private=private,
                     token=token, revision=revision, create_pr=create_pr)  # fmt: skip
-        if hub is None:
+        if _sharing is None:
             return super().push_to_hub(repo_id, max_shard_size=max_shard_size, tags=tags, **push)
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder, max_shard_size=max_shard_size, processor=processor)
             if tags:
-                hub.add_card_tags(folder, tags)
-            return hub.push_folder(folder, repo_id, **push)
+                _sharing.add_card_tags(folder, tags)
+            return _sharing.push_folder(folder, repo_id, **push)
 
 
 class HubProcessorMixin:
     """For processors (image, feature, multimodal): `save_pretrained` also writes the remote-code bundle and the
-    `auto_map` that `Auto*.from_pretrained(..., trust_remote_code=True)` follows."""
+    `auto_map` that `Auto*.from_pretrained(..., trust_remote_code=True)` follows. Each processor class sets
+    `family_name`, the registry family whose bundle holds its code."""
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        hub = _package_hub()
-        if hub is None:
+        if _sharing is None:
             return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
         push_options = _split_push_options(save_directory, kwargs) if push_to_hub else None
         result = super().save_pretrained(save_directory, **kwargs)
-        hub.complete_processor_folder(self, save_directory)
+        _sharing.complete_processor_folder(self, save_directory)
         if push_options is not None:
-            hub.push_folder(save_directory, push_options.pop("repo_id"), **push_options)
+            _sharing.push_folder(save_directory, push_options.pop("repo_id"), **push_options)
         return result
 
 
-__all__ = ["HubModelMixin", "HubProcessorMixin"]
+__all__ = ["HubModelMixin", "HubProcessorMixin", "register_sharing"]

@@ -1,51 +1,41 @@
-"""The model families, each described once (timm's style: adding a family is one entry here plus its files).
+"""The model families, each described once as data (timm's style: adding a family is one entry here plus its files).
 
-A `Family` names its configuration, its model class per Auto class and per training task, its processor, its LoRA
-preset and a tiny configuration for tests. From this one table come:
+A `Family` names its classes as strings, dotted paths inside this package ("modeling.modeling_mambavision.
+MambaVisionModel") or in transformers ("transformers.MambaConfig"), resolved on first use as transformers'
+`_LazyAutoMapping` resolves `MODEL_MAPPING_NAMES`: this module imports no module of the package, so anything may read
+the table. Each entry also holds the family's facts: pipeline tags, licence rule, LoRA preset, tiny test configs.
+From this one table come:
 - the Auto registration that `import mamba_multimodal` performs (`register_all`);
+- the remote-code bundle, `auto_map` and model card (`mamba_multimodal.sharing`);
 - the LoRA presets (`training.lora_config_for`);
-- the command line's tasks (`mamba-multimodal train TASK`);
 - the generic tests that run the same checks over every family (`tests/test_families.py`).
 
     from mamba_multimodal.registry import FAMILIES, family_of
     family_of(model).lora.target_modules        # the LoRA targets of the model's family
-    FAMILIES["vlm_mamba"].tasks["vqa"]          # VLMambaForConditionalGeneration
+    FAMILIES["vlm_mamba"].tasks["vqa"]          # VLMambaForConditionalGeneration (imported on this first use)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import importlib
 from dataclasses import dataclass, field
 
-from transformers import MambaConfig
-from transformers.configuration_utils import PreTrainedConfig
-
-from .configuration.configuration_coupled_mamba import CoupledMambaConfig
-from .configuration.configuration_mambavision import MambaVisionConfig
-from .configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig, VLMambaPatchConfig
-from .modeling.mamba import MambaForCausalLM, MambaModel
-from .modeling.modeling_coupled_mamba import CoupledMambaForSequenceClassification, CoupledMambaModel
-from .modeling.modeling_mambavision import (
-    MambaVisionBackbone,
-    MambaVisionForImageClassification,
-    MambaVisionModel,
-)
-from .modeling.modeling_vlm_mamba import (
-    VisionMambaModel,
-    VLMambaForConditionalGeneration,
-    VLMambaForImageTextClassification,
-    VLMambaModel,
-)
-from .processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
-from .processing.image_processing_mambavision import (
-    MambaVisionImageProcessor,
-    read_mambavision_configs_in_auto_image_processor,
-)
-from .processing.image_processing_vlm_mamba import VLMambaImageProcessor
-from .processing.processing_vlm_mamba import VLMambaProcessor
+PACKAGE = __name__.rpartition(".")[0]  # "mamba_multimodal"
+APACHE_LICENSE = {"license": "apache-2.0"}
+NVIDIA_LICENSE = {"license": "other", "license_name": "nvclv1"}  # NVIDIA's MambaVision weights: non-commercial
 
 # The projections of a Mamba mixer, as module names (PEFT wraps modules that are called, never `.weight`).
 MAMBA_PROJECTIONS = ("in_proj", "x_proj", "dt_proj", "out_proj")
+
+
+def resolve(path: str):
+    """The object a registry path names: "modeling.mamba.MambaModel" inside this package, "transformers.X" in
+    transformers (importing its module on first use)."""
+    module, _, name = path.rpartition(".")
+    if module.split(".")[0] != "transformers":
+        module = f"{PACKAGE}.{module}"
+    return getattr(importlib.import_module(module), name)
 
 
 def _module_pattern(*names: str, under: str = "") -> str:
@@ -78,67 +68,106 @@ class LoraPreset:
 
 @dataclass(frozen=True)
 class Family:
-    """One model family: everything the package, the CLI and the generic tests need to know about it.
+    """One model family: everything the package, the CLI and the tests need to know about it, as data.
 
-    auto_models: {Auto class name: model class}, registered with transformers by `register_all`.
-    tasks: {CLI / training task: model class}.
-    auto_processor: the Auto class the processor registers with ("AutoImageProcessor", "AutoProcessor", ...).
-    configs: every config class of the family, registered with `AutoConfig` (the main one first).
-    tiny_config: a config small enough for a unit test on CPU (every kind of block present).
+    Class paths are resolved on use, so the properties below yield classes:
+    config_name: the main config class (`config_class`); extra_config_names: the family's other registered configs
+        (`configs`).
+    model_names: {Auto class name: model class} (`auto_models`), registered with transformers by `register_all`.
+    task_model_names: {CLI / training task: model class} (`tasks`).
+    processor_names: {Auto class name: processor class}, the family's own processor first (`processor_class`,
+        `auto_processor`); a later entry registers one more processor for the config (VLM-Mamba's image processor).
+    tiny: keyword arguments of a config small enough for a unit test on CPU (every kind of block present);
+        variants: {name: keyword arguments replacing some of `tiny`} (`tiny_config(variant)`).
+    pipeline_tags: {Auto class name: the pipeline it serves}, the model card's `pipeline_tag`; `vision` families'
+        other classes serve "image-feature-extraction".
+    base_model_licenses: {Hub id prefix of a base model: its licence fields}; APACHE_LICENSE otherwise.
+    on_register: a function called by `register_all` after the Auto registration.
+    register_with_auto: False for a model type transformers owns (the Mamba LM): no registration, no remote code.
     summary: what the family is, in a sentence or two, with its paper (the model card's opening).
     """
 
     name: str
-    config_class: type[PreTrainedConfig]
-    auto_models: dict[str, type]
-    tasks: dict[str, type]
-    processor_class: type | None
-    auto_processor: str | None
+    model_type: str
+    config_name: str
+    model_names: dict[str, str]
     lora: LoraPreset
-    tiny_config: Callable[[], PreTrainedConfig]
-    configs: tuple[type[PreTrainedConfig], ...] = field(default=())
+    tiny: dict
+    task_model_names: dict[str, str] = field(default_factory=dict)
+    processor_names: dict[str, str] = field(default_factory=dict)
+    extra_config_names: tuple[str, ...] = ()
+    variants: dict[str, dict] = field(default_factory=dict)
+    pipeline_tags: dict[str, str] = field(default_factory=dict)
+    vision: bool = False
+    base_model_licenses: dict[str, dict] = field(default_factory=dict)
+    on_register: str | None = None
     register_with_auto: bool = True
     summary: str = ""
 
     @property
-    def model_type(self) -> str:
-        return self.config_class.model_type
+    def config_class(self) -> type:
+        return resolve(self.config_name)
+
+    @property
+    def configs(self) -> tuple[type, ...]:
+        return tuple(map(resolve, self.extra_config_names))
+
+    @property
+    def auto_models(self) -> dict[str, type]:
+        return {auto: resolve(path) for auto, path in self.model_names.items()}
+
+    @property
+    def tasks(self) -> dict[str, type]:
+        return {task: resolve(path) for task, path in self.task_model_names.items()}
+
+    @property
+    def processor_class(self) -> type | None:
+        return resolve(next(iter(self.processor_names.values()))) if self.processor_names else None
+
+    @property
+    def auto_processor(self) -> str | None:
+        return next(iter(self.processor_names), None)
+
+    def tiny_config(self, variant: str | None = None):
+        """A fresh tiny config (`tiny`, with the named variant's changes)."""
+        changes = self.variants[variant] if variant is not None else {}
+        return self.config_class(**copy.deepcopy({**self.tiny, **changes}))
+
+    def pipeline_tag(self, auto_class: str) -> str | None:
+        return self.pipeline_tags.get(auto_class) or ("image-feature-extraction" if self.vision else None)
+
+    def license_for(self, base_model: str | None) -> dict:
+        """The model card's licence fields for a model fine-tuned from `base_model` (a Hub id, or None)."""
+        prefix = next((p for p in self.base_model_licenses if str(base_model or "").startswith(p)), None)
+        return self.base_model_licenses[prefix] if prefix is not None else APACHE_LICENSE
 
 
-def _tiny_mambavision() -> MambaVisionConfig:
-    return MambaVisionConfig.from_preset("mambavision-tiny-test", num_labels=3)
-
-
-def _tiny_coupled_mamba() -> CoupledMambaConfig:
-    return CoupledMambaConfig(input_sizes={"text": 8, "audio": 4, "vision": 6}, hidden_size=16, num_hidden_layers=2)
-
-
-def _tiny_vlm_mamba() -> VLMambaConfig:
-    return VLMambaConfig(
-        vision_config={"model_type": "vision_mamba", "image_size": 32, "patch_size": 8, "hidden_size": 16},
-        text_config={"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 2, "state_size": 4},
-        num_labels=3,
-    )
-
-
-def _tiny_mamba() -> MambaConfig:
-    return MambaConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, state_size=4, use_mambapy=False)
-
+_MAMBAVISION_TINY = {
+    "depths": [1, 1, 2, 2], "num_heads": [1, 1, 2, 2], "window_size": [4, 4, 4, 2], "dim": 16, "in_dim": 8,
+    "drop_path_rate": 0.0, "image_size": 64, "num_labels": 3,
+}  # fmt: skip
+_MAMBA_TINY = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 2, "state_size": 4, "use_mambapy": False}
+_VISION_MAMBA_TINY = {"image_size": 32, "patch_size": 8, "hidden_size": 16}
 
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
         Family(
             name="mambavision",
-            config_class=MambaVisionConfig,
-            auto_models={
-                "AutoModel": MambaVisionModel,
-                "AutoModelForImageClassification": MambaVisionForImageClassification,
-                "AutoBackbone": MambaVisionBackbone,
+            model_type="mambavision",
+            config_name="configuration.configuration_mambavision.MambaVisionConfig",
+            model_names={
+                "AutoModel": "modeling.modeling_mambavision.MambaVisionModel",
+                "AutoModelForImageClassification": "modeling.modeling_mambavision.MambaVisionForImageClassification",
+                "AutoBackbone": "modeling.modeling_mambavision.MambaVisionBackbone",
             },
-            tasks={"image-classification": MambaVisionForImageClassification},
-            processor_class=MambaVisionImageProcessor,
-            auto_processor="AutoImageProcessor",
+            task_model_names={
+                "image-classification": "modeling.modeling_mambavision.MambaVisionForImageClassification"
+            },
+            processor_names={"AutoImageProcessor": "processing.image_processing_mambavision.MambaVisionImageProcessor"},
+            # NVIDIA's MambaVision repositories keep their preprocessing in config.json, which the Auto lookup never
+            # reads.
+            on_register="processing.image_processing_mambavision.read_mambavision_configs_in_auto_image_processor",
             # Every Mamba mixer projection, the attention's qkv and output (`mixer.proj`: `patch_embed.proj` is an
             # nn.Identity PEFT cannot wrap) and the MLPs. The head is new for a new label set. The BatchNorms (stem,
             # conv stages, final norm) are added by `lora_config_for` by full name: "norm1"/"norm2" would also catch
@@ -147,44 +176,55 @@ FAMILIES: dict[str, Family] = {
                 target_modules=_module_pattern(*MAMBA_PROJECTIONS, "qkv", r"mixer\.proj", "fc1", "fc2"),
                 modules_to_save=("head",),
             ),
-            tiny_config=_tiny_mambavision,
+            tiny=_MAMBAVISION_TINY,  # = MambaVisionConfig.from_preset("mambavision-tiny-test", num_labels=3)
+            pipeline_tags={"AutoModelForImageClassification": "image-classification"},
+            vision=True,
+            base_model_licenses={"nvidia/": NVIDIA_LICENSE},
             summary="MambaVision (Hatamizadeh & Kautz, arXiv 2407.08083): NVIDIA's hierarchical vision backbone with "
             "convolutional stages, then stages of Mamba mixers followed by self-attention blocks.",
         ),
         Family(
             name="coupled_mamba",
-            config_class=CoupledMambaConfig,
-            auto_models={
-                "AutoModel": CoupledMambaModel,
-                "AutoModelForSequenceClassification": CoupledMambaForSequenceClassification,
+            model_type="coupled_mamba",
+            config_name="configuration.configuration_coupled_mamba.CoupledMambaConfig",
+            model_names={
+                "AutoModel": "modeling.modeling_coupled_mamba.CoupledMambaModel",
+                "AutoModelForSequenceClassification": (
+                    "modeling.modeling_coupled_mamba.CoupledMambaForSequenceClassification"
+                ),
             },
-            tasks={"sentiment": CoupledMambaForSequenceClassification},
-            processor_class=CoupledMambaFeatureProcessor,
-            auto_processor="AutoFeatureExtractor",
+            task_model_names={"sentiment": "modeling.modeling_coupled_mamba.CoupledMambaForSequenceClassification"},
+            processor_names={
+                "AutoFeatureExtractor": "processing.feature_processing_coupled_mamba.CoupledMambaFeatureProcessor"
+            },
             lora=LoraPreset(
                 target_modules=_module_pattern(*MAMBA_PROJECTIONS, "projection"),
                 modules_to_save=("classifier",),
             ),
-            tiny_config=_tiny_coupled_mamba,
+            tiny={"input_sizes": {"text": 8, "audio": 4, "vision": 6}, "hidden_size": 16, "num_hidden_layers": 2},
             summary="Coupled Mamba (Li et al., NeurIPS 2024, arXiv 2405.18014): one Mamba chain per modality (text, "
             "audio, vision) whose state transitions are coupled across modalities, for multimodal sentiment analysis.",
         ),
         Family(
             name="vlm_mamba",
-            config_class=VLMambaConfig,
-            configs=(VLMambaPatchConfig,),
-            auto_models={
-                "AutoModel": VLMambaModel,
-                "AutoModelForImageTextToText": VLMambaForConditionalGeneration,
-                "AutoModelForSequenceClassification": VLMambaForImageTextClassification,
+            model_type="vlm_mamba",
+            config_name="configuration.configuration_vlm_mamba.VLMambaConfig",
+            extra_config_names=("configuration.configuration_vlm_mamba.VLMambaPatchConfig",),
+            model_names={
+                "AutoModel": "modeling.modeling_vlm_mamba.VLMambaModel",
+                "AutoModelForImageTextToText": "modeling.modeling_vlm_mamba.VLMambaForConditionalGeneration",
+                "AutoModelForSequenceClassification": "modeling.modeling_vlm_mamba.VLMambaForImageTextClassification",
             },
-            tasks={
-                "caption": VLMambaForConditionalGeneration,
-                "vqa": VLMambaForConditionalGeneration,
-                "image-text-classification": VLMambaForImageTextClassification,
+            task_model_names={
+                "caption": "modeling.modeling_vlm_mamba.VLMambaForConditionalGeneration",
+                "vqa": "modeling.modeling_vlm_mamba.VLMambaForConditionalGeneration",
+                "image-text-classification": "modeling.modeling_vlm_mamba.VLMambaForImageTextClassification",
             },
-            processor_class=VLMambaProcessor,
-            auto_processor="AutoProcessor",
+            processor_names={
+                "AutoProcessor": "processing.processing_vlm_mamba.VLMambaProcessor",
+                # VLMambaProcessor's image processor, for AutoImageProcessor on a VLM-Mamba folder.
+                "AutoImageProcessor": "processing.image_processing_vlm_mamba.VLMambaImageProcessor",
+            },
             # The language model's mixers (LLaVA's recipe: adapt the LM, train the projector in full); the vision
             # tower stays frozen, its BatchNorms (MambaVision) saved for their statistics only, so no step
             # backpropagates through it (easy-VQA demo: 0.25 → 0.22 s a step, same accuracy). The classifier's fusion
@@ -194,20 +234,26 @@ FAMILIES: dict[str, Family] = {
                 modules_to_save=("multi_modal_projector", "fusion", "score"),
                 train_statistics_norms=False,
             ),
-            tiny_config=_tiny_vlm_mamba,
+            tiny={
+                "vision_config": {"model_type": "vision_mamba", **_VISION_MAMBA_TINY},
+                "text_config": {k: v for k, v in _MAMBA_TINY.items() if k != "use_mambapy"},
+                "num_labels": 3,
+            },
+            variants={"mambavision-tower": {"vision_config": {"model_type": "mambavision", **_MAMBAVISION_TINY}}},
+            pipeline_tags={"AutoModelForImageTextToText": "image-text-to-text"},
+            base_model_licenses={"nvidia/": NVIDIA_LICENSE},  # fine-tuned from a VLM with NVIDIA's MambaVision tower
             summary="VLM-Mamba: a vision-language model without attention in its language model: a vision encoder, "
             "a projector and a Mamba language model (LLaVA's layout; Cobra, arXiv 2403.14520), for captioning, VQA "
             "and image+text classification, generating with a constant-size recurrent state.",
         ),
         Family(
             name="vision_mamba",
-            config_class=VisionMambaConfig,
-            auto_models={"AutoModel": VisionMambaModel},
-            tasks={},
-            processor_class=None,
-            auto_processor=None,
+            model_type="vision_mamba",
+            config_name="configuration.configuration_vlm_mamba.VisionMambaConfig",
+            model_names={"AutoModel": "modeling.modeling_vlm_mamba.VisionMambaModel"},
             lora=LoraPreset(target_modules=_module_pattern(*MAMBA_PROJECTIONS)),
-            tiny_config=lambda: VisionMambaConfig(image_size=32, patch_size=8, hidden_size=16),
+            tiny=_VISION_MAMBA_TINY,
+            vision=True,
             summary="VisionMamba (Vim, Zhu et al., arXiv 2401.09417): an attention-free image encoder of "
             "bidirectional Mamba blocks over image patches.",
         ),
@@ -215,15 +261,16 @@ FAMILIES: dict[str, Family] = {
             # The core's Mamba LM: transformers' own "mamba" model type, so not registered over transformers'
             # classes; here for its LoRA preset and the generic tests.
             name="mamba",
-            config_class=MambaConfig,
-            auto_models={"AutoModel": MambaModel, "AutoModelForCausalLM": MambaForCausalLM},
-            tasks={},
-            processor_class=None,
-            auto_processor=None,
+            model_type="mamba",
+            config_name="transformers.MambaConfig",
+            model_names={
+                "AutoModel": "modeling.mamba.MambaModel",
+                "AutoModelForCausalLM": "modeling.mamba.MambaForCausalLM",
+            },
             # Not out_proj: PEFT refuses out_proj/conv1d targets on model_type "mamba" (a guard written for
             # transformers' CUDA path, which hands out_proj.weight to a kernel), although this package's mixer calls it.
             lora=LoraPreset(target_modules=_module_pattern("in_proj", "x_proj", "dt_proj")),
-            tiny_config=_tiny_mamba,
+            tiny=_MAMBA_TINY,
             register_with_auto=False,
         ),
     )
@@ -232,7 +279,7 @@ FAMILIES: dict[str, Family] = {
 
 def tasks() -> dict[str, Family]:
     """{training task: the family that serves it}, over every family."""
-    return {task: family for family in FAMILIES.values() for task in family.tasks}
+    return {task: family for family in FAMILIES.values() for task in family.task_model_names}
 
 
 def family_of(model_or_config) -> Family:
@@ -251,7 +298,7 @@ def family_of(model_or_config) -> Family:
 
 
 def register_all() -> None:
-    """Registers every family's configs, models and processor with transformers' Auto classes."""
+    """Registers every family's configs, models and processors with transformers' Auto classes (importing them)."""
     import transformers
 
     # From its module: transformers 5.17's top-level `AutoImageProcessor` (and the lazy `transformers.models.auto`
@@ -261,18 +308,29 @@ def register_all() -> None:
     for family in FAMILIES.values():
         if not family.register_with_auto:
             continue
-        for config_class in (family.config_class, *family.configs):
-            transformers.AutoConfig.register(config_class.model_type, config_class)
+        config_class = family.config_class
+        for registered in (config_class, *family.configs):
+            transformers.AutoConfig.register(registered.model_type, registered)
         for auto_name, model_class in family.auto_models.items():
-            getattr(transformers, auto_name).register(family.config_class, model_class)
-        if family.auto_processor == "AutoImageProcessor":
-            AutoImageProcessor.register(family.config_class, slow_image_processor_class=family.processor_class)
-        elif family.auto_processor is not None:
-            getattr(transformers, family.auto_processor).register(family.config_class, family.processor_class)
-    # VLMambaProcessor's image processor, for AutoImageProcessor on a VLM-Mamba folder.
-    AutoImageProcessor.register(VLMambaConfig, slow_image_processor_class=VLMambaImageProcessor)
-    # NVIDIA's MambaVision repositories keep their preprocessing in config.json, which the Auto lookup never reads.
-    read_mambavision_configs_in_auto_image_processor()
+            getattr(transformers, auto_name).register(config_class, model_class)
+        for auto_name, path in family.processor_names.items():
+            if auto_name == "AutoImageProcessor":
+                AutoImageProcessor.register(config_class, slow_image_processor_class=resolve(path))
+            else:
+                getattr(transformers, auto_name).register(config_class, resolve(path))
+        if family.on_register is not None:
+            resolve(family.on_register)()
 
 
-__all__ = ["FAMILIES", "MAMBA_PROJECTIONS", "Family", "LoraPreset", "family_of", "register_all", "tasks"]
+__all__ = [
+    "APACHE_LICENSE",
+    "FAMILIES",
+    "MAMBA_PROJECTIONS",
+    "NVIDIA_LICENSE",
+    "Family",
+    "LoraPreset",
+    "family_of",
+    "register_all",
+    "resolve",
+    "tasks",
+]

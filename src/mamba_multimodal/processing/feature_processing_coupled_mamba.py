@@ -84,6 +84,8 @@ class CoupledMambaFeatureProcessor(HubProcessorMixin, FeatureExtractionMixin):
             "float64". Masks stay int64 and labels keep theirs (float32 scores, int64 classes).
     """
 
+    family_name = "coupled_mamba"  # the registry family whose remote-code bundle holds this class
+
     model_input_names_suffixes = ("features", "attention_mask")
 
     def __init__(

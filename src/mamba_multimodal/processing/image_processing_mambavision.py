@@ -185,6 +185,8 @@ class MambaVisionImageProcessor(HubProcessorMixin, BaseImageProcessor):
     `config.json` (`mean`, `std`, `crop_pct`, `crop_mode`) rather than in a `preprocessor_config.json`.
     """
 
+    family_name = "mambavision"  # the registry family whose remote-code bundle holds this class
+
     model_input_names = ["pixel_values"]
     valid_kwargs = MambaVisionImageProcessorKwargs
 

@@ -31,6 +31,8 @@ class VLMambaImageProcessor(MambaVisionImageProcessor):
     flattened, one image per entry, in order) or 4-D batches.
     """
 
+    family_name = "vlm_mamba"  # the registry family whose remote-code bundle holds this class
+
     def __init__(
         self,
         do_resize: bool = True,

@@ -94,6 +94,8 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
         padding_side (`str`, defaults to "left"): padding of `processor(...)` without answers.
     """
 
+    family_name = "vlm_mamba"  # the registry family whose remote-code bundle holds this class
+
     def __init__(
         self,
         image_processor=None,
