@@ -462,10 +462,3 @@ def test_coupled_scan_rejects_bad_inputs():
             x["C"][..., 0],
             coupling="none",
         )
-
-
-def test_the_coupled_scan_is_still_served_by_ssm():
-    """Code written against `ssm.coupled_scan` (the scan lived there before it had its own module) keeps working."""
-    for name in ssm_coupled.__all__:
-        assert getattr(ssm, name) is getattr(ssm_coupled, name), name
-    assert not hasattr(ssm, "not_a_scan"), "other names still raise AttributeError"

@@ -5,7 +5,7 @@ d hidden size, d_in mixer inner width (expand · d), n state size, r dt rank, k 
 
     {m}_features → input projection → N coupled layers → LayerNorm → pooling per modality → fusion → head
     coupled layer: one Mamba block per modality (LayerNorm → in_proj → causal conv → x_proj / dt_proj: Δ, B, C), then
-    ONE coupled scan over every modality (`ssm.coupled_scan`, Eq. 6 of the paper):
+    ONE coupled scan over every modality (`ssm_coupled.coupled_scan`, Eq. 6 of the paper):
         h^m_t = exp(Δ^m_t A^m) ⊙ c_{t-1} + Δ^m_t B^m_t x^m_t      y^m_t = C^m_t · h^m_t + D^m x^m_t
         c_t = Σ_m h^m_t ("sum") | (1/M) Σ_m h^m_t ("mean") | c^m_t = h^m_t ("none")
     then y^m ⊙ silu(z^m) → out_proj → + residual, per modality.
@@ -32,9 +32,9 @@ Long and live sequences: `use_cache=True` (or a `CoupledMambaCache`) returns a c
 that passes it back continues from it, in parallel (`coupled_scan` from the cached state, the conv from the cached
 window), and returns the outputs, and logits over every step seen so far, of one parallel pass over everything, to
 1e-5. Only a continuation holding steps at which every modality is padded goes one step at a time
-(`ssm.causal_conv1d_update`, `ssm.coupled_state_update`), skipping those steps. The same mechanism bounds inference
-memory: without autograd, a batch goes through the layers in pieces of `config.inference_chunk_tokens` // b steps
-through an internal cache. The streamed conv reads `conv1d.weight` directly: merge a LoRA adapter on conv1d before
+(`ssm.causal_conv1d_update`, `ssm_coupled.coupled_state_update`), skipping those steps. The same mechanism bounds
+inference memory: without autograd, a batch goes through the layers in pieces of `config.inference_chunk_tokens` // b
+steps through an internal cache. The streamed conv reads `conv1d.weight` directly: merge a LoRA adapter on conv1d before
 streaming step by step.
 """
 
@@ -58,7 +58,8 @@ from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
 from ..hub_mixin import HubModelMixin
 from .cache_utils import LegacyCacheOutputMixin, pop_legacy_cache, reject_unknown_kwargs
 from .mamba import MambaMixerParameters, init_mamba_mixer
-from .ssm import _is_tracing, causal_conv1d_update, coupled_scan, coupled_state_update
+from .ssm import _is_tracing, causal_conv1d_update
+from .ssm_coupled import coupled_scan, coupled_state_update
 
 logger = logging.get_logger(__name__)
 

@@ -20,8 +20,7 @@ Layout of the scan layer:
   backend resolution every scan goes through (`resolve_backend`), the shared pieces (input checks, discretisation,
   the chunked plain-PyTorch recurrence), and the streaming causal conv step (`causal_conv1d_update`);
 - `ssm_coupled.py`: Coupled Mamba's scan of M modalities whose states are coupled (arXiv 2405.18014, Eq. 6),
-  `coupled_scan` and its step `coupled_state_update`, built on the pieces here; its names stay readable from this
-  module (`ssm.coupled_scan`), imported on first use;
+  `coupled_scan` and its step `coupled_state_update`, built on the pieces here;
 - `ssm_cpu.py` and `ssm_cpu.cpp`: the compiled CPU kernels of both scans and their autograd wrappers.
 """
 
@@ -434,20 +433,6 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
         out = F.conv1d(window.to(weight.dtype), weight.unsqueeze(1), bias, groups=x3.shape[1])[..., -x3.shape[-1] :]
     out = (F.silu(out) if activation else out).to(x.dtype)
     return out[..., 0] if single_step else out
-
-
-# Coupled Mamba's scan lives in ssm_coupled.py, which builds on this module; `ssm.coupled_scan` and the rest still
-# resolve here, imported on first use, so that neither module imports the other while it loads.
-_COUPLED_NAMES = ("COUPLINGS", "check_coupled_inputs", "coupled_scan", "coupled_scan_ref", "coupled_state_update")
-
-
-def __getattr__(name: str):
-    if name not in _COUPLED_NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # In the `from .module import` form: the one transformers' remote-code loader follows to copy a Hub folder's files.
-    from .ssm_coupled import __dict__ as coupled
-
-    return coupled[name]
 
 
 __all__ = [
