@@ -20,64 +20,36 @@ class UsageError(Exception):
     """A command-line mistake: one line on stderr naming the argument, exit code 2."""
 
 
+def _option(default, about: str, choices=None):
+    """A dataclass field with HfArgumentParser's help (and choices)."""
+    return field(default=default, metadata={"help": about, **({"choices": list(choices)} if choices else {})})
+
+
 @dataclass
 class ModelArguments:
-    model: str | None = field(
-        default=None,
-        metadata={
-            "help": "a Hub id or a local folder to start from; `tiny` for a tiny fresh model (tests, smoke "
-            "runs); default: a small fresh model sized for a CPU"
-        },
-    )
-    config_overrides: str | None = field(
-        default=None, metadata={"help": "config fields to change, `key=value,key=value` (values read as JSON)"}
-    )
-    lora: bool = field(default=False, metadata={"help": "train LoRA adapters (the family's preset, lora_config_for)"})
+    model: str | None = _option(None, "a Hub id or a local folder to start from; `tiny` for a tiny fresh model (tests, "
+                                "smoke runs); default: a small fresh model sized for a CPU")  # fmt: skip
+    config_overrides: str | None = _option(None, "config fields to change, `key=value,key=value` (values read as JSON)")
+    lora: bool = _option(False, "train LoRA adapters (the family's preset, lora_config_for)")
 
 
 @dataclass
 class DataArguments:
-    dataset: str | None = field(default=None, metadata={"help": "the data: the forms and the default are above"})
-    recipe: str = field(
-        default="cpu",
-        metadata={
-            "help": "`cpu` (default: sized for a CPU) or `paper` (the paper's, sized for GPUs): each recipe of the "
-            "task is described above. The estimated duration after the first steps says what it costs here; any "
-            "option given explicitly wins over the recipe's",
-            "choices": ["cpu", "paper"],
-        },
-    )
-    max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training examples"})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "use only the first N evaluation examples"})
-    max_new_tokens: int = field(default=8, metadata={"help": "caption / vqa: tokens generated per answer"})
-    sentiment_dataset: str = field(
-        default="mosei",
-        metadata={
-            "help": "sentiment: which metrics (MMSA's) and paper batch size",
-            "choices": list(DATASETS),
-        },
-    )
-    sentiment_mode: str | None = field(
-        default=None,
-        metadata={
-            "help": "sentiment: regression (train's default) or classification; evaluate: the head's",
-            "choices": list(MODES),
-        },
-    )
-    sentiment_unaligned: bool = field(
-        default=False,
-        metadata={
-            "help": "sentiment: read the unaligned pickle (MMSA's unaligned_50.pkl, SIMS' unaligned_39.pkl) and "
-            "resample every modality (train); evaluate uses the resampling the model was saved with"
-        },
-    )
-    sentiment_sequence_length: int = field(
-        default=50, metadata={"help": "sentiment: steps to resample unaligned data to"}
-    )
-    sentiment_format: str = field(
-        default="mmsa",
-        metadata={"help": "sentiment: the pickle's layout (MulT: MOSEI or MOSI)", "choices": ["mmsa", "mult"]},
-    )
+    dataset: str | None = _option(None, "the data: the forms and the default are above")
+    recipe: str = _option("cpu", "`cpu` (default: sized for a CPU) or `paper` (the paper's, sized for GPUs), as "
+                          "described above; the estimated duration after the first steps says what it costs here; "
+                          "any option given explicitly wins over the recipe's", ("cpu", "paper"))  # fmt: skip
+    max_train_samples: int | None = _option(None, "use only the first N training examples")
+    max_eval_samples: int | None = _option(None, "use only the first N evaluation examples")
+    max_new_tokens: int = _option(8, "caption / vqa: tokens generated per answer")
+    sentiment_dataset: str = _option("mosei", "sentiment: which metrics (MMSA's) and paper batch size", DATASETS)
+    sentiment_mode: str | None = _option(None, "sentiment: regression (train's default) or classification; evaluate: "
+                                         "the head's", MODES)  # fmt: skip
+    sentiment_unaligned: bool = _option(False, "sentiment: read the unaligned pickle (MMSA's unaligned_50.pkl, SIMS' "
+                                        "unaligned_39.pkl) and resample every modality (train); evaluate uses the "
+                                        "resampling the model was saved with")  # fmt: skip
+    sentiment_sequence_length: int = _option(50, "sentiment: steps to resample unaligned data to")
+    sentiment_format: str = _option("mmsa", "sentiment: the pickle's layout (MulT: MOSEI or MOSI)", ("mmsa", "mult"))
 
 
 @dataclass
@@ -166,13 +138,5 @@ def apply_overrides(config, text: str | None):
         raise UsageError(f"--config-overrides: {error}") from None
 
 
-__all__ = [
-    "DataArguments",
-    "ModelArguments",
-    "TaskRun",
-    "UsageError",
-    "apply_overrides",
-    "check_local",
-    "loaded",
-    "parse_overrides",
-]
+__all__ = ["DataArguments", "ModelArguments", "TaskRun", "UsageError", "apply_overrides", "check_local", "loaded",
+           "parse_overrides"]  # fmt: skip

@@ -91,12 +91,9 @@ def image_classification(task, model_args, data_args, evaluate_only: bool = Fals
 
         # The narrow MambaVision of the VLM recipe: 1.5 M parameters with a 10-class head, minutes on a CPU.
         preset = {k: v for k, v in EASY_VQA_VISION_TOWERS["mambavision"].items() if k != "model_type"}
-        config = (
-            MambaVisionConfig.from_preset("mambavision-tiny-test", **labels)
-            if model_args.model == "tiny"
-            else MambaVisionConfig(**preset, **labels)
-        )
-        config = apply_overrides(config, model_args.config_overrides)
+        tiny = model_args.model == "tiny"
+        config = MambaVisionConfig.from_preset("mambavision-tiny-test", **labels) if tiny else None
+        config = apply_overrides(config or MambaVisionConfig(**preset, **labels), model_args.config_overrides)
         model, processor = model_class(config), MambaVisionImageProcessor.from_model_config(config)
     else:
         name = model_args.model
@@ -104,12 +101,9 @@ def image_classification(task, model_args, data_args, evaluate_only: bool = Fals
         if not evaluate_only:
             config = apply_overrides(config, model_args.config_overrides)
             config.update(labels)
-        mismatched = not evaluate_only
-        model = loaded(
-            "--model",
-            name,
-            lambda: model_class.from_pretrained(name, config=config, ignore_mismatched_sizes=mismatched),
-        )
+        new_head = not evaluate_only  # the data's labels, not the checkpoint's
+        load = lambda: model_class.from_pretrained(name, config=config, ignore_mismatched_sizes=new_head)  # noqa: E731
+        model = loaded("--model", name, load)
         processor = loaded("--model", name, lambda: AutoImageProcessor.from_pretrained(name))
 
     def collate(rows):

@@ -40,23 +40,9 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 def _train_sentiment(args: argparse.Namespace) -> int:
     """`train-sentiment DATA OUTPUT_DIR ...`: the older form of `train sentiment --recipe paper`."""
-    argv = [
-        "sentiment",
-        "--dataset",
-        args.data,
-        "--output-dir",
-        args.output_dir,
-        "--recipe",
-        "paper",
-        "--report-to",
-        "none",
-        "--sentiment-format",
-        args.format,
-        "--sentiment-dataset",
-        args.dataset,
-        "--sentiment-mode",
-        args.mode,
-    ]
+    argv = ["sentiment", "--dataset", args.data, "--output-dir", args.output_dir, "--recipe", "paper", "--report-to",
+            "none", "--sentiment-format", args.format, "--sentiment-dataset", args.dataset,
+            "--sentiment-mode", args.mode]  # fmt: skip
     options = {
         "--sentiment-sequence-length": args.sequence_length,
         "--config-overrides": args.coupling and f"coupling={args.coupling}",
@@ -116,13 +102,8 @@ def _estimate_callback():
 
 
 def _duration(seconds: float) -> str:
-    return (
-        f"{seconds:.0f} s"
-        if seconds < 120
-        else f"{seconds / 60:.0f} min"
-        if seconds < 7200
-        else f"{seconds / 3600:.1f} h"
-    )
+    minutes, hours = f"{seconds / 60:.0f} min", f"{seconds / 3600:.1f} h"
+    return f"{seconds:.0f} s" if seconds < 120 else minutes if seconds < 7200 else hours
 
 
 def _print_setup(task, run, args, *, lora=False, recipe: str | None = None, data_args=None) -> None:

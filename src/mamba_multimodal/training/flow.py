@@ -125,15 +125,9 @@ def build(task: Task, model_args, data_args, evaluate_only: bool = False) -> Tas
 def trainer_for(run: TaskRun, args, callbacks=()):
     from .trainer import MambaTrainer
 
-    return MambaTrainer(
-        model=run.model,
-        args=args,
-        train_dataset=run.train,
-        eval_dataset=run.eval,
-        data_collator=run.collator,
-        compute_metrics=run.compute_metrics,
-        callbacks=list(callbacks),
-    )
+    return MambaTrainer(model=run.model, args=args, train_dataset=run.train, eval_dataset=run.eval,
+                        data_collator=run.collator, compute_metrics=run.compute_metrics,
+                        callbacks=list(callbacks))  # fmt: skip
 
 
 def score(task: Task, run: TaskRun, trainer, data_args=None) -> dict[str, float]:
@@ -227,15 +221,13 @@ def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str,
     }
     if args.load_best_model_at_end:
         training["checkpoint"] = f"the best validation {args.metric_for_best_model}"
-    prefix = f"{next(iter(run.scored))}_" if len(run.scored) == 1 else ""
+    prefix = f"{next(iter(run.scored))}_" if len(run.scored) == 1 else ""  # test_MAE: MAE on the test split
+    numbers = {name.removeprefix(prefix): value for name, value in metrics.items()
+               if isinstance(value, (int, float)) and not name.endswith(TIMING) and name != "epoch"}  # fmt: skip
     hub_dataset = as_hub_id(run.data_name)
     return {
         "task": task.name,
-        "metrics": {
-            name.removeprefix(prefix): value
-            for name, value in metrics.items()
-            if isinstance(value, (int, float)) and not name.endswith(TIMING) and name != "epoch"
-        },
+        "metrics": numbers,
         "dataset_name": run.data_name + (f" ({', '.join(run.scored)} split)" if run.scored else ""),
         "datasets": [hub_dataset] if hub_dataset else [],
         "training": training,
@@ -243,34 +235,21 @@ def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str,
 
 
 # ------------------------------------------------------------------------------------------------ on data in memory
-def train_sentiment(
-    splits,
-    output_dir: str | os.PathLike,
-    *,
-    dataset: str = "mosei",
-    mode: str = "regression",
-    sequence_length: int | None = None,
-    config_overrides: dict | None = None,
-    training_arguments: dict | None = None,
-    callbacks: list | None = None,
-) -> dict[str, float]:
-    """Trains Coupled Mamba on `splits` (from `load_mmsa` / `load_mult`), keeps the best checkpoint on the validation
-    split, and evaluates it on the test split with MMSA's metrics for `dataset` and `mode` (the `sentiment` task's
-    flow on data already loaded).
+def train_sentiment(splits, output_dir: str | os.PathLike, *, dataset: str = "mosei", mode: str = "regression",
+                    sequence_length: int | None = None, config_overrides: dict | None = None, callbacks=None,
+                    training_arguments: dict | None = None) -> dict[str, float]:  # fmt: skip
+    """The `sentiment` task's flow on splits already loaded (`load_mmsa` / `load_mult`): trains Coupled Mamba, keeps
+    the best checkpoint on the validation split, scores it on the test split with MMSA's metrics for `dataset` and
+    `mode` and saves it in `output_dir` (with `test_results.json`; the checkpoints in `output_dir/checkpoint-*`).
 
     Args:
-        sequence_length: None for word-aligned data; T to resample unaligned data to T steps
-            (`CoupledMambaFeatureProcessor`).
+        sequence_length: None for word-aligned data; T to resample unaligned data to T steps.
         config_overrides: `CoupledMambaConfig` fields (coupling, hidden_size, ...).
         training_arguments: `TrainingArguments` fields over `sentiment.default_training_arguments`. Their `seed`
-            (default 202) decides the initial weights as well as the data order: two runs with the same seed train
-            the same model.
+            (default 202) decides the initial weights as well as the data order.
         callbacks: `TrainerCallback`s for the trainer.
     Returns:
-        The test metrics ("test_MAE", "test_Non0_acc_2", ...). `output_dir` receives the model, its processor, its
-        card, `test_results.json` and what `save` writes, moved there only once everything is written; the
-        checkpoints (`MambaTrainer`'s: no weight decay on A_log, D, norms and biases; renamed into place once
-        complete) go to `output_dir/checkpoint-*`.
+        The test metrics ("test_MAE", "test_Non0_acc_2", ...).
     """
     from transformers import TrainingArguments
 
@@ -285,18 +264,5 @@ def train_sentiment(
     return train_run(TASKS["sentiment"], run, args, callbacks=callbacks or (), recipe=recipe)
 
 
-__all__ = [
-    "build",
-    "evaluate",
-    "given_options",
-    "parse",
-    "recipe_values",
-    "result_files",
-    "save",
-    "score",
-    "set_over_recipe",
-    "train",
-    "train_run",
-    "train_sentiment",
-    "trainer_for",
-]
+__all__ = ["build", "evaluate", "given_options", "parse", "recipe_values", "result_files", "save", "score",
+           "set_over_recipe", "train", "train_run", "train_sentiment", "trainer_for"]  # fmt: skip

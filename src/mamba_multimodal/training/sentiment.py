@@ -192,23 +192,22 @@ def evaluate_sentiment(
 
     _check_choice("dataset", dataset, DATASETS)
     mode = head_mode(model.config, mode)
-    missing = [name for name in split_names if name not in splits]
-    if missing:
-        raise ValueError(f"splits has no {missing} (it has {list(splits)})")
-    for name in split_names:
-        check_feature_sizes(model.config, splits[name])
-    metrics = {}
+    run = TaskRun(model, processor, None, None, scored=_scored_splits(model.config, splits, mode, split_names))
     with tempfile.TemporaryDirectory() as scratch:  # Trainer wants an output folder; evaluation writes nothing
         arguments = {"per_device_eval_batch_size": 64, "report_to": "none", **(training_arguments or {})}
-        trainer = MambaTrainer(
-            model=model,
-            args=TrainingArguments(**{**arguments, "output_dir": scratch}),
-            data_collator=processor,
-            compute_metrics=sentiment_compute_metrics(dataset, mode),
-        )
-        for name in split_names:
-            metrics.update(trainer.evaluate(_model_columns(splits[name], mode), metric_key_prefix=name))
-    return metrics
+        args = TrainingArguments(**{**arguments, "output_dir": scratch})
+        compute_metrics = sentiment_compute_metrics(dataset, mode)
+        return sentiment_score(run, MambaTrainer(model, args, data_collator=processor, compute_metrics=compute_metrics))
+
+
+def _scored_splits(config, splits, mode: str, names=("test", "validation")) -> dict[str, datasets.Dataset]:
+    """{name: the model's columns of splits[name]}. Raises ValueError: a split missing, other feature sizes."""
+    missing = [name for name in names if name not in splits]
+    if missing:
+        raise ValueError(f"splits has no {missing} (it has {list(splits)})")
+    for name in names:
+        check_feature_sizes(config, splits[name])
+    return {name: _model_columns(splits[name], mode) for name in names}
 
 
 # ------------------------------------------------------------------------------------------------ the task
@@ -260,15 +259,10 @@ def sentiment_task(task, model_args, data_args, evaluate_only: bool = False) -> 
     check_override_keys(overrides, fields, "CoupledMambaConfig")
     splits = _load_splits(data_args)
     unaligned = data_args.sentiment_sequence_length if data_args.sentiment_unaligned else None
+    mode = data_args.sentiment_mode or "regression"
     try:
-        return sentiment_run(
-            splits,
-            dataset=data_args.sentiment_dataset,
-            mode=data_args.sentiment_mode or "regression",
-            sequence_length=unaligned,
-            config_overrides=overrides,
-            data_name=data_args.dataset,
-        )
+        return sentiment_run(splits, dataset=data_args.sentiment_dataset, mode=mode, sequence_length=unaligned,
+                             config_overrides=overrides, data_name=data_args.dataset)  # fmt: skip
     except ValueError as error:
         raise UsageError(f"--config-overrides / --sentiment-mode: {error}") from None
 
@@ -281,8 +275,7 @@ def _saved_model_run(name: str, data_args) -> TaskRun:
     except ValueError as error:
         raise UsageError(f"--sentiment-mode: {error}") from None
     try:
-        scored = {split: (check_feature_sizes(config, splits[split]), _model_columns(splits[split], mode))[1]
-                  for split in ("test", "validation")}  # fmt: skip
+        scored = _scored_splits(config, splits, mode)
     except ValueError as error:
         raise UsageError(f"--dataset: {data_args.dataset}: {error}") from None
     model, processor = loaded("--model", name, lambda: load_sentiment_model(name, config))

@@ -49,17 +49,9 @@ class Task:
         return f"{self.name}: {self.about}\n\n--dataset: {self.data}{default}\n\n--recipe:\n{recipes}"
 
 
-COMMON_TRAINING = {
-    "lr_scheduler_type": "cosine",
-    "warmup_steps": 0.03,
-    "weight_decay": 0.01,
-    "logging_steps": 10,
-    "eval_strategy": "epoch",
-    "save_strategy": "no",
-    "remove_unused_columns": False,
-    "per_device_eval_batch_size": 64,
-    "seed": 0,
-}
+COMMON_TRAINING = {"lr_scheduler_type": "cosine", "warmup_steps": 0.03, "weight_decay": 0.01, "logging_steps": 10,
+                   "eval_strategy": "epoch", "save_strategy": "no", "remove_unused_columns": False,
+                   "per_device_eval_batch_size": 64, "seed": 0}  # fmt: skip
 
 
 def common_training(data_args) -> dict:
@@ -72,16 +64,10 @@ _COBRA = Recipe(
     "Cobra's one training stage (arXiv 2403.14520; Cobra has no alignment stage): 2 epochs, global batch 128, AdamW "
     "lr 2e-5, weight decay 0.1, warmup ratio 0.03, cosine; Cobra's pretrained vision encoder stays frozen, here the "
     "tower trains too; add --bf16 on a GPU for its BF16 AMP",
-    {
-        "num_train_epochs": 2,
-        "global_batch_size": 128,
-        "learning_rate": 2e-5,
-        "weight_decay": 0.1,
-        "warmup_steps": 0.03,  # a ratio: below 1, TrainingArguments reads warmup_steps as a fraction of the steps
-        "lr_scheduler_type": "cosine",
-        "optim": "adamw_torch",
-    },
-)
+    # warmup_steps below 1 is a ratio: TrainingArguments reads it as a fraction of the steps.
+    {"num_train_epochs": 2, "global_batch_size": 128, "learning_rate": 2e-5, "weight_decay": 0.1, "warmup_steps": 0.03,
+     "lr_scheduler_type": "cosine", "optim": "adamw_torch"},
+)  # fmt: skip
 _VLM = {"family": "vlm_mamba", "builder": "builders:vlm_mamba", "default_dataset": "easy-vqa"}
 _VQA_DATA = "`easy-vqa` (embedded), VQA v2 files or a Hub id"
 
