@@ -114,13 +114,13 @@ def offline_when_the_hub_is_unreachable(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    build_parser().parse_args(argv)  # help, an unknown command or task: answered here, without torch
-    pushes = argv[:1] == ["push"] or {"--push_to_hub", "--push-to-hub"} & set(argv)
+    args = build_parser().parse_args(argv)  # help, an unknown command or task: answered here, without torch
+    pushes = args.command == "push" or {"--push_to_hub", "--push-to-hub"} & set(argv)
     if not pushes:  # a push needs the Hub, and says in one line when it cannot reach it
         offline_when_the_hub_is_unreachable(argv)
-    from mamba_multimodal.training.cli import main as run
+    from mamba_multimodal.training import cli
 
-    return run(argv)
+    return cli.push(args) if args.command == "push" else cli.main(argv)
 
 
 if __name__ == "__main__":

@@ -211,18 +211,9 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_push(commands) -> None:
-    from mamba_multimodal_cli import add_push_arguments
-
-    push = commands.add_parser("push", help="upload a saved folder to the Hub in one commit (huggingface_hub)")
-    add_push_arguments(push)
-    push.set_defaults(run=_push)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mamba-multimodal", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    _add_push(commands)
     export = commands.add_parser("export-onnx", help="export an image classifier to ONNX, checked with onnxruntime")
     export.add_argument("model", help="Hub id or local folder of an image classification model")
     export.add_argument("output", help="the .onnx file to write")
@@ -235,12 +226,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every command but `push`, which the launcher parses (`push`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("train", "evaluate"):
+        return _reported(lambda: run_task(argv[0], argv[1:]))
+    args = build_parser().parse_args(argv)
+    return _reported(lambda: args.run(args))
+
+
+def push(args: argparse.Namespace) -> int:
+    """`push FOLDER REPO_ID ...`, its arguments parsed by the launcher (`mamba_multimodal_cli.add_push_arguments`, so
+    that `push --help` answers without torch; importing the launcher from here would make a cycle)."""
+    return _reported(lambda: _push(args))
+
+
+def _reported(command) -> int:
+    """The command's exit code; a `UsageError` as one line on stderr and exit code 2."""
     try:
-        if argv and argv[0] in ("train", "evaluate"):
-            return run_task(argv[0], argv[1:])
-        args = build_parser().parse_args(argv)
-        return args.run(args)
+        return command()
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
