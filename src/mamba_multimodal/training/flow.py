@@ -42,9 +42,12 @@ def _parser(task: Task | None = None):
         def error(self, message):
             raise UsageError(message)
 
+    class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        """The task's text as written, each option's default (HfArgumentParser's)."""
+
     description = task.help() if task else "tasks: " + ", ".join(TASKS)
     return Parser((ModelArguments, DataArguments, TrainingArguments), prog=PROG, description=description,
-                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+                  formatter_class=Formatter)  # fmt: skip
 
 
 def parse(command: str, argv: list[str]):

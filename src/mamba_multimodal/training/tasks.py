@@ -13,6 +13,7 @@ the standard library only: the launcher (`mamba_multimodal_cli`) reads it for `-
 from __future__ import annotations
 
 import importlib
+import textwrap
 from dataclasses import dataclass, field
 
 
@@ -44,7 +45,8 @@ class Task:
         return getattr(importlib.import_module(f"mamba_multimodal.training.{module}"), function)
 
     def help(self) -> str:
-        recipes = "\n".join(f"  {name}: {recipe.note}" for name, recipe in self.recipes.items())
+        recipes = "\n".join(textwrap.fill(recipe.note, 100, initial_indent=f"  {name}: ", subsequent_indent="    ")
+                            for name, recipe in self.recipes.items())  # fmt: skip
         default = f" (default: {self.default_dataset})" if self.default_dataset else " (required)"
         return f"{self.name}: {self.about}\n\n--dataset: {self.data}{default}\n\n--recipe:\n{recipes}"
 
