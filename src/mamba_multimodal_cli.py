@@ -28,11 +28,10 @@ def _task_table():
     """`mamba_multimodal.training.tasks`, run from its file (importing the package would import torch)."""
     package = importlib.util.find_spec("mamba_multimodal")
     name = "_mamba_multimodal_task_table"  # not the package's module, which a command imports later as usual
-    if name not in sys.modules:
-        path = Path(package.submodule_search_locations[0]) / "training" / "tasks.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
-        spec.loader.exec_module(sys.modules[name])
+    path = Path(package.submodule_search_locations[0]) / "training" / "tasks.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
+    spec.loader.exec_module(sys.modules[name])
     return sys.modules[name]
 
 

@@ -67,14 +67,12 @@ class TaskRun:
     details: str = ""  # what else the setup block and the card say of the data (sentiment: "mosei, regression")
 
 
-def looks_like_path(value: str) -> bool:
-    """A local path rather than a Hub id ("owner/name" or "name")."""
-    return value.startswith((".", "/", "~")) or value.count("/") > 1 or value.endswith("/") or os.sep + os.sep in value
-
-
 def check_local(argument: str, value: str | None) -> None:
-    """A path-looking value that does not exist is a mistake, reported before anything touches the Hub."""
-    if value is not None and looks_like_path(value) and not Path(value).expanduser().exists():
+    """A value that reads as a local path rather than a Hub id ("owner/name" or "name") and does not exist is a
+    mistake, reported before anything touches the Hub."""
+    if value is None or Path(value).expanduser().exists():
+        return
+    if value.startswith((".", "/", "~")) or value.count("/") > 1 or value.endswith("/") or os.sep + os.sep in value:
         raise UsageError(f"{argument}: no such file or folder: {value}")
 
 

@@ -16,13 +16,10 @@ from .data import load_coco_captions, load_easy_vqa, load_vqa_v2
 from .data.easy_vqa import easy_vqa_answers, load_easy_vqa_captions
 
 
-def _take(split, count: int | None):
-    return split if split is None or count is None else split.select(range(min(count, len(split))))
-
-
 def _run(model, processor, train, evaluation, data_args, collator, compute_metrics, source) -> TaskRun:
     """The TaskRun with --max-train-samples / --max-eval-samples applied."""
-    train, evaluation = _take(train, data_args.max_train_samples), _take(evaluation, data_args.max_eval_samples)
+    take = lambda split, count: split if count is None else split.select(range(min(count, len(split))))  # noqa: E731
+    train, evaluation = take(train, data_args.max_train_samples), take(evaluation, data_args.max_eval_samples)
     return TaskRun(model, processor, train, evaluation, collator, compute_metrics, source)
 
 

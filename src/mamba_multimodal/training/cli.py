@@ -148,10 +148,8 @@ def run_task(command: str, argv: list[str]) -> int:
     """`train` / `evaluate` TASK with HfArgumentParser's options, through `flow`."""
     task, model_args, data_args, args = flow.parse(command, argv)
     if command == "evaluate":
-        _, metrics = flow.evaluate(
-            task, model_args, data_args, args, on_built=lambda run, a: _print_setup(task, run, a)
-        )
-        print_table(metrics)
+        setup = lambda run, args: _print_setup(task, run, args)  # noqa: E731
+        print_table(flow.evaluate(task, model_args, data_args, args, on_built=setup)[1])
         return 0
     args, push_to = _hub_target(args)
 

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from .arguments import DataArguments, ModelArguments, TaskRun, UsageError, check_local
-from .tasks import TASKS, Task
+from .tasks import COMMON_TRAINING, TASKS, Task
 
 PROG = "mamba-multimodal"
 TIMING = ("_runtime", "_samples_per_second", "_steps_per_second", "_model_preparation_time")
@@ -84,7 +84,8 @@ def parse(command: str, argv: list[str]):
 
 def recipe_values(task: Task, data_args) -> dict:
     """The TrainingArguments values of the task's `--recipe`: its own over the task's `training` values."""
-    return {**task.load("training")(data_args), **task.recipes[data_args.recipe].values}
+    common = task.load("training")(data_args) if task.training else COMMON_TRAINING
+    return {**common, **task.recipes[data_args.recipe].values}
 
 
 def _with_recipe(task: Task, data_args, training_args, given: set[str]):

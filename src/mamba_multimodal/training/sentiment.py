@@ -162,16 +162,10 @@ def check_feature_sizes(config: CoupledMambaConfig, split: datasets.Dataset) -> 
         raise ValueError(f"the data's feature sizes {found} are not the model's {expected} (other features or dataset)")
 
 
-def evaluate_sentiment(
-    model: CoupledMambaForSequenceClassification,
-    processor: CoupledMambaFeatureProcessor,
-    splits: datasets.DatasetDict,
-    *,
-    dataset: str = "mosei",
-    mode: str | None = None,
-    split_names: tuple[str, ...] = ("test", "validation"),
-    training_arguments: dict | None = None,
-) -> dict[str, float]:
+def evaluate_sentiment(model: CoupledMambaForSequenceClassification, processor: CoupledMambaFeatureProcessor,
+                       splits: datasets.DatasetDict, *, dataset: str = "mosei", mode: str | None = None,
+                       split_names: tuple[str, ...] = ("test", "validation"),
+                       training_arguments: dict | None = None) -> dict[str, float]:  # fmt: skip
     """MMSA's metrics (`sentiment_metrics` for `dataset`) of a trained model on each split in `split_names`, batched
     through its processor by `MambaTrainer.evaluate`.
 

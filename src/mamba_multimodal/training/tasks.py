@@ -35,7 +35,7 @@ class Task:
     data: str  # the forms --dataset takes
     default_dataset: str | None  # None: --dataset is required
     recipes: dict[str, Recipe]
-    training: str = "tasks:common_training"  # "module:function": data_args -> the values every recipe starts from
+    training: str | None = None  # "module:function": data_args -> what the recipes start from (None: COMMON_TRAINING)
 
     def load(self, name: str):
         """`self.builder`, `self.scorer` or `self.training` imported; "model_class": the model class."""
@@ -54,10 +54,6 @@ class Task:
 COMMON_TRAINING = {"lr_scheduler_type": "cosine", "warmup_steps": 0.03, "weight_decay": 0.01, "logging_steps": 10,
                    "eval_strategy": "epoch", "save_strategy": "no", "remove_unused_columns": False,
                    "per_device_eval_batch_size": 64, "seed": 0}  # fmt: skip
-
-
-def common_training(data_args) -> dict:
-    return dict(COMMON_TRAINING)
 
 
 _MAMBAVISION_EPOCHS, _MAMBAVISION_WARMUP_EPOCHS = 310, 20  # 300 + 10 cooldown; 20 warmup (T, T2, S)
