@@ -7,27 +7,37 @@
     mamba-multimodal train-sentiment DATA OUTPUT_DIR      (kept for compatibility: `train sentiment`)
 
 `import mamba_multimodal` loads torch and transformers (seconds); this module imports them only to run a command
-(`mamba_multimodal.training.cli`). `TASKS` mirrors `mamba_multimodal.registry.tasks()` (a test keeps them equal).
+(`mamba_multimodal.training.cli`). The task list is the task table's, `mamba_multimodal/training/tasks.py`, which
+imports the standard library only: read here from its file, without the package's `__init__`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import socket
 import sys
 import urllib.parse
+from pathlib import Path
 
 PROG = "mamba-multimodal"
-# {task: what it trains}; the keys equal registry.tasks() (tests/training/test_cli.py).
-TASKS = {
-    "image-classification": "MambaVision image classifier (default data: scikit-learn's digits)",
-    "sentiment": "Coupled Mamba on MMSA / MulT sentiment features (CMU-MOSI, CMU-MOSEI, CH-SIMS)",
-    "caption": "VLM-Mamba captioner (default data: easy-VQA image descriptions)",
-    "vqa": "VLM-Mamba visual question answering (default data: easy-VQA)",
-    "image-text-classification": "VLM-Mamba classifier (default data: easy-VQA answers as 13 classes)",
-}
+
+
+def _task_table():
+    """`mamba_multimodal.training.tasks`, run from its file (importing the package would import torch)."""
+    package = importlib.util.find_spec("mamba_multimodal")
+    name = "_mamba_multimodal_task_table"  # not the package's module, which a command imports later as usual
+    path = Path(package.submodule_search_locations[0]) / "training" / "tasks.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
+    spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+# {task: what it trains}, from the task table.
+TASKS = {name: task.about for name, task in _task_table().TASKS.items()}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -110,13 +120,13 @@ def offline_when_the_hub_is_unreachable(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    build_parser().parse_args(argv)  # help, an unknown command or task: answered here, without torch
-    pushes = argv[:1] == ["push"] or {"--push_to_hub", "--push-to-hub"} & set(argv)
+    args = build_parser().parse_args(argv)  # help, an unknown command or task: answered here, without torch
+    pushes = args.command == "push" or {"--push_to_hub", "--push-to-hub"} & set(argv)
     if not pushes:  # a push needs the Hub, and says in one line when it cannot reach it
         offline_when_the_hub_is_unreachable(argv)
-    from mamba_multimodal.training.cli import main as run
+    from mamba_multimodal.training import cli
 
-    return run(argv)
+    return cli.push(args) if args.command == "push" else cli.main(argv)
 
 
 if __name__ == "__main__":

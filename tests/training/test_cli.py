@@ -1,4 +1,4 @@
-"""`mamba-multimodal`: a fast --help, the registry's tasks, one-line mistakes, and a tiny end-to-end run per task."""
+"""`mamba-multimodal`: a fast --help, the task table, one-line mistakes, and a tiny end-to-end run per task."""
 
 import json
 import os
@@ -11,13 +11,14 @@ import pytest
 from fixtures_mmsa import write_mmsa_pickle
 from test_sentiment import predict
 
+import mamba_multimodal
 import mamba_multimodal_cli
 from mamba_multimodal.configuration.configuration_mambavision import MambaVisionConfig
 from mamba_multimodal.processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
-from mamba_multimodal.registry import tasks
-from mamba_multimodal.training import load_mmsa, sentiment_metrics
-from mamba_multimodal.training.cli import _parse, _set_over_recipe
+from mamba_multimodal.registry import FAMILIES
+from mamba_multimodal.training import flow, load_mmsa, sentiment_metrics
 from mamba_multimodal.training.sentiment import build_sentiment_model
+from mamba_multimodal.training.tasks import TASKS
 
 TINY_RUN = ["--model", "tiny", "--max-steps", "2", "--max-train-samples", "8", "--max-eval-samples", "4",
             "--per-device-train-batch-size", "4", "--per-device-eval-batch-size", "4"]  # fmt: skip
@@ -47,8 +48,19 @@ def test_help_answers_without_importing_torch():
     assert "image-text-classification" in output
 
 
-def test_the_launcher_tasks_are_the_registry_tasks():
-    assert tuple(mamba_multimodal_cli.TASKS) == tuple(tasks())
+def test_the_launcher_lists_the_task_table_and_each_task_names_a_model_of_its_family():
+    assert {name: task.about for name, task in TASKS.items()} == mamba_multimodal_cli.TASKS
+    for task in TASKS.values():
+        model_class = getattr(mamba_multimodal, task.model_class)
+        assert model_class.config_class.model_type == FAMILIES[task.family].model_type, task.name
+        assert task.load("model_class") is model_class and callable(task.load("builder"))
+        assert callable(task.load("scorer")) and "cpu" in task.recipes
+
+
+def test_a_tasks_help_shows_its_recipes_and_data_from_the_table(capsys):
+    code, out, _ = run(["train", "vqa", "--help"], capsys)
+    assert code == 0 and TASKS["vqa"].recipes["paper"].note[:60] in " ".join(out.split())
+    assert TASKS["vqa"].data in " ".join(out.split()) and "image-classification" not in out
 
 
 @pytest.mark.parametrize(
@@ -68,6 +80,8 @@ def test_the_launcher_tasks_are_the_registry_tasks():
         (["evaluate", "sentiment", "--dataset", "./no/such.pkl"], "--model"),
         (["train", "image-text-classification", "--recipe", "paper"], "recipes cpu"),
         (["train", "image-classification", "--recipe", "gpu"], "--recipe"),
+        (["evaluate", "vqa", "--model", "./no/such/folder", "--lora"], "--lora"),
+        (["train", "sentiment", "--dataset", "x.pkl", "--sentiment-mode", "ranking"], "--sentiment-mode"),
         (["frobnicate"], "frobnicate"),
     ],
 )
@@ -189,7 +203,7 @@ def test_evaluate_sentiment_mistakes_are_one_line(case, named, tmp_path, capsys)
 
 # ------------------------------------------------------------------------------------------------ recipes
 def training_arguments(argv: list[str]):
-    return _parse("train", argv)[3]
+    return flow.parse("train", argv)[3]
 
 
 def test_image_classification_paper_recipe_is_mambavisions(tmp_path):
@@ -221,9 +235,11 @@ def test_caption_and_vqa_paper_recipe_is_cobras_with_its_global_batch_split(task
 
 def test_setup_block_names_what_the_command_line_set_over_the_recipe(tmp_path):
     argv = ["vqa", "--learning-rate", "5e-3", "--max-steps", "30", "--eval-strategy", "no"]
-    changed = _set_over_recipe("vqa", "cpu", training_arguments([*argv, "--output-dir", str(tmp_path)]))
-    assert sorted(changed) == ["eval_strategy no", "learning_rate 0.005", "max_steps 30"]
-    assert _set_over_recipe("vqa", "cpu", training_arguments(["vqa", "--output-dir", str(tmp_path)])) == []
+    task, _, data_args, args = flow.parse("train", [*argv, "--output-dir", str(tmp_path)])
+    assert sorted(flow.set_over_recipe(task, data_args, args)) == ["eval_strategy no", "learning_rate 0.005",
+                                                                   "max_steps 30"]  # fmt: skip
+    task, _, data_args, args = flow.parse("train", ["vqa", "--output-dir", str(tmp_path)])
+    assert flow.set_over_recipe(task, data_args, args) == []
 
 
 def test_a_paper_recipe_run_names_its_recipe_and_estimates_its_cost(tmp_path, capsys):

@@ -15,9 +15,9 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 
 from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
 from mamba_multimodal.training import demo
+from mamba_multimodal.training.builders import generate_answers, vqa_metrics
 from mamba_multimodal.training.data import load_easy_vqa
 from mamba_multimodal.training.metrics import vqa_accuracy
-from mamba_multimodal.training.tasks import generate_answers, vqa_metrics
 from transformers_helpers import load_without_package
 
 

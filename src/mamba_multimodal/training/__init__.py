@@ -1,9 +1,9 @@
-"""Training: data loaders, metrics, Trainer fine-tuning for sentiment, and the command line."""
+"""Training: data loaders, metrics, the task table and the one training flow (`flow`) under the command line."""
 
 from .data import load_coco_captions, load_coco_karpathy, load_easy_vqa, load_mmsa, load_mult, load_vqa_v2
+from .flow import train_sentiment
 from .lora import get_lora_model, lora_config_for
 from .metrics import caption_metrics, sentiment_compute_metrics, sentiment_metrics, vqa_accuracy
-from .sentiment import train_sentiment
 from .trainer import MambaTrainer, no_decay_parameter_names
 
 __all__ = [

@@ -3,7 +3,7 @@ answering easy-VQA's questions; before and after on the whole test split, a few 
 
     make demo                      # or: python -m mamba_multimodal.training.demo [--quick] [--output-dir runs/demo]
 
-Stages, each through the command line's own code (one code path):
+Stages, each through the command line's own flow (`training.flow`, one code path):
 1. before: the base answers easy-VQA's whole test split (9,673 questions), as `mamba-multimodal evaluate vqa` does;
 2. LoRA: `mamba-multimodal train vqa --model BASE --lora ...` (`LORA_OPTIONS`): Trainer with its progress bars on the
    training questions with the descriptions mixed in, then merge, the test split again (after), save;
@@ -30,7 +30,7 @@ from pathlib import Path
 
 BASE_NAME = "vlm-mamba-easy-vqa-base"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-# The alignment stage (LLaVA's first): the CLI's caption recipe (tasks.RECIPES["caption"]["cpu"], a fresh model
+# The alignment stage (LLaVA's first): the CLI's caption recipe (tasks.TASKS["caption"].recipes["cpu"], a fresh model
 # from recipes.easy_vqa_vlm_config("mambavision"), easy-VQA's train-split descriptions); no tensorboard logs.
 BASE_ARGV = ("train", "caption", "--report-to", "none")
 # What the CLI writes beside the weights and the processor that the shipped base leaves out: its run's metrics
@@ -78,15 +78,13 @@ def base_recipe() -> dict:
     the training arguments the command sets (the CLI's recipe and common values, and the options it gives), the data
     (name, split, rows, digest of the rows) and the seed. Builds the run as the CLI does (model and data, no
     training)."""
-    from . import cli
-    from .tasks import COMMON_TRAINING, RECIPES, TASK_BUILDERS
+    from . import flow
 
     command, (task, *options) = BASE_ARGV[0], BASE_ARGV[1:]
-    task, model_args, data_args, args = cli._parse(command, [task, *options, "--output-dir", os.devnull])
-    run = TASK_BUILDERS[task](model_args, data_args)
+    task, model_args, data_args, args = flow.parse(command, [task, *options, "--output-dir", os.devnull])
+    run = flow.build(task, model_args, data_args)
     # report_to only picks the loggers (and reads back differently across transformers versions)
-    set_by_recipe = set(COMMON_TRAINING) | set(RECIPES[task][data_args.recipe]) | cli._given(options)
-    set_by_recipe -= {"report_to"}
+    set_by_recipe = (set(flow.recipe_values(task, data_args)) | flow.given_options(options)) - {"report_to"}
     arguments = args.to_dict()
     config = run.model.config.to_dict()
     config.pop("transformers_version", None)
@@ -141,16 +139,14 @@ def _say(text: str) -> None:
 def evaluate_base(base: Path, options: list[str]):
     """Stage 1, `mamba-multimodal evaluate vqa --model BASE` (its parse, run builder and score): (metrics, the test
     split)."""
-    import dataclasses
+    from . import flow
 
-    from . import cli
-    from .tasks import TASK_BUILDERS, score
+    def announce(run, args):
+        parameters = sum(p.numel() for p in run.model.parameters())
+        print(f"[{PROG}] {type(run.model).__name__} from {base}: {parameters:,} parameters; answering "
+              f"{len(run.eval):,} test questions", flush=True)  # fmt: skip
 
-    task, model_args, data_args, args = cli._parse("evaluate", ["vqa", "--model", str(base), *options])
-    run = TASK_BUILDERS[task](model_args, data_args, evaluate_only=True)
-    print(f"[{PROG}] {type(run.model).__name__} from {base}: {sum(p.numel() for p in run.model.parameters()):,} "
-          f"parameters; answering {len(run.eval):,} test questions", flush=True)  # fmt: skip
-    metrics = score(task, run, cli._trainer(run, dataclasses.replace(args, report_to="none")), data_args)
+    run, metrics = flow.evaluate(*flow.parse("evaluate", ["vqa", "--model", str(base), *options]), on_built=announce)
     return metrics, run.eval
 
 
@@ -172,7 +168,7 @@ def answer_examples(base: Path, trained: Path, split, count: int) -> list[dict]:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from ..processing.processing_vlm_mamba import vqa_prompt
-    from .tasks import generate_answers
+    from .builders import generate_answers
 
     rows = split.select(pick_examples(split, count))
     prompts = [vqa_prompt(question) for question in rows["question"]]
@@ -262,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _say("1/4 before: the shipped base (it describes images, it never saw a question) on easy-VQA's test split")
     before, split = evaluate_base(base, quick)
-    cli._print_table(before)
+    cli.print_table(before)
     times["1. before: load the base, answer the test split"] = time.perf_counter() - start
 
     train_argv = ["train", "vqa", "--model", str(base), *train_options(args.quick), "--output-dir", str(folder)]

@@ -17,21 +17,19 @@ learning rate instead of the released code's StepLR(50, 0.5); pass `training_arg
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
-from pathlib import Path
 
 import datasets
 
 from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
-from ..file_utils import staged_into
-from ..hub import write_model_card
 from ..modeling.modeling_coupled_mamba import CoupledMambaForSequenceClassification
 from ..processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
+from .arguments import TaskRun, UsageError, check_override_keys, loaded, parse_overrides
+from .data import load_mmsa, load_mult
 from .metrics import CLASS_NAMES, DATASETS, MODES, sentiment_compute_metrics
 
 PAPER_BATCH_SIZES = {"mosei": 1024, "mosi": 128, "sims": 128, "simsv2": 256}
+DATASET_NAMES = {"mosi": "CMU-MOSI", "mosei": "CMU-MOSEI", "sims": "CH-SIMS", "simsv2": "CH-SIMS v2"}
 MODALITIES = ("text", "audio", "vision")
 
 
@@ -87,6 +85,7 @@ def build_sentiment_model(
 
 def default_training_arguments(output_dir, dataset: str, mode: str) -> dict:
     """The paper's optimisation settings as `TrainingArguments` keywords (see the module docstring)."""
+    _check_choice("dataset", dataset, DATASETS)
     regression = mode == "regression"
     return {
         "output_dir": str(output_dir),
@@ -106,79 +105,6 @@ def default_training_arguments(output_dir, dataset: str, mode: str) -> dict:
         "report_to": "none",
         "seed": 202,  # the released code's
     }
-
-
-def train_sentiment(
-    splits: datasets.DatasetDict,
-    output_dir: str | os.PathLike,
-    *,
-    dataset: str = "mosei",
-    mode: str = "regression",
-    sequence_length: int | None = None,
-    config_overrides: dict | None = None,
-    training_arguments: dict | None = None,
-    callbacks: list | None = None,
-) -> dict[str, float]:
-    """Trains Coupled Mamba on `splits` (from `load_mmsa` / `load_mult`), keeps the best checkpoint on the validation
-    split, and evaluates it on the test split with MMSA's metrics for `dataset` and `mode`.
-
-    Args:
-        sequence_length: None for word-aligned data; T to resample unaligned data to T steps
-            (`CoupledMambaFeatureProcessor`).
-        config_overrides: `CoupledMambaConfig` fields (coupling, hidden_size, ...).
-        training_arguments: `TrainingArguments` fields over `default_training_arguments`. Their `seed` (default 202)
-            decides the initial weights as well as the data order: two runs with the same seed train the same model.
-        callbacks: `TrainerCallback`s for the trainer (the command line's setup block and duration estimate).
-    Returns:
-        The test metrics ("test_MAE", "test_Non0_acc_2", ...). `output_dir` receives the model, its processor and
-        `test_results.json`, moved there only once everything is written; the checkpoints (`MambaTrainer`'s: no weight
-        decay on A_log, D, norms and biases; renamed into place once complete) go to `output_dir/checkpoint-*`.
-    """
-    from transformers import TrainingArguments, enable_full_determinism, set_seed
-
-    from .trainer import MambaTrainer
-
-    _check_choice("dataset", dataset, DATASETS)
-    prepared = prepare_sentiment_splits(splits, mode)
-    arguments = {**default_training_arguments(output_dir, dataset, mode), **(training_arguments or {})}
-    args = TrainingArguments(**arguments)
-    # Trainer seeds only once it holds the model: seeded here, the seed decides the initial weights too.
-    if args.full_determinism:
-        enable_full_determinism(args.seed)
-    else:
-        set_seed(args.seed)
-    model = build_sentiment_model(feature_sizes(splits["train"]), mode, **(config_overrides or {}))
-    processor = CoupledMambaFeatureProcessor.from_model_config(model.config, sequence_length=sequence_length)
-    trainer = MambaTrainer(
-        model=model,
-        args=args,
-        train_dataset=prepared["train"],
-        eval_dataset=prepared["validation"],
-        data_collator=processor,
-        compute_metrics=sentiment_compute_metrics(dataset, mode),
-        callbacks=callbacks,
-    )
-    trainer.train()
-    test_metrics = trainer.evaluate(prepared["test"], metric_key_prefix="test")
-    with staged_into(output_dir) as staging:
-        trainer.model.save_pretrained(staging, processor=processor)
-        write_model_card(staging, trainer.model, **_card_details(trainer, dataset, mode, len(prepared["train"]),
-                                                                 test_metrics))  # fmt: skip
-        (Path(staging) / "test_results.json").write_text(json.dumps(test_metrics, indent=2))
-    return test_metrics
-
-
-def _card_details(trainer, dataset: str, mode: str, train_size: int, test_metrics: dict) -> dict:
-    """The model card's account of a sentiment run: MMSA's test metrics (timings left out) and the recipe."""
-    args = trainer.args
-    metrics = {name.removeprefix("test_"): value for name, value in test_metrics.items()
-               if isinstance(value, (int, float)) and not name.endswith(("_runtime", "_per_second"))}  # fmt: skip
-    training = {"command": "mamba-multimodal train sentiment", "mode": mode, "data": f"{dataset}: {train_size} clips",
-                "optimizer steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0.0, 2),
-                "learning rate": args.learning_rate, "batch size per device": args.per_device_train_batch_size,
-                "checkpoint": "the best validation MAE", "seed": args.seed}  # fmt: skip
-    name = {"mosi": "CMU-MOSI", "mosei": "CMU-MOSEI", "sims": "CH-SIMS", "simsv2": "CH-SIMS v2"}.get(dataset, dataset)
-    return {"task": "sentiment", "metrics": metrics, "dataset_name": f"{name} (test split)", "training": training}
 
 
 def sentiment_config(path) -> CoupledMambaConfig:
@@ -236,16 +162,10 @@ def check_feature_sizes(config: CoupledMambaConfig, split: datasets.Dataset) -> 
         raise ValueError(f"the data's feature sizes {found} are not the model's {expected} (other features or dataset)")
 
 
-def evaluate_sentiment(
-    model: CoupledMambaForSequenceClassification,
-    processor: CoupledMambaFeatureProcessor,
-    splits: datasets.DatasetDict,
-    *,
-    dataset: str = "mosei",
-    mode: str | None = None,
-    split_names: tuple[str, ...] = ("test", "validation"),
-    training_arguments: dict | None = None,
-) -> dict[str, float]:
+def evaluate_sentiment(model: CoupledMambaForSequenceClassification, processor: CoupledMambaFeatureProcessor,
+                       splits: datasets.DatasetDict, *, dataset: str = "mosei", mode: str | None = None,
+                       split_names: tuple[str, ...] = ("test", "validation"),
+                       training_arguments: dict | None = None) -> dict[str, float]:  # fmt: skip
     """MMSA's metrics (`sentiment_metrics` for `dataset`) of a trained model on each split in `split_names`, batched
     through its processor by `MambaTrainer.evaluate`.
 
@@ -266,26 +186,108 @@ def evaluate_sentiment(
 
     _check_choice("dataset", dataset, DATASETS)
     mode = head_mode(model.config, mode)
-    missing = [name for name in split_names if name not in splits]
-    if missing:
-        raise ValueError(f"splits has no {missing} (it has {list(splits)})")
-    for name in split_names:
-        check_feature_sizes(model.config, splits[name])
-    metrics = {}
+    run = TaskRun(model, processor, None, None, scored=_scored_splits(model.config, splits, mode, split_names))
     with tempfile.TemporaryDirectory() as scratch:  # Trainer wants an output folder; evaluation writes nothing
         arguments = {"per_device_eval_batch_size": 64, "report_to": "none", **(training_arguments or {})}
-        trainer = MambaTrainer(
-            model=model,
-            args=TrainingArguments(**{**arguments, "output_dir": scratch}),
-            data_collator=processor,
-            compute_metrics=sentiment_compute_metrics(dataset, mode),
-        )
-        for name in split_names:
-            metrics.update(trainer.evaluate(_model_columns(splits[name], mode), metric_key_prefix=name))
+        args = TrainingArguments(**{**arguments, "output_dir": scratch})
+        compute_metrics = sentiment_compute_metrics(dataset, mode)
+        return sentiment_score(run, MambaTrainer(model, args, data_collator=processor, compute_metrics=compute_metrics))
+
+
+def _scored_splits(config, splits, mode: str, names=("test", "validation")) -> dict[str, datasets.Dataset]:
+    """{name: the model's columns of splits[name]}. Raises ValueError: a split missing, other feature sizes."""
+    missing = [name for name in names if name not in splits]
+    if missing:
+        raise ValueError(f"splits has no {missing} (it has {list(splits)})")
+    for name in names:
+        check_feature_sizes(config, splits[name])
+    return {name: _model_columns(splits[name], mode) for name in names}
+
+
+# ------------------------------------------------------------------------------------------------ the task
+TINY = {"hidden_size": 8, "state_size": 4, "num_hidden_layers": 1, "head_hidden_size": 8}  # --model tiny
+
+
+def sentiment_training(data_args) -> dict:
+    """`default_training_arguments` for --sentiment-dataset and --sentiment-mode: what the task's recipes change."""
+    arguments = default_training_arguments("", data_args.sentiment_dataset, data_args.sentiment_mode or "regression")
+    return {name: value for name, value in arguments.items() if name != "output_dir"}
+
+
+def sentiment_run(splits, *, dataset="mosei", mode="regression", sequence_length=None, config_overrides=None,
+                  data_name="") -> TaskRun:  # fmt: skip
+    """A freshly initialised classifier for `splits` (from `load_mmsa` / `load_mult`) and its processor, the prepared
+    splits: train, validation (which picks the best checkpoint), and test, which `sentiment_score` reports on.
+
+    Raises:
+        ValueError: dataset or mode unknown, a split or a column missing, a config field out of range.
+    """
+    _check_choice("dataset", dataset, DATASETS)
+    prepared = prepare_sentiment_splits(splits, mode)
+    model = build_sentiment_model(feature_sizes(splits["train"]), mode, **(config_overrides or {}))
+    processor = CoupledMambaFeatureProcessor.from_model_config(model.config, sequence_length=sequence_length)
+    compute_metrics = sentiment_compute_metrics(dataset, mode)
+    return TaskRun(model, processor, prepared["train"], prepared["validation"], processor, compute_metrics, data_name,
+                   {"test": prepared["test"]}, f"{dataset}, {mode}")  # fmt: skip
+
+
+def _load_splits(data_args) -> datasets.DatasetDict:
+    source, aligned = data_args.dataset, not data_args.sentiment_unaligned
+    if data_args.sentiment_format == "mmsa":
+        return loaded("--dataset", source, lambda: load_mmsa(source, aligned=aligned))
+    prefix = {"mosei": "mosei_senti", "mosi": "mosi"}.get(data_args.sentiment_dataset)
+    if prefix is None:
+        raise UsageError(f"--sentiment-format mult holds MOSEI or MOSI only, not {data_args.sentiment_dataset}")
+    return loaded("--dataset", source, lambda: load_mult(source, aligned=aligned, dataset=prefix))
+
+
+def sentiment_task(task, model_args, data_args, evaluate_only: bool = False) -> TaskRun:
+    """The `sentiment` task's builder: a fresh model to train (`sentiment_run`), or the saved one in --model with the
+    test and validation splits to score, every check on its config and the data done before its weights load."""
+    if evaluate_only:
+        return _saved_model_run(model_args.model, data_args)
+    if model_args.model not in (None, "tiny") or model_args.lora:
+        raise UsageError("--model / --lora: sentiment trains a fresh Coupled Mamba (use --config-overrides)")
+    overrides = {**(TINY if model_args.model == "tiny" else {}), **parse_overrides(model_args.config_overrides)}
+    fields = CoupledMambaConfig(input_sizes={"text": 1, "audio": 1, "vision": 1}).to_dict()
+    check_override_keys(overrides, fields, "CoupledMambaConfig")
+    splits = _load_splits(data_args)
+    unaligned = data_args.sentiment_sequence_length if data_args.sentiment_unaligned else None
+    mode = data_args.sentiment_mode or "regression"
+    try:
+        return sentiment_run(splits, dataset=data_args.sentiment_dataset, mode=mode, sequence_length=unaligned,
+                             config_overrides=overrides, data_name=data_args.dataset)  # fmt: skip
+    except ValueError as error:
+        raise UsageError(f"--config-overrides / --sentiment-mode: {error}") from None
+
+
+def _saved_model_run(name: str, data_args) -> TaskRun:
+    config = loaded("--model", name, lambda: sentiment_config(name))
+    splits = _load_splits(data_args)
+    try:
+        mode = head_mode(config, data_args.sentiment_mode)
+    except ValueError as error:
+        raise UsageError(f"--sentiment-mode: {error}") from None
+    try:
+        scored = _scored_splits(config, splits, mode)
+    except ValueError as error:
+        raise UsageError(f"--dataset: {data_args.dataset}: {error}") from None
+    model, processor = loaded("--model", name, lambda: load_sentiment_model(name, config))
+    dataset = data_args.sentiment_dataset
+    return TaskRun(model, processor, None, scored["validation"], processor, sentiment_compute_metrics(dataset, mode),
+                   data_args.dataset, scored, f"{dataset}, {mode}")  # fmt: skip
+
+
+def sentiment_score(run: TaskRun, trainer, data_args=None) -> dict[str, float]:
+    """MMSA's metrics on each of `run.scored`: {"test_MAE": ..., "validation_MAE": ...} (Trainer's runtimes too)."""
+    metrics = {}
+    for prefix, split in run.scored.items():
+        metrics.update(trainer.evaluate(split, metric_key_prefix=prefix))
     return metrics
 
 
 __all__ = [
+    "DATASET_NAMES",
     "PAPER_BATCH_SIZES",
     "build_sentiment_model",
     "check_feature_sizes",
@@ -296,5 +298,7 @@ __all__ = [
     "load_sentiment_model",
     "prepare_sentiment_splits",
     "sentiment_config",
-    "train_sentiment",
+    "sentiment_run",
+    "sentiment_score",
+    "sentiment_task",
 ]

@@ -1,0 +1,140 @@
+"""What a task's builder receives and returns: the command line's `ModelArguments` and `DataArguments` (read by
+`HfArgumentParser` beside `TrainingArguments`), and the `TaskRun` it builds; `UsageError`, the one-line mistake every
+layer of the command line raises, and the checks of the arguments that builders share.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .metrics.sentiment import DATASETS, MODES
+
+
+class UsageError(Exception):
+    """A command-line mistake: one line on stderr naming the argument, exit code 2."""
+
+
+def _option(default, about: str, choices=None):
+    """A dataclass field with HfArgumentParser's help (and choices)."""
+    return field(default=default, metadata={"help": about, **({"choices": list(choices)} if choices else {})})
+
+
+@dataclass
+class ModelArguments:
+    model: str | None = _option(None, "a Hub id or a local folder to start from; `tiny` for a tiny fresh model (tests, "
+                                "smoke runs); default: a small fresh model sized for a CPU")  # fmt: skip
+    config_overrides: str | None = _option(None, "config fields to change, `key=value,key=value` (values read as JSON)")
+    lora: bool = _option(False, "train LoRA adapters (the family's preset, lora_config_for)")
+
+
+@dataclass
+class DataArguments:
+    dataset: str | None = _option(None, "the data: the forms and the default are above")
+    recipe: str = _option("cpu", "`cpu` (default: sized for a CPU) or `paper` (the paper's, sized for GPUs), as "
+                          "described above; the estimated duration after the first steps says what it costs here; "
+                          "any option given explicitly wins over the recipe's", ("cpu", "paper"))  # fmt: skip
+    max_train_samples: int | None = _option(None, "use only the first N training examples")
+    max_eval_samples: int | None = _option(None, "use only the first N evaluation examples")
+    max_new_tokens: int = _option(8, "caption / vqa: tokens generated per answer")
+    sentiment_dataset: str = _option("mosei", "sentiment: which metrics (MMSA's) and paper batch size", DATASETS)
+    sentiment_mode: str | None = _option(None, "sentiment: regression (train's default) or classification; evaluate: "
+                                         "the head's", MODES)  # fmt: skip
+    sentiment_unaligned: bool = _option(False, "sentiment: read the unaligned pickle (MMSA's unaligned_50.pkl, SIMS' "
+                                        "unaligned_39.pkl) and resample every modality (train); evaluate uses the "
+                                        "resampling the model was saved with")  # fmt: skip
+    sentiment_sequence_length: int = _option(50, "sentiment: steps to resample unaligned data to")
+    sentiment_format: str = _option("mmsa", "sentiment: the pickle's layout (MulT: MOSEI or MOSI)", ("mmsa", "mult"))
+
+
+@dataclass
+class TaskRun:
+    """What a task's builder returns (`tasks.Task.builder`)."""
+
+    model: Any
+    processor: Any
+    train: Any  # datasets.Dataset, or None when only evaluating
+    eval: Any  # Trainer's eval_dataset (sentiment: the validation split, which picks the best checkpoint)
+    collator: Any = None
+    compute_metrics: Any = None  # Trainer's (classifiers); None: generative, the eval loss is tracked
+    data_name: str = ""  # a name, path or Hub id: the setup block and the model card name it
+    scored: dict = field(default_factory=dict)  # {metric prefix: split} the scorer reports on (sentiment: test)
+    details: str = ""  # what else the setup block and the card say of the data (sentiment: "mosei, regression")
+
+
+def check_local(argument: str, value: str | None) -> None:
+    """A value that reads as a local path rather than a Hub id ("owner/name" or "name") and does not exist is a
+    mistake, reported before anything touches the Hub."""
+    if value is None or Path(value).expanduser().exists():
+        return
+    if value.startswith((".", "/", "~")) or value.count("/") > 1 or value.endswith("/") or os.sep + os.sep in value:
+        raise UsageError(f"{argument}: no such file or folder: {value}")
+
+
+def loaded(argument: str, value: str, load):
+    """`load()`, its OSError or ValueError (missing, unreadable, not what was expected) as a one-line mistake."""
+    try:
+        return load()
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{argument}: cannot load {value!r} ({first})") from None
+
+
+def parse_overrides(text: str | None) -> dict:
+    """`key=value,key=value` → {key: value}; values as JSON where they parse (numbers, lists, true), else strings."""
+    overrides = {}
+    for item in filter(None, (part.strip() for part in re.split(r",(?=\s*[\w.]+=)", text or ""))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--config-overrides: expected key=value, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+def _field_names(fields: dict) -> list[str]:
+    """Top-level fields and, for sub-configs (dicts), `sub.field`."""
+    names = list(fields)
+    for name, value in fields.items():
+        if isinstance(value, dict) and name.endswith("_config"):
+            names += [f"{name}.{key}" for key in value]
+    return names
+
+
+def check_override_keys(overrides: dict, fields: dict, owner: str) -> None:
+    names = _field_names(fields)
+    for key in overrides:
+        if key not in names:
+            leaf_matches = [name for name in names if name.rpartition(".")[2] == key]
+            close = leaf_matches or difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+            close = close or difflib.get_close_matches(key, [n.rpartition(".")[2] for n in names], n=3, cutoff=0.6)
+            hint = f"; close matches: {', '.join(close)}" if close else ""
+            raise UsageError(f"--config-overrides: {key!r} is not a field of {owner}{hint}")
+
+
+def apply_overrides(config, text: str | None):
+    """`config` with `--config-overrides` applied (`text_config.hidden_size=64` reaches a sub-config), validated by
+    the config class itself."""
+    overrides = parse_overrides(text)
+    if not overrides:
+        return config
+    fields = config.to_dict()
+    check_override_keys(overrides, fields, type(config).__name__)
+    for key, value in overrides.items():
+        parent, _, leaf = key.rpartition(".")
+        (fields[parent] if parent else fields)[leaf] = value
+    try:
+        return type(config).from_dict(fields)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"--config-overrides: {error}") from None
+
+
+__all__ = ["DataArguments", "ModelArguments", "TaskRun", "UsageError", "apply_overrides", "check_local", "loaded",
+           "parse_overrides"]  # fmt: skip
