@@ -8,7 +8,8 @@ Layers, low to high (a module may import its own layer and the ones below):
     sharing.*, hub, the package's __init__ (which registers the sharing hook)
     export
     training.*
-    training.cli, the launcher mamba_multimodal_cli
+    training.cli, training.demo, the launcher mamba_multimodal_cli (programs: the demo runs the CLI's own `train`
+    command, the one it prints for the user to rerun)
 """
 
 import ast
@@ -27,16 +28,8 @@ LAYERS = [
     ("sharing", "hub", ""),  # "": the package's own __init__
     ("export",),
     ("training",),
-    ("training.cli", LAUNCHER),
+    ("training.cli", "training.demo", LAUNCHER),
 ]
-# Known and being removed by issue 22, item 2 (one task table; `UsageError` out of the CLI, the demo on a public
-# flow): delete each entry once its import is gone (the test below fails on an entry that no longer exists).
-KNOWN_TRAINING_EDGES = {
-    ("mamba_multimodal.training.tasks", "mamba_multimodal.training.cli"),  # UsageError: the cycle cli ⇄ tasks
-    ("mamba_multimodal.training.demo", "mamba_multimodal.training.cli"),  # cli._parse, cli._trainer, ...
-    # add_push_arguments, defined in the launcher so that `push --help` needs no torch: the cycle launcher ⇄ cli.
-    ("mamba_multimodal.training.cli", "mamba_multimodal_cli"),
-}
 
 
 def module_names() -> dict[str, Path]:
@@ -118,31 +111,21 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
-def without_known(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    return {
-        module: {t for t in targets if (module, t) not in KNOWN_TRAINING_EDGES} for module, targets in graph.items()
-    }
-
-
 GRAPH = import_graph()
 
 
 def test_the_package_has_no_import_cycle():
-    assert cycles(without_known(GRAPH)) == []
+    assert cycles(GRAPH) == []
 
 
 def test_no_module_imports_a_higher_layer():
     upward = [
         f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
-        for module, targets in without_known(GRAPH).items()
+        for module, targets in GRAPH.items()
         for target in sorted(targets)
         if layer_of(target) > layer_of(module)
     ]
     assert upward == []
-
-
-def test_the_known_training_edges_still_exist_else_delete_them_from_the_list():
-    assert [edge for edge in sorted(KNOWN_TRAINING_EDGES) if edge[1] not in GRAPH[edge[0]]] == []
 
 
 def test_the_registry_imports_no_module_of_the_package():
