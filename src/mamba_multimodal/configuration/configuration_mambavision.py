@@ -20,7 +20,7 @@ Differences from NVIDIA's own configuration class (which only stores the archite
   defaults (`state_size`, `conv_kernel`, `expand`), and `scan_backend` picks the selective-scan path (see `ssm.py`).
 """
 
-from typing import Literal
+from typing import Literal, get_args
 
 from transformers.backbone_utils import BackboneConfigMixin
 
@@ -42,7 +42,7 @@ IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
 NUM_STAGES = 4
 CropMode = Literal["center", "squash"]
-CROP_MODES = CropMode.__args__
+CROP_MODES = get_args(CropMode)
 
 # Released variants: NVIDIA's factory defaults and `default_cfgs` (official mamba_vision.py), README table.
 _HEADS_SMALL, _HEADS_LARGE = [2, 4, 8, 16], [4, 8, 16, 32]

@@ -80,7 +80,7 @@ def strict_config(cls: type) -> type:
                 assign(self, name, value)
             if "_name_or_path" in vars(self) and field_names & changes.keys():  # built: PreTrainedConfig named it
                 self.validate()
-        except (StrictDataclassError, ValueError, TypeError) as error:
+        except Exception as error:
             for name, value in previous.items():
                 assign(self, name, value)
             if not isinstance(error, StrictDataclassError):
@@ -99,8 +99,10 @@ def strict_config(cls: type) -> type:
         except StrictDataclassError as error:
             raise ValueError(_cause(error)) from error
 
-    cls.__init__, cls.update = __init__, update
-    cls.__setattr__ = lambda self, name, value: update(self, {name: value})
+    def __setattr__(self, name, value):
+        update(self, {name: value})
+
+    cls.__init__, cls.__setattr__, cls.update = __init__, __setattr__, update
     return cls
 
 
