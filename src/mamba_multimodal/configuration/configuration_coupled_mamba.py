@@ -11,25 +11,23 @@ Coupling of the modalities' states (arXiv 2405.18014, Sec. 3.2 Eq. 6 and Algorit
     c_t = Σ_m h^m_t ("sum", Eq. 6 as written)  |  (1/M) Σ_m h^m_t ("mean")  |  c^m_t = h^m_t ("none": no coupling)
 """
 
-from __future__ import annotations
-
 import math
-import numbers
+from typing import Literal
 
-from transformers.configuration_utils import PreTrainedConfig
-
-from .validation import ValidatedOnAssignment, is_finite_number, is_positive_int
+from .validation import (
+    Coupling,
+    Ints,
+    Number,
+    ScanConfig,
+    check_positive_ints,
+    check_positive_numbers,
+    check_rates,
+    is_positive_int,
+    strict_config,
+)
 
 DEFAULT_MODALITIES = ("text", "audio", "vision")
 DEFAULT_INPUT_SIZES = (768, 74, 35)  # MMSA's CMU-MOSEI features: BERT, COVAREP, Facet
-COUPLINGS = ("sum", "mean", "none")  # = ssm.COUPLINGS, without importing torch code here
-POOLINGS = ("mean", "max", "last")
-FUSIONS = ("concat", "mean", "weighted")
-REGRESSION_LOSSES = ("l1", "mse")
-HEAD_ACTIVATIONS = ("gelu", "relu", "tanh", "silu")
-TIME_STEP_INIT_SCHEMES = ("random", "constant")
-SCAN_BACKENDS = ("auto", "cuda", "cpu", "pytorch", "reference")  # = ssm.BACKENDS
-PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 
 
 def split_modalities(modalities, input_sizes) -> tuple[list, list]:
@@ -61,12 +59,8 @@ def validate_modalities(modalities, sizes) -> None:
         raise ValueError(f"input_sizes must be positive integers, got {sizes!r}")
 
 
-def _check_problem_type(problem_type) -> None:
-    if problem_type not in PROBLEM_TYPES:
-        raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
-
-
-class CoupledMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
+@strict_config
+class CoupledMambaConfig(ScanConfig):
     r"""Configuration of a Coupled Mamba model; the defaults build the paper's CMU-MOSEI regressor.
 
     Args:
@@ -113,8 +107,7 @@ class CoupledMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
             initialisation (as in transformers' `MambaConfig`).
         rescale_prenorm_residual (`bool`): divide out_proj's initial weights by √num_hidden_layers.
         initializer_range (`float`): std of the normal init of the other Linear weights.
-        scan_backend (`str`): path of the coupled scan, one of "auto", "cuda", "cpu", "pytorch", "reference" (see
-            `modeling/ssm.py`; "pytorch" forces the traceable plain-PyTorch path).
+        scan_backend (`str`): path of the coupled scan (see `validation.ScanConfig`).
         inference_chunk_tokens (`int` or `None`): when no gradient is recorded, a batch of b sequences goes through
             the layers in pieces of max(1, inference_chunk_tokens // b) time steps, each piece continuing from the
             conv windows and coupled states the piece before left. The outputs are those of one pass over the whole
@@ -127,79 +120,47 @@ class CoupledMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
         num_labels (`int`): 1 (default) for the sentiment score; 2, 3 or 7 classes for classification.
         problem_type (`str`): as in transformers; by default regression for one label, else from the labels' dtype.
 
-    Every field is validated at construction and again whenever it is assigned (`validation.py`): a wrong value (NaN
-    and ±inf included) raises `ValueError` naming the field, the value and what is allowed, and changes nothing.
+    Every field is validated at construction and again whenever it is assigned (`validation.strict_config`): a wrong
+    value (NaN and ±inf included) raises `ValueError` naming the field and what is allowed, and changes nothing.
     """
 
     model_type = "coupled_mamba"
-    validated_fields = frozenset({"problem_type"})  # transformers' field, with our rule; __init__'s are added
 
-    def __init__(
-        self,
-        modalities=None,
-        input_sizes=DEFAULT_INPUT_SIZES,
-        hidden_size=128,
-        state_size=64,
-        expand=2,
-        conv_kernel=4,
-        num_hidden_layers=3,
-        time_step_rank="auto",
-        coupling="mean",
-        pooling="mean",
-        fusion="concat",
-        head_hidden_size=64,
-        head_activation="gelu",
-        classifier_dropout=0.0,
-        regression_loss="l1",
-        use_bias=False,
-        use_conv_bias=True,
-        hidden_act="silu",
-        layer_norm_epsilon=1e-5,
-        time_step_min=0.001,
-        time_step_max=0.1,
-        time_step_floor=1e-4,
-        time_step_scale=1.0,
-        time_step_init_scheme="random",
-        rescale_prenorm_residual=False,
-        initializer_range=0.02,
-        scan_backend="auto",
-        inference_chunk_tokens=1024,
-        **kwargs,
-    ):
-        self.modalities, self.input_sizes = split_modalities(modalities, input_sizes)
-        self.hidden_size = hidden_size
-        self.state_size = state_size
-        self.expand = expand
-        self.conv_kernel = conv_kernel
-        self.num_hidden_layers = num_hidden_layers
-        if time_step_rank == "auto" and is_positive_int(state_size):
-            time_step_rank = math.ceil(state_size / 8)  # the paper's "Δ = d_state/8"
-        self.time_step_rank = time_step_rank
-        self.coupling = coupling
-        self.pooling = pooling
-        self.fusion = fusion
-        self.head_hidden_size = head_hidden_size
-        self.head_activation = head_activation
-        self.classifier_dropout = classifier_dropout
-        self.regression_loss = regression_loss
-        self.use_bias = use_bias
-        self.use_conv_bias = use_conv_bias
-        self.hidden_act = hidden_act
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.time_step_min = time_step_min
-        self.time_step_max = time_step_max
-        self.time_step_floor = time_step_floor
-        self.time_step_scale = time_step_scale
-        self.time_step_init_scheme = time_step_init_scheme
-        self.rescale_prenorm_residual = rescale_prenorm_residual
-        self.initializer_range = initializer_range
-        self.scan_backend = scan_backend
-        self.inference_chunk_tokens = inference_chunk_tokens
-        self._validate_fields()
-        if kwargs.get("id2label") is None and kwargs.get("num_labels") is None:
+    modalities: list[str] | tuple[str, ...] | None = None
+    input_sizes: Ints | dict[str, int] = DEFAULT_INPUT_SIZES
+    hidden_size: int = 128
+    state_size: int = 64
+    expand: int = 2
+    conv_kernel: int = 4
+    num_hidden_layers: int = 3
+    time_step_rank: int | Literal["auto"] = "auto"
+    coupling: Coupling = "mean"
+    pooling: Literal["mean", "max", "last"] = "mean"
+    fusion: Literal["concat", "mean", "weighted"] = "concat"
+    head_hidden_size: int = 64
+    head_activation: Literal["gelu", "relu", "tanh", "silu"] = "gelu"
+    classifier_dropout: Number = 0.0
+    regression_loss: Literal["l1", "mse"] = "l1"
+    use_bias: bool = False
+    use_conv_bias: bool = True
+    hidden_act: Literal["silu", "swish"] = "silu"
+    layer_norm_epsilon: Number = 1e-5
+    time_step_min: Number = 0.001
+    time_step_max: Number = 0.1
+    time_step_floor: Number = 1e-4
+    time_step_scale: Number = 1.0
+    time_step_init_scheme: Literal["random", "constant"] = "random"
+    rescale_prenorm_residual: bool = False
+    initializer_range: Number = 0.02
+    inference_chunk_tokens: int | None = 1024
+
+    def __post_init__(self, **kwargs):
+        self.modalities, self.input_sizes = split_modalities(self.modalities, self.input_sizes)
+        if self.time_step_rank == "auto" and is_positive_int(self.state_size):
+            self.time_step_rank = math.ceil(self.state_size / 8)  # the paper's "Δ = d_state/8"
+        if self.id2label is None and kwargs.get("num_labels") is None:
             kwargs["num_labels"] = 1  # the sentiment score
-        _check_problem_type(kwargs.get("problem_type"))
-        super().__init__(**kwargs)
+        super().__post_init__(**kwargs)
 
     # ------------------------------------------------------------------------------------ derived sizes
     @property
@@ -222,53 +183,32 @@ class CoupledMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
         return self.hidden_size * (self.num_modalities if self.fusion == "concat" else 1)
 
     # ----------------------------------------------------------------------------------------- validation
-    def _validate_fields(self) -> None:
+    def validate_sizes(self):
         validate_modalities(self.modalities, self.input_sizes)
-        for name in ("hidden_size", "state_size", "expand", "num_hidden_layers", "time_step_rank"):
-            if not is_positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        check_positive_ints(self, "hidden_size", "state_size", "expand", "num_hidden_layers", "time_step_rank")
         if not is_positive_int(self.conv_kernel) or self.conv_kernel < 2:
             raise ValueError(f"conv_kernel must be an integer >= 2 (Mamba: 4), got {self.conv_kernel!r}")
-        choices = {
-            "coupling": COUPLINGS,
-            "pooling": POOLINGS,
-            "fusion": FUSIONS,
-            "regression_loss": REGRESSION_LOSSES,
-            "hidden_act": ("silu", "swish"),
-            "head_activation": HEAD_ACTIVATIONS,
-            "time_step_init_scheme": TIME_STEP_INIT_SCHEMES,
-            "scan_backend": SCAN_BACKENDS,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         chunk = self.inference_chunk_tokens
         if chunk is not None and not is_positive_int(chunk):
             raise ValueError(f"inference_chunk_tokens must be a positive integer or None, got {chunk!r}")
-        head = self.head_hidden_size
-        if isinstance(head, bool) or not isinstance(head, numbers.Integral) or head < 0:
-            raise ValueError(f"head_hidden_size must be a non-negative integer (0: no hidden layer), got {head!r}")
-        if not is_finite_number(self.classifier_dropout) or not 0 <= self.classifier_dropout < 1:
-            raise ValueError(f"classifier_dropout must be a number in [0, 1), got {self.classifier_dropout!r}")
-        for name in ("use_bias", "use_conv_bias", "rescale_prenorm_residual"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        self._validate_time_step()
-        _check_problem_type(self.problem_type)  # None (the class default) while __init__ runs
-        for name in ("layer_norm_epsilon", "initializer_range"):
-            value = getattr(self, name)
-            if not is_finite_number(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+        if isinstance(self.head_hidden_size, bool) or self.head_hidden_size < 0:
+            raise ValueError(
+                f"head_hidden_size must be a non-negative integer (0: no hidden layer), got {self.head_hidden_size!r}"
+            )
 
-    def _validate_time_step(self) -> None:
-        for name in ("time_step_min", "time_step_max", "time_step_floor", "time_step_scale"):
-            value = getattr(self, name)
-            if not is_finite_number(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    def validate_problem_type(self):  # transformers 5.25 declares it as a string annotation, which strict skips
+        allowed = (None, "regression", "single_label_classification", "multi_label_classification")
+        if self.problem_type not in allowed:
+            raise ValueError(f"problem_type must be one of {allowed}, got {self.problem_type!r}")
+
+    def validate_numbers(self):
+        check_rates(self, "classifier_dropout")
+        check_positive_numbers(self, "layer_norm_epsilon", "initializer_range")
+        check_positive_numbers(self, "time_step_min", "time_step_max", "time_step_floor", "time_step_scale")
         if self.time_step_min > self.time_step_max:
             raise ValueError(
                 f"time_step_min ({self.time_step_min}) must not exceed time_step_max ({self.time_step_max})"
             )
 
 
-__all__ = ["COUPLINGS", "FUSIONS", "POOLINGS", "CoupledMambaConfig", "split_modalities", "validate_modalities"]
+__all__ = ["CoupledMambaConfig", "split_modalities", "validate_modalities"]

@@ -14,29 +14,35 @@ Differences from NVIDIA's own configuration class (which only stores the archite
 - `num_labels` defaults to 1000 (NVIDIA's `num_classes`), and 1000 labels without given names are the ImageNet-1k
   class names (`imagenet_labels.py`): NVIDIA's released `config.json` files carry no `id2label`, so their
   classifiers would otherwise answer "LABEL_731" instead of "plunger, plumber's helper";
-- values are validated at the door and on every later assignment (`validation.py`): a wrong one (NaN and ±inf
-  included) raises `ValueError` naming the field, the value and what is allowed, and changes nothing;
+- values are validated at the door and on every later assignment (`validation.strict_config`): a wrong one (NaN and
+  ±inf included) raises `ValueError` naming the field and what is allowed, and changes nothing;
 - the mixer sizes that NVIDIA hard-codes in `Block` (`d_state=8`, `d_conv=3`, `expand=1`) are fields with those
   defaults (`state_size`, `conv_kernel`, `expand`), and `scan_backend` picks the selective-scan path (see `ssm.py`).
 """
 
-from __future__ import annotations
+from typing import Literal, get_args
 
-from transformers.configuration_utils import PreTrainedConfig
-
-try:  # transformers >= 5.2x; older 5.x releases keep it in utils
-    from transformers.backbone_utils import BackboneConfigMixin
-except ImportError:  # pragma: no cover - depends on the installed transformers
-    from transformers.utils.backbone_utils import BackboneConfigMixin
+from transformers.backbone_utils import BackboneConfigMixin
 
 from .imagenet_labels import IMAGENET_1K_LABELS
-from .validation import ValidatedOnAssignment, is_finite_number, is_positive_int
+from .validation import (
+    Ints,
+    Number,
+    Numbers,
+    ScanConfig,
+    check_positive_ints,
+    check_positive_numbers,
+    check_rates,
+    is_finite_number,
+    is_positive_int,
+    strict_config,
+)
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
 NUM_STAGES = 4
-CROP_MODES = ("center", "squash")
-SCAN_BACKENDS = ("auto", "cuda", "cpu", "pytorch", "reference")  # = ssm.BACKENDS, without importing torch code here
+CropMode = Literal["center", "squash"]
+CROP_MODES = get_args(CropMode)
 
 # Released variants: NVIDIA's factory defaults and `default_cfgs` (official mamba_vision.py), README table.
 _HEADS_SMALL, _HEADS_LARGE = [2, 4, 8, 16], [4, 8, 16, 32]
@@ -97,7 +103,8 @@ def _preset_key(name: str) -> str:
     return key.removesuffix("-1k")
 
 
-class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedConfig):
+@strict_config
+class MambaVisionConfig(BackboneConfigMixin, ScanConfig):
     r"""Configuration of a MambaVision model; the defaults build MambaVision-T (31.8M parameters).
 
     Args:
@@ -124,8 +131,7 @@ class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedCo
         conv_kernel (`int`): kernel of the mixers' non-causal depthwise convolutions (NVIDIA: 3).
         expand (`int`): mixer inner width / block width (NVIDIA: 1).
         initializer_range (`float`): std of the truncated normal init of Linear weights.
-        scan_backend (`str`): selective-scan path, one of "auto", "cuda", "cpu", "pytorch", "reference"
-            ("pytorch" forces the traceable pure-PyTorch path, e.g. for ONNX export).
+        scan_backend (`str`): selective-scan path (see `validation.ScanConfig`).
         mean, std (`list[float]`): normalisation of the image processor (ImageNet by default).
         crop_pct (`float` in (0, 1]): the processor resizes to `image_size / crop_pct`, then center-crops.
         crop_mode (`str`): "center" (resize the shorter side, keep the aspect ratio) or "squash" (resize both sides).
@@ -138,65 +144,44 @@ class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedCo
 
     model_type = "mambavision"
 
-    def __init__(
-        self,
-        depths=(1, 3, 8, 4),
-        num_heads=(2, 4, 8, 16),
-        window_size=(8, 8, 14, 7),
-        dim=80,
-        in_dim=32,
-        mlp_ratio=4,
-        drop_path_rate=0.2,
-        layer_scale=None,
-        layer_scale_conv=None,
-        num_channels=3,
-        image_size=None,
-        qkv_bias=True,
-        drop_rate=0.0,
-        attn_drop_rate=0.0,
-        state_size=8,
-        conv_kernel=3,
-        expand=1,
-        initializer_range=0.02,
-        scan_backend="auto",
-        mean=IMAGENET_DEFAULT_MEAN,
-        std=IMAGENET_DEFAULT_STD,
-        crop_pct=1.0,
-        crop_mode="center",
-        out_features=None,
-        out_indices=None,
-        **kwargs,
-    ):
-        self.depths = list(depths) if isinstance(depths, (list, tuple)) else depths
-        self.num_heads = list(num_heads) if isinstance(num_heads, (list, tuple)) else num_heads
-        self.window_size = list(window_size) if isinstance(window_size, (list, tuple)) else window_size
-        self.dim = dim
-        self.in_dim = in_dim
-        self.mlp_ratio = mlp_ratio
-        self.drop_path_rate = drop_path_rate
-        self.layer_scale = layer_scale
-        self.layer_scale_conv = layer_scale_conv
-        self.num_channels = num_channels
-        self.image_size = native_image_size(self.window_size) if image_size is None else image_size
-        self.qkv_bias = qkv_bias
-        self.drop_rate = drop_rate
-        self.attn_drop_rate = attn_drop_rate
-        self.state_size = state_size
-        self.conv_kernel = conv_kernel
-        self.expand = expand
-        self.initializer_range = initializer_range
-        self.scan_backend = scan_backend
-        self.mean = list(mean) if isinstance(mean, (list, tuple)) else mean
-        self.std = list(std) if isinstance(std, (list, tuple)) else std
-        self.crop_pct = crop_pct
-        self.crop_mode = crop_mode
-        self._validate_fields()
+    depths: Ints = (1, 3, 8, 4)
+    num_heads: Ints = (2, 4, 8, 16)
+    window_size: Ints = (8, 8, 14, 7)
+    dim: int = 80
+    in_dim: int = 32
+    mlp_ratio: Number = 4
+    drop_path_rate: Number = 0.2
+    layer_scale: Number | None = None
+    layer_scale_conv: Number | None = None
+    num_channels: int = 3
+    image_size: int | None = None
+    qkv_bias: bool = True
+    drop_rate: Number = 0.0
+    attn_drop_rate: Number = 0.0
+    state_size: int = 8
+    conv_kernel: int = 3
+    expand: int = 1
+    initializer_range: Number = 0.02
+    mean: Numbers = IMAGENET_DEFAULT_MEAN
+    std: Numbers = IMAGENET_DEFAULT_STD
+    crop_pct: Number = 1.0
+    crop_mode: CropMode = "center"
+    _out_features: list[str] | None = None
+    _out_indices: list[int] | None = None
+
+    def __post_init__(self, **kwargs):
+        for name in ("depths", "num_heads", "window_size", "mean", "std"):
+            setattr(self, name, list(getattr(self, name)))  # JSON's lists, whatever was given
+        if self.image_size is None:
+            self.image_size = native_image_size(self.window_size)
         self.stage_names = ["stem"] + [f"stage{index}" for index in range(1, NUM_STAGES + 1)]
-        self.set_output_features_output_indices(out_features=out_features, out_indices=out_indices)
-        names_given = kwargs.get("id2label") is not None
+        self.set_output_features_output_indices(
+            out_features=kwargs.pop("out_features", None), out_indices=kwargs.pop("out_indices", None)
+        )
+        names_given = self.id2label is not None
         if not names_given and kwargs.get("num_labels") is None:
             kwargs["num_labels"] = 1000  # NVIDIA's num_classes; their L-1K config.json has no id2label
-        super().__init__(**kwargs)
+        super().__post_init__(**kwargs)
         if not names_given and self.num_labels == len(IMAGENET_1K_LABELS):
             self._name_labels_after_imagenet()
 
@@ -207,7 +192,7 @@ class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedCo
 
     # ------------------------------------------------------------------------------------------- presets
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> MambaVisionConfig:
+    def from_preset(cls, name: str, **overrides) -> "MambaVisionConfig":
         """The configuration of a released variant (or "mambavision-tiny-test"), with optional overrides.
 
         `name` is a key of `PRESETS` ("mambavision-t", "mambavision-l2-512-21k", ...) or a Hub-style name such as
@@ -233,47 +218,35 @@ class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedCo
         return self.hidden_sizes[-1]
 
     # ----------------------------------------------------------------------------------------- validation
-    def _validate_fields(self) -> None:
+    def validate_stages(self):
         for name in ("depths", "num_heads", "window_size"):
             value = getattr(self, name)
-            if not isinstance(value, list) or len(value) != NUM_STAGES:
-                length = f"{len(value)}: " if isinstance(value, list) else ""
-                raise ValueError(f"{name} must have {NUM_STAGES} entries (one per stage), got {length}{value!r}")
+            if len(value) != NUM_STAGES:
+                raise ValueError(f"{name} must have {NUM_STAGES} entries (one per stage), got {len(value)}: {value!r}")
             if not all(is_positive_int(entry) for entry in value):
                 raise ValueError(f"{name} must be a list of {NUM_STAGES} positive integers, got {value!r}")
-        for name in ("dim", "in_dim", "num_channels", "image_size", "state_size", "conv_kernel", "expand"):
-            if not is_positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        check_positive_ints(self, "dim", "in_dim", "num_channels", "image_size", "state_size", "conv_kernel", "expand")
         for stage in (2, 3):  # only stages 3-4 have attention
             width, heads = self.dim * 2**stage, self.num_heads[stage]
             if width % heads:
                 raise ValueError(
                     f"num_heads[{stage}] = {heads} must divide the stage-{stage + 1} width dim * {2**stage} = {width}"
                 )
-        if not is_finite_number(self.mlp_ratio) or self.mlp_ratio <= 0:
-            raise ValueError(f"mlp_ratio must be a finite positive number, got {self.mlp_ratio!r}")
-        for name in ("drop_path_rate", "drop_rate", "attn_drop_rate"):
-            value = getattr(self, name)
-            if not is_finite_number(value) or not 0 <= value < 1:
-                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+    def validate_numbers(self):
+        check_positive_numbers(self, "mlp_ratio", "initializer_range")
+        check_rates(self, "drop_path_rate", "drop_rate", "attn_drop_rate")
         for name in ("layer_scale", "layer_scale_conv"):
             value = getattr(self, name)
             if value is not None and not is_finite_number(value):
                 raise ValueError(
                     f"{name} must be a finite number (the initial scale) or None (no layer scale), got {value!r}"
                 )
-        if not isinstance(self.qkv_bias, bool):
-            raise ValueError(f"qkv_bias must be True or False, got {self.qkv_bias!r}")
-        if not is_finite_number(self.initializer_range) or self.initializer_range <= 0:
-            raise ValueError(f"initializer_range must be a finite positive number, got {self.initializer_range!r}")
-        if self.scan_backend not in SCAN_BACKENDS:
-            raise ValueError(f"scan_backend must be one of {SCAN_BACKENDS}, got {self.scan_backend!r}")
-        self._validate_preprocessing_fields()
 
-    def _validate_preprocessing_fields(self) -> None:
+    def validate_preprocessing(self):
         for name in ("mean", "std"):
             value = getattr(self, name)
-            if not isinstance(value, list) or len(value) != self.num_channels or not all(map(is_finite_number, value)):
+            if len(value) != self.num_channels or not all(map(is_finite_number, value)):
                 raise ValueError(
                     f"{name} must be a list of {self.num_channels} finite numbers (one per channel), got {value!r}"
                 )
@@ -281,8 +254,6 @@ class MambaVisionConfig(ValidatedOnAssignment, BackboneConfigMixin, PreTrainedCo
             raise ValueError(f"std must be positive in every channel, got {self.std!r}")
         if not is_finite_number(self.crop_pct) or not 0 < self.crop_pct <= 1:
             raise ValueError(f"crop_pct must be a number in (0, 1], got {self.crop_pct!r}")
-        if self.crop_mode not in CROP_MODES:
-            raise ValueError(f"crop_mode must be one of {CROP_MODES}, got {self.crop_mode!r}")
 
 
 __all__ = ["PRESETS", "MambaVisionConfig", "native_image_size"]

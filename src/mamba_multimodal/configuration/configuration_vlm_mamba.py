@@ -8,38 +8,44 @@
   tower; its stage-4 map (b, 8·dim, h/32, w/32) gives (h/32)·(w/32) image tokens;
 - `VLMambaPatchConfig` (model_type "vlm_mamba_patch"): no encoder at all, the flattened pixel patches go straight to
   the projector (Fuyu-style).
-`text_config` is transformers' `MambaConfig` (the name `text_config` is what transformers' generation looks for).
+`text_config` is a `MambaConfig` (transformers' plus `scan_backend`; the name `text_config` is what transformers'
+generation looks for).
 Every image becomes `image_seq_length` embeddings placed at the `<image>` token positions of the prompt.
 """
 
-from __future__ import annotations
-
 import math
+from typing import Literal
 
-from transformers import AutoConfig, MambaConfig
+from transformers import AutoConfig
+from transformers import MambaConfig as TransformersMambaConfig
 from transformers.configuration_utils import PreTrainedConfig
 
-from .validation import ValidatedOnAssignment, is_finite_number, is_positive_int
-
-PROJECTOR_ACTIVATIONS = ("gelu", "relu", "silu", "tanh")
-FUSION_METHODS = ("concat", "add", "mlp")
-VISION_STEMS = ("patchify", "conv")
+from .configuration_mamba import MambaConfig
+from .validation import Number, ScanConfig, check_positive_ints, check_positive_numbers, strict_config
 
 
-def _check_image_geometry(config) -> None:
-    """image_size, patch_size, num_channels: positive ints, and the patches tile the image."""
-    for name in ("image_size", "patch_size", "num_channels"):
-        value = getattr(config, name)
-        if not is_positive_int(value):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if config.image_size % config.patch_size:
-        raise ValueError(
-            f"image_size ({config.image_size}) must be a multiple of patch_size ({config.patch_size}): "
-            "the patches tile the image"
-        )
+class PatchGeometry(PreTrainedConfig):
+    """image_size, patch_size and num_channels of a tower that cuts the image into square patches."""
+
+    image_size: int = 64
+    patch_size: int = 8
+    num_channels: int = 3
+
+    @property
+    def num_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+    def validate_geometry(self):
+        check_positive_ints(self, "image_size", "patch_size", "num_channels")
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"image_size ({self.image_size}) must be a multiple of patch_size ({self.patch_size}): "
+                "the patches tile the image"
+            )
 
 
-class VLMambaPatchConfig(ValidatedOnAssignment, PreTrainedConfig):
+@strict_config
+class VLMambaPatchConfig(PatchGeometry):
     r"""No vision encoder: an image is cut into (image_size / patch_size)² patches of patch_size² · num_channels
     pixels each, which the projector maps into the language model (Fuyu-style).
 
@@ -51,25 +57,14 @@ class VLMambaPatchConfig(ValidatedOnAssignment, PreTrainedConfig):
 
     model_type = "vlm_mamba_patch"
 
-    def __init__(self, image_size: int = 64, patch_size: int = 8, num_channels: int = 3, **kwargs):
-        self.image_size, self.patch_size, self.num_channels = image_size, patch_size, num_channels
-        super().__init__(**kwargs)
-        self._validate_fields()
-
-    def _validate_fields(self) -> None:
-        _check_image_geometry(self)
-
-    @property
-    def num_patches(self) -> int:
-        return (self.image_size // self.patch_size) ** 2
-
     @property
     def hidden_size(self) -> int:
         """Width of what the tower hands the projector: one flattened patch."""
         return self.patch_size**2 * self.num_channels
 
 
-class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
+@strict_config
+class VisionMambaConfig(ScanConfig, PatchGeometry):
     r"""The attention-free vision encoder: patch embedding (`stem`) + learned position embedding +
     `num_hidden_layers` pre-norm residual Mamba blocks over the patches in raster order + a final RMSNorm. With
     `bidirectional`, every block also scans the patches in reverse and adds that output (Vim, arXiv 2401.09417), so
@@ -87,36 +82,19 @@ class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
         state_size, conv_kernel, expand (`int`): Mamba's n, conv width and d_in / d (default 16, 4, 2).
         bidirectional (`bool`): also scan the patches in reverse (default True).
         layer_norm_epsilon (`float`): RMSNorm epsilon (default 1e-5).
+        scan_backend (`str`): selective-scan path of the blocks (see `validation.ScanConfig`).
     """
 
     model_type = "vision_mamba"
 
-    def __init__(
-        self,
-        image_size: int = 64,
-        patch_size: int = 8,
-        num_channels: int = 3,
-        stem: str = "patchify",
-        hidden_size: int = 64,
-        num_hidden_layers: int = 2,
-        state_size: int = 16,
-        conv_kernel: int = 4,
-        expand: int = 2,
-        bidirectional: bool = True,
-        layer_norm_epsilon: float = 1e-5,
-        **kwargs,
-    ):
-        self.image_size, self.patch_size, self.num_channels = image_size, patch_size, num_channels
-        self.stem = stem
-        self.hidden_size, self.num_hidden_layers = hidden_size, num_hidden_layers
-        self.state_size, self.conv_kernel, self.expand = state_size, conv_kernel, expand
-        self.bidirectional, self.layer_norm_epsilon = bidirectional, layer_norm_epsilon
-        super().__init__(**kwargs)
-        self._validate_fields()
-
-    @property
-    def num_patches(self) -> int:
-        return (self.image_size // self.patch_size) ** 2
+    stem: Literal["patchify", "conv"] = "patchify"
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    state_size: int = 16
+    conv_kernel: int = 4
+    expand: int = 2
+    bidirectional: bool = True
+    layer_norm_epsilon: Number = 1e-5
 
     @property
     def stem_widths(self) -> list[int]:
@@ -129,23 +107,15 @@ class VisionMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
         return MambaConfig(
             hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers, state_size=self.state_size,
             conv_kernel=self.conv_kernel, expand=self.expand, layer_norm_epsilon=self.layer_norm_epsilon,
-            vocab_size=1, use_mambapy=False,
+            vocab_size=1, use_mambapy=False, scan_backend=self.scan_backend,
         )  # fmt: skip
 
-    def _validate_fields(self) -> None:
-        _check_image_geometry(self)
-        if self.stem not in VISION_STEMS:
-            raise ValueError(f"stem must be one of {VISION_STEMS}, got {self.stem!r}")
+    def validate_blocks(self):
         if self.stem == "conv" and (self.patch_size < 2 or self.patch_size & (self.patch_size - 1)):
             raise ValueError(f"stem='conv' halves the image log2(patch_size) times: patch_size must be a power of 2 "
                              f"and at least 2, got {self.patch_size}")  # fmt: skip
-        for name in ("hidden_size", "num_hidden_layers", "state_size", "conv_kernel", "expand"):
-            if not is_positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
-        if not isinstance(self.bidirectional, bool):
-            raise ValueError(f"bidirectional must be True or False, got {self.bidirectional!r}")
-        if not is_finite_number(self.layer_norm_epsilon) or self.layer_norm_epsilon <= 0:
-            raise ValueError(f"layer_norm_epsilon must be a finite number > 0, got {self.layer_norm_epsilon!r}")
+        check_positive_ints(self, "hidden_size", "num_hidden_layers", "state_size", "conv_kernel", "expand")
+        check_positive_numbers(self, "layer_norm_epsilon")
 
 
 _VISION_CONFIGS = {"vision_mamba": VisionMambaConfig, "vlm_mamba_patch": VLMambaPatchConfig}
@@ -155,10 +125,6 @@ def _vision_config(value) -> PreTrainedConfig:
     """A vision sub-config from a config, a dict with its model_type, or None (VisionMamba's defaults)."""
     if value is None:
         return VisionMambaConfig()
-    if isinstance(value, PreTrainedConfig):
-        if value.model_type not in (*_VISION_CONFIGS, "mambavision"):
-            raise ValueError(_vision_error(value.model_type))
-        return value
     if isinstance(value, dict):
         settings = dict(value)
         model_type = settings.pop("model_type", "vision_mamba")
@@ -169,7 +135,7 @@ def _vision_config(value) -> PreTrainedConfig:
         if model_type not in _VISION_CONFIGS:
             raise ValueError(_vision_error(model_type))
         return _VISION_CONFIGS[model_type](**settings)
-    raise ValueError(f"vision_config must be a config, a dict or None, got {type(value).__name__}")
+    return value  # a config: validate_fields checks it
 
 
 def _vision_error(model_type) -> str:
@@ -177,26 +143,27 @@ def _vision_error(model_type) -> str:
     return f"vision_config.model_type must be one of {allowed}, got {model_type!r}"
 
 
-def _text_config(value) -> MambaConfig:
+def _text_config(value) -> PreTrainedConfig:
+    """This package's `MambaConfig` from one, from transformers' (with the same fields), a dict or None."""
     if value is None:
         return MambaConfig(vocab_size=1024, hidden_size=128, num_hidden_layers=4, state_size=16, use_mambapy=False)
-    if isinstance(value, MambaConfig):
-        return value
+    if isinstance(value, TransformersMambaConfig) and not isinstance(value, MambaConfig):
+        value = value.to_dict()
     if isinstance(value, dict):
-        settings = {k: v for k, v in value.items() if k != "model_type"}
         if value.get("model_type", "mamba") != "mamba":
             raise ValueError(f"text_config.model_type must be 'mamba', got {value['model_type']!r}")
-        return MambaConfig(**settings)
-    raise ValueError(f"text_config must be a MambaConfig, a dict or None, got {type(value).__name__}")
+        return MambaConfig(**{key: item for key, item in value.items() if key != "model_type"})
+    return value  # validate_fields checks it
 
 
-class VLMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
+@strict_config
+class VLMambaConfig(PreTrainedConfig):
     r"""Configuration of a VLM-Mamba model. `VLMambaConfig()` builds a small working model (VisionMamba 64×64 / 8 →
     64 image tokens, a 4-layer width-128 Mamba LM over a 1024-token vocabulary).
 
     Args:
         vision_config (`VisionMambaConfig`, `MambaVisionConfig`, `VLMambaPatchConfig` or dict): the vision tower.
-        text_config (`MambaConfig` or dict): the language model.
+        text_config (`MambaConfig` or dict): the language model (transformers' `MambaConfig` becomes this package's).
         image_token_id (`int`): the id of the `<image>` token whose positions receive the image embeddings (default:
             the last id of the vocabulary).
         projector_hidden_act (`str`): activation of the MLP projector (default "gelu").
@@ -214,29 +181,23 @@ class VLMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
     model_type = "vlm_mamba"
     sub_configs = {"vision_config": AutoConfig, "text_config": AutoConfig}
 
-    def __init__(
-        self,
-        vision_config=None,
-        text_config=None,
-        image_token_id: int | None = None,
-        projector_hidden_act: str = "gelu",
-        projector_num_layers: int = 2,
-        vision_feature_layer: int = -1,
-        tie_word_embeddings: bool = False,
-        fusion_method: str = "concat",
-        **kwargs,
-    ):
-        self.vision_config = _vision_config(vision_config)
-        self.fusion_method = fusion_method
-        self.text_config = _text_config(text_config)
-        self.image_token_id = self.text_config.vocab_size - 1 if image_token_id is None else image_token_id
-        self.projector_hidden_act = projector_hidden_act
-        self.projector_num_layers = projector_num_layers
-        self.vision_feature_layer = vision_feature_layer
+    vision_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    image_token_id: int | None = None
+    projector_hidden_act: Literal["gelu", "relu", "silu", "tanh"] = "gelu"
+    projector_num_layers: int = 2
+    vision_feature_layer: int = -1
+    tie_word_embeddings: bool = False
+    fusion_method: Literal["concat", "add", "mlp"] = "concat"
+
+    def __post_init__(self, **kwargs):
+        self.vision_config = _vision_config(self.vision_config)
+        self.text_config = _text_config(self.text_config)
+        if self.image_token_id is None:
+            self.image_token_id = self.text_config.vocab_size - 1
         # The top-level flag decides (transformers ties by it); the text config says the same, not MambaConfig's True.
-        self.text_config.tie_word_embeddings = tie_word_embeddings
-        super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
-        self._validate_fields()
+        self.text_config.tie_word_embeddings = self.tie_word_embeddings
+        super().__post_init__(**kwargs)
 
     @property
     def vision_mode(self) -> str:
@@ -258,8 +219,8 @@ class VLMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
         vision = self.vision_config
         return vision.num_features if self.vision_mode == "mambavision" else vision.hidden_size
 
-    def _validate_fields(self) -> None:
-        # A dict becomes a sub-config in __init__ only; an assigned one must be a config already.
+    def validate_fields(self):
+        # A dict becomes a sub-config at construction only; an assigned one must be a config already.
         if not isinstance(self.vision_config, PreTrainedConfig):
             raise ValueError(f"vision_config must be a config object, got {type(self.vision_config).__name__}")
         if self.vision_config.model_type not in (*_VISION_CONFIGS, "mambavision"):
@@ -271,16 +232,7 @@ class VLMambaConfig(ValidatedOnAssignment, PreTrainedConfig):
             raise ValueError(
                 f"image_token_id must be a token id of the language model, in [0, {vocab}), got {self.image_token_id!r}"
             )
-        if self.projector_hidden_act not in PROJECTOR_ACTIVATIONS:
-            raise ValueError(
-                f"projector_hidden_act must be one of {PROJECTOR_ACTIVATIONS}, got {self.projector_hidden_act!r}"
-            )
-        if self.fusion_method not in FUSION_METHODS:
-            raise ValueError(f"fusion_method must be one of {FUSION_METHODS}, got {self.fusion_method!r}")
-        if not is_positive_int(self.projector_num_layers):
-            raise ValueError(f"projector_num_layers must be a positive int, got {self.projector_num_layers!r}")
-        if not isinstance(self.vision_feature_layer, int) or isinstance(self.vision_feature_layer, bool):
-            raise ValueError(f"vision_feature_layer must be an int index, got {self.vision_feature_layer!r}")
+        check_positive_ints(self, "projector_num_layers")
         if self.vision_mode == "vision_mamba":
             depth = self.vision_config.num_hidden_layers + 1  # the embeddings, then every block (the last normed)
             if not -depth <= self.vision_feature_layer < depth:

@@ -1,19 +1,40 @@
-"""Validation shared by the configurations: value checks, and validation on assignment.
+"""What the configurations share: their field types and choices, the `scan_backend` field, value rules, and
+`strict_config`, huggingface_hub's `@strict` as this package's configs use it.
 
-A configuration checks every field at the end of its `__init__` (`_validate_fields`). `ValidatedOnAssignment` runs the
-same check whenever one of those fields is assigned later, directly (`config.pooling = "max"`), through
-`config.update({...})` or through `from_pretrained(path, pooling="max")`, and puts the old values back when it fails,
-so a configuration never holds a value its model would misread. Fields that constrain each other (`num_channels` and
-`mean`, `time_step_min` and `time_step_max`) change together in one `update`.
+A configuration is a typed dataclass, as transformers' own (`@strict` on a `PreTrainedConfig` subclass): strict checks
+each field's type on every assignment, and runs the `validate_*` methods, the rules on values and between fields,
+after `__init__`. `strict_config` runs those rules after every later assignment too, undoing a refused one, and raises
+ValueError with one line naming the field (strict's `StrictDataclassError` is no ValueError and spans two lines).
 """
 
-from __future__ import annotations
-
-import inspect
+import functools
 import math
 import numbers
+from dataclasses import fields
+from typing import Literal, get_args
 
+from huggingface_hub.dataclasses import strict
 from huggingface_hub.errors import StrictDataclassError
+from transformers.configuration_utils import PreTrainedConfig
+
+ScanBackend = Literal["auto", "cuda", "cpu", "pytorch", "reference"]
+Coupling = Literal["sum", "mean", "none"]
+SCAN_BACKENDS = get_args(ScanBackend)  # = ssm.BACKENDS, without importing torch code here
+COUPLINGS = get_args(Coupling)  # = ssm.COUPLINGS
+Number = float | int  # 4 for 4.0 is fine; a bool is refused by the rules below
+Numbers = list[Number] | tuple[Number, ...]
+Ints = list[int] | tuple[int, ...]
+
+
+class ScanConfig(PreTrainedConfig):
+    r"""The field of every configuration whose model runs a selective scan.
+
+    Args:
+        scan_backend (`str`): selective-scan path, one of "auto", "cuda", "cpu", "pytorch", "reference" (see
+            `modeling/ssm.py`; "pytorch" forces the traceable plain-PyTorch path, e.g. for ONNX export).
+    """
+
+    scan_backend: ScanBackend = "auto"
 
 
 def is_positive_int(value) -> bool:
@@ -25,64 +46,85 @@ def is_finite_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-class ValidatedOnAssignment:
-    """Mixin for a `PreTrainedConfig` subclass whose `__init__` sets every field, then calls `_validate_fields()`.
+def check_positive_ints(config, *names: str) -> None:
+    for name in names:
+        if not is_positive_int(value := getattr(config, name)):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
-    The validated fields are the parameters of the subclass's `__init__`, plus those its class body names in
-    `validated_fields` (transformers' own fields that it has rules for). Their first assignment is `__init__`'s own (it
-    validates them all at its end); every later one is validated at once. transformers builds a loaded config through
-    `__init__` too (`from_dict`), then assigns the caller's overrides: those are validated.
-    """
 
-    validated_fields: frozenset[str] = frozenset()
+def check_positive_numbers(config, *names: str) -> None:
+    for name in names:
+        if not is_finite_number(value := getattr(config, name)) or value <= 0:
+            raise ValueError(f"{name} must be a finite positive number, got {value!r}")
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        named = {p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD} - {"self"}
-        cls.validated_fields = frozenset(cls.__dict__.get("validated_fields", ())) | named
 
-    def _validate_fields(self) -> None:
-        raise NotImplementedError
+def check_rates(config, *names: str) -> None:
+    """Dropout-like probabilities, in [0, 1)."""
+    for name in names:
+        if not is_finite_number(value := getattr(config, name)) or not 0 <= value < 1:
+            raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
 
-    def __setattr__(self, name, value):
-        if self._is_set_validated_field(name):
-            self._assign_validated({name: value})
-        else:
-            super().__setattr__(name, value)
 
-    def update(self, config_dict: dict) -> None:
-        """Sets several attributes at once; the validated fields among them are checked together, after all are set,
-        and none changes if the check fails."""
-        validated = {name: value for name, value in config_dict.items() if self._is_set_validated_field(name)}
-        for name, value in config_dict.items():
-            if name not in validated:
-                super().__setattr__(name, value)
-        self._assign_validated(validated)
+def strict_config(cls: type) -> type:
+    """`@strict` for a config class, plus: the `validate_*` rules run after every assignment of a field once the
+    config is built (they relate fields, so a refused value is put back), `update({...})` changes fields that
+    depend on each other together, and every refusal is a one-line ValueError."""
+    cls = strict(cls)
+    construct, assign = cls.__init__, cls.__setattr__
+    field_names = {field.name for field in fields(cls)}
 
-    def _is_set_validated_field(self, name: str) -> bool:
-        return name in self.validated_fields and name in vars(self)  # not in vars: __init__ is still setting it
-
-    def _assign_validated(self, changes: dict) -> None:
-        previous = {name: vars(self)[name] for name in changes}
+    def update(self, changes: dict) -> None:
+        previous = {name: vars(self)[name] for name in changes if name in vars(self)}
         try:
             for name, value in changes.items():
-                super().__setattr__(name, value)  # transformers type-checks its own fields here (5.17: problem_type)
-            self._validate_fields()
+                assign(self, name, value)
+            if "_name_or_path" in vars(self) and field_names & changes.keys():  # built: PreTrainedConfig named it
+                self.validate()
         except Exception as error:
             for name, value in previous.items():
-                super().__setattr__(name, value)
-            if isinstance(error, ValueError) and any(name in str(error) for name in changes):
-                raise  # it names the field, the value and what is allowed
-            if not isinstance(error, (ValueError, TypeError, StrictDataclassError)):
+                assign(self, name, value)
+            if not isinstance(error, StrictDataclassError):
                 raise
-            assigned = ", ".join(f"{name}={value!r}" for name, value in changes.items())
-            if isinstance(error, ValueError):  # a rule between fields
+            message = _cause(error)
+            if not any(name in message for name in changes):  # a rule between fields, broken on another field
+                assigned = ", ".join(f"{name}={value!r}" for name, value in changes.items())
                 hint = "change them together with config.update({...})"
-                message = f"{assigned} conflicts with the other fields: {error}; {hint}"
-            else:
-                message = f"{assigned} is refused: {error}"
+                message = f"{assigned} conflicts with the other fields: {message}; {hint}"
             raise ValueError(message) from error
 
+    @functools.wraps(construct)
+    def __init__(self, *args, **kwargs):
+        try:
+            construct(self, *args, **kwargs)
+        except StrictDataclassError as error:
+            raise ValueError(_cause(error)) from error
 
-__all__ = ["ValidatedOnAssignment", "is_finite_number", "is_positive_int"]
+    def __setattr__(self, name, value):
+        update(self, {name: value})
+
+    cls.__init__, cls.__setattr__, cls.update = __init__, __setattr__, update
+    return cls
+
+
+def _cause(error: StrictDataclassError) -> str:
+    """strict's error says "Validation error for field 'x':" and, on a second line, its cause, which names the field
+    too: its type check's "Field 'x' expected int, got str", or our rule's "x must be ..."."""
+    return str(error.__cause__ or error)
+
+
+__all__ = [
+    "COUPLINGS",
+    "SCAN_BACKENDS",
+    "Coupling",
+    "Ints",
+    "Number",
+    "Numbers",
+    "ScanBackend",
+    "ScanConfig",
+    "check_positive_ints",
+    "check_positive_numbers",
+    "check_rates",
+    "is_finite_number",
+    "is_positive_int",
+    "strict_config",
+]
