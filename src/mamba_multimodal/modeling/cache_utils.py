@@ -1,15 +1,10 @@
 """The recurrent cache across transformers 5.17–5.25, and the keyword rule every forward in this package follows.
 
-Keywords (LLaVA's convention, transformers' `models/llava/modeling_llava.py`). A forward declares what it uses and
-takes `**kwargs: Unpack[TransformersKwargs]`; `check_forward_kwargs` accepts there what transformers' callers pass to
-any model (generate, Trainer, PEFT's task wrappers, the loss: `output_attentions`, `position_ids`, `shift_labels`,
-`num_items_in_batch`, ...) and `None` under any name (what a wrapper passes for an argument it has no value for, as
-PEFT's `input_ids=None` to an image classifier), and raises a TypeError naming every other keyword: a `**kwargs` that
-swallowed `cache=` made 5.24's `generate()` restart every step from a zero state, wrong tokens and no error.
-
-transformers 5.24 renamed the cache argument and output field from `cache_params` / `past_key_values` to `cache`;
-`generate()` passes `cache=` from 5.24 on and `cache_params=` (for classes whose name contains "Mamba") before it. Our
-forwards take `cache=` and the two old names through transformers' `deprecate_kwarg` (`legacy_cache_names`).
+Keywords, as LLaVA's forwards (transformers' `models/llava/modeling_llava.py`): `**kwargs: Unpack[TransformersKwargs]`
+checked by `check_forward_kwargs`, which refuses what no caller of transformers passes (a `**kwargs` that swallowed
+`cache=` made 5.24's `generate()` restart every step from a zero state, wrong tokens and no error). transformers 5.24
+renamed the cache argument and output field from `cache_params` / `past_key_values` to `cache`; `generate()` passes
+`cache_params=` before it. Our forwards also take the old names, through transformers' `deprecate_kwarg`.
 
 The cache object is transformers' `DynamicCache(config=text_config)`: one `LinearAttentionLayer` per Mamba block,
 holding `conv_states[0]` (b, d_in, k) and `recurrent_states[0]` (b, d_in, n). `Cache.get_conv_state`,
@@ -40,8 +35,6 @@ from transformers.utils import TransformersKwargs
 from transformers.utils.deprecation import deprecate_kwarg
 
 LEGACY_CACHE_NAMES = ("cache_params", "past_key_values")
-# The release in which LLaVA drops `past_key_values` (its `deprecate_kwarg`); the old names warn until then.
-LEGACY_CACHE_REMOVAL = "5.40.0"
 # transformers 5.25's cache_utils.py: per-token state rollback (`Cache.get_recurrent_states_to_keep`, list-form
 # `update_recurrent_state`) and token counting for linear layers (`Cache.increase_count`, `get_seq_length`).
 RECURRENT_CACHE_RELEASE = "5.25"
@@ -51,10 +44,9 @@ COUNTS_RECURRENT_TOKENS = hasattr(Cache, "increase_count")
 # forwards do not declare, so transformers' own check refused it.
 TAKES_CACHE_ARGUMENT = Version(transformers.__version__).release[:2] >= (5, 24)
 
-# What the causal-LM loss takes beside logits and labels (transformers' `ForCausalLMLoss`).
-LOSS_KWARGS = ("num_items_in_batch", "shift_labels", "ignore_index")
-# What transformers' callers pass to any model's forward: `TransformersKwargs` (the same names in 5.17–5.25), the
-# loss's, and `cache_position` (generate() of older releases).
+LOSS_KWARGS = ("num_items_in_batch", "shift_labels", "ignore_index")  # transformers' `ForCausalLMLoss` beside labels
+# What transformers' callers pass to any forward: `TransformersKwargs` (the same in 5.17–5.25), the loss's, and
+# `cache_position` (generate() of older releases).
 CALLER_KWARGS = frozenset(TransformersKwargs.__annotations__) | {*LOSS_KWARGS, "cache_position"}
 
 
@@ -73,8 +65,8 @@ def check_forward_kwargs(model: torch.nn.Module, kwargs: dict[str, Any]) -> dict
 def legacy_cache_names(forward: Callable) -> Callable:
     """A forward that also takes its `cache` as `cache_params=` or `past_key_values=` (transformers < 5.24), with
     transformers' deprecation warning; both an old and the new name at once is a ValueError."""
-    for name in LEGACY_CACHE_NAMES:
-        forward = deprecate_kwarg(name, LEGACY_CACHE_REMOVAL, new_name="cache", raise_if_both_names=True)(forward)
+    for name in LEGACY_CACHE_NAMES:  # 5.40: the release in which LLaVA's `deprecate_kwarg` drops `past_key_values`
+        forward = deprecate_kwarg(name, "5.40.0", new_name="cache", raise_if_both_names=True)(forward)
     return forward
 
 

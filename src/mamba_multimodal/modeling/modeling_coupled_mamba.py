@@ -717,8 +717,7 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
     "ForSequenceClassification"), but for the paper's L1 regression loss (`config.regression_loss`).
     """
 
-    # The loss is a mean per batch: Trainer divides it by the accumulation steps (a label count means nothing to MSE).
-    accepts_loss_kwargs = False
+    accepts_loss_kwargs = False  # a mean per batch (Trainer divides by the accumulation steps): MSE has no token count
 
     def __init__(self, config: CoupledMambaConfig):
         super().__init__(config)
@@ -781,9 +780,7 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
         labels = labels.to(logits.device)
         problem_type = self._problem_type(labels)
         if problem_type == "regression" and self.config.regression_loss == "l1":
-            if self.num_labels == 1:
-                return F.l1_loss(logits.squeeze(-1), labels.reshape(-1).to(logits.dtype))
-            return F.l1_loss(logits, labels.to(logits.dtype))
+            return F.l1_loss(logits, labels.reshape(logits.shape).to(logits.dtype))
         if problem_type == "single_label_classification":
             labels = labels.reshape(-1)
             valid = labels[labels != -100]

@@ -23,15 +23,12 @@ from typing import Unpack
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import AutoModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
-from transformers.modeling_outputs import (
-    BaseModelOutput,
-    BaseModelOutputWithPoolingAndNoAttention,
-    SequenceClassifierOutput,
-)
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, SequenceClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput, TransformersKwargs, torch_compilable_check
 from transformers.utils.generic import can_return_tuple
@@ -40,6 +37,7 @@ from ..configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaCo
 from ..hub_mixin import HubModelMixin
 from .cache_utils import LegacyCacheOutputMixin, RecurrentGenerationMixin, check_forward_kwargs, legacy_cache_names
 from .mamba import (
+    MambaForCausalLM,
     MambaMixer,
     MambaModel,
     MambaRMSNorm,
@@ -187,14 +185,12 @@ class VLMambaPatches(nn.Module):
         self.config = config
 
     @can_return_tuple
-    def forward(
-        self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs
-    ) -> BaseModelOutput:
-        check_forward_kwargs(self, kwargs)
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None):
         _check_pixel_values(pixel_values, self.config.num_channels, self.config.image_size)
         p = self.config.patch_size
         patches = F.unfold(pixel_values, kernel_size=p, stride=p).transpose(1, 2)  #          (b, P, C · p · p)
-        return BaseModelOutput(last_hidden_state=patches, hidden_states=(patches,) if output_hidden_states else None)
+        hidden_states = (patches,) if output_hidden_states else None
+        return BaseModelOutputWithPoolingAndNoAttention(last_hidden_state=patches, hidden_states=hidden_states)
 
 
 # ------------------------------------------------------------------------------------------ the VLM
@@ -356,17 +352,9 @@ class VLMambaModel(VLMambaPreTrainedModel):
         )
 
 
-def _loaded(part, role: str) -> PreTrainedModel:
+def _loaded(part, model_class: type) -> PreTrainedModel:
     """A model instance from an instance or a path / Hub id (the Auto classes resolve our model types)."""
-    if isinstance(part, PreTrainedModel):
-        return part
-    if role == "language":
-        from .mamba import MambaForCausalLM
-
-        return MambaForCausalLM.from_pretrained(part)
-    from transformers import AutoModel
-
-    return AutoModel.from_pretrained(part)
+    return part if isinstance(part, PreTrainedModel) else model_class.from_pretrained(part)
 
 
 def _tower_state(vision_model: PreTrainedModel, tower: nn.Module) -> dict[str, torch.Tensor]:
@@ -415,8 +403,8 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
                 Mamba checkpoint.
             config_kwargs: the other `VLMambaConfig` fields (`image_token_id`, projector settings, ...).
         """
-        vision_model = _loaded(vision, "vision")
-        language_model = _loaded(language, "language")
+        vision_model = _loaded(vision, AutoModel)
+        language_model = _loaded(language, MambaForCausalLM)
         tie = language_model.config.tie_word_embeddings
         config = VLMambaConfig(
             vision_config=vision_model.config.to_dict(),
@@ -513,8 +501,7 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
     (one label → regression, integer labels → single-label, float labels → multi-label).
     """
 
-    # The loss is a mean per batch: Trainer divides it by the accumulation steps (a label count means nothing to MSE).
-    accepts_loss_kwargs = False
+    accepts_loss_kwargs = False  # a mean per batch (Trainer divides by the accumulation steps): MSE has no token count
 
     def __init__(self, config: VLMambaConfig):
         super().__init__(config)
