@@ -1,5 +1,7 @@
 """Our Mamba LM against transformers' MambaForCausalLM, and the behaviour a Hugging Face user relies on."""
 
+import warnings
+
 import pytest
 import torch
 import transformers
@@ -298,9 +300,14 @@ def test_the_cache_has_the_new_name_and_the_old_names_still_work():
             prefix = model(input_ids[:, :4], use_cache=True)
             assert isinstance(prefix.cache, transformers.DynamicCache)
             assert prefix.cache_params is prefix.cache  # read under the pre-5.24 name too
-            rest = model(input_ids[:, 4:], use_cache=True, **{name: prefix.cache}).logits
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                rest = model(input_ids[:, 4:], use_cache=True, **{name: prefix.cache}).logits
             torch.testing.assert_close(rest, full[:, 4:], atol=ATOL, rtol=0, msg=name)
-    with pytest.raises(TypeError, match="two different caches"):
+            deprecations = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+            expected = f"`{name}` is deprecated and will be removed in version 5.40.0 for `MambaForCausalLM.forward`"
+            assert deprecations == ([] if name == "cache" else [f"{expected}. Use `cache` instead."])
+    with pytest.raises(ValueError, match="Both `cache_params` and `cache` are set"):
         model(input_ids, cache=prefix.cache, cache_params=model(input_ids, use_cache=True).cache)
 
 
@@ -310,6 +317,53 @@ def test_unknown_keyword_arguments_raise_instead_of_vanishing(part):
     module = model if part == "model" else model.backbone
     with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'atention_mask'"):
         module(torch.randint(3, VOCAB, (1, 4)), atention_mask=torch.ones(1, 4))
+
+
+@pytest.mark.parametrize("part", ["model", "backbone"])
+def test_the_keywords_generate_trainer_and_peft_pass_are_accepted(part):
+    """PEFT's CAUSAL_LM wrapper passes output_attentions=None, generate() and Trainer pass position and loss keywords,
+    and a wrapper may pass None for an argument the model does not have: none of them changes the outputs."""
+    _, model = twin_models()
+    module = model if part == "model" else model.backbone
+    input_ids = torch.randint(3, VOCAB, (2, 4))
+    with torch.no_grad():
+        plain = module(input_ids)[0]
+        given = module(
+            input_ids,
+            output_attentions=False,
+            position_ids=torch.arange(4).expand(2, -1),
+            cache_position=torch.arange(4),
+            token_type_ids=None,
+            return_dict=True,
+        )[0]
+    torch.testing.assert_close(given, plain, atol=0, rtol=0)
+
+
+def test_causal_lm_loss_honors_shift_labels():
+    """transformers' loss takes targets already aligned with the logits (`shift_labels`, from padding-free collators
+    and multi-token prediction): the loss is cross-entropy against them, not against the shifted labels."""
+    _, model = twin_models()
+    input_ids = torch.randint(3, VOCAB, (2, 8))
+    shift_labels = torch.randint(3, VOCAB, (2, 8))
+    shift_labels[0, :3] = -100
+    with torch.no_grad():
+        out = model(input_ids, labels=input_ids, shift_labels=shift_labels)
+    expected = torch.nn.functional.cross_entropy(out.logits.reshape(-1, VOCAB), shift_labels.reshape(-1))
+    torch.testing.assert_close(out.loss, expected, atol=1e-6, rtol=0)
+    shifted = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, VOCAB), input_ids[:, 1:].reshape(-1))
+    assert not torch.allclose(out.loss, shifted), "the labels were used instead of shift_labels"
+
+
+def test_return_dict_false_gives_the_tuple_of_the_outputs_that_are_set():
+    _, model = twin_models()
+    input_ids = torch.randint(3, VOCAB, (2, 5))
+    with torch.no_grad():
+        outputs = model(input_ids, labels=input_ids, output_hidden_states=True, use_cache=False)
+        as_tuple = model(input_ids, labels=input_ids, output_hidden_states=True, use_cache=False, return_dict=False)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == 3  # loss, logits, hidden_states: the cache is None
+    torch.testing.assert_close(as_tuple[0], outputs.loss)
+    torch.testing.assert_close(as_tuple[1], outputs.logits)
+    assert len(as_tuple[2]) == model.config.num_hidden_layers + 1
 
 
 def test_num_items_in_batch_reaches_the_loss():

@@ -110,6 +110,19 @@ def test_the_image_goes_to_the_image_token_positions_and_conditions_the_text(mod
     assert not torch.allclose(out.logits[:, -1], other_image.logits[:, -1]), "the text must see the image"
 
 
+def test_the_image_tokens_are_found_in_inputs_embeds_too():
+    """LLaVA's `get_placeholder_mask`: without input_ids, the image token's embedding marks where the images go."""
+    config = tiny_config()
+    model = VLMambaForConditionalGeneration(config).eval()
+    input_ids, pixel_values = prompt(config)
+    with torch.no_grad():
+        expected = model(input_ids=input_ids, pixel_values=pixel_values).logits
+        embeds = model.get_input_embeddings()(input_ids)
+        torch.testing.assert_close(model(inputs_embeds=embeds, pixel_values=pixel_values).logits, expected)
+        with pytest.raises(ValueError, match=r"hold 8 image tokens .* 1 image\(s\) × 4 tokens each need 4"):
+            model(inputs_embeds=embeds, pixel_values=pixel_values[:1])
+
+
 def test_image_token_counts_that_do_not_match_the_images_raise():
     config = tiny_config()
     model = VLMambaForConditionalGeneration(config).eval()
@@ -136,6 +149,11 @@ def test_the_loss_is_next_token_cross_entropy_over_the_labelled_text_only():
     targets[input_ids[:, 1:] == IMAGE_TOKEN] = -100
     expected = F.cross_entropy(out.logits[:, :-1].reshape(-1, VOCAB), targets.reshape(-1), ignore_index=-100)
     torch.testing.assert_close(out.loss, expected)
+    # transformers' shift_labels (targets aligned with the logits): an image token is no target there either.
+    shift_labels = F.pad(labels[:, 1:], (0, 1), value=-100)
+    with torch.no_grad():
+        shifted = model(input_ids=input_ids, pixel_values=pixel_values, labels=labels, shift_labels=shift_labels).loss
+    torch.testing.assert_close(shifted, expected)
 
 
 def test_text_only_logits_equal_transformers_mamba_with_the_same_weights():

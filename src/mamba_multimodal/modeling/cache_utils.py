@@ -1,10 +1,10 @@
-"""The recurrent cache across transformers 5.17–5.25, and the keyword rules every forward in this package follows.
+"""The recurrent cache across transformers 5.17–5.25, and the keyword rule every forward in this package follows.
 
-transformers 5.24 renamed the cache argument and output field from `cache_params` / `past_key_values` to `cache`;
-`generate()` passes `cache=` from 5.24 on and `cache_params=` (for classes whose name contains "Mamba") before it. Our
-forwards take `cache=` and still accept the two old names (`pop_legacy_cache`), and refuse any other unknown keyword
-(`reject_unknown_kwargs`): a `**kwargs` that swallowed `cache=` made 5.24's `generate()` restart every step from a zero
-state, wrong tokens and no error.
+Keywords, as LLaVA's forwards (transformers' `models/llava/modeling_llava.py`): `**kwargs: Unpack[TransformersKwargs]`
+checked by `check_forward_kwargs`, which refuses what no caller of transformers passes (a `**kwargs` that swallowed
+`cache=` made 5.24's `generate()` restart every step from a zero state, wrong tokens and no error). transformers 5.24
+renamed the cache argument and output field from `cache_params` / `past_key_values` to `cache`; `generate()` passes
+`cache_params=` before it. Our forwards also take the old names, through transformers' `deprecate_kwarg`.
 
 The cache object is transformers' `DynamicCache(config=text_config)`: one `LinearAttentionLayer` per Mamba block,
 holding `conv_states[0]` (b, d_in, k) and `recurrent_states[0]` (b, d_in, n). `Cache.get_conv_state`,
@@ -23,6 +23,7 @@ conv window in place reports its token with `increase_count` (`count_step_in_pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,6 +31,8 @@ import transformers
 from packaging.version import Version
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationMode
+from transformers.utils import TransformersKwargs
+from transformers.utils.deprecation import deprecate_kwarg
 
 LEGACY_CACHE_NAMES = ("cache_params", "past_key_values")
 # transformers 5.25's cache_utils.py: per-token state rollback (`Cache.get_recurrent_states_to_keep`, list-form
@@ -41,24 +44,36 @@ COUNTS_RECURRENT_TOKENS = hasattr(Cache, "increase_count")
 # forwards do not declare, so transformers' own check refused it.
 TAKES_CACHE_ARGUMENT = Version(transformers.__version__).release[:2] >= (5, 24)
 
-
-def pop_legacy_cache(cache: Any, kwargs: dict[str, Any]) -> Any:
-    """The cache passed as `cache=` or under a pre-5.24 name (removed from kwargs); one of them at most."""
-    for name in LEGACY_CACHE_NAMES:
-        legacy = kwargs.pop(name, None)
-        if legacy is None:
-            continue
-        if cache is not None and legacy is not cache:
-            raise TypeError(f"got two different caches, cache= and {name}=: pass it once, as cache=")
-        cache = legacy
-    return cache
+LOSS_KWARGS = ("num_items_in_batch", "shift_labels", "ignore_index")  # transformers' `ForCausalLMLoss` beside labels
+# What transformers' callers pass to any forward: `TransformersKwargs` (the same in 5.17–5.25), the loss's, and
+# `cache_position` (generate() of older releases).
+CALLER_KWARGS = frozenset(TransformersKwargs.__annotations__) | {*LOSS_KWARGS, "cache_position"}
 
 
-def reject_unknown_kwargs(function: str, kwargs: dict[str, Any]) -> None:
-    """Raises the TypeError Python raises for an unexpected keyword, naming every unknown one."""
-    if kwargs:
-        names = ", ".join(repr(name) for name in sorted(kwargs))
-        raise TypeError(f"{function}() got unexpected keyword argument(s) {names}")
+def check_forward_kwargs(model: torch.nn.Module, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword rule of every forward here: `kwargs` (beyond the forward's own arguments) may hold the names of
+    `CALLER_KWARGS`, which mean nothing to a recurrent model but the loss's, and `None` under any name. Raises the
+    TypeError Python raises for an unexpected keyword, naming every other one. Returns the loss keywords given (for
+    `self.loss_function`)."""
+    unknown = sorted(name for name, value in kwargs.items() if value is not None and name not in CALLER_KWARGS)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise TypeError(f"{type(model).__name__}.forward() got unexpected keyword argument(s) {names}")
+    return {name: kwargs[name] for name in LOSS_KWARGS if kwargs.get(name) is not None}
+
+
+def legacy_cache_names(forward: Callable) -> Callable:
+    """A forward that also takes its `cache` as `cache_params=` or `past_key_values=` (transformers < 5.24), with
+    transformers' deprecation warning; both an old and the new name at once is a ValueError."""
+    for name in LEGACY_CACHE_NAMES:  # 5.40: the release in which LLaVA's `deprecate_kwarg` drops `past_key_values`
+        forward = deprecate_kwarg(name, "5.40.0", new_name="cache", raise_if_both_names=True)(forward)
+    return forward
+
+
+def generation_cache(model_inputs: dict[str, Any]) -> Cache | None:
+    """The cache among generate()'s inputs for the forward, under `cache` or an old name (5.17–5.23): popped."""
+    caches = [model_inputs.pop(name, None) for name in ("cache", *LEGACY_CACHE_NAMES)]
+    return next((cache for cache in caches if cache is not None), None)
 
 
 class LegacyCacheOutputMixin:
@@ -136,17 +151,20 @@ class RecurrentGenerationMixin:
 
 
 __all__ = [
+    "CALLER_KWARGS",
     "COUNTS_RECURRENT_TOKENS",
     "LEGACY_CACHE_NAMES",
+    "LOSS_KWARGS",
     "RECURRENT_CACHE_RELEASE",
     "SUPPORTS_STATE_ROLLBACK",
     "TAKES_CACHE_ARGUMENT",
     "LegacyCacheOutputMixin",
     "RecurrentGenerationMixin",
     "cached_states",
+    "check_forward_kwargs",
     "count_step_in_place",
+    "generation_cache",
     "is_recording_past",
-    "pop_legacy_cache",
+    "legacy_cache_names",
     "recurrent_states_to_keep",
-    "reject_unknown_kwargs",
 ]

@@ -9,7 +9,8 @@ Takes transformers' own `MambaConfig` and has exactly the state-dict keys of tra
   conv and the scan, and their step Δ is 0, so the state passes through them unchanged;
 - a prefill that continues an existing cache starts from the cached state (transformers restarts from zero), in
   one parallel scan that autograd can differentiate through;
-- the cache is `cache=` in every transformers from 5.17 to 5.25 (`cache_utils.py`), and unknown keywords raise;
+- the cache is `cache=` in every transformers from 5.17 to 5.25 (`cache_utils.py`), and unknown keywords raise
+  (`cache_utils.check_forward_kwargs`: those transformers' callers pass are accepted);
 - assisted and prompt-lookup decoding roll the state back per token (transformers 5.25's protocol, `cache_utils.py`).
 
 Glossary: b batch, l sequence length, d hidden size, d_in intermediate size (expand * d), n state size, r dt rank.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Unpack
 
 import torch
 import torch.nn.functional as F
@@ -30,17 +32,19 @@ from transformers.cache_utils import Cache, DynamicCache
 from transformers.generation import GenerationMixin
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import PreTrainedModel
-from transformers.utils import ModelOutput, logging
+from transformers.utils import ModelOutput, TransformersKwargs, logging
+from transformers.utils.generic import can_return_tuple
 
 from .cache_utils import (
     LegacyCacheOutputMixin,
     RecurrentGenerationMixin,
     cached_states,
+    check_forward_kwargs,
     count_step_in_place,
+    generation_cache,
     is_recording_past,
-    pop_legacy_cache,
+    legacy_cache_names,
     recurrent_states_to_keep,
-    reject_unknown_kwargs,
 )
 from .ssm import causal_conv1d_update, selective_scan, selective_scan_states, selective_state_update
 
@@ -345,6 +349,8 @@ class MambaModel(MambaPreTrainedModel):
     def set_input_embeddings(self, new_embeddings):
         self.embeddings = new_embeddings
 
+    @can_return_tuple
+    @legacy_cache_names
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -352,21 +358,18 @@ class MambaModel(MambaPreTrainedModel):
         cache: Cache | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         attention_mask: torch.Tensor | None = None,
-        **kwargs,
-    ) -> tuple | MambaOutput:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> MambaOutput:
         """input_ids: (b, l) or inputs_embeds: (b, l, d); attention_mask: (b, l), 1 for real tokens.
 
         cache: a `DynamicCache` returned by an earlier call (`cache_params=` / `past_key_values=` also accepted); the
-        steps continue from its state, in parallel, and it is updated. kwargs: only those two names."""
-        cache = pop_legacy_cache(cache, kwargs)
-        reject_unknown_kwargs(f"{type(self).__name__}.forward", kwargs)
+        steps continue from its state, in parallel, and it is updated. kwargs: as `cache_utils.check_forward_kwargs`."""
+        check_forward_kwargs(self, kwargs)
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         use_cache = use_cache if use_cache is not None else (self.config.use_cache and not self.training)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         inputs_embeds = self._embed(input_ids, inputs_embeds, attention_mask)
         if self.gradient_checkpointing and self.training:
             use_cache = False
@@ -381,8 +384,7 @@ class MambaModel(MambaPreTrainedModel):
         if output_hidden_states:
             all_hidden_states += (hidden_states,)
         cache = cache if use_cache else None
-        result = MambaOutput(last_hidden_state=hidden_states, cache=cache, hidden_states=all_hidden_states)
-        return result if return_dict else result.to_tuple()
+        return MambaOutput(last_hidden_state=hidden_states, cache=cache, hidden_states=all_hidden_states)
 
     def _embed(self, input_ids, inputs_embeds, attention_mask) -> torch.Tensor:
         if (input_ids is None) == (inputs_embeds is None):
@@ -418,7 +420,7 @@ def prepare_mamba_generation_inputs(prepare, input_ids, attention_mask, is_first
     prompt that continues a returned cache comes with the mask of the whole conversation: the state holds what the
     mask said of the earlier tokens, and the new ones keep its last columns."""
     model_inputs = prepare(input_ids, attention_mask=attention_mask, is_first_iteration=is_first_iteration, **kwargs)
-    model_inputs["cache"] = pop_legacy_cache(model_inputs.pop("cache", None), model_inputs)
+    model_inputs["cache"] = generation_cache(model_inputs)
     if kwargs.get("use_cache") and not is_first_iteration:
         model_inputs["attention_mask"] = None
     mask, inputs = model_inputs.get("attention_mask"), model_inputs.get("input_ids")
@@ -451,6 +453,8 @@ class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, Generatio
             super().prepare_inputs_for_generation, input_ids, attention_mask, is_first_iteration, **kwargs
         )
 
+    @can_return_tuple
+    @legacy_cache_names
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -459,19 +463,17 @@ class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, Generatio
         cache: Cache | None = None,
         labels: torch.LongTensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        num_items_in_batch: int | torch.Tensor | None = None,
-        **kwargs,
-    ) -> tuple | MambaCausalLMOutput:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> MambaCausalLMOutput:
         """labels: (b, l), shifted inside; -100 is ignored. Returns logits (b, l, vocab) in float32.
 
-        cache: as `MambaModel`. num_items_in_batch: Trainer's count of label tokens over the accumulated batches, so
-        that the loss is the mean over all of them. kwargs: only the pre-5.24 cache names."""
-        cache = pop_legacy_cache(cache, kwargs)
-        reject_unknown_kwargs(f"{type(self).__name__}.forward", kwargs)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        cache: as `MambaModel`. kwargs: as `cache_utils.check_forward_kwargs`; the loss's go to `self.loss_function`:
+        `num_items_in_batch` (Trainer's count of label tokens over the accumulated batches, so that the loss is the
+        mean over all of them), `shift_labels` (b, l) (targets already aligned with the logits; labels then only ask
+        for the loss), `ignore_index`."""
+        loss_kwargs = check_forward_kwargs(self, kwargs)
         outputs = self.backbone(
             input_ids,
             inputs_embeds=inputs_embeds,
@@ -484,11 +486,8 @@ class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, Generatio
         logits = head_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
         loss = None
         if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.vocab_size, num_items_in_batch=num_items_in_batch
-            )
-        result = MambaCausalLMOutput(loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states)
-        return result if return_dict else result.to_tuple()
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **loss_kwargs)
+        return MambaCausalLMOutput(loss=loss, logits=logits, cache=outputs.cache, hidden_states=outputs.hidden_states)
 
 
 __all__ = [

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Unpack
 
 import torch
 import torch.nn.functional as F
@@ -52,11 +52,12 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import ModelOutput
 from transformers.modeling_utils import PreTrainedModel
-from transformers.utils import logging
+from transformers.utils import TransformersKwargs, logging
+from transformers.utils.generic import can_return_tuple
 
 from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
 from ..hub_mixin import HubModelMixin
-from .cache_utils import LegacyCacheOutputMixin, pop_legacy_cache, reject_unknown_kwargs
+from .cache_utils import LegacyCacheOutputMixin, check_forward_kwargs, legacy_cache_names
 from .mamba import MambaMixerParameters, init_mamba_mixer
 from .ssm import _is_tracing, causal_conv1d_update
 from .ssm_coupled import coupled_scan, coupled_state_update
@@ -78,10 +79,11 @@ def _zero_padded(tensor: torch.Tensor, mask: torch.Tensor | None, time_dim: int 
     return tensor.masked_fill(~mask.reshape(shape), 0.0)
 
 
-def _reject_non_modality_kwargs(function: str, kwargs: dict) -> None:
-    """Extra keywords may only be modality inputs (`{m}_features`, `{m}_attention_mask`); anything else is a typo or
-    an argument this model does not take, and raises instead of vanishing."""
-    reject_unknown_kwargs(function, {k: v for k, v in kwargs.items() if not k.endswith(_MODALITY_SUFFIXES)})
+def _modality_inputs(model: nn.Module, kwargs: dict) -> dict:
+    """The modality inputs (`{m}_features`, `{m}_attention_mask`) among a forward's extra keywords; the others follow
+    `cache_utils.check_forward_kwargs` (a typo raises instead of vanishing)."""
+    check_forward_kwargs(model, {k: v for k, v in kwargs.items() if not k.endswith(_MODALITY_SUFFIXES)})
+    return {k: v for k, v in kwargs.items() if k.endswith(_MODALITY_SUFFIXES)}
 
 
 def _last_steps(tensor: torch.Tensor, count: int) -> torch.Tensor:
@@ -498,6 +500,8 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    @can_return_tuple
+    @legacy_cache_names
     def forward(
         self,
         text_features: torch.Tensor | None = None,
@@ -509,25 +513,22 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         cache: CoupledMambaCache | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         output_last_hidden_state: bool = True,
-        **kwargs,
-    ) -> tuple | CoupledMambaModelOutput:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> CoupledMambaModelOutput:
         """Modalities other than text/audio/vision come as keywords `{m}_features=...`, `{m}_attention_mask=...`;
-        `cache_params=` / `past_key_values=` are the pre-5.24 names of `cache`; any other keyword is a TypeError.
+        `cache_params=` / `past_key_values=` are the pre-5.24 names of `cache`; other keywords as
+        `cache_utils.check_forward_kwargs`.
 
         `output_last_hidden_state=False` leaves `last_hidden_state` None: the pooled outputs are then built piece by
         piece and the (b, M, l, d) output is never held (what the classifier does)."""
-        cache = pop_legacy_cache(cache, kwargs)
-        _reject_non_modality_kwargs(f"{type(self).__name__}.forward", kwargs)
-        named = {**kwargs, "text_features": text_features, "audio_features": audio_features}
+        named = {**_modality_inputs(self, kwargs), "text_features": text_features, "audio_features": audio_features}
         named.update(vision_features=vision_features, text_attention_mask=text_attention_mask)
         named.update(audio_attention_mask=audio_attention_mask, vision_attention_mask=vision_attention_mask)
         features, masks = self._check_inputs(named)
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         cache = self._prepare_cache(cache, use_cache, features[0])
         # 1-2. Input projections onto the common width d, the coupled layers, the final LayerNorms: in parallel;
         # one step at a time only to continue a cache through steps at which every modality is padded (the parallel
@@ -538,14 +539,13 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         # 3. Pooling per modality, then fusion.
         modality_pooled = self._pool(encoded.statistics, cache, self.dtype)  #                         (b, M, d)
         depth_outputs = encoded.depth_outputs
-        result = CoupledMambaModelOutput(
+        return CoupledMambaModelOutput(
             last_hidden_state=encoded.last,
             pooler_output=self._fuse(modality_pooled),
             modality_pooler_output=modality_pooled,
             hidden_states=tuple(torch.stack(h, dim=1) for h in depth_outputs) if output_hidden_states else None,
             cache=cache,
         )
-        return result if return_dict else result.to_tuple()
 
     # ------------------------------------------------------------------------------------------- inputs
     def _check_inputs(self, named: dict) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
@@ -714,19 +714,23 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
 
     `labels`: (b,) or (b, 1) float scores for regression; (b,) integer classes for single-label classification;
     (b, num_labels) floats for multi-label. The loss follows `config.problem_type`, else transformers' rule: one label →
-    regression, integer labels → single-label, float labels → multi-label.
+    regression, integer labels → single-label, float labels → multi-label. It is transformers' (`self.loss_function`,
+    "ForSequenceClassification"), but for the paper's L1 regression loss (`config.regression_loss`).
     """
 
-    accepts_loss_kwargs = False
+    accepts_loss_kwargs = False  # a mean per batch (Trainer divides by the accumulation steps): MSE has no token count
 
     def __init__(self, config: CoupledMambaConfig):
         super().__init__(config)
+        self.loss_type = "ForSequenceClassification"
         self.main_input_name = f"{config.modalities[0]}_features"
         self.num_labels = config.num_labels
         self.model = CoupledMambaModel(config)
         self.classifier = CoupledMambaClassificationHead(config)
         self.post_init()
 
+    @can_return_tuple
+    @legacy_cache_names
     def forward(
         self,
         text_features: torch.Tensor | None = None,
@@ -739,13 +743,9 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
         cache: CoupledMambaCache | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> tuple | CoupledMambaSequenceClassifierOutput:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> CoupledMambaSequenceClassifierOutput:
         """Inputs as `CoupledMambaModel`; with a cache, the logits are those of every step seen so far."""
-        cache = pop_legacy_cache(cache, kwargs)
-        _reject_non_modality_kwargs(f"{type(self).__name__}.forward", kwargs)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.model(
             text_features=text_features,
             audio_features=audio_features,
@@ -758,14 +758,13 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
             output_last_hidden_state=False,  # only the pooled features are needed
-            **kwargs,
+            **_modality_inputs(self, kwargs),
         )
         logits = self.classifier(outputs.pooler_output)
         loss = None if labels is None else self._loss(logits, labels)
-        result = CoupledMambaSequenceClassifierOutput(
+        return CoupledMambaSequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, cache=outputs.cache
         )
-        return result if return_dict else result.to_tuple()
 
     def _problem_type(self, labels: torch.Tensor) -> str:
         if self.config.problem_type is not None:
@@ -777,13 +776,12 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
         return "multi_label_classification"
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """transformers' loss (`self.loss_function`: MSE, cross-entropy or BCE with logits, by problem type), but the
+        paper's L1 for regression with `config.regression_loss="l1"`. logits (b, num_labels); labels as the class."""
         labels = labels.to(logits.device)
         problem_type = self._problem_type(labels)
-        if problem_type == "regression":
-            loss_function = F.l1_loss if self.config.regression_loss == "l1" else F.mse_loss
-            if self.num_labels == 1:
-                return loss_function(logits.squeeze(-1), labels.reshape(-1).to(logits.dtype))
-            return loss_function(logits, labels.to(logits.dtype))
+        if problem_type == "regression" and self.config.regression_loss == "l1":
+            return F.l1_loss(logits, labels.reshape(logits.shape).to(logits.dtype))
         if problem_type == "single_label_classification":
             labels = labels.reshape(-1)
             valid = labels[labels != -100]
@@ -792,8 +790,9 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
                     f"labels must be class indices in [0, {self.num_labels}) for single-label classification, got "
                     f"{valid[:8].tolist()}; a sentiment score needs num_labels=1 (regression)"
                 )
-            return F.cross_entropy(logits.reshape(-1, self.num_labels), labels.long())
-        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        # Labels in the dtype from which transformers infers the same problem type when config.problem_type is None.
+        labels = labels.long() if problem_type == "single_label_classification" else labels.to(logits.dtype)
+        return self.loss_function(labels=labels, pooled_logits=logits, config=self.config)
 
 
 __all__ = [

@@ -24,6 +24,7 @@ at rate 0); every projection and conv is called as a module, so LoRA adapters on
 from __future__ import annotations
 
 import math
+from typing import Unpack
 
 import torch
 import torch.nn.functional as F
@@ -36,11 +37,12 @@ from transformers.modeling_outputs import (
     ImageClassifierOutputWithNoAttention,
 )
 from transformers.modeling_utils import PreTrainedModel
-from transformers.utils import logging
+from transformers.utils import TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple
 
 from ..configuration.configuration_mambavision import MambaVisionConfig
 from ..hub_mixin import HubModelMixin
+from .cache_utils import check_forward_kwargs
 from .ssm import selective_scan
 
 try:  # transformers >= 5.2x; older 5.x releases keep it in utils
@@ -445,8 +447,12 @@ class MambaVisionModel(MambaVisionPreTrainedModel):
 
     @can_return_tuple
     def forward(
-        self, pixel_values: torch.Tensor | None = None, output_hidden_states: bool | None = None
+        self,
+        pixel_values: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPoolingAndNoAttention:
+        check_forward_kwargs(self, kwargs)
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         last_hidden_state, maps = self._network_forward(pixel_values)
@@ -478,7 +484,9 @@ class MambaVisionForImageClassification(MambaVisionPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> ImageClassifierOutputWithNoAttention:
+        check_forward_kwargs(self, kwargs)
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         last_hidden_state, maps = self._network_forward(pixel_values)
@@ -509,8 +517,12 @@ class MambaVisionBackbone(BackboneMixin, MambaVisionPreTrainedModel):
 
     @can_return_tuple
     def forward(
-        self, pixel_values: torch.Tensor | None = None, output_hidden_states: bool | None = None
+        self,
+        pixel_values: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BackboneOutput:
+        check_forward_kwargs(self, kwargs)
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         _, maps = self._network_forward(pixel_values)

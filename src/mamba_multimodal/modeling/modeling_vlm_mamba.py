@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Unpack
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import AutoModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, SequenceClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, TransformersKwargs, torch_compilable_check
+from transformers.utils.generic import can_return_tuple
 
 from ..configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig
 from ..hub_mixin import HubModelMixin
-from .cache_utils import LegacyCacheOutputMixin, RecurrentGenerationMixin, pop_legacy_cache, reject_unknown_kwargs
+from .cache_utils import LegacyCacheOutputMixin, RecurrentGenerationMixin, check_forward_kwargs, legacy_cache_names
 from .mamba import (
+    MambaForCausalLM,
     MambaMixer,
     MambaModel,
     MambaRMSNorm,
@@ -41,6 +45,7 @@ from .mamba import (
     init_mamba_mixer,
     prepare_mamba_generation_inputs,
 )
+from .modeling_mambavision import MambaVisionModel
 
 
 def _check_pixel_values(pixel_values, num_channels: int, image_size: int) -> None:
@@ -143,14 +148,18 @@ class VisionMambaModel(VisionMambaPreTrainedModel):
         self.norm = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
         self.post_init()
 
+    @can_return_tuple
     def forward(
-        self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, return_dict: bool | None = None
-    ) -> tuple | BaseModelOutputWithPoolingAndNoAttention:
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPoolingAndNoAttention:
+        check_forward_kwargs(self, kwargs)
         _check_pixel_values(pixel_values, self.config.num_channels, self.config.image_size)
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         dtype = self.position_embeddings.dtype
         patches = self.patch_embeddings(pixel_values.to(dtype))  #                                   (b, d_v, h, w)
         hidden = patches.flatten(2).transpose(1, 2) + self.position_embeddings  #                       (b, P, d_v)
@@ -160,26 +169,28 @@ class VisionMambaModel(VisionMambaPreTrainedModel):
             all_hidden.append(hidden)
         hidden = self.norm(hidden)
         all_hidden[-1] = hidden
-        result = BaseModelOutputWithPoolingAndNoAttention(
+        return BaseModelOutputWithPoolingAndNoAttention(
             last_hidden_state=hidden,
             pooler_output=hidden.mean(1),
             hidden_states=tuple(all_hidden) if output_hidden_states else None,
         )
-        return result if return_dict else result.to_tuple()
 
 
 class VLMambaPatches(nn.Module):
-    """No encoder (Fuyu-style): (b, C, H, W) → (b, P, patch² · C), patches in raster order, pixels row-major."""
+    """No encoder (Fuyu-style): (b, C, H, W) → `last_hidden_state` (b, P, patch² · C), patches in raster order,
+    pixels row-major (also the one hidden state)."""
 
     def __init__(self, config):
         super().__init__()
         self.config = config
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None):
         _check_pixel_values(pixel_values, self.config.num_channels, self.config.image_size)
         p = self.config.patch_size
-        patches = F.unfold(pixel_values, kernel_size=p, stride=p)  #                         (b, C · p · p, P)
-        return patches.transpose(1, 2)
+        patches = F.unfold(pixel_values, kernel_size=p, stride=p).transpose(1, 2)  #          (b, P, C · p · p)
+        hidden_states = (patches,) if output_hidden_states else None
+        return BaseModelOutputWithPoolingAndNoAttention(last_hidden_state=patches, hidden_states=hidden_states)
 
 
 # ------------------------------------------------------------------------------------------ the VLM
@@ -239,14 +250,13 @@ class VLMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     _no_split_modules = ["MambaBlock", "VisionMambaLayer", "MambaVisionBlock"]
 
 
-def _vision_tower(config: VLMambaConfig) -> nn.Module:
-    if config.vision_mode == "mambavision":
-        from .modeling_mambavision import MambaVisionModel
-
-        return MambaVisionModel(config.vision_config)
-    if config.vision_mode == "patch":
-        return VLMambaPatches(config.vision_config)
-    return VisionMambaModel(config.vision_config)
+# The tower of each `vision_config.model_type`: it takes (images, C, H, W) and returns `last_hidden_state` and, with
+# `output_hidden_states`, `hidden_states` (a remote-code bundle has no Auto registration to build it from).
+VISION_TOWERS: dict[str, type[nn.Module]] = {
+    "vision_mamba": VisionMambaModel,
+    "mambavision": MambaVisionModel,
+    "vlm_mamba_patch": VLMambaPatches,
+}
 
 
 class VLMambaModel(VLMambaPreTrainedModel):
@@ -254,7 +264,7 @@ class VLMambaModel(VLMambaPreTrainedModel):
 
     def __init__(self, config: VLMambaConfig):
         super().__init__(config)
-        self.vision_tower = _vision_tower(config)
+        self.vision_tower = VISION_TOWERS[config.vision_config.model_type](config.vision_config)
         self.multi_modal_projector = VLMambaMultiModalProjector(config)
         self.language_model = MambaModel(config.text_config)
         self.post_init()
@@ -267,17 +277,36 @@ class VLMambaModel(VLMambaPreTrainedModel):
 
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(images, C, H, W) → (images, P, d): the tower's output positions, projected to the LM's width."""
-        mode = self.config.vision_mode
-        if mode == "patch":
-            features = self.vision_tower(pixel_values)
-        elif mode == "mambavision":  # the stage-4 map (images, d_v, h/32, w/32), positions in raster order
-            features = self.vision_tower(pixel_values=pixel_values).last_hidden_state.flatten(2).transpose(1, 2)
-        else:
-            layer = self.config.vision_feature_layer
-            outputs = self.vision_tower(pixel_values, output_hidden_states=layer != -1, return_dict=True)
-            features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]
+        layer = self.config.vision_feature_layer
+        outputs = self.vision_tower(pixel_values, output_hidden_states=layer != -1, return_dict=True)
+        features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]
+        if features.dim() == 4:  # a feature map (images, d_v, h, w), MambaVision's stage 4: positions in raster order
+            features = features.flatten(2).transpose(1, 2)
         return self.multi_modal_projector(features)
 
+    def get_placeholder_mask(
+        self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, image_features: torch.Tensor
+    ) -> torch.Tensor:
+        """(b, l, 1) True at the image tokens of input_ids (or, without them, where inputs_embeds (b, l, d) hold the
+        image token's embedding), checked against image_features (images, P, d) as LLaVA does: a check TorchDynamo
+        compiles, and whose message is formatted only when it fails."""
+        if input_ids is None:
+            image_token = torch.tensor(self.config.image_token_id, device=inputs_embeds.device)
+            is_image = (inputs_embeds == self.get_input_embeddings()(image_token)).all(-1)
+        else:
+            is_image = input_ids == self.config.image_token_id  #                                           (b, l)
+        count, (images, per_image) = is_image.sum(), image_features.shape[:2]
+        torch_compilable_check(
+            count == images * per_image,
+            lambda: (
+                f"input_ids hold {int(count)} image tokens (id {self.config.image_token_id}), but {images} image(s)"
+                f" × {per_image} tokens each need {images * per_image}: the processor expands one <image> per image"
+            ),
+        )
+        return is_image.unsqueeze(-1)
+
+    @can_return_tuple
+    @legacy_cache_names
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -287,15 +316,12 @@ class VLMambaModel(VLMambaPreTrainedModel):
         cache: Cache | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> tuple | VLMambaModelOutput:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> VLMambaModelOutput:
         """input_ids: (b, l) with `image_seq_length` image tokens per image; pixel_values: (images, C, H, W), the
-        images in the order their tokens appear; attention_mask: (b, l), 1 for real tokens. kwargs: only the pre-5.24
-        names of `cache`."""
-        cache = pop_legacy_cache(cache, kwargs)
-        reject_unknown_kwargs(f"{type(self).__name__}.forward", kwargs)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        images in the order their tokens appear; attention_mask: (b, l), 1 for real tokens. kwargs: as
+        `cache_utils.check_forward_kwargs`."""
+        check_forward_kwargs(self, kwargs)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids (b, l) or inputs_embeds (b, l, hidden_size)")
         if inputs_embeds is None:
@@ -303,9 +329,13 @@ class VLMambaModel(VLMambaPreTrainedModel):
         image_features = None
         if pixel_values is not None:
             image_features = self.get_image_features(pixel_values).to(inputs_embeds.dtype)
-            inputs_embeds = self._place_image_features(input_ids, inputs_embeds, image_features)
-        elif input_ids is not None and cache is None and bool((input_ids == self.config.image_token_id).any()):
-            raise ValueError("input_ids hold image tokens but no pixel_values were given")
+            is_image = self.get_placeholder_mask(input_ids, inputs_embeds, image_features)
+            inputs_embeds = inputs_embeds.masked_scatter(is_image, image_features)
+        elif input_ids is not None and cache is None:
+            torch_compilable_check(
+                ~(input_ids == self.config.image_token_id).any(),
+                "input_ids hold image tokens but no pixel_values were given",
+            )
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -314,39 +344,17 @@ class VLMambaModel(VLMambaPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        result = VLMambaModelOutput(
+        return VLMambaModelOutput(
             last_hidden_state=outputs.last_hidden_state,
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             image_hidden_states=image_features,
         )
-        return result if return_dict else result.to_tuple()
-
-    def _place_image_features(self, input_ids, inputs_embeds, image_features) -> torch.Tensor:
-        """Scatters (images, P, d) features into the image-token positions of inputs_embeds (b, l, d)."""
-        if input_ids is None:
-            raise ValueError("pixel_values need input_ids: the image tokens in them say where the images go")
-        is_image = input_ids == self.config.image_token_id  #                                               (b, l)
-        if int(is_image.sum()) != image_features.shape[0] * image_features.shape[1]:
-            raise ValueError(
-                f"input_ids hold {int(is_image.sum())} image tokens (id {self.config.image_token_id}), but "
-                f"{image_features.shape[0]} image(s) × {image_features.shape[1]} tokens each need "
-                f"{image_features.shape[0] * image_features.shape[1]}: the processor expands one <image> per image"
-            )
-        return inputs_embeds.masked_scatter(is_image.unsqueeze(-1), image_features)
 
 
-def _loaded(part, role: str) -> PreTrainedModel:
+def _loaded(part, model_class: type) -> PreTrainedModel:
     """A model instance from an instance or a path / Hub id (the Auto classes resolve our model types)."""
-    if isinstance(part, PreTrainedModel):
-        return part
-    if role == "language":
-        from .mamba import MambaForCausalLM
-
-        return MambaForCausalLM.from_pretrained(part)
-    from transformers import AutoModel
-
-    return AutoModel.from_pretrained(part)
+    return part if isinstance(part, PreTrainedModel) else model_class.from_pretrained(part)
 
 
 def _tower_state(vision_model: PreTrainedModel, tower: nn.Module) -> dict[str, torch.Tensor]:
@@ -395,8 +403,8 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
                 Mamba checkpoint.
             config_kwargs: the other `VLMambaConfig` fields (`image_token_id`, projector settings, ...).
         """
-        vision_model = _loaded(vision, "vision")
-        language_model = _loaded(language, "language")
+        vision_model = _loaded(vision, AutoModel)
+        language_model = _loaded(language, MambaForCausalLM)
         tie = language_model.config.tie_word_embeddings
         config = VLMambaConfig(
             vision_config=vision_model.config.to_dict(),
@@ -433,6 +441,8 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
             model_inputs["pixel_values"] = pixel_values
         return model_inputs
 
+    @can_return_tuple
+    @legacy_cache_names
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -443,16 +453,12 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        num_items_in_batch: int | torch.Tensor | None = None,
-        **kwargs,
-    ) -> tuple | VLMambaCausalLMOutput:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> VLMambaCausalLMOutput:
         """Inputs as `VLMambaModel`; labels: (b, l), shifted inside, -100 ignored (and so are image tokens).
-        num_items_in_batch: Trainer's count of labelled tokens over the accumulated batches."""
-        cache = pop_legacy_cache(cache, kwargs)
-        reject_unknown_kwargs(f"{type(self).__name__}.forward", kwargs)
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        kwargs: the loss's as `MambaForCausalLM` (`num_items_in_batch`, `shift_labels`, `ignore_index`)."""
+        loss_kwargs = check_forward_kwargs(self, kwargs)
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -467,21 +473,20 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
         loss = None
         if labels is not None:
             if input_ids is not None:  # an image token is never a target
-                labels = labels.masked_fill(input_ids == self.config.image_token_id, -100)
-            loss = self.loss_function(
-                logits=logits,
-                labels=labels,
-                vocab_size=self.config.text_config.vocab_size,
-                num_items_in_batch=num_items_in_batch,
-            )
-        result = VLMambaCausalLMOutput(
+                is_image = input_ids == self.config.image_token_id
+                labels = labels.masked_fill(is_image, -100)
+                if "shift_labels" in loss_kwargs:  # the target of position t is token t + 1
+                    shifted = F.pad(is_image[:, 1:], (0, 1))
+                    loss_kwargs["shift_labels"] = loss_kwargs["shift_labels"].masked_fill(shifted, -100)
+            vocab_size = self.config.text_config.vocab_size
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=vocab_size, **loss_kwargs)
+        return VLMambaCausalLMOutput(
             loss=loss,
             logits=logits,
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             image_hidden_states=outputs.image_hidden_states,
         )
-        return result if return_dict else result.to_tuple()
 
 
 class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
@@ -495,6 +500,8 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
     input_ids hold the text only (no image tokens); labels follow `config.problem_type` as in transformers
     (one label → regression, integer labels → single-label, float labels → multi-label).
     """
+
+    accepts_loss_kwargs = False  # a mean per batch (Trainer divides by the accumulation steps): MSE has no token count
 
     def __init__(self, config: VLMambaConfig):
         super().__init__(config)
@@ -513,6 +520,7 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
     def set_input_embeddings(self, value):
         self.model.set_input_embeddings(value)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -520,15 +528,17 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> tuple | SequenceClassifierOutput:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> SequenceClassifierOutput:
         """input_ids: (b, l) text; pixel_values: (b, C, H, W), one image per row; attention_mask: (b, l), left or
-        right padding. Returns logits (b, num_labels)."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        right padding. Returns logits (b, num_labels). kwargs: as `cache_utils.check_forward_kwargs`."""
+        check_forward_kwargs(self, kwargs)
         if input_ids is None or pixel_values is None:
             raise ValueError("VLMambaForImageTextClassification needs both input_ids (b, l) and pixel_values")
-        if bool((input_ids == self.config.image_token_id).any()):
-            raise ValueError("input_ids must hold the text only: the classifier places the image itself")
+        torch_compilable_check(
+            ~(input_ids == self.config.image_token_id).any(),
+            "input_ids must hold the text only: the classifier places the image itself",
+        )
         if pixel_values.shape[0] != input_ids.shape[0]:
             raise ValueError(f"one image per row: {input_ids.shape[0]} texts, {pixel_values.shape[0]} images")
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
@@ -541,15 +551,18 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
         elif self.config.fusion_method == "add":
             text = text + image.mean(1, keepdim=True).to(text.dtype)
         outputs = self.model.language_model(
-            inputs_embeds=text, attention_mask=mask, use_cache=False, output_hidden_states=output_hidden_states
+            inputs_embeds=text,
+            attention_mask=mask,
+            use_cache=False,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         pooled = _last_real_position(outputs.last_hidden_state, mask)  #                             (b, d)
         if self.fusion is not None:
             pooled = self.fusion(torch.cat([image.mean(1).to(pooled.dtype), pooled], dim=-1))
         logits = self.score(pooled)
         loss = None if labels is None else self.loss_function(labels, logits, self.config)
-        result = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
-        return result if return_dict else result.to_tuple()
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
 def _padding_first(embeds: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -564,8 +577,7 @@ def _last_real_position(hidden_states: torch.Tensor, mask: torch.Tensor) -> torc
     """hidden_states (b, l, d) at each row's last position whose mask is 1: (b, d). Works for left and right padding."""
     positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
     last = torch.where(mask.bool(), positions, -1).amax(dim=1)  #                                       (b,)
-    if bool((last < 0).any()):
-        raise ValueError("attention_mask has a row with no real token")
+    torch_compilable_check((last >= 0).all(), "attention_mask has a row with no real token")
     return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), last]
 
 
