@@ -1,11 +1,12 @@
 """Every model class of every family in `registry.FAMILIES`, one generic test each (timm's "one test over everything").
 
-The only copy of the checks every family shares: Auto registration and loading, save/load (every tensor kept), batch
-independence, tuples without return_dict, unknown keywords refused, a gradient for every parameter, gradient
-checkpointing (same outputs and gradients, every layer checkpointed), every scan backend against the float64
-reference, and LoRA from the family's preset: every adapter trains, merged == unmerged, and the adapter reloaded onto
-the saved base reproduces the trained model (BatchNorm statistics included). A new family is one registry entry: these
-tests pick it up with no new code; per-family test files keep only what is specific to their family.
+The only copy of the checks every family shares: Auto registration and loading (AutoModel on a task model's folder
+too), the config's round trip, save/load (every tensor kept), batch independence, tuples without return_dict, unknown
+keywords refused, a gradient for every parameter, gradient checkpointing (same outputs and gradients, every layer
+checkpointed), every scan backend against the float64 reference, and LoRA from the family's preset: every adapter
+trains, merged == unmerged, and the adapter reloaded onto the saved base reproduces the trained model (BatchNorm
+statistics included). A new family is one registry entry: these tests pick it up with no new code; per-family test
+files keep only what is specific to their family.
 """
 
 import inspect
@@ -63,6 +64,19 @@ VARIANT_CASES = [
     for family in FAMILIES.values()
     for variant in [None, *VARIANTS.get(family.name, ())]
     for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
+]
+BASE_FROM_TASK_CASES = [  # not AutoBackbone's class: it holds the stages only, not the base model's final norm
+    pytest.param(family, model_class, variant, id=f"{family.name}-{model_class.__name__}-{variant or 'tiny'}")
+    for family in FAMILIES.values()
+    if family.register_with_auto
+    for variant in [None, *VARIANTS.get(family.name, ())]
+    for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
+    if model_class not in (family.auto_models["AutoModel"], family.auto_models.get("AutoBackbone"))
+]
+CONFIG_CASES = [
+    pytest.param(family, variant, id=f"{family.name}-{variant or 'tiny'}")
+    for family in FAMILIES.values()
+    for variant in [None, *VARIANTS.get(family.name, ())]
 ]
 AUTO_CASES = [
     pytest.param(family, auto_name, model_class, id=f"{family.name}-{auto_name}")
@@ -164,6 +178,31 @@ def test_auto_classes_build_and_load_the_registered_model(family, auto_name, mod
     assert type(loaded) is model_class
     inputs = inputs_for(model_class, model.config)
     assert_all_close(outputs_of(loaded, inputs), outputs_of(model, inputs), RELOAD_TOLERANCE)
+
+
+@pytest.mark.parametrize(("family", "model_class", "variant"), BASE_FROM_TASK_CASES)
+def test_auto_model_loads_the_base_model_of_a_task_models_folder(family, model_class, variant, tmp_path):
+    """AutoModel on a classifier's or generator's folder: the family's base model, holding the task model's weights
+    (under the task model's `base_model_prefix`, or at the same names)."""
+    model = build(family, model_class, variant)
+    perturb_(model)
+    model.save_pretrained(tmp_path)
+    base = transformers.AutoModel.from_pretrained(tmp_path)
+    assert type(base) is family.auto_models["AutoModel"]
+    saved = model.state_dict()
+    for name, tensor in base.state_dict().items():
+        expected = saved.get(f"{model.base_model_prefix}.{name}", saved.get(name))
+        assert expected is not None and torch.equal(tensor, expected), name
+
+
+@pytest.mark.parametrize(("family", "variant"), CONFIG_CASES)
+def test_the_config_round_trips_through_auto_config(family, variant, tmp_path):
+    config = config_of(family, variant)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert type(loaded) is family.config_class
+    fields = lambda c: {k: v for k, v in c.to_dict().items() if k != "_name_or_path"}  # noqa: E731
+    assert fields(loaded) == fields(config)
 
 
 # ------------------------------------------------------------------------------------ save, load, outputs
