@@ -152,31 +152,6 @@ def test_inputs_embeds_equal_input_ids():
     torch.testing.assert_close(from_embeds, from_ids)
 
 
-def test_every_parameter_gets_a_gradient_and_checkpointing_changes_nothing():
-    _, model = twin_models()
-    model.train()
-    input_ids = torch.randint(3, VOCAB, (2, 12))
-    model(input_ids, labels=input_ids).loss.backward()
-    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
-    for name, grad in grads.items():
-        assert grad is not None and grad.abs().sum() > 0, f"{name} got no gradient"
-    model.zero_grad()
-    model.gradient_checkpointing_enable()
-    model(input_ids, labels=input_ids).loss.backward()
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, grads[name], atol=1e-5, rtol=1e-4, msg=name)
-
-
-@pytest.mark.parametrize("backend", ["pytorch", "reference"])
-def test_scan_backend_flag_forces_a_path_with_the_same_result(backend):
-    _, model = twin_models()
-    input_ids = torch.randint(3, VOCAB, (2, 10))
-    with torch.no_grad():
-        expected = model(input_ids).logits
-        model.config.scan_backend = backend
-        torch.testing.assert_close(model(input_ids).logits, expected, atol=ATOL, rtol=0)
-
-
 def assert_every_adapter_trains_and_merges(model, forward, merge, targets, layers=2):
     """One backward: every LoRA A and B gets a non-zero gradient and nothing else does; merged == unmerged."""
     model.train()
@@ -302,14 +277,6 @@ def test_the_cache_has_the_new_name_and_the_old_names_still_work():
             torch.testing.assert_close(rest, full[:, 4:], atol=ATOL, rtol=0, msg=name)
     with pytest.raises(TypeError, match="two different caches"):
         model(input_ids, cache=prefix.cache, cache_params=model(input_ids, use_cache=True).cache)
-
-
-@pytest.mark.parametrize("part", ["model", "backbone"])
-def test_unknown_keyword_arguments_raise_instead_of_vanishing(part):
-    _, model = twin_models()
-    module = model if part == "model" else model.backbone
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'atention_mask'"):
-        module(torch.randint(3, VOCAB, (1, 4)), atention_mask=torch.ones(1, 4))
 
 
 def test_num_items_in_batch_reaches_the_loss():
