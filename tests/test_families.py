@@ -65,6 +65,14 @@ VARIANT_CASES = [
     for variant in [None, *VARIANTS.get(family.name, ())]
     for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
 ]
+# Every variant with USE_HUB_KERNELS unset; each class's tiny config also with it on and off.
+ROUND_TRIP_CASES = [
+    pytest.param(*case.values, None, id=f"{case.id}-USE_HUB_KERNELS-unset") for case in VARIANT_CASES
+] + [
+    pytest.param(*case.values, None, setting, id=f"{case.id}-USE_HUB_KERNELS-{setting}")
+    for case in CASES
+    for setting in ("1", "0")
+]
 BASE_FROM_TASK_CASES = [  # not AutoBackbone's class: it holds the stages only, not the base model's final norm
     pytest.param(family, model_class, variant, id=f"{family.name}-{model_class.__name__}-{variant or 'tiny'}")
     for family in FAMILIES.values()
@@ -206,8 +214,7 @@ def test_the_config_round_trips_through_auto_config(family, variant, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ save, load, outputs
-@pytest.mark.parametrize("use_hub_kernels", [None, "1", "0"], ids=["USE_HUB_KERNELS-unset", "on", "off"])
-@pytest.mark.parametrize(("family", "model_class", "variant"), VARIANT_CASES)
+@pytest.mark.parametrize(("family", "model_class", "variant", "use_hub_kernels"), ROUND_TRIP_CASES)
 def test_save_and_load_round_trip_keeps_every_tensor_and_the_outputs(
     family, model_class, variant, use_hub_kernels, tmp_path, monkeypatch
 ):
