@@ -19,7 +19,6 @@ from peft import PeftModel
 from transformers import AutoConfig, PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from mamba_multimodal.configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaPatchConfig
 from mamba_multimodal.modeling import ssm
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training import get_lora_model, lora_config_for
@@ -38,31 +37,11 @@ CASES = [
     for family in FAMILIES.values()
     for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
 ]
-
-# Configurations beside each family's tiny one, for the blocks and heads it leaves out. (To move into the registry's
-# `Family` entries with the other test facts.)
-VARIANTS = {
-    "mambavision": {"layer-scale": lambda: {"layer_scale": 1e-2, "layer_scale_conv": 1e-2}},
-    "coupled_mamba": {
-        "mean-coupling-max-pooling-weighted-fusion": lambda: {
-            "coupling": "mean",
-            "pooling": "max",
-            "fusion": "weighted",
-            "num_labels": 3,
-        }
-    },
-    "vlm_mamba": {
-        "mambavision-tower": lambda: {"vision_config": FAMILIES["mambavision"].tiny_config()},
-        "patch-tower": lambda: {"vision_config": VLMambaPatchConfig(image_size=32, patch_size=8)},
-        "conv-stem-tower": lambda: {
-            "vision_config": VisionMambaConfig(image_size=32, patch_size=8, hidden_size=16, stem="conv")
-        },
-    },
-}
+# Each class with the family's tiny config and with each of its variants (the registry's test configs).
 VARIANT_CASES = [
     pytest.param(family, model_class, variant, id=f"{family.name}-{model_class.__name__}-{variant or 'tiny'}")
     for family in FAMILIES.values()
-    for variant in [None, *VARIANTS.get(family.name, ())]
+    for variant in [None, *family.variants]
     for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
 ]
 # Every variant with USE_HUB_KERNELS unset; each class's tiny config also with it on and off.
@@ -77,14 +56,14 @@ BASE_FROM_TASK_CASES = [  # not AutoBackbone's class: it holds the stages only, 
     pytest.param(family, model_class, variant, id=f"{family.name}-{model_class.__name__}-{variant or 'tiny'}")
     for family in FAMILIES.values()
     if family.register_with_auto
-    for variant in [None, *VARIANTS.get(family.name, ())]
+    for variant in [None, *family.variants]
     for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
     if model_class not in (family.auto_models["AutoModel"], family.auto_models.get("AutoBackbone"))
 ]
 CONFIG_CASES = [
     pytest.param(family, variant, id=f"{family.name}-{variant or 'tiny'}")
     for family in FAMILIES.values()
-    for variant in [None, *VARIANTS.get(family.name, ())]
+    for variant in [None, *family.variants]
 ]
 AUTO_CASES = [
     pytest.param(family, auto_name, model_class, id=f"{family.name}-{auto_name}")
@@ -94,16 +73,9 @@ AUTO_CASES = [
 ]
 
 
-def config_of(family, variant=None):
-    config = family.tiny_config()
-    if variant is not None:
-        config.update(VARIANTS[family.name][variant]())
-    return config
-
-
 def build(family, model_class, variant=None):
     torch.manual_seed(0)
-    return model_class(config_of(family, variant)).eval()
+    return model_class(family.tiny_config(variant)).eval()
 
 
 def perturb_(model) -> None:
@@ -205,7 +177,7 @@ def test_auto_model_loads_the_base_model_of_a_task_models_folder(family, model_c
 
 @pytest.mark.parametrize(("family", "variant"), CONFIG_CASES)
 def test_the_config_round_trips_through_auto_config(family, variant, tmp_path):
-    config = config_of(family, variant)
+    config = family.tiny_config(variant)
     config.save_pretrained(tmp_path)
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert type(loaded) is family.config_class
