@@ -1,18 +1,25 @@
 """Every model class of every family in `registry.FAMILIES`, one generic test each (timm's "one test over everything").
 
-Auto registration, save/load, a gradient for every parameter, and LoRA from the family's preset: every adapter trains,
-merged == unmerged, and the adapter reloaded onto the saved base reproduces the trained model (BatchNorm statistics
-included). A new family is one registry entry: these tests pick it up with no new code.
+The only copy of the checks every family shares: Auto registration and loading (AutoModel on a task model's folder
+too), the config's round trip, save/load (every tensor kept), batch independence, tuples without return_dict, unknown
+keywords refused, a gradient for every parameter, gradient checkpointing (same outputs and gradients, every layer
+checkpointed), every scan backend against the float64 reference, and LoRA from the family's preset: every adapter
+trains, merged == unmerged, and the adapter reloaded onto the saved base reproduces the trained model (BatchNorm
+statistics included). A new family is one registry entry: these tests pick it up with no new code; per-family test
+files keep only what is specific to their family.
 """
 
 import inspect
+import sys
 
 import pytest
 import torch
 import transformers
 from peft import PeftModel
-from transformers import AutoConfig
+from transformers import AutoConfig, PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
 
+from mamba_multimodal.modeling import ssm
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training import get_lora_model, lora_config_for
 from transformers_helpers import tensors_of
@@ -22,10 +29,41 @@ MERGE_TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}  # float32: merging reorders the 
 # The same weights and operations, yet not always the same bits: from_pretrained leaves parameters at addresses that
 # are not 64-byte aligned (safetensors offsets), and the CPU GEMM kernels then round differently (~1e-9).
 RELOAD_TOLERANCE = {"atol": 1e-6, "rtol": 0}
+BATCH_TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}  # float32: a batch of one takes other GEMM paths
+CHECKPOINT_TOLERANCE = {"atol": 1e-6, "rtol": 1e-6}  # float32: the recompute runs the same operations
+BACKEND_TOLERANCE = {"atol": 1e-4, "rtol": 1e-3}  # float32 against float64
 CASES = [
     pytest.param(family, model_class, id=f"{family.name}-{model_class.__name__}")
     for family in FAMILIES.values()
     for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
+]
+# Each class with the family's tiny config and with each of its variants (the registry's test configs).
+VARIANT_CASES = [
+    pytest.param(family, model_class, variant, id=f"{family.name}-{model_class.__name__}-{variant or 'tiny'}")
+    for family in FAMILIES.values()
+    for variant in [None, *family.variants]
+    for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
+]
+# Every variant with USE_HUB_KERNELS unset; each class's tiny config also with it on and off.
+ROUND_TRIP_CASES = [
+    pytest.param(*case.values, None, id=f"{case.id}-USE_HUB_KERNELS-unset") for case in VARIANT_CASES
+] + [
+    pytest.param(*case.values, None, setting, id=f"{case.id}-USE_HUB_KERNELS-{setting}")
+    for case in CASES
+    for setting in ("1", "0")
+]
+BASE_FROM_TASK_CASES = [  # not AutoBackbone's class: it holds the stages only, not the base model's final norm
+    pytest.param(family, model_class, variant, id=f"{family.name}-{model_class.__name__}-{variant or 'tiny'}")
+    for family in FAMILIES.values()
+    if family.register_with_auto
+    for variant in [None, *family.variants]
+    for model_class in dict.fromkeys([*family.auto_models.values(), *family.tasks.values()])
+    if model_class not in (family.auto_models["AutoModel"], family.auto_models.get("AutoBackbone"))
+]
+CONFIG_CASES = [
+    pytest.param(family, variant, id=f"{family.name}-{variant or 'tiny'}")
+    for family in FAMILIES.values()
+    for variant in [None, *family.variants]
 ]
 AUTO_CASES = [
     pytest.param(family, auto_name, model_class, id=f"{family.name}-{auto_name}")
@@ -35,9 +73,19 @@ AUTO_CASES = [
 ]
 
 
-def build(family, model_class):
+def build(family, model_class, variant=None):
     torch.manual_seed(0)
-    return model_class(family.tiny_config()).eval()
+    return model_class(family.tiny_config(variant)).eval()
+
+
+def perturb_(model) -> None:
+    """Every floating-point parameter and buffer moved off its initial value (BatchNorm statistics, A_log, D, zero
+    biases included), so that nothing reloaded can pass for a fresh init and the state matters for the outputs."""
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(0.05 * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype))
 
 
 def inputs_for(model_class, config, with_labels=False) -> dict:
@@ -53,9 +101,11 @@ def inputs_for(model_class, config, with_labels=False) -> dict:
     if "input_ids" in accepted:
         text = torch.randint(3, config.get_text_config(decoder=True).vocab_size, (BATCH, LENGTH))
         image_token = getattr(config, "image_token_id", None)
+        if image_token is not None:
+            text = text.masked_fill(text == image_token, 3)
         if image_token is not None and hasattr(model_class, "get_image_features"):
             image = torch.full((BATCH, config.image_seq_length), image_token)
-            text = torch.cat([image, text.masked_fill(text == image_token, 3)], dim=1)
+            text = torch.cat([image, text], dim=1)
         inputs["input_ids"] = text
     for modality, size in zip(getattr(config, "modalities", ()), getattr(config, "input_sizes", ()), strict=True):
         inputs[f"{modality}_features"] = torch.randn(BATCH, LENGTH, size)
@@ -75,14 +125,17 @@ def outputs_of(model, inputs) -> list[torch.Tensor]:
 
 
 def scalar_of(model, inputs) -> torch.Tensor:
+    return scalar_of_output(model(**inputs))
+
+
+def scalar_of_output(output) -> torch.Tensor:
     """The loss where the model computes one, else a fixed random projection of every output (a plain sum would give
-    LayerNorm'd outputs no gradient)."""
-    output = model(**inputs)
+    LayerNorm'd outputs no gradient), the same in every dtype."""
     if getattr(output, "loss", None) is not None:
         return output.loss
     generator = torch.Generator().manual_seed(1)
     tensors = [t for t in tensors_of(output) if t.is_floating_point()]
-    return sum((t * torch.randn(t.shape, generator=generator)).sum() for t in tensors)
+    return sum((t * torch.randn(t.shape, generator=generator).to(t.dtype)).sum() for t in tensors)
 
 
 def assert_all_close(actual, expected, tolerance):
@@ -93,16 +146,50 @@ def assert_all_close(actual, expected, tolerance):
 
 # ----------------------------------------------------------------------------------------- registration
 @pytest.mark.parametrize(("family", "auto_name", "model_class"), AUTO_CASES)
-def test_auto_classes_build_the_registered_model_from_the_config(family, auto_name, model_class):
+def test_auto_classes_build_and_load_the_registered_model(family, auto_name, model_class, tmp_path):
     assert type(AutoConfig.for_model(family.model_type)) is family.config_class
-    model = getattr(transformers, auto_name).from_config(family.tiny_config())
+    auto_class = getattr(transformers, auto_name)
+    model = auto_class.from_config(family.tiny_config()).eval()
     assert type(model) is model_class
+    if auto_name == "AutoBackbone":
+        return  # transformers' AutoBackbone.from_pretrained asks the Hub about any local folder (README, known limit)
+    model.save_pretrained(tmp_path)
+    loaded = auto_class.from_pretrained(tmp_path).eval()
+    assert type(loaded) is model_class
+    inputs = inputs_for(model_class, model.config)
+    assert_all_close(outputs_of(loaded, inputs), outputs_of(model, inputs), RELOAD_TOLERANCE)
 
 
-# ------------------------------------------------------------------------------------ save, load, gradient
-@pytest.mark.parametrize("use_hub_kernels", [None, "1", "0"], ids=["USE_HUB_KERNELS-unset", "on", "off"])
-@pytest.mark.parametrize(("family", "model_class"), CASES)
-def test_save_and_load_round_trip_gives_identical_outputs(family, model_class, use_hub_kernels, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("family", "model_class", "variant"), BASE_FROM_TASK_CASES)
+def test_auto_model_loads_the_base_model_of_a_task_models_folder(family, model_class, variant, tmp_path):
+    """AutoModel on a classifier's or generator's folder: the family's base model, holding the task model's weights
+    (under the task model's `base_model_prefix`, or at the same names)."""
+    model = build(family, model_class, variant)
+    perturb_(model)
+    model.save_pretrained(tmp_path)
+    base = transformers.AutoModel.from_pretrained(tmp_path)
+    assert type(base) is family.auto_models["AutoModel"]
+    saved = model.state_dict()
+    for name, tensor in base.state_dict().items():
+        expected = saved.get(f"{model.base_model_prefix}.{name}", saved.get(name))
+        assert expected is not None and torch.equal(tensor, expected), name
+
+
+@pytest.mark.parametrize(("family", "variant"), CONFIG_CASES)
+def test_the_config_round_trips_through_auto_config(family, variant, tmp_path):
+    config = family.tiny_config(variant)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert type(loaded) is family.config_class
+    fields = lambda c: {k: v for k, v in c.to_dict().items() if k != "_name_or_path"}  # noqa: E731
+    assert fields(loaded) == fields(config)
+
+
+# ------------------------------------------------------------------------------------ save, load, outputs
+@pytest.mark.parametrize(("family", "model_class", "variant", "use_hub_kernels"), ROUND_TRIP_CASES)
+def test_save_and_load_round_trip_keeps_every_tensor_and_the_outputs(
+    family, model_class, variant, use_hub_kernels, tmp_path, monkeypatch
+):
     """From 5.25 on, from_pretrained kernelizes the model with Hub kernels unless USE_HUB_KERNELS says no: none of our
     layers has a Hub kernel, so with the environment variable unset, on or off, and the Hub offline (conftest),
     loading fetches nothing and changes nothing."""
@@ -110,20 +197,179 @@ def test_save_and_load_round_trip_gives_identical_outputs(family, model_class, u
         monkeypatch.delenv("USE_HUB_KERNELS", raising=False)
     else:
         monkeypatch.setenv("USE_HUB_KERNELS", use_hub_kernels)
-    model = build(family, model_class)
+    model = build(family, model_class, variant)
+    perturb_(model)
     inputs = inputs_for(model_class, model.config)
     model.save_pretrained(tmp_path)
     loaded = model_class.from_pretrained(tmp_path).eval()
+    expected = model.state_dict()
+    assert loaded.state_dict().keys() == expected.keys()
+    for name, tensor in loaded.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
     assert_all_close(outputs_of(loaded, inputs), outputs_of(model, inputs), RELOAD_TOLERANCE)
 
 
+@pytest.mark.parametrize(("family", "model_class", "variant"), VARIANT_CASES)
+def test_each_example_of_a_batch_gives_what_it_gives_alone(family, model_class, variant):
+    model = build(family, model_class, variant)
+    inputs = inputs_for(model_class, model.config)
+    batched = outputs_of(model, inputs)
+    for row in range(BATCH):
+        alone = outputs_of(model, {name: value[row : row + 1] for name, value in inputs.items()})
+        assert_all_close(alone, [tensor[row : row + 1] for tensor in batched], BATCH_TOLERANCE)
+
+
 @pytest.mark.parametrize(("family", "model_class"), CASES)
-def test_every_parameter_gets_a_finite_nonzero_gradient(family, model_class):
-    model = build(family, model_class).train()
+def test_return_dict_false_gives_the_outputs_as_a_tuple(family, model_class):
+    model = build(family, model_class)
+    inputs = inputs_for(model_class, model.config, with_labels=True)
+    with torch.no_grad():
+        as_tuple = model(**inputs, return_dict=False, output_hidden_states=True)
+        as_output = model(**inputs, output_hidden_states=True)
+    assert type(as_tuple) is tuple
+    assert_all_close(tensors_of(as_tuple), tensors_of(as_output.to_tuple()), {"atol": 0, "rtol": 0})
+
+
+@pytest.mark.parametrize(("family", "model_class"), CASES)
+def test_an_unknown_keyword_raises_a_type_error_naming_it(family, model_class):
+    model = build(family, model_class)
+    with pytest.raises(TypeError, match="output_hiden_states"):
+        model(**inputs_for(model_class, model.config), output_hiden_states=True)
+
+
+# ---------------------------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize(("family", "model_class", "variant"), VARIANT_CASES)
+def test_every_parameter_gets_a_finite_nonzero_gradient(family, model_class, variant):
+    model = build(family, model_class, variant).train()
     scalar_of(model, inputs_for(model_class, model.config, with_labels=True)).backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None, f"{name} got no gradient"
         assert torch.isfinite(parameter.grad).all() and parameter.grad.abs().sum() > 0, f"{name}: {parameter.grad}"
+
+
+def outputs_and_gradients(model, inputs) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+    """The outputs of one forward (in the model's mode) and the gradient of `scalar_of` for every parameter."""
+    model.zero_grad()
+    torch.manual_seed(3)  # the same dropout masks in both runs (checkpointing restores the RNG for its recompute)
+    output = model(**inputs)
+    scalar_of_output(output).backward()
+    return [t.detach() for t in tensors_of(output)], {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def checkpointable_layers(model) -> list[torch.nn.Module]:
+    """The model's repeated blocks: every GradientCheckpointingLayer and every module of a class the model (or a
+    pretrained model inside it, such as a vision tower) names in `_no_split_modules`."""
+    block_names = {
+        name for module in model.modules() if isinstance(module, PreTrainedModel)
+        for name in module._no_split_modules or ()
+    }  # fmt: skip
+    return [
+        module for module in model.modules()
+        if isinstance(module, GradientCheckpointingLayer) or type(module).__name__ in block_names
+    ]  # fmt: skip
+
+
+def module_called_by(function) -> torch.nn.Module | None:
+    """The layer a GradientCheckpointingLayer hands to checkpoint: `partial(super().__call__, ...)` (5.17) or
+    `partial(forward, self, ...)` (5.25)."""
+    bound = getattr(getattr(function, "func", None), "__self__", None)
+    if isinstance(bound, torch.nn.Module):
+        return bound
+    return next((a for a in getattr(function, "args", ()) if isinstance(a, torch.nn.Module)), None)
+
+
+@pytest.mark.parametrize(("family", "model_class", "variant"), VARIANT_CASES)
+def test_gradient_checkpointing_checkpoints_every_layer_and_changes_no_output_or_gradient(
+    family, model_class, variant, monkeypatch
+):
+    model = build(family, model_class, variant).train()
+    assert model.supports_gradient_checkpointing, f"{model_class.__name__} cannot be gradient-checkpointed"
+    inputs = inputs_for(model_class, model.config, with_labels=True)
+    plain_outputs, plain_gradients = outputs_and_gradients(model, inputs)
+
+    checkpointed = []  # the module of every call of torch.utils.checkpoint.checkpoint
+
+    def counting_checkpoint(function, *args, **kwargs):
+        checkpointed.append(module_called_by(function))
+        return torch.utils.checkpoint.checkpoint(function, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.modeling_utils, "checkpoint", counting_checkpoint)
+    # transformers 5.2x renamed it activation_checkpointing_enable (the old name warns)
+    enable = getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)
+    enable()
+    outputs, gradients = outputs_and_gradients(model, inputs)
+
+    layers = checkpointable_layers(model)
+    assert layers, f"{model_class.__name__} has no layer to checkpoint"
+    not_checkpointable = [type(layer).__name__ for layer in layers if not isinstance(layer, GradientCheckpointingLayer)]
+    assert not not_checkpointable, f"not GradientCheckpointingLayers: {sorted(set(not_checkpointable))}"
+    assert sorted(map(id, checkpointed)) == sorted(map(id, layers)), "every layer checkpointed once, nothing else"
+    assert_all_close(outputs, plain_outputs, CHECKPOINT_TOLERANCE)
+    assert gradients.keys() == plain_gradients.keys()
+    for name, gradient in gradients.items():
+        expected = plain_gradients[name]
+        torch.testing.assert_close(gradient, expected, **CHECKPOINT_TOLERANCE, msg=lambda m, name=name: f"{name}: {m}")
+
+
+# --------------------------------------------------------------------------------------------- scan backends
+def force_scan_backend_(model, backend: str) -> None:
+    """`scan_backend = backend` on every config the model's modules read (the model's, its sub-configs', and the
+    ones blocks build for themselves, such as VisionMamba's MambaConfig; transformers' MambaConfig declares no
+    scan_backend, which the mixer reads with "auto" as its default)."""
+    configs = {id(model.config): model.config}
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is not None:
+            configs[id(config)] = config
+    for config in list(configs.values()):
+        for name in getattr(config, "sub_configs", {}):
+            sub_config = getattr(config, name, None)
+            if sub_config is not None:
+                configs[id(sub_config)] = sub_config
+    for config in configs.values():
+        config.scan_backend = backend
+
+
+def cpu_backends() -> list:
+    cpu = pytest.param("cpu", marks=pytest.mark.skipif(ssm.ssm_cpu.load() is None, reason="no C++ kernel here"))
+    return ["reference", "pytorch", cpu]
+
+
+@pytest.mark.parametrize("backend", cpu_backends())
+@pytest.mark.parametrize(("family", "model_class", "variant"), VARIANT_CASES)
+def test_every_scan_backend_gives_the_float64_references_outputs_and_gradients(
+    family, model_class, variant, backend, monkeypatch
+):
+    """float32 on each backend against float64 on "reference" (the readable sequential scan); every scan of the
+    model must run on the backend asked for."""
+    model = build(family, model_class, variant)
+    perturb_(model)  # larger Δ, A and biases than the init's, so that the state matters
+    inputs = inputs_for(model_class, model.config, with_labels=True)
+    paths = []
+
+    def recording_resolve_backend(tensor, forced="auto", kernel="selective_scan"):
+        paths.append(resolve_backend(tensor, forced, kernel))
+        return paths[-1]
+
+    resolve_backend = ssm.resolve_backend
+    for module in [m for name, m in sys.modules.items() if name.startswith("mamba_multimodal")]:
+        if getattr(module, "resolve_backend", None) is resolve_backend:
+            monkeypatch.setattr(module, "resolve_backend", recording_resolve_backend)
+
+    force_scan_backend_(model, "reference")
+    expected_outputs, expected_gradients = outputs_and_gradients(model.to(torch.float64), as_float64(inputs))
+    paths.clear()
+    force_scan_backend_(model, backend)
+    outputs, gradients = outputs_and_gradients(model.to(torch.float32), inputs)
+    assert paths and set(paths) == {backend}, paths
+    assert_all_close(outputs, [expected.float() for expected in expected_outputs], BACKEND_TOLERANCE)
+    for name, gradient in gradients.items():
+        expected = expected_gradients[name].float()
+        torch.testing.assert_close(gradient, expected, **BACKEND_TOLERANCE, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def as_float64(inputs: dict) -> dict:
+    return {name: value.double() if value.is_floating_point() else value for name, value in inputs.items()}
 
 
 # --------------------------------------------------------------------------------------------------- LoRA

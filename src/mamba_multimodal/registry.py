@@ -177,6 +177,7 @@ FAMILIES: dict[str, Family] = {
                 modules_to_save=("head",),
             ),
             tiny=_MAMBAVISION_TINY,  # = MambaVisionConfig.from_preset("mambavision-tiny-test", num_labels=3)
+            variants={"layer-scale": {"layer_scale": 1e-2, "layer_scale_conv": 1e-2}},
             pipeline_tags={"AutoModelForImageClassification": "image-classification"},
             vision=True,
             base_model_licenses={"nvidia/": NVIDIA_LICENSE},
@@ -202,6 +203,9 @@ FAMILIES: dict[str, Family] = {
                 modules_to_save=("classifier",),
             ),
             tiny={"input_sizes": {"text": 8, "audio": 4, "vision": 6}, "hidden_size": 16, "num_hidden_layers": 2},
+            variants={
+                "mean-max-weighted": {"coupling": "mean", "pooling": "max", "fusion": "weighted", "num_labels": 3},
+            },
             summary="Coupled Mamba (Li et al., NeurIPS 2024, arXiv 2405.18014): one Mamba chain per modality (text, "
             "audio, vision) whose state transitions are coupled across modalities, for multimodal sentiment analysis.",
         ),
@@ -239,7 +243,11 @@ FAMILIES: dict[str, Family] = {
                 "text_config": {k: v for k, v in _MAMBA_TINY.items() if k != "use_mambapy"},
                 "num_labels": 3,
             },
-            variants={"mambavision-tower": {"vision_config": {"model_type": "mambavision", **_MAMBAVISION_TINY}}},
+            variants={
+                "mambavision-tower": {"vision_config": {"model_type": "mambavision", **_MAMBAVISION_TINY}},
+                "patch-tower": {"vision_config": {"model_type": "vlm_mamba_patch", "image_size": 32, "patch_size": 8}},
+                "conv-stem": {"vision_config": {"model_type": "vision_mamba", **_VISION_MAMBA_TINY, "stem": "conv"}},
+            },
             pipeline_tags={"AutoModelForImageTextToText": "image-text-to-text"},
             base_model_licenses={"nvidia/": NVIDIA_LICENSE},  # fine-tuned from a VLM with NVIDIA's MambaVision tower
             summary="VLM-Mamba: a vision-language model without attention in its language model: a vision encoder, "

@@ -154,31 +154,6 @@ def test_inputs_embeds_equal_input_ids():
     torch.testing.assert_close(from_embeds, from_ids)
 
 
-def test_every_parameter_gets_a_gradient_and_checkpointing_changes_nothing():
-    _, model = twin_models()
-    model.train()
-    input_ids = torch.randint(3, VOCAB, (2, 12))
-    model(input_ids, labels=input_ids).loss.backward()
-    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
-    for name, grad in grads.items():
-        assert grad is not None and grad.abs().sum() > 0, f"{name} got no gradient"
-    model.zero_grad()
-    model.gradient_checkpointing_enable()
-    model(input_ids, labels=input_ids).loss.backward()
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, grads[name], atol=1e-5, rtol=1e-4, msg=name)
-
-
-@pytest.mark.parametrize("backend", ["pytorch", "reference"])
-def test_scan_backend_flag_forces_a_path_with_the_same_result(backend):
-    _, model = twin_models()
-    input_ids = torch.randint(3, VOCAB, (2, 10))
-    with torch.no_grad():
-        expected = model(input_ids).logits
-        model.config.scan_backend = backend
-        torch.testing.assert_close(model(input_ids).logits, expected, atol=ATOL, rtol=0)
-
-
 def assert_every_adapter_trains_and_merges(model, forward, merge, targets, layers=2):
     """One backward: every LoRA A and B gets a non-zero gradient and nothing else does; merged == unmerged."""
     model.train()
@@ -312,14 +287,6 @@ def test_the_cache_has_the_new_name_and_the_old_names_still_work():
 
 
 @pytest.mark.parametrize("part", ["model", "backbone"])
-def test_unknown_keyword_arguments_raise_instead_of_vanishing(part):
-    _, model = twin_models()
-    module = model if part == "model" else model.backbone
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'atention_mask'"):
-        module(torch.randint(3, VOCAB, (1, 4)), atention_mask=torch.ones(1, 4))
-
-
-@pytest.mark.parametrize("part", ["model", "backbone"])
 def test_the_keywords_generate_trainer_and_peft_pass_are_accepted(part):
     """PEFT's CAUSAL_LM wrapper passes output_attentions=None, generate() and Trainer pass position and loss keywords,
     and a wrapper may pass None for an argument the model does not have: none of them changes the outputs."""
@@ -352,18 +319,6 @@ def test_causal_lm_loss_honors_shift_labels():
     torch.testing.assert_close(out.loss, expected, atol=1e-6, rtol=0)
     shifted = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, VOCAB), input_ids[:, 1:].reshape(-1))
     assert not torch.allclose(out.loss, shifted), "the labels were used instead of shift_labels"
-
-
-def test_return_dict_false_gives_the_tuple_of_the_outputs_that_are_set():
-    _, model = twin_models()
-    input_ids = torch.randint(3, VOCAB, (2, 5))
-    with torch.no_grad():
-        outputs = model(input_ids, labels=input_ids, output_hidden_states=True, use_cache=False)
-        as_tuple = model(input_ids, labels=input_ids, output_hidden_states=True, use_cache=False, return_dict=False)
-    assert isinstance(as_tuple, tuple) and len(as_tuple) == 3  # loss, logits, hidden_states: the cache is None
-    torch.testing.assert_close(as_tuple[0], outputs.loss)
-    torch.testing.assert_close(as_tuple[1], outputs.logits)
-    assert len(as_tuple[2]) == model.config.num_hidden_layers + 1
 
 
 def test_num_items_in_batch_reaches_the_loss():

@@ -1,9 +1,9 @@
-"""Coupled Mamba models: Eq. 6 written out, parallel == streaming, padding, coupling, gradients, losses, save/load."""
+"""Coupled Mamba models: Eq. 6 written out, parallel == streaming, padding, coupling, gradients through a cache,
+losses. The checks every family shares (save/load, Auto, gradients, checkpointing, backends) are in test_families.py."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoModel, AutoModelForSequenceClassification
 
 from mamba_multimodal import (
     CoupledMambaCache,
@@ -12,7 +12,6 @@ from mamba_multimodal import (
     CoupledMambaModel,
 )
 
-ALL_MODEL_CLASSES = (CoupledMambaModel, CoupledMambaForSequenceClassification)
 COUPLINGS = ("sum", "mean", "none")
 SIZES = {"text": 12, "audio": 5, "vision": 3}
 ATOL = 1e-5  # float32
@@ -316,35 +315,7 @@ def test_coupling_carries_one_modalitys_past_into_anothers_output(coupling):
     assert own[0, 2].abs().sum() > 1e-6  # audio's own past always reaches audio's output
 
 
-# ----------------------------------------------------------------------------------- gradients, losses
-@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
-@pytest.mark.parametrize("fusion", ["concat", "weighted"])
-def test_every_parameter_gets_a_gradient(model_class, fusion):
-    model = build(model_class, fusion=fusion, num_labels=3).train()
-    inputs = CoupledMambaTester(batch_size=4).prepare_inputs()
-    if model_class is CoupledMambaModel:
-        outputs = model(**inputs)
-        loss = outputs.pooler_output.pow(2).sum() + outputs.last_hidden_state.pow(2).sum()
-    else:
-        loss = model(**inputs, labels=torch.tensor([0, 1, 2, 1])).loss
-    loss.backward()
-    for name, parameter in model.named_parameters():
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"{name} got no gradient"
-
-
-def test_gradient_checkpointing_changes_nothing():
-    model = build(num_labels=3).train()
-    inputs, labels = CoupledMambaTester().prepare_inputs(), torch.tensor([0, 2])
-    model(**inputs, labels=labels).loss.backward()
-    plain = {name: p.grad.clone() for name, p in model.named_parameters()}
-    model.zero_grad()
-    getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)()
-    assert all(layer.gradient_checkpointing for layer in model.model.layers)
-    model(**inputs, labels=labels).loss.backward()
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, plain[name], msg=name)
-
-
+# ------------------------------------------------------------------------------------------------ losses
 @pytest.mark.parametrize(
     ("overrides", "labels", "reference"),
     [
@@ -398,16 +369,6 @@ def test_fresh_init_is_mambas():
     assert torch.equal(model.classifier.output.bias, torch.zeros(2))
 
 
-@pytest.mark.parametrize("backend", ["pytorch", "reference"])
-def test_scan_backends_agree_inside_the_model(backend):
-    model = build(coupling="mean")
-    inputs = CoupledMambaTester().prepare_inputs()
-    with torch.no_grad():
-        expected = model(**inputs).logits
-        model.config.scan_backend = backend
-        torch.testing.assert_close(model(**inputs).logits, expected, atol=ATOL, rtol=0)
-
-
 def test_other_modalities_come_as_keywords():
     config = CoupledMambaConfig(input_sizes={"speech": 4, "face": 6}, hidden_size=8, state_size=4)
     model = CoupledMambaForSequenceClassification(config).eval()
@@ -425,28 +386,6 @@ def test_lora_adapters_on_every_projection_train():
     adapters = {name: p for name, p in model.named_parameters() if "lora_" in name}
     assert {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in adapters} == set(targets)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in adapters.values())
-
-
-# ------------------------------------------------------------------------------------- save, load, Auto
-@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
-def test_save_and_load_round_trip_gives_identical_outputs(model_class, tmp_path):
-    model = build(model_class, coupling="sum", pooling="max", fusion="weighted", num_labels=3)
-    inputs = CoupledMambaTester().prepare_inputs()
-    model.save_pretrained(tmp_path)
-    auto_class = AutoModel if model_class is CoupledMambaModel else AutoModelForSequenceClassification
-    for loaded in (model_class.from_pretrained(tmp_path).eval(), auto_class.from_pretrained(tmp_path).eval()):
-        assert type(loaded) is model_class
-        with torch.no_grad():
-            assert torch.equal(loaded(**inputs)[0], model(**inputs)[0])
-
-
-def test_auto_model_loads_the_backbone_of_a_classifier(tmp_path):
-    classifier = build(num_labels=7)
-    classifier.save_pretrained(tmp_path)
-    backbone = AutoModel.from_pretrained(tmp_path).eval()
-    inputs = CoupledMambaTester().prepare_inputs()
-    with torch.no_grad():
-        assert torch.equal(backbone(**inputs).pooler_output, classifier.model(**inputs).pooler_output)
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -486,13 +425,6 @@ def test_the_cache_goes_by_its_new_name_and_the_old_ones():
             assert prefix.cache_params is prefix.cache is not None
             rest = model(**steps(inputs, 4, 9), **{name: prefix.cache}).logits
             torch.testing.assert_close(rest, full, atol=ATOL, rtol=0, msg=name)
-
-
-@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
-def test_unknown_keywords_raise_a_type_error_naming_them(model_class):
-    model = build(model_class)
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'use_cahce'"):
-        model(**CoupledMambaTester().prepare_inputs(), use_cahce=True)
 
 
 def test_a_graph_traced_with_full_masks_still_honours_padding():

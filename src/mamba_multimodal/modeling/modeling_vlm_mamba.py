@@ -28,6 +28,7 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, SequenceClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput, TransformersKwargs, torch_compilable_check
@@ -59,7 +60,7 @@ def _check_pixel_values(pixel_values, num_channels: int, image_size: int) -> Non
 
 
 # ------------------------------------------------------------------------------------------ VisionMamba
-class VisionMambaLayer(nn.Module):
+class VisionMambaLayer(GradientCheckpointingLayer):
     """Pre-norm residual block over the patch sequence: x + mixer(norm(x)) [+ flip(mixer_backward(flip(norm(x))))]."""
 
     def __init__(self, config: VisionMambaConfig, layer_idx: int):
@@ -116,6 +117,7 @@ class VisionMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     base_model_prefix = "vision_mamba"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
+    supports_gradient_checkpointing = True
     _no_split_modules = ["VisionMambaLayer"]
 
     @torch.no_grad()
