@@ -1,0 +1,61 @@
+"""transformers' ModelTesterMixin, GenerationTesterMixin and PipelineTesterMixin over VLM-Mamba (VLMambaModel,
+VLMambaForConditionalGeneration, VLMambaForImageTextClassification)."""
+
+import unittest
+
+import torch
+from transformers_tests.generation.test_utils import GenerationTesterMixin
+from transformers_tests.test_configuration_common import ConfigTester
+from transformers_tests.test_modeling_common import ModelTesterMixin, floats_tensor, ids_tensor
+from transformers_tests.test_pipeline_mixin import PipelineTesterMixin
+
+from mamba_multimodal.configuration.configuration_vlm_mamba import VLMambaConfig
+from mamba_multimodal.modeling.modeling_vlm_mamba import (
+    VLMambaForConditionalGeneration,
+    VLMambaForImageTextClassification,
+    VLMambaModel,
+)
+from mamba_multimodal.registry import FAMILIES
+
+
+class VLMambaModelTester:
+    """Inputs as LLaVA's tester builds them: the image's placeholder tokens first, then text without that token."""
+
+    def __init__(self, parent, batch_size=2, text_length=5):
+        self.parent = parent
+        self.batch_size = batch_size
+        self.is_training = True
+        config = self.get_config()
+        self.image_size = config.vision_config.image_size
+        self.num_channels = config.vision_config.num_channels
+        self.vocab_size = config.text_config.vocab_size
+        self.hidden_size = config.text_config.hidden_size
+        self.num_hidden_layers = config.text_config.num_hidden_layers
+        self.image_token_id = config.image_token_id
+        self.image_seq_length = config.image_seq_length
+        self.text_length = text_length
+        self.seq_length = config.image_seq_length + text_length
+
+    def get_config(self):
+        return FAMILIES["vlm_mamba"].tiny_config()
+
+    def prepare_config_and_inputs_for_common(self):
+        pixel_values = floats_tensor([self.batch_size, self.num_channels, self.image_size, self.image_size])
+        text = ids_tensor([self.batch_size, self.text_length], self.vocab_size)
+        text[text == self.image_token_id] = self.image_token_id - 1
+        image = torch.full((self.batch_size, self.image_seq_length), self.image_token_id)
+        input_ids = torch.cat([image, text], dim=1)
+        return self.get_config(), {"pixel_values": pixel_values, "input_ids": input_ids}
+
+
+class VLMambaModelTest(ModelTesterMixin, GenerationTesterMixin, PipelineTesterMixin, unittest.TestCase):
+    all_model_classes = (VLMambaModel, VLMambaForConditionalGeneration, VLMambaForImageTextClassification)
+    pipeline_model_mapping = {"image-text-to-text": VLMambaForConditionalGeneration}
+    has_attentions = False  # attention-free language model and vision encoder
+
+    def setUp(self):
+        self.model_tester = VLMambaModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=VLMambaConfig, has_text_modality=False)
+
+    def test_config(self):
+        self.config_tester.run_common_tests()
