@@ -39,7 +39,10 @@ SEEDS = (
 # the pipeline mixin's list of the Hub's tiny test models (none of them is ours; without an entry a pipeline test
 # skips, saying so).
 # pyproject.toml: the pytest markers transformers registers.
-DATA_FILES = {"tests/utils/tiny_model_summary.json": "{}\n", "pyproject.toml": ""}
+DATA_FILES = {
+    "tests/utils/tiny_model_summary.json": "{}\n",
+    "pyproject.toml": "[tool.pytest.ini_options]\nmarkers = []\n",
+}
 # What the mixins import beyond the project's lock (transformers' "testing" extra), installed into .upstream/site so
 # that the venv keeps holding exactly the lock.
 TEST_REQUIREMENTS = ("parameterized==0.9.0",)

@@ -3,6 +3,8 @@ MambaVisionForImageClassification, MambaVisionBackbone)."""
 
 import unittest
 
+import torch
+
 from transformers_tests.test_backbone_common import BackboneTesterMixin
 from transformers_tests.test_configuration_common import ConfigTester
 from transformers_tests.test_modeling_common import ModelTesterMixin, floats_tensor, ids_tensor
@@ -26,7 +28,9 @@ class MambaVisionModelTester:
         self.image_size = config.image_size
         self.num_channels = config.num_channels
         self.hidden_size = config.num_features
-        self.num_hidden_layers = len(config.depths)
+        self.stem_size = config.dim
+        self.hidden_sizes = config.hidden_sizes
+        self.num_stages = len(config.depths)
         self.num_labels = config.num_labels
         self.out_features = config.out_features
         self.out_indices = config.out_indices
@@ -61,6 +65,26 @@ class MambaVisionModelTest(ModelTesterMixin, PipelineTesterMixin, unittest.TestC
 
     def test_config(self):
         self.config_tester.run_common_tests()
+
+    def test_hidden_states_output(self):
+        """Hierarchical, as ConvNext's test checks it: the stem's feature map, then one per stage, (b, C, H, W) with
+        the stage's width and the resolution halved from stage to stage (the stem: 1/4 of the image)."""
+        config, inputs_dict = self.model_tester.prepare_config_and_inputs_for_common()
+        tester = self.model_tester
+        side = tester.image_size // 4
+        expected = [(tester.stem_size, side, side)]
+        expected += [(width, side >> stage, side >> stage) for stage, width in enumerate(tester.hidden_sizes)]
+        for model_class in (MambaVisionModel, MambaVisionForImageClassification):
+            for through_config in (False, True):
+                config.output_hidden_states = through_config
+                model = model_class(config).eval()
+                with torch.no_grad():
+                    outputs = model(**inputs_dict, **({} if through_config else {"output_hidden_states": True}))
+                self.assertEqual([tuple(h.shape[1:]) for h in outputs.hidden_states], expected)
+
+    @unittest.skip(reason="No token embeddings: a convolutional stem takes the pixels (as ConvNext's test says)")
+    def test_model_get_set_embeddings(self):
+        pass
 
 
 class MambaVisionBackboneTest(BackboneTesterMixin, unittest.TestCase):
