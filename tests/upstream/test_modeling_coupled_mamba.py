@@ -11,6 +11,8 @@ from mamba_multimodal.configuration.configuration_coupled_mamba import CoupledMa
 from mamba_multimodal.modeling.modeling_coupled_mamba import CoupledMambaForSequenceClassification, CoupledMambaModel
 from mamba_multimodal.registry import FAMILIES
 
+from .common import ConfigTests
+
 
 class CoupledMambaModelTester:
     def __init__(self, parent, batch_size=2, seq_length=7):
@@ -35,7 +37,7 @@ class CoupledMambaModelTester:
         return config, inputs
 
 
-class CoupledMambaModelTest(ModelTesterMixin, PipelineTesterMixin, unittest.TestCase):
+class CoupledMambaModelTest(ConfigTests, ModelTesterMixin, PipelineTesterMixin, unittest.TestCase):
     all_model_classes = (CoupledMambaModel, CoupledMambaForSequenceClassification)
     pipeline_model_mapping = {}  # features of three modalities in: no transformers pipeline takes them
     has_attentions = False  # attention-free: coupled selective scans
@@ -50,9 +52,6 @@ class CoupledMambaModelTest(ModelTesterMixin, PipelineTesterMixin, unittest.Test
             has_text_modality=False,
             common_properties=["hidden_size", "num_hidden_layers"],
         )
-
-    def test_config(self):
-        self.config_tester.run_common_tests()
 
     @unittest.skip(reason="No token embeddings: each modality's features go through a linear projection")
     def test_model_get_set_embeddings(self):

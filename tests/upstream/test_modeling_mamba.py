@@ -9,26 +9,24 @@ from transformers_tests.test_modeling_common import ModelTesterMixin, ids_tensor
 from transformers_tests.test_pipeline_mixin import PipelineTesterMixin
 
 from mamba_multimodal.modeling.mamba import MambaForCausalLM, MambaModel
+from mamba_multimodal.registry import FAMILIES
+
+from .common import ConfigTests
 
 
 class MambaModelTester:
-    def __init__(self, parent, batch_size=2, seq_length=7, vocab_size=64, hidden_size=16, num_hidden_layers=2):
+    def __init__(self, parent, batch_size=2, seq_length=7):
         self.parent = parent
         self.batch_size = batch_size
         self.seq_length = seq_length
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
         self.is_training = True
+        config = self.get_config()
+        self.vocab_size = config.vocab_size
+        self.hidden_size = config.hidden_size
+        self.num_hidden_layers = config.num_hidden_layers
 
     def get_config(self):
-        return MambaConfig(
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            num_hidden_layers=self.num_hidden_layers,
-            state_size=4,
-            use_mambapy=False,
-        )
+        return FAMILIES["mamba"].tiny_config()
 
     def prepare_config_and_inputs_for_common(self):
         input_ids = ids_tensor([self.batch_size, self.seq_length], self.vocab_size)
@@ -36,7 +34,7 @@ class MambaModelTester:
         return self.get_config(), {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
-class MambaModelTest(ModelTesterMixin, GenerationTesterMixin, PipelineTesterMixin, unittest.TestCase):
+class MambaModelTest(ConfigTests, ModelTesterMixin, GenerationTesterMixin, PipelineTesterMixin, unittest.TestCase):
     all_model_classes = (MambaModel, MambaForCausalLM)
     pipeline_model_mapping = {"feature-extraction": MambaModel, "text-generation": MambaForCausalLM}
     has_attentions = False  # attention-free: a selective scan
@@ -44,9 +42,6 @@ class MambaModelTest(ModelTesterMixin, GenerationTesterMixin, PipelineTesterMixi
     def setUp(self):
         self.model_tester = MambaModelTester(self)
         self.config_tester = ConfigTester(self, config_class=MambaConfig, hidden_size=16, common_properties=[])
-
-    def test_config(self):
-        self.config_tester.run_common_tests()
 
     @unittest.skip(
         reason="TODO(#22 forward convention): cache_params= is taken without the deprecation warning that "

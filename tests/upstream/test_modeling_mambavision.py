@@ -4,7 +4,6 @@ MambaVisionForImageClassification, MambaVisionBackbone)."""
 import unittest
 
 import torch
-
 from transformers_tests.test_backbone_common import BackboneTesterMixin
 from transformers_tests.test_configuration_common import ConfigTester
 from transformers_tests.test_modeling_common import ModelTesterMixin, floats_tensor, ids_tensor
@@ -17,6 +16,8 @@ from mamba_multimodal.modeling.modeling_mambavision import (
     MambaVisionModel,
 )
 from mamba_multimodal.registry import FAMILIES
+
+from .common import ConfigTests
 
 
 class MambaVisionModelTester:
@@ -48,7 +49,7 @@ class MambaVisionModelTester:
         return config, {"pixel_values": pixel_values}
 
 
-class MambaVisionModelTest(ModelTesterMixin, PipelineTesterMixin, unittest.TestCase):
+class MambaVisionModelTest(ConfigTests, ModelTesterMixin, PipelineTesterMixin, unittest.TestCase):
     all_model_classes = (MambaVisionModel, MambaVisionForImageClassification, MambaVisionBackbone)
     pipeline_model_mapping = {
         "image-feature-extraction": MambaVisionModel,
@@ -62,9 +63,6 @@ class MambaVisionModelTest(ModelTesterMixin, PipelineTesterMixin, unittest.TestC
         self.config_tester = ConfigTester(
             self, config_class=MambaVisionConfig, has_text_modality=False, common_properties=[]
         )
-
-    def test_config(self):
-        self.config_tester.run_common_tests()
 
     def test_hidden_states_output(self):
         """Hierarchical, as ConvNext's test checks it: the stem's feature map, then one per stage, (b, C, H, W) with

@@ -11,6 +11,8 @@ from mamba_multimodal.configuration.configuration_vlm_mamba import VisionMambaCo
 from mamba_multimodal.modeling.modeling_vlm_mamba import VisionMambaModel
 from mamba_multimodal.registry import FAMILIES
 
+from .common import ConfigTests
+
 
 class VisionMambaModelTester:
     def __init__(self, parent, batch_size=2):
@@ -32,7 +34,7 @@ class VisionMambaModelTester:
         return self.get_config(), {"pixel_values": pixel_values}
 
 
-class VisionMambaModelTest(ModelTesterMixin, PipelineTesterMixin, unittest.TestCase):
+class VisionMambaModelTest(ConfigTests, ModelTesterMixin, PipelineTesterMixin, unittest.TestCase):
     all_model_classes = (VisionMambaModel,)
     pipeline_model_mapping = {"image-feature-extraction": VisionMambaModel}
     has_attentions = False  # attention-free: bidirectional selective scans
@@ -43,9 +45,6 @@ class VisionMambaModelTest(ModelTesterMixin, PipelineTesterMixin, unittest.TestC
         self.config_tester = ConfigTester(
             self, config_class=VisionMambaConfig, has_text_modality=False, common_properties=[]
         )
-
-    def test_config(self):
-        self.config_tester.run_common_tests()
 
     @unittest.skip(reason="No token embeddings: a convolutional patch stem takes the pixels")
     def test_model_get_set_embeddings(self):
