@@ -8,11 +8,28 @@ import sys
 import tomllib
 from pathlib import Path
 
+
+def name_our_classes_in_auto_tables():
+    """transformers' mixins pick a class's labels and training by its name in the Auto mappings' name tables
+    (`MODEL_MAPPING_NAMES`...), which list transformers' own models only; the package's `register_all` registers its
+    classes with the Auto classes, and here their names join those tables the same way, so that the mixins treat
+    them as they treat transformers' models (base models and backbones not trained, classifiers given labels)."""
+    import transformers
+
+    from mamba_multimodal.registry import FAMILIES
+
+    for family in FAMILIES.values():
+        for auto_name, model_class in family.auto_models.items():
+            names = getattr(transformers, auto_name)._model_mapping._model_mapping
+            names.setdefault(family.model_type, model_class.__name__)
+
+
 CACHE = Path(__file__).resolve().parents[2] / ".upstream"
 UPSTREAM = CACHE / f"transformers-{importlib.metadata.version('transformers')}"
 
 if (UPSTREAM / "transformers_tests" / "test_modeling_common.py").exists():
     sys.path[:0] = [str(UPSTREAM), str(CACHE / "site")]  # the mixins, and what they import beyond the lock
+    name_our_classes_in_auto_tables()  # now: found while collecting `pytest tests`, it misses the session hooks
 else:
     collect_ignore_glob = ["test_*.py"]
 
@@ -29,18 +46,3 @@ def pytest_configure(config):
     )
     for marker in [*markers, *CONFTEST_MARKERS]:
         config.addinivalue_line("markers", marker)
-
-
-def pytest_sessionstart(session):
-    """transformers' mixins pick a class's labels and training by its name in the Auto mappings' name tables
-    (`MODEL_MAPPING_NAMES`...), which list transformers' own models only; the package's `register_all` registers its
-    classes with the Auto classes, and here their names join those tables the same way, so that the mixins treat
-    them as they treat transformers' models (base models and backbones not trained, classifiers given labels)."""
-    import transformers
-
-    from mamba_multimodal.registry import FAMILIES
-
-    for family in FAMILIES.values():
-        for auto_name, model_class in family.auto_models.items():
-            names = getattr(transformers, auto_name)._model_mapping._model_mapping
-            names.setdefault(family.model_type, model_class.__name__)

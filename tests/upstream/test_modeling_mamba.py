@@ -45,14 +45,14 @@ class MambaModelTest(ConfigTests, ModelTesterMixin, GenerationTesterMixin, Pipel
 
     @unittest.skip(
         reason="TODO(#22 forward convention): cache_params= is taken without the deprecation warning that "
-        "transformers' @deprecate_kwarg('cache_params', new_name='cache') gives (/work/upstream_failures.md)"
+        "transformers' @deprecate_kwarg('cache_params', new_name='cache') gives"
     )
     def test_bc_cache_name_forward(self):
         pass
 
     @unittest.skip(
         reason="TODO(#22 forward convention): MambaForCausalLM.forward refuses the loss kwarg shift_labels "
-        "(transformers' LM losses take it through **kwargs) (/work/upstream_failures.md)"
+        "(transformers' LM losses take it through **kwargs)"
     )
     def test_causal_lm_loss_honors_shift_labels(self):
         pass

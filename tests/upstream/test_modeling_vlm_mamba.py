@@ -21,11 +21,11 @@ from .common import ConfigTests
 
 IMAGE_FEATURES_OUTPUT = (
     "TODO(#22 forward convention): get_image_features returns a tensor and takes no return_dict / "
-    "output_hidden_states; LLaVA's returns a BaseModelOutputWithPooling (/work/upstream_failures.md)"
+    "output_hidden_states; LLaVA's returns a BaseModelOutputWithPooling"
 )
 INPUTS_EMBEDS_WITH_IMAGES = (
     "TODO(#22 forward convention): inputs_embeds with pixel_values is refused (image positions only from "
-    "input_ids); LLaVA finds them in inputs_embeds by the image token's embedding (/work/upstream_failures.md)"
+    "input_ids); LLaVA finds them in inputs_embeds by the image token's embedding"
 )
 
 
@@ -82,14 +82,14 @@ class VLMambaModelTest(ConfigTests, ModelTesterMixin, GenerationTesterMixin, Pip
 
     @unittest.skip(
         reason="TODO(#22 forward convention): cache_params= is taken without the deprecation warning that "
-        "transformers' @deprecate_kwarg('cache_params', new_name='cache') gives (/work/upstream_failures.md)"
+        "transformers' @deprecate_kwarg('cache_params', new_name='cache') gives"
     )
     def test_bc_cache_name_forward(self):
         pass
 
     @unittest.skip(
         reason="TODO(#22 forward convention): the classes refuse the loss kwarg shift_labels (transformers' LM "
-        "losses take it through **kwargs) (/work/upstream_failures.md)"
+        "losses take it through **kwargs)"
     )
     def test_causal_lm_loss_honors_shift_labels(self):
         pass
