@@ -83,7 +83,7 @@ def download_sdist(version: str) -> Path:
     target = CACHE / "sdist"
     sdist = target / f"transformers-{version}.tar.gz"
     if not sdist.exists():
-        command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
+        command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", "transformers"]
         subprocess.run([*command, f"transformers=={version}", "-d", str(target)], check=True)
     return sdist
 
