@@ -6,11 +6,12 @@ transformers' sdist ships `tests/test_modeling_common.py`, `test_configuration_c
 and `test_pipeline_mixin.py`, but not the modules they import from its `tests/` package: `generation/test_utils.py`
 (GenerationTesterMixin), `exporters/test_export.py` (ExportTesterMixin, ModelTesterMixin's base),
 `utils/test_configuration_utils.py` (config_common_kwargs) and, before 5.25, `pipelines/test_pipelines_*.py`. This
-script downloads the sdist through pip into `.upstream/` (git-ignored), extracts the files the mixins need as the
-package `transformers_tests`, and writes a placeholder for every module the sdist lacks, so that the mixins import:
-a missing `...Mixin` becomes an empty class (no tests), any other missing class one whose instantiation skips the
-test, any other name a value whose use skips it, each naming the file that is missing. Nothing of transformers' test
-code is kept in this repository; `tests/upstream/` holds the test modules built on it.
+script downloads the sdist through pip (`pip download --no-binary transformers`) into `.upstream/` (git-ignored),
+extracts the files the mixins need as the package `transformers_tests`, and writes a placeholder for every module the
+sdist lacks, so that the mixins import: a missing `...Mixin` becomes a class whose one test skips (saying its tests
+are missing), any other missing class one whose instantiation skips the test, any other name a value whose use skips
+it, each naming the file that is missing. Nothing of transformers' test code is kept in this repository;
+`tests/upstream/` holds the test modules built on it.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ SEEDS = (
     "test_pipeline_mixin.py",
     "generation/test_utils.py",
 )
-# Data files the mixins read from transformers' repository root, with what stands for each when the sdist lacks it:
-# the pipeline mixin's list of the Hub's tiny test models (none of them is ours; without an entry a pipeline test
-# skips, saying so).
-# pyproject.toml: the pytest markers transformers registers.
+# Files the mixins and tests/upstream/conftest.py read from transformers' repository root, with what stands for each
+# when the sdist lacks it: the pipeline mixin's list of the Hub's tiny test models (none of them is ours; without an
+# entry a pipeline test skips, saying so), and pyproject.toml for the pytest markers transformers registers.
 DATA_FILES = {
     "tests/utils/tiny_model_summary.json": "{}\n",
     "pyproject.toml": "[tool.pytest.ini_options]\nmarkers = []\n",
