@@ -27,7 +27,7 @@ define install_lock
 	touch $(1)/.installed
 endef
 
-.PHONY: install demo test test-slow test-oldest test-latest test-torch-floor lock check-lock lint bench clean
+.PHONY: install demo test test-slow test-upstream test-oldest test-latest test-torch-floor lock check-lock lint bench clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,14 @@ test: install
 # them after the suite.
 test-slow: install
 	$(PY) -m pytest -q -m slow tests
+
+# transformers' own model tests (ModelTesterMixin, BackboneTesterMixin, PipelineTesterMixin) over every model class,
+# from transformers' sdist for the installed version, fetched through pip into .upstream/ (tools/upstream_tests.py
+# reports what the sdist holds and what it lacks). UPSTREAM_VENV=.venv-oldest runs them on the oldest set.
+UPSTREAM_VENV ?= $(VENV)
+test-upstream: $(UPSTREAM_VENV)/.installed
+	$(UPSTREAM_VENV)/bin/python tools/upstream_tests.py
+	$(UPSTREAM_VENV)/bin/python -m pytest -q tests/upstream
 
 test-oldest: $(VENV_OLDEST)/.installed
 	$(VENV_OLDEST)/bin/python $(SHOW_VERSIONS)
@@ -96,4 +104,4 @@ bench: install
 	$(PY) bench/bench_vlm.py
 
 clean:
-	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) build dist src/*.egg-info .pytest_cache .upstream

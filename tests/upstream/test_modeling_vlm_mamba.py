@@ -1,0 +1,123 @@
+"""transformers' ModelTesterMixin, GenerationTesterMixin and PipelineTesterMixin over VLM-Mamba (VLMambaModel,
+VLMambaForConditionalGeneration, VLMambaForImageTextClassification)."""
+
+import unittest
+
+import torch
+from transformers_tests.generation.test_utils import GenerationTesterMixin
+from transformers_tests.test_configuration_common import ConfigTester
+from transformers_tests.test_modeling_common import ModelTesterMixin, floats_tensor, ids_tensor
+from transformers_tests.test_pipeline_mixin import PipelineTesterMixin
+
+from mamba_multimodal.configuration.configuration_vlm_mamba import VLMambaConfig
+from mamba_multimodal.modeling.modeling_vlm_mamba import (
+    VLMambaForConditionalGeneration,
+    VLMambaForImageTextClassification,
+    VLMambaModel,
+)
+from mamba_multimodal.registry import FAMILIES
+
+from .common import ConfigTests
+
+IMAGE_FEATURES_OUTPUT = (
+    "TODO(#22 forward convention): get_image_features returns a tensor and takes no return_dict / "
+    "output_hidden_states; LLaVA's returns a BaseModelOutputWithPooling"
+)
+INPUTS_EMBEDS_WITH_IMAGES = (
+    "TODO(#22 forward convention): inputs_embeds with pixel_values is refused (image positions only from "
+    "input_ids); LLaVA finds them in inputs_embeds by the image token's embedding"
+)
+
+
+class VLMambaModelTester:
+    """Inputs as LLaVA's tester builds them: the image's placeholder tokens first, then text without that token."""
+
+    def __init__(self, parent, batch_size=2, text_length=5):
+        self.parent = parent
+        self.batch_size = batch_size
+        self.is_training = True
+        config = self.get_config()
+        self.image_size = config.vision_config.image_size
+        self.num_channels = config.vision_config.num_channels
+        self.vocab_size = config.text_config.vocab_size
+        self.hidden_size = config.text_config.hidden_size
+        self.num_hidden_layers = config.text_config.num_hidden_layers
+        self.image_token_id = config.image_token_id
+        self.image_seq_length = config.image_seq_length
+        self.text_length = text_length
+        self.seq_length = config.image_seq_length + text_length
+
+    def get_config(self):
+        """The registry's tiny config with an image token id in [10, 20), as LLaVA's tester picks a low one: the config
+        tests shrink the vocabulary to 20, the embedding-resizing tests clamp input_ids below the vocabulary size
+        minus 15, and 5.17's mismatched-shapes test runs the base model on text ids below 10 without an image."""
+        config = FAMILIES["vlm_mamba"].tiny_config()
+        config.image_token_id = 15
+        return config
+
+    def prepare_config_and_inputs_for_common(self):
+        pixel_values = floats_tensor([self.batch_size, self.num_channels, self.image_size, self.image_size])
+        text = ids_tensor([self.batch_size, self.text_length], self.vocab_size)
+        text[text == self.image_token_id] = self.image_token_id + 1
+        image = torch.full((self.batch_size, self.image_seq_length), self.image_token_id)
+        input_ids = torch.cat([image, text], dim=1)
+        return self.get_config(), {"pixel_values": pixel_values, "input_ids": input_ids}
+
+
+class VLMambaModelTest(ConfigTests, ModelTesterMixin, GenerationTesterMixin, PipelineTesterMixin, unittest.TestCase):
+    all_model_classes = (VLMambaModel, VLMambaForConditionalGeneration, VLMambaForImageTextClassification)
+    pipeline_model_mapping = {"image-text-to-text": VLMambaForConditionalGeneration}
+    has_attentions = False  # attention-free language model and vision encoder
+
+    def setUp(self):
+        self.model_tester = VLMambaModelTester(self)
+        self.config_tester = ConfigTester(self, config_class=VLMambaConfig, has_text_modality=False)
+
+    def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
+        """The image-text classifier places the image itself: its input_ids are the text alone."""
+        inputs_dict = super()._prepare_for_class(inputs_dict, model_class, return_labels=return_labels)
+        if model_class is VLMambaForImageTextClassification:
+            inputs_dict["input_ids"] = inputs_dict["input_ids"][:, self.model_tester.image_seq_length :]
+        return inputs_dict
+
+    @unittest.skip(
+        reason="TODO(#22 forward convention): cache_params= is taken without the deprecation warning that "
+        "transformers' @deprecate_kwarg('cache_params', new_name='cache') gives"
+    )
+    def test_bc_cache_name_forward(self):
+        pass
+
+    @unittest.skip(
+        reason="TODO(#22 forward convention): the classes refuse the loss kwarg shift_labels (transformers' LM "
+        "losses take it through **kwargs)"
+    )
+    def test_causal_lm_loss_honors_shift_labels(self):
+        pass
+
+    @unittest.skip(reason=INPUTS_EMBEDS_WITH_IMAGES)
+    def test_inputs_embeds(self):
+        pass
+
+    @unittest.skip(reason=INPUTS_EMBEDS_WITH_IMAGES)
+    def test_inputs_embeds_matches_input_ids(self):
+        pass
+
+    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
+    def test_get_image_features_output_0(self):
+        pass
+
+    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
+    def test_get_image_features_output_1(self):
+        pass
+
+    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
+    def test_get_image_features_output_2(self):
+        pass
+
+    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
+    def test_get_image_features_hidden_states(self):
+        pass
+
+    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
+    def test_get_image_features_pooler_output(self):
+        pass
