@@ -57,7 +57,7 @@ test-slow: install
 UPSTREAM_VENV ?= $(VENV)
 test-upstream: $(UPSTREAM_VENV)/.installed
 	$(UPSTREAM_VENV)/bin/python tools/upstream_tests.py
-	$(UPSTREAM_VENV)/bin/python -m pytest -q tests/upstream
+	UPSTREAM_TESTS=1 $(UPSTREAM_VENV)/bin/python -m pytest -q tests/upstream
 
 test-oldest: $(VENV_OLDEST)/.installed
 	$(VENV_OLDEST)/bin/python $(SHOW_VERSIONS)

@@ -1,9 +1,10 @@
 """transformers' own model tests over every model class: the modules here build on `ModelTesterMixin`,
 `PipelineTesterMixin` and `GenerationTesterMixin` from transformers' test utilities for the installed transformers,
-which `make test-upstream` fetches from its sdist into .upstream/ (tools/upstream_tests.py). Without them (a fresh
-clone, another transformers) these modules are not collected."""
+which `make test-upstream` fetches from its sdist into .upstream/ (tools/upstream_tests.py). Only that target
+collects these modules (it sets UPSTREAM_TESTS=1): `pytest tests` / `make test` leave them out, fetched or not."""
 
 import importlib.metadata
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -27,11 +28,13 @@ def name_our_classes_in_auto_tables():
 CACHE = Path(__file__).resolve().parents[2] / ".upstream"
 UPSTREAM = CACHE / f"transformers-{importlib.metadata.version('transformers')}"
 
-if (UPSTREAM / "transformers_tests" / "test_modeling_common.py").exists():
+if os.environ.get("UPSTREAM_TESTS") != "1":
+    collect_ignore_glob = ["test_*.py"]
+elif (UPSTREAM / "transformers_tests" / "test_modeling_common.py").exists():
     sys.path[:0] = [str(UPSTREAM), str(CACHE / "site")]  # the mixins, and what they import beyond the lock
     name_our_classes_in_auto_tables()  # now: found while collecting `pytest tests`, it misses the session hooks
 else:
-    collect_ignore_glob = ["test_*.py"]
+    raise RuntimeError(f"UPSTREAM_TESTS=1, but {UPSTREAM} holds no transformers tests: run tools/upstream_tests.py")
 
 
 # Markers of transformers' mixins and testing_utils that its own conftest.py (not in the sdist) registers.
