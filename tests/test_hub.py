@@ -29,6 +29,7 @@ from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.sharing import bundle
 from mamba_multimodal.training.recipes import easy_vqa_vlm_config, vlm_and_processor
+from mamba_multimodal.training.tasks import TASKS
 from test_families import inputs_for
 from transformers_helpers import auto_processor_class, load_without_package, tensors_of
 
@@ -269,8 +270,8 @@ def test_saved_folder_has_auto_map_processor_and_card(shared, family, auto, cls)
 
 
 def test_vlm_without_a_fitting_tokenizer_saves_no_processor_and_says_so(tmp_path, caplog):
-    family = FAMILIES["vlm_mamba"]
-    family.tasks["vqa"](family.tiny_config()).save_pretrained(tmp_path)  # vocabulary 64: not the bundled tokenizer
+    vlm = TASKS["vqa"].load("model_class")(FAMILIES["vlm_mamba"].tiny_config())
+    vlm.save_pretrained(tmp_path)  # vocabulary 64: not the bundled tokenizer
     assert not (tmp_path / "processor_config.json").exists()
     assert (tmp_path / "config.json").is_file() and (tmp_path / "modeling_vlm_mamba.py").is_file()
 
@@ -399,7 +400,7 @@ def test_trainer_final_save_writes_the_bundle_processor_and_card(tmp_path):
     from mamba_multimodal.training.trainer import MambaTrainer
 
     family = FAMILIES["mambavision"]
-    model = family.tasks["image-classification"](config_for(family))
+    model = TASKS["image-classification"].load("model_class")(config_for(family))
     rows = [{"pixel_values": torch.randn(3, 32, 32), "labels": i % 3} for i in range(4)]
     arguments = TrainingArguments(tmp_path / "run", max_steps=1, per_device_train_batch_size=4, report_to="none",
                                   use_cpu=True, save_strategy="no")  # fmt: skip
@@ -416,7 +417,7 @@ def test_a_card_written_in_a_staging_folder_is_named_after_its_target(tmp_path):
 
     family = FAMILIES["coupled_mamba"]
     with staged_into(tmp_path / "mosei-run") as staging:
-        family.tasks["sentiment"](family.tiny_config()).save_pretrained(staging)
+        TASKS["sentiment"].load("model_class")(family.tiny_config()).save_pretrained(staging)
     card = ModelCard.load(tmp_path / "mosei-run" / "README.md")
     assert "\n# mosei-run\n" in card.text
     assert 'model_id = "mosei-run"' in card.text and ".staging" not in card.text

@@ -5,6 +5,7 @@ import pytest
 
 from mamba_multimodal import MambaVisionConfig
 from mamba_multimodal.registry import APACHE_LICENSE, FAMILIES, NVIDIA_LICENSE, resolve
+from mamba_multimodal.training.tasks import TASKS
 
 FAMILY_LIST = list(FAMILIES.values())
 
@@ -12,11 +13,17 @@ FAMILY_LIST = list(FAMILIES.values())
 @pytest.mark.parametrize("family", FAMILY_LIST, ids=lambda f: f.name)
 def test_every_name_resolves_to_the_class_it_names(family):
     paths = [family.config_name, *family.extra_config_names, *family.model_names.values(),
-             *family.task_model_names.values(), *family.processor_names.values()]  # fmt: skip
+             *family.processor_names.values()]  # fmt: skip
     for path in paths:
         assert resolve(path).__name__ == path.rpartition(".")[2]
     assert family.config_class.model_type == family.model_type
     assert type(family.tiny_config()) is family.config_class
+
+
+@pytest.mark.parametrize("task", TASKS.values(), ids=list(TASKS))
+def test_every_task_trains_a_class_its_family_registers(task):
+    """So the generic tests, which run over each family's `auto_models`, cover every class a task trains."""
+    assert task.load("model_class") in FAMILIES[task.family].auto_models.values()
 
 
 @pytest.mark.parametrize("family", [f for f in FAMILY_LIST if f.processor_names], ids=lambda f: f.name)

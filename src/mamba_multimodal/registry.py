@@ -12,7 +12,9 @@ From this one table come:
 
     from mamba_multimodal.registry import FAMILIES, family_of
     family_of(model).lora.target_modules        # the LoRA targets of the model's family
-    FAMILIES["vlm_mamba"].tasks["vqa"]          # VLMambaForConditionalGeneration (imported on this first use)
+    FAMILIES["vlm_mamba"].config_class          # VLMambaConfig (imported on this first use)
+
+The training tasks, each naming its family and model class, are another table: `training.tasks.TASKS`.
 """
 
 from __future__ import annotations
@@ -74,7 +76,6 @@ class Family:
     config_name: the main config class (`config_class`); extra_config_names: the family's other registered configs
         (`configs`).
     model_names: {Auto class name: model class} (`auto_models`), registered with transformers by `register_all`.
-    task_model_names: {CLI / training task: model class} (`tasks`).
     processor_names: {Auto class name: processor class}, the family's own processor first (`processor_class`,
         `auto_processor`); a later entry registers one more processor for the config (VLM-Mamba's image processor).
     tiny: keyword arguments of a config small enough for a unit test on CPU (every kind of block present);
@@ -93,7 +94,6 @@ class Family:
     model_names: dict[str, str]
     lora: LoraPreset
     tiny: dict
-    task_model_names: dict[str, str] = field(default_factory=dict)
     processor_names: dict[str, str] = field(default_factory=dict)
     extra_config_names: tuple[str, ...] = ()
     variants: dict[str, dict] = field(default_factory=dict)
@@ -115,10 +115,6 @@ class Family:
     @property
     def auto_models(self) -> dict[str, type]:
         return {auto: resolve(path) for auto, path in self.model_names.items()}
-
-    @property
-    def tasks(self) -> dict[str, type]:
-        return {task: resolve(path) for task, path in self.task_model_names.items()}
 
     @property
     def processor_class(self) -> type | None:
@@ -161,9 +157,6 @@ FAMILIES: dict[str, Family] = {
                 "AutoModelForImageClassification": "modeling.modeling_mambavision.MambaVisionForImageClassification",
                 "AutoBackbone": "modeling.modeling_mambavision.MambaVisionBackbone",
             },
-            task_model_names={
-                "image-classification": "modeling.modeling_mambavision.MambaVisionForImageClassification"
-            },
             processor_names={"AutoImageProcessor": "processing.image_processing_mambavision.MambaVisionImageProcessor"},
             # NVIDIA's MambaVision repositories keep their preprocessing in config.json, which the Auto lookup never
             # reads.
@@ -194,7 +187,6 @@ FAMILIES: dict[str, Family] = {
                     "modeling.modeling_coupled_mamba.CoupledMambaForSequenceClassification"
                 ),
             },
-            task_model_names={"sentiment": "modeling.modeling_coupled_mamba.CoupledMambaForSequenceClassification"},
             processor_names={
                 "AutoFeatureExtractor": "processing.feature_processing_coupled_mamba.CoupledMambaFeatureProcessor"
             },
@@ -218,11 +210,6 @@ FAMILIES: dict[str, Family] = {
                 "AutoModel": "modeling.modeling_vlm_mamba.VLMambaModel",
                 "AutoModelForImageTextToText": "modeling.modeling_vlm_mamba.VLMambaForConditionalGeneration",
                 "AutoModelForSequenceClassification": "modeling.modeling_vlm_mamba.VLMambaForImageTextClassification",
-            },
-            task_model_names={
-                "caption": "modeling.modeling_vlm_mamba.VLMambaForConditionalGeneration",
-                "vqa": "modeling.modeling_vlm_mamba.VLMambaForConditionalGeneration",
-                "image-text-classification": "modeling.modeling_vlm_mamba.VLMambaForImageTextClassification",
             },
             processor_names={
                 "AutoProcessor": "processing.processing_vlm_mamba.VLMambaProcessor",
@@ -285,11 +272,6 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def tasks() -> dict[str, Family]:
-    """{training task: the family that serves it}, over every family."""
-    return {task: family for family in FAMILIES.values() for task in family.task_model_names}
-
-
 def family_of(model_or_config) -> Family:
     """The family of a model (a PEFT-wrapped one too) or a config, by its model_type.
 
@@ -340,5 +322,4 @@ __all__ = [
     "family_of",
     "register_all",
     "resolve",
-    "tasks",
 ]

@@ -29,6 +29,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from mamba_multimodal.modeling.mamba import MambaRMSNorm
 from mamba_multimodal.registry import FAMILIES, MAMBA_PROJECTIONS
 from mamba_multimodal.training import MambaTrainer, no_decay_parameter_names
+from mamba_multimodal.training.tasks import TASKS
 
 SCRIPT = Path(__file__).with_name("distributed_train.py")
 PROCESS_RNG_STATES = {"rng_state_0.pth", "rng_state_1.pth"}
@@ -36,8 +37,9 @@ CHECKPOINT_FILES = {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_st
 
 
 def tiny_model(family: str = "coupled_mamba") -> nn.Module:
-    registered = FAMILIES[family]
-    return next(iter(registered.tasks.values()))(registered.tiny_config())
+    """The class that the family's first task in `TASKS` trains, with the family's tiny config."""
+    task = next(task for task in TASKS.values() if task.family == family)
+    return task.load("model_class")(FAMILIES[family].tiny_config())
 
 
 def arguments(output_dir, **overrides) -> TrainingArguments:
