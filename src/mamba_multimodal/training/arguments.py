@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +67,13 @@ class TaskRun:
 
 
 def check_local(argument: str, value: str | None) -> None:
-    """A value that reads as a local path rather than a Hub id ("owner/name" or "name") and does not exist is a
-    mistake, reported before anything touches the Hub."""
-    if value is None or Path(value).expanduser().exists():
+    """A path ("dir/name") that does not exist and is no Hub id ("owner/name", `sharing.as_hub_id`) is a mistake,
+    reported before anything touches the Hub. A name alone passes: a built-in dataset, or a Hub id to transformers."""
+    from ..sharing.hub_id import as_hub_id
+
+    if value is None or "/" not in value or as_hub_id(value) or Path(value).expanduser().exists():
         return
-    if value.startswith((".", "/", "~")) or value.count("/") > 1 or value.endswith("/") or os.sep + os.sep in value:
-        raise UsageError(f"{argument}: no such file or folder: {value}")
+    raise UsageError(f"{argument}: no such file or folder: {value}")
 
 
 def loaded(argument: str, value: str, load):

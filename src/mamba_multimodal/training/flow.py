@@ -208,7 +208,7 @@ def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora:
 
 def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str, lora: bool) -> dict:
     """What the model card says of the run: the recipe, the data and the measured metrics."""
-    from ..hub import as_hub_id
+    from ..sharing.hub_id import as_hub_id
 
     args, state = trainer.args, trainer.state
     training = {

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from pathlib import Path
 
 import datasets
@@ -49,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 from datasets.table import InMemoryTable
 
+from ...sharing.hub_id import as_hub_id
 from .safe_pickle import safe_load_pickle
 
 SPLIT_NAMES = {"train": "train", "valid": "validation", "test": "test"}  # file split -> DatasetDict split
@@ -57,7 +57,6 @@ MMSA_LENGTH_KEYS = {"audio": "audio_lengths", "vision": "vision_lengths"}
 MODALITIES = ("text", "audio", "vision")
 SENTIMENT_CLASSES = ("negative", "neutral", "positive")  # MMSA's classification_labels 0, 1, 2
 _STRING, _FLOAT = datasets.Value("string"), datasets.Value("float32")
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
 # ------------------------------------------------------------------------------------------ finding the file
@@ -95,7 +94,7 @@ def resolve_pickle(path_or_hub_id, filenames: tuple[str, ...], revision: str | N
     if path.is_dir():
         return _find_in_directory(path, filenames)
     name = os.fspath(path_or_hub_id)
-    if not _HUB_ID.fullmatch(name) or name.endswith(".pkl"):
+    if as_hub_id(name) is None or name.endswith(".pkl"):  # "data/mosei.pkl": a missing file, not a repository
         raise FileNotFoundError(f"{name!r} is neither an existing file or directory nor a Hub dataset id (owner/name)")
     return _download(name, filenames[0], revision, cache_dir)
 
