@@ -184,6 +184,7 @@ def test_a_hung_compiler_is_killed_and_the_scan_falls_back_to_pytorch(
         child = os.fork()  # a child of the driver, as cc1plus is
         if child == 0:
             time.sleep(120)
+            open({str(tmp_path / "child.finished")!r}, "w").close()  # only if it was left to run
             sys.exit(0)
         open({str(tmp_path / "child.pid")!r}, "w").write(str(child))
         time.sleep(120)
@@ -192,12 +193,11 @@ def test_a_hung_compiler_is_killed_and_the_scan_falls_back_to_pytorch(
     monkeypatch.setenv("CXX", compiler)
     monkeypatch.setenv("MAMBA_MULTIMODAL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MAMBA_MULTIMODAL_COMPILE_TIMEOUT", "1")
-    started = time.monotonic()
     with caplog.at_level("WARNING", logger="mamba_multimodal"):
         assert ssm_cpu.load() is None
-    assert time.monotonic() - started < 30
     assert "ran past 1 s and was killed" in caplog.text
     assert process_is_gone(int((tmp_path / "child.pid").read_text())), "the compiler's children must be killed too"
+    assert not (tmp_path / "child.finished").exists(), "killed, not waited for"
     assert not list((tmp_path / "cache").rglob("*.so")), "no library may appear"
     inputs = small_scan_inputs()
     assert ssm.resolve_backend(inputs["u"]) == "pytorch"

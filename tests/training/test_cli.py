@@ -1,10 +1,9 @@
-"""`mamba-multimodal`: a fast --help, the task table, one-line mistakes, and a tiny end-to-end run per task."""
+"""`mamba-multimodal`: a --help without torch, the task table, one-line mistakes, and a tiny end-to-end run per task."""
 
 import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -33,18 +32,18 @@ def run(argv, capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_help_answers_without_importing_torch():
+def test_help_imports_the_standard_library_only():
+    """What makes --help answer at once (0.05 s, where `import torch` alone takes seconds): the launcher and the task
+    table it reads import nothing outside the standard library, not even the package's __init__."""
     probe = (
-        "import sys, time; start = time.perf_counter(); import mamba_multimodal_cli as cli\n"
+        "import sys; before = set(sys.modules); import mamba_multimodal_cli as cli\n"
         "try: cli.main(['--help'])\nexcept SystemExit: pass\n"
-        "print('SECONDS', time.perf_counter() - start, 'torch' in sys.modules, 'transformers' in sys.modules)"
+        "print('IMPORTED', *sorted({name.split('.')[0] for name in set(sys.modules) - before}))"
     )
-    start = time.perf_counter()
     output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    wall = time.perf_counter() - start
-    seconds, torch_loaded, transformers_loaded = output.rsplit("SECONDS", 1)[1].split()
-    assert torch_loaded == "False" and transformers_loaded == "False"
-    assert float(seconds) < 0.5 and wall < 3.0, (seconds, wall)  # measured 0.05 s / 0.1 s; margin for a loaded CPU
+    imported = set(output.rsplit("IMPORTED", 1)[1].split())
+    launcher = {"mamba_multimodal_cli", "_mamba_multimodal_task_table"}  # the task table, run from its file
+    assert launcher <= imported and not imported - launcher - sys.stdlib_module_names, imported
     assert "image-text-classification" in output
 
 
@@ -265,20 +264,26 @@ def test_unaligned_sentiment_is_resampled_to_50_steps_and_evaluates(tmp_path, ca
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--dataset" in err, err
 
 
-def test_a_hub_id_without_network_is_one_line_at_once_not_30_s_of_retries(tmp_path):
-    """No HF_HUB_OFFLINE, and a Hub host that cannot resolve (RFC 2606's .invalid): huggingface_hub alone retries for
-    ~30 s and prints 11 lines first (measured); the launcher switches to offline mode, so the cache is searched and the
-    mistake is one line."""
+def test_a_hub_id_without_network_is_one_line_and_no_request_to_retry(tmp_path):
+    """No HF_HUB_OFFLINE, and a Hub host that cannot resolve (RFC 2606's .invalid): huggingface_hub alone retries each
+    request for ~30 s and prints 11 lines first (measured). The launcher looks the host up once and switches to
+    offline mode: no request follows (no other host lookup, which each connection attempt makes), the cache is
+    searched and the mistake is one line."""
+    probe = (
+        "import os, socket, sys; lookups, lookup = [], socket.getaddrinfo\n"
+        "socket.getaddrinfo = lambda host, *args, **kwargs: lookups.append(host) or lookup(host, *args, **kwargs)\n"
+        "import mamba_multimodal_cli\n"
+        "try: code = mamba_multimodal_cli.main(sys.argv[1:])\nexcept SystemExit as exit: code = exit.code\n"
+        "print('LOOKUPS', *lookups, 'OFFLINE', os.environ.get('HF_HUB_OFFLINE')); sys.exit(code)"
+    )
     env = {key: value for key, value in os.environ.items() if not key.endswith("_OFFLINE")}
     env.update(HF_ENDPOINT="https://hub.invalid", HF_HOME=str(tmp_path / "hf"), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "mamba_multimodal_cli", "train", "vqa", "--model", "nobody/no-such-model-here"]
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    seconds = time.perf_counter() - start
+    command = [sys.executable, "-c", probe, "train", "vqa", "--model", "nobody/no-such-model-here"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("mamba-multimodal: error: --model: cannot load 'nobody/no-such-model-here'")
-    assert seconds < 25, seconds  # torch's import is most of it (about 8 s here)
+    assert result.stdout.rsplit("LOOKUPS", 1)[1].split() == ["hub.invalid", "OFFLINE", "1"], result.stdout
 
 
 def test_offline_mode_is_switched_on_only_for_a_possible_hub_id_and_an_unreachable_hub(tmp_path, monkeypatch):
