@@ -19,8 +19,8 @@ from transformers.configuration_utils import PreTrainedConfig
 
 ScanBackend = Literal["auto", "cuda", "cpu", "pytorch", "reference"]
 Coupling = Literal["sum", "mean", "none"]
-SCAN_BACKENDS = get_args(ScanBackend)  # = ssm.BACKENDS, without importing torch code here
-COUPLINGS = get_args(Coupling)  # = ssm.COUPLINGS
+SCAN_BACKENDS = get_args(ScanBackend)  # the paths of modeling/ssm.py (its BACKENDS), which reads them here
+COUPLINGS = get_args(Coupling)  # modeling/ssm_coupled.py reads them here
 Number = float | int  # 4 for 4.0 is fine; a bool is refused by the rules below
 Numbers = list[Number] | tuple[Number, ...]
 Ints = list[int] | tuple[int, ...]

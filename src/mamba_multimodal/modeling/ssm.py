@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 from transformers.utils import logging
 
+from ..configuration.validation import SCAN_BACKENDS as BACKENDS  # the choices of every config's `scan_backend`
 from . import ssm_cpu  # load() / build_error read through the module (tests replace them)
 from .ssm_cpu import SelectiveScanCPU
 
 logger = logging.get_logger(__name__)
 
-BACKENDS = ("auto", "cuda", "cpu", "pytorch", "reference")
 _FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 _CONV_ACTIVATIONS = (None, "silu", "swish")
 _CUDA_KERNELS = ("selective_scan",)  # the scans mamba_ssm has a kernel for (cuda_kernels())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..configuration.validation import COUPLINGS  # the choices of CoupledMambaConfig.coupling
 from .ssm import (
     _acc,
     _check_float,
@@ -27,7 +28,6 @@ from .ssm import (
 )
 from .ssm_cpu import CoupledScanCPU
 
-COUPLINGS = ("sum", "mean", "none")
 SCAN_ARGUMENTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
 
