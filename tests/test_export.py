@@ -96,8 +96,7 @@ def test_a_vision_mamba_built_on_the_cpu_kernel_exports_through_the_pytorch_scan
     """The C++ kernel cannot be traced: every mixer must follow the "pytorch" the export sets on the built model."""
     config = VisionMambaConfig(image_size=32, patch_size=8, hidden_size=16, scan_backend="cpu")
     model = VisionMambaModel(config).eval()
-    # A fixed batch: with a dynamic one, onnxruntime's reshape in the scan keeps the traced batch (to be fixed apart).
-    path = export_onnx(model, tmp_path / "model.onnx", dynamic_batch=False)  # checks onnxruntime against PyTorch
+    path = export_onnx(model, tmp_path / "model.onnx", batch_size=2)  # checks onnxruntime against PyTorch
     assert [o.name for o in onnx.load(path).graph.output] == ["last_hidden_state", "pooler_output"]
     assert model.config.scan_backend == "cpu", "the export must restore the config"
 
