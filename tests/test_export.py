@@ -9,8 +9,15 @@ import torch
 from transformers import PreTrainedConfig
 from transformers.modeling_outputs import ImageClassifierOutput
 
-from mamba_multimodal import MambaVisionBackbone, MambaVisionConfig, MambaVisionForImageClassification
+from mamba_multimodal import (
+    MambaVisionBackbone,
+    MambaVisionConfig,
+    MambaVisionForImageClassification,
+    VisionMambaConfig,
+    VisionMambaModel,
+)
 from mamba_multimodal.export import EXPORT_TESTED_FROM_TORCH, _torch_older_than, check_onnx, export_onnx
+from mamba_multimodal.modeling import ssm
 from mamba_multimodal.training import cli
 
 OLD_TORCH = _torch_older_than(EXPORT_TESTED_FROM_TORCH)
@@ -81,6 +88,17 @@ def test_odd_resolutions_and_backbone_feature_maps_export(tmp_path):
     backbone = MambaVisionBackbone(MambaVisionConfig.from_preset("mambavision-tiny-test", out_indices=[2, 4])).eval()
     path = export_onnx(backbone, tmp_path / "backbone.onnx", image_size=(72, 56))
     assert [o.name for o in onnx.load(path).graph.output] == ["feature_maps.0", "feature_maps.1"]
+
+
+@exports
+@pytest.mark.skipif(ssm.ssm_cpu.load() is None, reason="no C++ kernel here")
+def test_a_vision_mamba_built_on_the_cpu_kernel_exports_through_the_pytorch_scan(tmp_path):
+    """The C++ kernel cannot be traced: every mixer must follow the "pytorch" the export sets on the built model."""
+    config = VisionMambaConfig(image_size=32, patch_size=8, hidden_size=16, scan_backend="cpu")
+    model = VisionMambaModel(config).eval()
+    path = export_onnx(model, tmp_path / "model.onnx", batch_size=2)  # checks onnxruntime against PyTorch
+    assert [o.name for o in onnx.load(path).graph.output] == ["last_hidden_state", "pooler_output"]
+    assert model.config.scan_backend == "cpu", "the export must restore the config"
 
 
 @exports

@@ -314,21 +314,13 @@ def test_gradient_checkpointing_checkpoints_every_layer_and_changes_no_output_or
 
 # --------------------------------------------------------------------------------------------- scan backends
 def force_scan_backend_(model, backend: str) -> None:
-    """`scan_backend = backend` on every config the model's modules read (the model's, its sub-configs', and the
-    ones blocks build for themselves, such as VisionMamba's MambaConfig; transformers' MambaConfig declares no
-    scan_backend, which the mixer reads with "auto" as its default)."""
-    configs = {id(model.config): model.config}
-    for module in model.modules():
-        config = getattr(module, "config", None)
+    """`scan_backend = backend` on the model's config and its sub-configs, as a user (or `export.export_onnx`) sets it
+    on a built model: every scan must follow it, so no block may scan from a copy of its settings. transformers'
+    MambaConfig declares no scan_backend, which the mixer reads with "auto" as its default."""
+    configs = [model.config, *(getattr(model.config, name) for name in getattr(model.config, "sub_configs", {}))]
+    for config in configs:
         if config is not None:
-            configs[id(config)] = config
-    for config in list(configs.values()):
-        for name in getattr(config, "sub_configs", {}):
-            sub_config = getattr(config, name, None)
-            if sub_config is not None:
-                configs[id(sub_config)] = sub_config
-    for config in configs.values():
-        config.scan_backend = backend
+            config.scan_backend = backend
 
 
 def cpu_backends() -> list:

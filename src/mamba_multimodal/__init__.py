@@ -7,7 +7,8 @@ from . import sharing  # the sharing hook every save_pretrained calls (hub_mixin
 from ._version import __version__
 from .configuration.configuration_coupled_mamba import CoupledMambaConfig
 from .configuration.configuration_mambavision import MambaVisionConfig
-from .configuration.configuration_vlm_mamba import VisionMambaConfig, VLMambaConfig, VLMambaPatchConfig
+from .configuration.configuration_vision_mamba import VisionMambaConfig
+from .configuration.configuration_vlm_mamba import VLMambaConfig, VLMambaPatchConfig
 from .modeling import ssm
 from .modeling.mamba import MambaForCausalLM, MambaModel, MambaPreTrainedModel
 from .modeling.modeling_coupled_mamba import (
@@ -22,8 +23,8 @@ from .modeling.modeling_mambavision import (
     MambaVisionModel,
     MambaVisionPreTrainedModel,
 )
+from .modeling.modeling_vision_mamba import VisionMambaModel
 from .modeling.modeling_vlm_mamba import (
-    VisionMambaModel,
     VLMambaForConditionalGeneration,
     VLMambaForImageTextClassification,
     VLMambaModel,

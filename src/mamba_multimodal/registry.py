@@ -244,8 +244,8 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="vision_mamba",
             model_type="vision_mamba",
-            config_name="configuration.configuration_vlm_mamba.VisionMambaConfig",
-            model_names={"AutoModel": "modeling.modeling_vlm_mamba.VisionMambaModel"},
+            config_name="configuration.configuration_vision_mamba.VisionMambaConfig",
+            model_names={"AutoModel": "modeling.modeling_vision_mamba.VisionMambaModel"},
             lora=LoraPreset(target_modules=_module_pattern(*MAMBA_PROJECTIONS)),
             tiny=_VISION_MAMBA_TINY,
             vision=True,

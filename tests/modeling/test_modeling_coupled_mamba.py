@@ -11,6 +11,7 @@ from mamba_multimodal import (
     CoupledMambaForSequenceClassification,
     CoupledMambaModel,
 )
+from mamba_multimodal.modeling.streaming_coupled_mamba import time_pieces
 
 COUPLINGS = ("sum", "mean", "none")
 SIZES = {"text": 12, "audio": 5, "vision": 3}
@@ -217,7 +218,8 @@ def test_pieces_hold_the_token_budget_and_are_used_only_without_autograd():
     model = build(inference_chunk_tokens=8)
 
     def lengths(batch, length):
-        return [len(range(length)[piece]) for piece in model.model._pieces(batch, length)]
+        pieces = time_pieces(batch, length, model.config.inference_chunk_tokens)
+        return [len(range(length)[piece]) for piece in pieces]
 
     assert lengths(2, 11) == [11]  # gradients recorded: one piece
     with torch.no_grad():

@@ -28,14 +28,9 @@ Padding: `{m}_attention_mask` (b, l) marks modality m's real steps with 1.
 - A padded modality's block outputs zero at that step (its residual stream passes through), and pooling skips it.
 Values of `last_hidden_state` at padded steps carry no meaning.
 
-Long and live sequences: `use_cache=True` (or a `CoupledMambaCache`) returns a cache after a parallel pass; a call
-that passes it back continues from it, in parallel (`coupled_scan` from the cached state, the conv from the cached
-window), and returns the outputs, and logits over every step seen so far, of one parallel pass over everything, to
-1e-5. Only a continuation holding steps at which every modality is padded goes one step at a time
-(`ssm.causal_conv1d_update`, `ssm_coupled.coupled_state_update`), skipping those steps. The same mechanism bounds
-inference memory: without autograd, a batch goes through the layers in pieces of `config.inference_chunk_tokens` // b
-steps through an internal cache. The streamed conv reads `conv1d.weight` directly: merge a LoRA adapter on conv1d before
-streaming step by step.
+Long and live sequences: `use_cache=True` (or a `CoupledMambaCache`) returns a cache that a later call continues from,
+with the outputs of one parallel pass over everything; without autograd, long inputs go through in pieces of
+`config.inference_chunk_tokens` tokens (`streaming_coupled_mamba.py`). Pooling and fusion: `pooling_coupled_mamba.py`.
 """
 
 from __future__ import annotations
@@ -59,8 +54,17 @@ from ..configuration.configuration_coupled_mamba import CoupledMambaConfig
 from ..hub_mixin import HubModelMixin
 from .cache_utils import LegacyCacheOutputMixin, check_forward_kwargs, legacy_cache_names
 from .mamba import MambaMixerParameters, init_mamba_mixer
+from .pooling_coupled_mamba import fuse
 from .ssm import _is_tracing, causal_conv1d_update
 from .ssm_coupled import coupled_scan, coupled_state_update
+from .streaming_coupled_mamba import (
+    CoupledMambaCache,
+    forward_parallel,
+    forward_steps,
+    padding_order,
+    pooled_modalities,
+    prepare_cache,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -92,138 +96,6 @@ def _last_steps(tensor: torch.Tensor, count: int) -> torch.Tensor:
     return F.pad(tensor, (max(0, count - length), 0))[..., max(0, length - count) :]
 
 
-def _padding_order(masks: list[torch.Tensor] | None) -> torch.Tensor | None:
-    """(b, l) indices that put every step where all modalities are padded first, the others after in their order;
-    None when there is no such step."""
-    if masks is None:
-        return None
-    step_is_real = torch.stack(masks).any(0)  #                                                        (b, l)
-    if not _is_tracing() and bool(step_is_real.all()):  # a traced graph must not freeze this branch
-        return None
-    return torch.sort(step_is_real.to(torch.uint8), dim=1, stable=True).indices
-
-
-def _take_steps(tensor: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """The steps order (b, l') of tensor (b, l, ...): (b, l', ...)."""
-    index = order.reshape(*order.shape, *[1] * (tensor.dim() - 2)).expand(*order.shape, *tensor.shape[2:])
-    return tensor.gather(1, index)
-
-
-def _steps_of(tensor: torch.Tensor, piece: slice, order: torch.Tensor | None) -> torch.Tensor:
-    """The steps `piece` of tensor (b, l, ...), counted in `order` (b, l) when there is one."""
-    return tensor[:, piece] if order is None else _take_steps(tensor, order[:, piece])
-
-
-def _put_steps(out: torch.Tensor, values: torch.Tensor, piece: slice, order: torch.Tensor | None) -> None:
-    """Writes values (b, M, l_piece, d) into out (b, M, l, d) at the steps `piece`, counted in `order` (b, l)."""
-    if order is None:
-        out[:, :, piece] = values
-    else:
-        out.scatter_(2, order[:, None, piece, None].expand_as(values), values)
-
-
-def _joined_pieces(piece_outputs: list[list[tuple[torch.Tensor, ...]]]) -> list[tuple[torch.Tensor, ...]]:
-    """Per piece, per depth, per modality (b, l_piece, d) → per depth, per modality (b, l, d)."""
-    if len(piece_outputs) == 1:
-        return piece_outputs[0]
-    return [
-        tuple(torch.cat(modality_pieces, dim=1) for modality_pieces in zip(*depth_pieces, strict=True))
-        for depth_pieces in zip(*piece_outputs, strict=True)
-    ]
-
-
-# ------------------------------------------------------------------------------------------------ pooling
-def _pool_statistics(hidden: torch.Tensor, mask: torch.Tensor | None, pooling: str):
-    """One modality's pooling statistic over l steps: hidden (b, l, d) → (value (b, d), count (b,)), in float32.
-
-    value is a sum for "mean", a maximum for "max", the last real step for "last" (meaningless where count = 0)."""
-    hidden = hidden.float()
-    batch, length = hidden.shape[:2]
-    if mask is None:  # no (b, l, d) temporaries: the sequences can be long
-        count = torch.full((batch,), length, dtype=torch.long, device=hidden.device)
-        if pooling == "mean":
-            return hidden.sum(1), count
-        return (hidden.amax(1) if pooling == "max" else hidden[:, -1]), count
-    count = mask.sum(1)
-    if pooling == "mean":
-        value = torch.einsum("bld,bl->bd", hidden, mask.to(hidden.dtype))
-    elif pooling == "max":
-        value = hidden.masked_fill(~mask[..., None], -math.inf).amax(1)
-    else:
-        last = (mask * torch.arange(1, length + 1, device=mask.device)).argmax(1)  # the last real step
-        value = hidden[torch.arange(batch, device=hidden.device), last]
-    return value, count
-
-
-def _merge_statistics(old_value, old_count, value, count, pooling: str):
-    """Pooling statistics of two consecutive stretches of steps → those of both."""
-    if pooling == "mean":
-        merged = old_value + value
-    elif pooling == "max":
-        merged = torch.maximum(old_value, value)
-    else:
-        merged = torch.where((count > 0)[..., None], value, old_value)
-    return merged, old_count + count
-
-
-def _pooled(value: torch.Tensor, count: torch.Tensor, pooling: str) -> torch.Tensor:
-    """The pooled vector from its statistics; zero for a modality with no real step."""
-    if pooling == "mean":
-        return value / count.clamp(min=1)[..., None]
-    return torch.where((count > 0)[..., None], value, torch.zeros_like(value))
-
-
-# ------------------------------------------------------------------------------------------------- cache
-class CoupledMambaCache:
-    """What streaming inference carries from one step to the next, for a batch of b sequences.
-
-    Attributes:
-        conv_states: per layer, (M, b, d_in, k-1): the latest inputs of every modality's causal conv, oldest first.
-        ssm_states: per layer, the coupled state c (b, d_in, n) in float32 ((M, b, d_in, n) with coupling "none").
-        pooled, counts: (M, b, d) and (M, b) float32 pooling statistics of the steps seen so far (a sum for "mean",
-            a running maximum for "max", the latest real step for "last") and the number of real steps.
-        seen_steps: how many time steps were fed, padding included.
-    """
-
-    def __init__(self, config: CoupledMambaConfig, batch_size: int, dtype=torch.float32, device=None):
-        modalities, inner, window = config.num_modalities, config.intermediate_size, config.conv_kernel - 1
-        coupled = () if config.coupling != "none" else (modalities,)
-        layers = range(config.num_hidden_layers)
-        self.pooling = config.pooling
-        self.batch_size = batch_size
-        self.conv_states = [
-            torch.zeros(modalities, batch_size, inner, window, dtype=dtype, device=device) for _ in layers
-        ]
-        self.ssm_states = [torch.zeros(*coupled, batch_size, inner, config.state_size, device=device) for _ in layers]
-        start = -math.inf if config.pooling == "max" else 0.0
-        self.pooled = torch.full((modalities, batch_size, config.hidden_size), start, device=device)
-        self.counts = torch.zeros(modalities, batch_size, dtype=torch.long, device=device)
-        self.seen_steps = 0
-
-    def _batch_first_tensors(self) -> list[torch.Tensor]:
-        """Views of every state tensor with the batch axis first."""
-        views = [state.movedim(1, 0) for state in self.conv_states]
-        views += [state if state.dim() == 3 else state.movedim(1, 0) for state in self.ssm_states]
-        return [*views, self.pooled.movedim(1, 0), self.counts.movedim(1, 0)]
-
-    def snapshot(self) -> list[torch.Tensor]:
-        return [view.clone() for view in self._batch_first_tensors()]
-
-    def restore_rows(self, snapshot: list[torch.Tensor], rows: torch.Tensor) -> None:
-        """Puts back the snapshot's values for the batch rows where `rows` (b,) is True."""
-        for view, saved in zip(self._batch_first_tensors(), snapshot, strict=True):
-            keep = rows.reshape(-1, *[1] * (view.dim() - 1))
-            view.copy_(torch.where(keep, saved, view))
-
-    def add_pooling_statistics(self, values: torch.Tensor, counts: torch.Tensor) -> None:
-        """values (M, b, d), counts (M, b) of newly seen steps."""
-        self.pooled, self.counts = _merge_statistics(self.pooled, self.counts, values, counts, self.pooling)
-
-    def pooled_output(self) -> torch.Tensor:
-        """(b, M, d): every modality's pooled vector over the steps seen so far."""
-        return _pooled(self.pooled, self.counts, self.pooling).transpose(0, 1)
-
-
 # ------------------------------------------------------------------------------------------------ layers
 class ScanInputs(NamedTuple):
     """One modality's inputs to the coupled scan. Parallel: x, gate, delta (b, d_in, l); B, C (b, l, n); window
@@ -235,16 +107,6 @@ class ScanInputs(NamedTuple):
     B: torch.Tensor
     C: torch.Tensor
     window: torch.Tensor | None
-
-
-class _Encoded(NamedTuple):
-    """What the coupled layers give the pooling: the final normed output (b, M, l, d) or None when not kept; the
-    hidden states after every depth (one (b, l, d) per modality each) or None; the pooling statistics of the steps
-    (values (M, b, d), counts (M, b))."""
-
-    last: torch.Tensor | None
-    depth_outputs: list[tuple[torch.Tensor, ...]] | None
-    statistics: tuple[torch.Tensor, torch.Tensor]
 
 
 class CoupledMambaInputProjection(nn.Module):
@@ -529,19 +391,19 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        cache = self._prepare_cache(cache, use_cache, features[0])
+        cache = prepare_cache(self, cache, use_cache, features[0])
         # 1-2. Input projections onto the common width d, the coupled layers, the final LayerNorms: in parallel;
         # one step at a time only to continue a cache through steps at which every modality is padded (the parallel
         # pass can skip those only before the first real step).
         continuing = cache is not None and cache.seen_steps > 0
-        run = self._forward_steps if continuing and _padding_order(masks) is not None else self._forward_parallel
-        encoded = run(features, masks, cache, output_hidden_states, output_last_hidden_state)
+        run = forward_steps if continuing and padding_order(masks) is not None else forward_parallel
+        encoded = run(self, features, masks, cache, output_hidden_states, output_last_hidden_state)
         # 3. Pooling per modality, then fusion.
-        modality_pooled = self._pool(encoded.statistics, cache, self.dtype)  #                         (b, M, d)
+        modality_pooled = pooled_modalities(encoded.statistics, cache, self.config.pooling, self.dtype)  # (b, M, d)
         depth_outputs = encoded.depth_outputs
         return CoupledMambaModelOutput(
             last_hidden_state=encoded.last,
-            pooler_output=self._fuse(modality_pooled),
+            pooler_output=fuse(modality_pooled, self.config.fusion, self.fusion_weights),
             modality_pooler_output=modality_pooled,
             hidden_states=tuple(torch.stack(h, dim=1) for h in depth_outputs) if output_hidden_states else None,
             cache=cache,
@@ -593,119 +455,6 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
             got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
             raise ValueError(f"{modality}_attention_mask must be a (batch, time) = {tuple(shape)} tensor, got {got}")
         return mask.bool()
-
-    def _prepare_cache(self, cache, use_cache, reference: torch.Tensor) -> CoupledMambaCache | None:
-        if cache is not None:
-            if cache.batch_size != reference.shape[0]:
-                raise ValueError(f"cache holds {cache.batch_size} sequences, the inputs {reference.shape[0]}")
-            return cache
-        if not use_cache or (self.gradient_checkpointing and self.training):
-            return None
-        return CoupledMambaCache(self.config, reference.shape[0], dtype=self.dtype, device=reference.device)
-
-    # ------------------------------------------------------------------------------------------- layers
-    def _forward_parallel(self, features, masks, cache, keep_all: bool, keep_last: bool) -> _Encoded:
-        """All steps in parallel, continuing from `cache` if it has seen steps.
-
-        Without autograd, long sequences go through in pieces (`config.inference_chunk_tokens`), a cache carrying the
-        conv windows and states from one to the next; each piece's final output is pooled (and, with `keep_last`,
-        written into place) as it comes, so that only the output (b, M, l, d) grows with l, and only if kept."""
-        order = _padding_order(masks)  # steps where every modality is padded go first: the states are zero there
-        batch, length = features[0].shape[:2]
-        pieces = self._pieces(batch, length)
-        carrier = cache
-        if carrier is None and len(pieces) > 1:
-            carrier = CoupledMambaCache(self.config, batch, dtype=self.dtype, device=features[0].device)
-        last, statistics, depth_pieces = None, None, []
-        for piece in pieces:
-            piece_masks = None if masks is None else [_steps_of(mask, piece, order) for mask in masks]
-            hidden = self._project([_steps_of(f, piece, order) for f in features])
-            depth_outputs = [hidden]
-            for layer in self.layers:
-                hidden = layer(*hidden, masks=piece_masks, cache=carrier)
-                depth_outputs = [*depth_outputs, hidden] if keep_all else [hidden]
-            normed = self._final_norms(hidden)  #                                                (b, M, l_piece, d)
-            statistics = self._merged_statistics(statistics, normed, piece_masks)
-            if keep_last:
-                last = normed.new_empty(batch, normed.shape[1], length, normed.shape[-1]) if last is None else last
-                _put_steps(last, normed, piece, order)
-            depth_pieces.append(depth_outputs)
-        if cache is not None:
-            cache.seen_steps += length
-        if not keep_all:
-            return _Encoded(last, None, statistics)
-        depth_outputs = _joined_pieces(depth_pieces)
-        if order is not None:
-            inverse = order.argsort(dim=1)
-            depth_outputs = [tuple(_take_steps(h, inverse) for h in outputs) for outputs in depth_outputs]
-        return _Encoded(last, depth_outputs, statistics)
-
-    def _project(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """Every modality's features (b, l, D_m) onto the common width: one (b, l, d) per modality."""
-        return tuple(projection(f) for projection, f in zip(self.input_projections.values(), features, strict=True))
-
-    def _final_norms(self, hidden: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """The last layer's outputs, one (b, l, d) per modality → LayerNorm per modality, stacked (b, M, l, d)."""
-        return torch.stack([norm(h) for norm, h in zip(self.final_norms.values(), hidden, strict=True)], dim=1)
-
-    def _pieces(self, batch: int, length: int) -> list[slice]:
-        """Time slices of one parallel pass: the whole sequence, or pieces of `inference_chunk_tokens` // b steps
-        when no gradient is recorded (pieces save memory only when autograd keeps no intermediates)."""
-        budget = self.config.inference_chunk_tokens
-        steps = length if budget is None or torch.is_grad_enabled() else max(1, budget // batch)
-        return [slice(start, min(start + steps, length)) for start in range(0, length, steps)]
-
-    def _forward_steps(self, features, masks, cache, keep_all: bool, keep_last: bool) -> _Encoded:
-        """One step at a time from the cache; returns what `_forward_parallel` does. A step where every modality is
-        padded leaves the cache as it was."""
-        hidden = self._project(features)
-        step_is_real = None if masks is None else torch.stack(masks).any(0)  #                          (b, l)
-        steps = []
-        for t in range(hidden[0].shape[1]):
-            step_hidden = tuple(h[:, t] for h in hidden)
-            step_masks = None if masks is None else [mask[:, t] for mask in masks]
-            skipped = None if step_is_real is None else ~step_is_real[:, t]
-            saved = cache.snapshot() if skipped is not None and bool(skipped.any()) else None
-            outputs = [step_hidden]
-            for layer in self.layers:
-                step_hidden = layer.step(*step_hidden, masks=step_masks, cache=cache)
-                outputs.append(step_hidden)
-            if saved is not None:
-                cache.restore_rows(saved, skipped)
-            cache.seen_steps += 1
-            steps.append(outputs if keep_all else outputs[-1:])
-        by_depth = zip(*steps, strict=True)
-        depth_outputs = [tuple(torch.stack(s, dim=1) for s in zip(*depth, strict=True)) for depth in by_depth]
-        last = self._final_norms(depth_outputs[-1])
-        statistics = self._merged_statistics(None, last, masks)
-        return _Encoded(last if keep_last else None, depth_outputs if keep_all else None, statistics)
-
-    # ---------------------------------------------------------------------------------- pooling, fusion
-    def _merged_statistics(self, statistics, normed: torch.Tensor, masks) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooling statistics (values (M, b, d), counts (M, b)) of the steps before, merged with those of
-        normed (b, M, l, d) under masks (one (b, l) per modality, or None); `statistics` None: nothing before."""
-        pooling = self.config.pooling
-        masks = masks or [None] * normed.shape[1]
-        per_modality = [_pool_statistics(normed[:, m], mask, pooling) for m, mask in enumerate(masks)]
-        values, counts = torch.stack([s[0] for s in per_modality]), torch.stack([s[1] for s in per_modality])
-        if statistics is None:
-            return values, counts
-        return _merge_statistics(*statistics, values, counts, pooling)
-
-    def _pool(self, statistics, cache: CoupledMambaCache | None, dtype: torch.dtype) -> torch.Tensor:
-        """(b, M, d) pooled vectors from the statistics of this call's steps; with a cache, over every step seen."""
-        if cache is None:
-            return _pooled(*statistics, self.config.pooling).transpose(0, 1).to(dtype)
-        cache.add_pooling_statistics(*statistics)
-        return cache.pooled_output().to(dtype)
-
-    def _fuse(self, pooled: torch.Tensor) -> torch.Tensor:
-        """(b, M, d) → (b, M·d) for "concat", (b, d) for "mean" and "weighted"."""
-        if self.config.fusion == "concat":
-            return pooled.flatten(1)
-        if self.config.fusion == "mean":
-            return pooled.mean(1)
-        return (torch.softmax(self.fusion_weights, dim=0).to(pooled.dtype)[:, None] * pooled).sum(1)
 
 
 class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
