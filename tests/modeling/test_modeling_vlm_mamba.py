@@ -98,7 +98,7 @@ def test_the_image_goes_to_the_image_token_positions_and_conditions_the_text(mod
     with torch.no_grad():
         out = model(input_ids=input_ids, pixel_values=pixel_values)
         other_image = model(input_ids=input_ids, pixel_values=pixel_values.flip(0))
-        features = model.get_image_features(pixel_values)
+        features = model.get_image_features(pixel_values).pooler_output
         embeds = model.get_input_embeddings()(input_ids)
         embeds[:, : config.image_seq_length] = features
         by_hand = model(inputs_embeds=embeds)
@@ -198,7 +198,8 @@ def test_from_pretrained_parts_keeps_both_pretrained_models(mode, tmp_path):
         torch.testing.assert_close(model(input_ids=text_only).logits, language(text_only).logits, atol=ATOL, rtol=0)
         expected = AutoModel.from_pretrained(tmp_path / "vision").eval()(pixel_values).last_hidden_state
         expected = expected.flatten(2).transpose(1, 2) if mode == "mambavision" else expected  # (b, P, d_v)
-        torch.testing.assert_close(model.get_image_features(pixel_values), model.model.multi_modal_projector(expected))
+        projected = model.get_image_features(pixel_values).pooler_output
+        torch.testing.assert_close(projected, model.model.multi_modal_projector(expected))
     assert model.config.tie_word_embeddings == language.config.tie_word_embeddings
 
 

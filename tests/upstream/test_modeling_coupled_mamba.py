@@ -56,10 +56,3 @@ class CoupledMambaModelTest(ConfigTests, ModelTesterMixin, PipelineTesterMixin, 
     @unittest.skip(reason="No token embeddings: each modality's features go through a linear projection")
     def test_model_get_set_embeddings(self):
         pass
-
-    @unittest.skip(
-        reason="TODO(#22 forward convention): hidden_states are stacked copies of the modality streams, outside the "
-        "graph that produces the outputs, so no gradient reaches them"
-    )
-    def test_retain_grad_hidden_states_attentions(self):
-        pass

@@ -42,17 +42,3 @@ class MambaModelTest(ConfigTests, ModelTesterMixin, GenerationTesterMixin, Pipel
     def setUp(self):
         self.model_tester = MambaModelTester(self)
         self.config_tester = ConfigTester(self, config_class=MambaConfig, hidden_size=16, common_properties=[])
-
-    @unittest.skip(
-        reason="TODO(#22 forward convention): cache_params= is taken without the deprecation warning that "
-        "transformers' @deprecate_kwarg('cache_params', new_name='cache') gives"
-    )
-    def test_bc_cache_name_forward(self):
-        pass
-
-    @unittest.skip(
-        reason="TODO(#22 forward convention): MambaForCausalLM.forward refuses the loss kwarg shift_labels "
-        "(transformers' LM losses take it through **kwargs)"
-    )
-    def test_causal_lm_loss_honors_shift_labels(self):
-        pass

@@ -19,15 +19,6 @@ from mamba_multimodal.registry import FAMILIES
 
 from .common import ConfigTests
 
-IMAGE_FEATURES_OUTPUT = (
-    "TODO(#22 forward convention): get_image_features returns a tensor and takes no return_dict / "
-    "output_hidden_states; LLaVA's returns a BaseModelOutputWithPooling"
-)
-INPUTS_EMBEDS_WITH_IMAGES = (
-    "TODO(#22 forward convention): inputs_embeds with pixel_values is refused (image positions only from "
-    "input_ids); LLaVA finds them in inputs_embeds by the image token's embedding"
-)
-
 
 class VLMambaModelTester:
     """Inputs as LLaVA's tester builds them: the image's placeholder tokens first, then text without that token."""
@@ -79,45 +70,3 @@ class VLMambaModelTest(ConfigTests, ModelTesterMixin, GenerationTesterMixin, Pip
         if model_class is VLMambaForImageTextClassification:
             inputs_dict["input_ids"] = inputs_dict["input_ids"][:, self.model_tester.image_seq_length :]
         return inputs_dict
-
-    @unittest.skip(
-        reason="TODO(#22 forward convention): cache_params= is taken without the deprecation warning that "
-        "transformers' @deprecate_kwarg('cache_params', new_name='cache') gives"
-    )
-    def test_bc_cache_name_forward(self):
-        pass
-
-    @unittest.skip(
-        reason="TODO(#22 forward convention): the classes refuse the loss kwarg shift_labels (transformers' LM "
-        "losses take it through **kwargs)"
-    )
-    def test_causal_lm_loss_honors_shift_labels(self):
-        pass
-
-    @unittest.skip(reason=INPUTS_EMBEDS_WITH_IMAGES)
-    def test_inputs_embeds(self):
-        pass
-
-    @unittest.skip(reason=INPUTS_EMBEDS_WITH_IMAGES)
-    def test_inputs_embeds_matches_input_ids(self):
-        pass
-
-    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
-    def test_get_image_features_output_0(self):
-        pass
-
-    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
-    def test_get_image_features_output_1(self):
-        pass
-
-    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
-    def test_get_image_features_output_2(self):
-        pass
-
-    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
-    def test_get_image_features_hidden_states(self):
-        pass
-
-    @unittest.skip(reason=IMAGE_FEATURES_OUTPUT)
-    def test_get_image_features_pooler_output(self):
-        pass

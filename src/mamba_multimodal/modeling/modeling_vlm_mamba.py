@@ -27,7 +27,11 @@ from transformers import AutoModel
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationMixin
-from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, SequenceClassifierOutput
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPooling,
+    BaseModelOutputWithPoolingAndNoAttention,
+    SequenceClassifierOutput,
+)
 from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput, TransformersKwargs, torch_compilable_check
 from transformers.utils.generic import can_return_tuple
@@ -144,14 +148,32 @@ class VLMambaModel(VLMambaPreTrainedModel):
     def set_input_embeddings(self, value):
         self.language_model.set_input_embeddings(value)
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(images, C, H, W) → (images, P, d): the tower's output positions, projected to the LM's width."""
+    @can_return_tuple
+    def get_image_features(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPooling:
+        """pixel_values (images, C, H, W) → the vision tower's `last_hidden_state` and, with `output_hidden_states`,
+        `hidden_states`; `pooler_output` (images, P, d): the tower's output positions (`vision_feature_layer`'s),
+        projected to the LM's width, what replaces the image tokens (LLaVA's convention; its `pooler_output` is a
+        list of (P, d), which a tensor of one row per image indexes alike). kwargs: as `check_forward_kwargs`."""
+        check_forward_kwargs(self, kwargs)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.vision_config.output_hidden_states
         layer = self.config.vision_feature_layer
-        outputs = self.vision_tower(pixel_values, output_hidden_states=layer != -1, return_dict=True)
+        outputs = self.vision_tower(
+            pixel_values, output_hidden_states=output_hidden_states or layer != -1, return_dict=True
+        )
         features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]
         if features.dim() == 4:  # a feature map (images, d_v, h, w), MambaVision's stage 4: positions in raster order
             features = features.flatten(2).transpose(1, 2)
-        return self.multi_modal_projector(features)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=outputs.last_hidden_state,
+            pooler_output=self.multi_modal_projector(features),
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+        )
 
     def get_placeholder_mask(
         self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, image_features: torch.Tensor
@@ -197,7 +219,8 @@ class VLMambaModel(VLMambaPreTrainedModel):
             inputs_embeds = self.get_input_embeddings()(input_ids)
         image_features = None
         if pixel_values is not None:
-            image_features = self.get_image_features(pixel_values).to(inputs_embeds.dtype)
+            image_features = self.get_image_features(pixel_values, return_dict=True).pooler_output
+            image_features = image_features.to(inputs_embeds.dtype)
             is_image = self.get_placeholder_mask(input_ids, inputs_embeds, image_features)
             inputs_embeds = inputs_embeds.masked_scatter(is_image, image_features)
         elif input_ids is not None and cache is None:
@@ -258,8 +281,10 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
     def get_output_embeddings(self):
         return self.lm_head
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.model.get_image_features(pixel_values)
+    def get_image_features(
+        self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
+    ) -> BaseModelOutputWithPooling:
+        return self.model.get_image_features(pixel_values, **kwargs)
 
     @classmethod
     def from_pretrained_parts(cls, vision, language, **config_kwargs) -> VLMambaForConditionalGeneration:
@@ -411,7 +436,7 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
         if pixel_values.shape[0] != input_ids.shape[0]:
             raise ValueError(f"one image per row: {input_ids.shape[0]} texts, {pixel_values.shape[0]} images")
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
-        image = self.model.get_image_features(pixel_values)  #                                     (b, P, d)
+        image = self.model.get_image_features(pixel_values, return_dict=True).pooler_output  #     (b, P, d)
         text = self.model.get_input_embeddings()(input_ids)  #                                     (b, l, d)
         if self.config.fusion_method == "concat":
             text = torch.cat([image.to(text.dtype), text], dim=1)
