@@ -254,10 +254,10 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             # The core's Mamba LM: transformers' own "mamba" model type, so not registered over transformers'
-            # classes; here for its LoRA preset and the generic tests.
+            # classes; here for its LoRA preset and the generic tests. Its config: transformers' plus scan_backend.
             name="mamba",
             model_type="mamba",
-            config_name="transformers.MambaConfig",
+            config_name="configuration.configuration_mamba.MambaConfig",
             model_names={
                 "AutoModel": "modeling.mamba.MambaModel",
                 "AutoModelForCausalLM": "modeling.mamba.MambaForCausalLM",

@@ -10,6 +10,7 @@ from peft.tuners.lora import LoraLayer
 from transformers import MambaConfig
 
 from mamba_multimodal import MambaForCausalLM, MambaModel
+from mamba_multimodal.configuration import configuration_mamba
 
 ATOL = 1e-4
 VOCAB = 64
@@ -220,6 +221,22 @@ def test_save_load_round_trip_and_loading_a_transformers_checkpoint(tmp_path):
         torch.testing.assert_close(loaded(input_ids).logits, expected, atol=ATOL, rtol=0)
         assert torch.equal(reloaded(input_ids).logits, loaded(input_ids).logits)
     assert reloaded.lm_head.weight.data_ptr() == reloaded.backbone.embeddings.weight.data_ptr()
+
+
+def test_a_transformers_config_loads_as_the_package_config_and_the_saved_folder_loads_in_transformers(tmp_path):
+    """The LM's config class is transformers' MambaConfig plus the declared `scan_backend`, same model_type."""
+    theirs, _ = twin_models()
+    theirs.save_pretrained(tmp_path / "transformers")
+    loaded = MambaForCausalLM.from_pretrained(tmp_path / "transformers", scan_backend="pytorch").eval()
+    assert isinstance(loaded.config, configuration_mamba.MambaConfig) and loaded.config.model_type == "mamba"
+    assert loaded.config.scan_backend == "pytorch"
+    with pytest.raises(ValueError, match="scan_backend"):
+        loaded.config.scan_backend = "fast"
+    loaded.save_pretrained(tmp_path / "ours")
+    back_in_transformers = transformers.MambaForCausalLM.from_pretrained(tmp_path / "ours").eval()
+    input_ids = torch.randint(3, VOCAB, (1, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(back_in_transformers(input_ids).logits, loaded(input_ids).logits, atol=ATOL, rtol=0)
 
 
 def test_bad_inputs_raise_clear_errors():

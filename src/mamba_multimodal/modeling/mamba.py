@@ -1,8 +1,9 @@
 """Mamba language model (Gu & Dao, arXiv 2312.00752) on this package's SSM core.
 
-Takes transformers' own `MambaConfig` and has exactly the state-dict keys of transformers' `MambaForCausalLM`
-(`backbone.embeddings`, `backbone.layers.N.{norm, mixer.{in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj}}`,
-`backbone.norm_f`, `lm_head`), so any Mamba checkpoint on the Hub loads as it is. Compared with transformers' CPU path:
+Takes this package's `MambaConfig` (transformers' plus `scan_backend`; transformers' own works too) and has exactly
+the state-dict keys of transformers' `MambaForCausalLM` (`backbone.embeddings`, `backbone.layers.N.{norm,
+mixer.{in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj}}`, `backbone.norm_f`, `lm_head`), so any Mamba checkpoint
+on the Hub loads as it is. Compared with transformers' CPU path:
 - the scan runs on `ssm.selective_scan` (fused C++ kernel on CPU, mamba_ssm on CUDA), not an indexed Python loop;
 - every projection, `dt_proj` and `conv1d` included, is called as a module, so LoRA adapters on any of them train;
 - padded positions contribute nothing, also with right padding and `use_bias=True`: pads are zeroed before the
@@ -26,7 +27,6 @@ from typing import Unpack
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import MambaConfig
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.generation import GenerationMixin
@@ -35,6 +35,7 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput, TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple
 
+from ..configuration.configuration_mamba import MambaConfig
 from .cache_utils import (
     LegacyCacheOutputMixin,
     RecurrentGenerationMixin,
@@ -333,15 +334,7 @@ class MambaModel(MambaPreTrainedModel):
         self.layers = nn.ModuleList([MambaBlock(config, layer_idx=i) for i in range(config.num_hidden_layers)])
         self.norm_f = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
         self.gradient_checkpointing = False
-        self._register_load_state_dict_pre_hook(self._rename_original_embedding)
         self.post_init()
-
-    @staticmethod
-    def _rename_original_embedding(state_dict, prefix, *args):
-        """`load_state_dict` of a state-spaces/mamba state dict (`from_pretrained` maps the key itself)."""
-        original = f"{prefix}embedding.weight"
-        if original in state_dict:
-            state_dict[f"{prefix}embeddings.weight"] = state_dict.pop(original)
 
     def get_input_embeddings(self):
         return self.embeddings
