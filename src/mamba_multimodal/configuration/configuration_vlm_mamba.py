@@ -105,7 +105,7 @@ class VLMambaConfig(PreTrainedConfig):
     """
 
     model_type = "vlm_mamba"
-    sub_configs = {"vision_config": AutoConfig, "text_config": AutoConfig}
+    sub_configs = {"vision_config": AutoConfig, "text_config": MambaConfig}  # not AutoConfig: transformers' Mamba's
 
     vision_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
