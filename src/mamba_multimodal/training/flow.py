@@ -134,11 +134,6 @@ def trainer_for(run: TaskRun, args, callbacks=()):
                         callbacks=list(callbacks))  # fmt: skip
 
 
-def score(task: Task, run: TaskRun, trainer, data_args=None) -> dict[str, float]:
-    """The task's metric table (its scorer) on the run's evaluation data."""
-    return task.load("scorer")(run, trainer, data_args)
-
-
 def _seed(args) -> None:
     """Seeded before the model is built: the seed decides the initial weights too, whatever the random state was."""
     from transformers import enable_full_determinism, set_seed
@@ -168,7 +163,7 @@ def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), r
     trainer.train()
     if hasattr(trainer.model, "merge_and_unload"):
         trainer.model = trainer.model.merge_and_unload()
-    metrics = score(task, run, trainer, data_args)
+    metrics = task.load("scorer")(run, trainer, data_args)
     save(task, run, trainer, metrics, recipe=recipe, lora=lora)
     return metrics
 
@@ -179,7 +174,7 @@ def evaluate(task: Task, model_args, data_args, args, *, on_built=None) -> tuple
     args = dataclasses.replace(args, report_to="none")
     if on_built is not None:
         on_built(run, args)
-    return run, score(task, run, trainer_for(run, args), data_args)
+    return run, task.load("scorer")(run, trainer_for(run, args), data_args)
 
 
 # ------------------------------------------------------------------------------------------------ save
@@ -268,5 +263,5 @@ def train_sentiment(splits, output_dir: str | os.PathLike, *, dataset: str = "mo
     return train_run(TASKS["sentiment"], run, args, callbacks=callbacks or (), recipe=recipe)
 
 
-__all__ = ["build", "evaluate", "given_options", "parse", "recipe_values", "result_files", "save", "score",
-           "set_over_recipe", "train", "train_run", "train_sentiment", "trainer_for"]  # fmt: skip
+__all__ = ["build", "evaluate", "given_options", "parse", "recipe_values", "result_files", "save", "set_over_recipe",
+           "train", "train_run", "train_sentiment", "trainer_for"]  # fmt: skip
