@@ -23,6 +23,21 @@ def _run(model, processor, train, evaluation, data_args, collator, compute_metri
     return TaskRun(model, processor, train, evaluation, collator, compute_metrics, source)
 
 
+def _saved(model_class, processor_class, model_args, evaluate_only: bool, labels: dict | None = None):
+    """(model, processor) saved in --model; to train, its config takes --config-overrides and `labels` (a new head:
+    the data's labels, not the checkpoint's)."""
+    from transformers import AutoConfig
+
+    name = model_args.model
+    config = loaded("--model", name, lambda: AutoConfig.from_pretrained(name))
+    if not evaluate_only:
+        config = apply_overrides(config, model_args.config_overrides)
+        config.update(labels or {})
+    new_head = labels is not None and not evaluate_only
+    load = lambda: model_class.from_pretrained(name, config=config, ignore_mismatched_sizes=new_head)  # noqa: E731
+    return loaded("--model", name, load), loaded("--model", name, lambda: processor_class.from_pretrained(name))
+
+
 # ------------------------------------------------------------------------------------------------ images
 def _digits() -> datasets.DatasetDict:
     """scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels) as 64x64 RGB images: 80 % train, 20 % test."""
@@ -71,7 +86,6 @@ def _accuracy(prediction) -> dict[str, float]:
 
 
 def image_classification(task, model_args, data_args, evaluate_only: bool = False) -> TaskRun:
-    from transformers import AutoConfig
     from transformers.models.auto.image_processing_auto import AutoImageProcessor  # 5.17: not the top-level one
 
     from ..configuration.configuration_mambavision import MambaVisionConfig
@@ -93,15 +107,7 @@ def image_classification(task, model_args, data_args, evaluate_only: bool = Fals
         config = apply_overrides(config or MambaVisionConfig(**preset, **labels), model_args.config_overrides)
         model, processor = model_class(config), MambaVisionImageProcessor.from_model_config(config)
     else:
-        name = model_args.model
-        config = loaded("--model", name, lambda: AutoConfig.from_pretrained(name))
-        if not evaluate_only:
-            config = apply_overrides(config, model_args.config_overrides)
-            config.update(labels)
-        new_head = not evaluate_only  # the data's labels, not the checkpoint's
-        load = lambda: model_class.from_pretrained(name, config=config, ignore_mismatched_sizes=new_head)  # noqa: E731
-        model = loaded("--model", name, load)
-        processor = loaded("--model", name, lambda: AutoImageProcessor.from_pretrained(name))
+        model, processor = _saved(model_class, AutoImageProcessor, model_args, evaluate_only, labels)
 
     def collate(rows):
         batch = processor([row[image_column].convert("RGB") for row in rows], return_tensors="pt")
@@ -125,16 +131,9 @@ def _vlm(task, model_args, evaluate_only: bool, answers: list[str] | None = None
         config = easy_vqa_vlm_config("tiny" if model_args.model == "tiny" else "mambavision", tokenizer, **labels)
         config = apply_overrides(config, model_args.config_overrides)
         return vlm_and_processor(config, model_class, tokenizer)
-    from transformers import AutoConfig
-
     from ..processing.processing_vlm_mamba import VLMambaProcessor
 
-    name = model_args.model
-    config = loaded("--model", name, lambda: AutoConfig.from_pretrained(name))
-    if not evaluate_only:
-        config = apply_overrides(config, model_args.config_overrides)
-    model = loaded("--model", name, lambda: model_class.from_pretrained(name, config=config))
-    return model, loaded("--model", name, lambda: VLMambaProcessor.from_pretrained(name))
+    return _saved(model_class, VLMambaProcessor, model_args, evaluate_only)
 
 
 def _vlm_data(task: str, source: str, with_descriptions: bool = False) -> tuple[datasets.Dataset, datasets.Dataset]:
