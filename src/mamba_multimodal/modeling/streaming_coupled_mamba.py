@@ -84,7 +84,6 @@ class CoupledMambaCache:
         modalities, inner, window = config.num_modalities, config.intermediate_size, config.conv_kernel - 1
         coupled = () if config.coupling != "none" else (modalities,)
         layers = range(config.num_hidden_layers)
-        self.pooling = config.pooling
         self.batch_size = batch_size
         self.conv_states = [
             torch.zeros(modalities, batch_size, inner, window, dtype=dtype, device=device) for _ in layers
@@ -109,14 +108,6 @@ class CoupledMambaCache:
         for view, saved in zip(self._batch_first_tensors(), snapshot, strict=True):
             keep = rows.reshape(-1, *[1] * (view.dim() - 1))
             view.copy_(torch.where(keep, saved, view))
-
-    def add_pooling_statistics(self, values: torch.Tensor, counts: torch.Tensor) -> None:
-        """values (M, b, d), counts (M, b) of newly seen steps."""
-        self.pooled, self.counts = merge_statistics(self.pooled, self.counts, values, counts, self.pooling)
-
-    def pooled_output(self) -> torch.Tensor:
-        """(b, M, d): every modality's pooled vector over the steps seen so far."""
-        return pooled_vectors(self.pooled, self.counts, self.pooling).transpose(0, 1)
 
 
 def prepare_cache(model: nn.Module, cache, use_cache, reference: torch.Tensor) -> CoupledMambaCache | None:
@@ -224,11 +215,11 @@ def forward_steps(model: nn.Module, features, masks, cache, keep_all: bool, keep
 
 
 def pooled_modalities(statistics, cache: CoupledMambaCache | None, pooling: str, dtype: torch.dtype) -> torch.Tensor:
-    """(b, M, d) pooled vectors from the statistics of this call's steps; with a cache, over every step seen."""
-    if cache is None:
-        return pooled_vectors(*statistics, pooling).transpose(0, 1).to(dtype)
-    cache.add_pooling_statistics(*statistics)
-    return cache.pooled_output().to(dtype)
+    """(b, M, d) pooled vectors from the statistics (values (M, b, d), counts (M, b)) of this call's steps; with a
+    cache, merged into the cache's: over every step seen."""
+    if cache is not None:
+        cache.pooled, cache.counts = statistics = merge_statistics(cache.pooled, cache.counts, *statistics, pooling)
+    return pooled_vectors(*statistics, pooling).transpose(0, 1).to(dtype)
 
 
 __all__ = [
