@@ -328,6 +328,8 @@ class MambaPreTrainedModel(PreTrainedModel):
 class MambaModel(MambaPreTrainedModel):
     """Embeddings → N Mamba blocks → final RMSNorm."""
 
+    _input_embed_layer = "embeddings"  # what transformers' get_input_embeddings / set_input_embeddings reach
+
     def __init__(self, config: MambaConfig):
         super().__init__(config)
         self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
@@ -335,12 +337,6 @@ class MambaModel(MambaPreTrainedModel):
         self.norm_f = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
         self.gradient_checkpointing = False
         self.post_init()
-
-    def get_input_embeddings(self):
-        return self.embeddings
-
-    def set_input_embeddings(self, new_embeddings):
-        self.embeddings = new_embeddings
 
     @can_return_tuple
     @legacy_cache_names
@@ -434,12 +430,6 @@ class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, Generatio
         self.backbone = MambaModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
-
-    def get_input_embeddings(self):
-        return self.backbone.get_input_embeddings()
-
-    def set_input_embeddings(self, new_embeddings):
-        return self.backbone.set_input_embeddings(new_embeddings)
 
     def prepare_inputs_for_generation(self, input_ids, attention_mask=None, is_first_iteration=False, **kwargs):
         return prepare_mamba_generation_inputs(

@@ -142,12 +142,6 @@ class VLMambaModel(VLMambaPreTrainedModel):
         self.language_model = MambaModel(config.text_config)
         self.post_init()
 
-    def get_input_embeddings(self):
-        return self.language_model.get_input_embeddings()
-
-    def set_input_embeddings(self, value):
-        self.language_model.set_input_embeddings(value)
-
     @can_return_tuple
     def get_image_features(
         self,
@@ -271,15 +265,6 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
         self.model = VLMambaModel(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
-
-    def get_input_embeddings(self):
-        return self.model.get_input_embeddings()
-
-    def set_input_embeddings(self, value):
-        self.model.set_input_embeddings(value)
-
-    def get_output_embeddings(self):
-        return self.lm_head
 
     def get_image_features(
         self, pixel_values: torch.Tensor, **kwargs: Unpack[TransformersKwargs]
@@ -407,12 +392,6 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
         self.fusion = nn.Sequential(nn.Linear(in_features, width), nn.GELU()) if config.fusion_method == "mlp" else None
         self.score = nn.Linear(width, config.num_labels)
         self.post_init()
-
-    def get_input_embeddings(self):
-        return self.model.get_input_embeddings()
-
-    def set_input_embeddings(self, value):
-        self.model.set_input_embeddings(value)
 
     @can_return_tuple
     def forward(
