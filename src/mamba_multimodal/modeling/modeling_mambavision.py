@@ -423,9 +423,15 @@ class MambaVisionPreTrainedModel(HubModelMixin, PreTrainedModel):
                 "MambaVisionImageProcessor turns images into pixel_values"
             )
 
-    def _network_forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def _network_forward(self, pixel_values: torch.Tensor | None, output_hidden_states: bool | None, kwargs: dict):
+        """The checks of every forward here (its keywords, pixel_values), then the network: (the stage-4 map, the stem
+        and stage maps, those maps when hidden states are asked for (`output_hidden_states`, else the config's) or
+        None)."""
+        check_forward_kwargs(self, kwargs)
         self._check_pixel_values(pixel_values)
-        return self.model(pixel_values)
+        last_hidden_state, maps = self.model(pixel_values)
+        wanted = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return last_hidden_state, maps, maps if wanted else None
 
 
 class MambaVisionModel(MambaVisionPreTrainedModel):
@@ -452,14 +458,11 @@ class MambaVisionModel(MambaVisionPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPoolingAndNoAttention:
-        check_forward_kwargs(self, kwargs)
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        last_hidden_state, maps = self._network_forward(pixel_values)
+        last_hidden_state, _, hidden_states = self._network_forward(pixel_values, output_hidden_states, kwargs)
         return BaseModelOutputWithPoolingAndNoAttention(
             last_hidden_state=last_hidden_state,
             pooler_output=last_hidden_state.mean(dim=(-2, -1)),
-            hidden_states=maps if output_hidden_states else None,
+            hidden_states=hidden_states,
         )
 
 
@@ -486,17 +489,12 @@ class MambaVisionForImageClassification(MambaVisionPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> ImageClassifierOutputWithNoAttention:
-        check_forward_kwargs(self, kwargs)
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        last_hidden_state, maps = self._network_forward(pixel_values)
+        last_hidden_state, _, hidden_states = self._network_forward(pixel_values, output_hidden_states, kwargs)
         logits = self.model.head(last_hidden_state.mean(dim=(-2, -1)))
         loss = None
         if labels is not None:
             loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config)
-        return ImageClassifierOutputWithNoAttention(
-            loss=loss, logits=logits, hidden_states=maps if output_hidden_states else None
-        )
+        return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=hidden_states)
 
 
 class MambaVisionBackbone(BackboneMixin, MambaVisionPreTrainedModel):
@@ -522,13 +520,10 @@ class MambaVisionBackbone(BackboneMixin, MambaVisionPreTrainedModel):
         output_hidden_states: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BackboneOutput:
-        check_forward_kwargs(self, kwargs)
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        _, maps = self._network_forward(pixel_values)
+        _, maps, hidden_states = self._network_forward(pixel_values, output_hidden_states, kwargs)
         named = zip(self.stage_names, maps, strict=True)
         feature_maps = tuple(hidden for name, hidden in named if name in self.out_features)
-        return BackboneOutput(feature_maps=feature_maps, hidden_states=maps if output_hidden_states else None)
+        return BackboneOutput(feature_maps=feature_maps, hidden_states=hidden_states)
 
 
 __all__ = [
