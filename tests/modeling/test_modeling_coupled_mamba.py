@@ -259,6 +259,24 @@ def test_gradients_flow_through_a_continued_cache():
         torch.testing.assert_close(pieces[name].grad, whole[name].grad, atol=ATOL, rtol=1e-4, msg=name)
 
 
+def test_gradients_reach_the_returned_hidden_states():
+    """As transformers' models: `hidden_states` are the tensors the layers take, so their gradient is the one from
+    running the later layers again from a leaf copy of them."""
+    model = build(CoupledMambaModel, num_hidden_layers=3).train()
+    out = model(**CoupledMambaTester().prepare_inputs(), output_hidden_states=True)
+    for hidden in out.hidden_states:
+        hidden.retain_grad()
+    out.last_hidden_state.sum().backward()
+    leaf = out.hidden_states[1].detach().requires_grad_()
+    hidden = leaf
+    for layer in model.layers[1:]:
+        hidden = layer(hidden)
+    norms = model.final_norms.values()
+    torch.stack([norm(h) for norm, h in zip(norms, hidden.unbind(1), strict=True)], dim=1).sum().backward()
+    assert all(hidden.grad is not None for hidden in out.hidden_states)
+    torch.testing.assert_close(out.hidden_states[1].grad, leaf.grad, atol=ATOL, rtol=0)
+
+
 # --------------------------------------------------------------------------------------------- padding
 @pytest.mark.parametrize("coupling", COUPLINGS)
 @pytest.mark.parametrize("where", ["right", "left", "inside"])

@@ -211,15 +211,18 @@ class CoupledMambaLayer(GradientCheckpointingLayer):
             del inputs
         return stacked, new_windows
 
-    def forward(self, *hidden_states: torch.Tensor, masks=None, cache: CoupledMambaCache | None = None):
-        """hidden_states: one (b, l, d) per modality; masks: one (b, l) bool per modality, or None.
+    def forward(self, hidden_states: torch.Tensor, masks=None, cache: CoupledMambaCache | None = None) -> torch.Tensor:
+        """hidden_states: (b, M, l, d) every modality's stream; masks: one (b, l) bool per modality, or None.
 
-        Returns the new hidden states (one (b, l, d) per modality). With a cache, the steps continue from its conv
-        windows and coupled state, which are then replaced by those after the last step."""
-        blocks, masks = list(self.blocks.values()), masks or [None] * len(hidden_states)
+        Returns the new hidden states (b, M, l, d): taking and giving the stack (not one tensor per modality) makes
+        the model's `hidden_states` outputs the very tensors the next layer consumes, so gradients reach them. With a
+        cache, the steps continue from its conv windows and coupled state, which are then replaced by those after the
+        last step."""
+        blocks, streams = list(self.blocks.values()), hidden_states.unbind(1)
+        masks = masks or [None] * len(streams)
         windows = [None] * len(blocks) if cache is None else cache.conv_states[self.layer_idx].unbind(0)
         # 1-3. Per modality: LayerNorm, in_proj, causal conv, Δ, B, C, stacked along a leading modality axis.
-        scan, windows = self._stacked_scan_inputs(blocks, hidden_states, masks, windows)
+        scan, windows = self._stacked_scan_inputs(blocks, streams, masks, windows)
         # 4. One coupled scan over every modality, from the cache's state when there is one.
         A, D = self._ssm_parameters()
         out = coupled_scan(
@@ -231,11 +234,9 @@ class CoupledMambaLayer(GradientCheckpointingLayer):
         if cache is not None:  # new tensors, not in-place copies: autograd may hold the old state
             out, cache.ssm_states[self.layer_idx] = out
             cache.conv_states[self.layer_idx] = torch.stack(windows).to(cache.conv_states[self.layer_idx].dtype)
-        # 5. out_proj and residual, per modality.
-        return tuple(
-            hidden + block.mixer.output(y, mask)
-            for block, hidden, y, mask in zip(blocks, hidden_states, out, masks, strict=True)
-        )
+        # 5. out_proj per modality, and the residual.
+        outputs = [block.mixer.output(y, mask) for block, y, mask in zip(blocks, out, masks, strict=True)]
+        return hidden_states + torch.stack(outputs, dim=1)
 
     def step(self, *hidden_states: torch.Tensor, masks=None, cache: CoupledMambaCache) -> tuple[torch.Tensor, ...]:
         """One time step of `forward`: hidden_states one (b, d) per modality, masks one (b,) bool or None; updates
@@ -283,7 +284,8 @@ class CoupledMambaModelOutput(LegacyCacheOutputMixin, ModelOutput):
     pooler_output: (b, fused) the fused pooled features (M·d for fusion "concat", d otherwise).
     modality_pooler_output: (b, M, d) every modality's pooled vector, before fusion.
     hidden_states: with `output_hidden_states`, num_hidden_layers + 1 tensors (b, M, l, d): the input projections
-        and the output of every layer (before the final LayerNorm).
+        and the output of every layer (before the final LayerNorm); with autograd on, the very tensors the layers
+        take (gradients reach them), unless some step is padded in every modality (then copies put back in order).
     cache: the streaming state after the last step, with `use_cache` or a given cache.
     """
 
@@ -400,12 +402,11 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         encoded = run(self, features, masks, cache, output_hidden_states, output_last_hidden_state)
         # 3. Pooling per modality, then fusion.
         modality_pooled = pooled_modalities(encoded.statistics, cache, self.config.pooling, self.dtype)  # (b, M, d)
-        depth_outputs = encoded.depth_outputs
         return CoupledMambaModelOutput(
             last_hidden_state=encoded.last,
             pooler_output=fuse(modality_pooled, self.config.fusion, self.fusion_weights),
             modality_pooler_output=modality_pooled,
-            hidden_states=tuple(torch.stack(h, dim=1) for h in depth_outputs) if output_hidden_states else None,
+            hidden_states=tuple(encoded.depth_outputs) if output_hidden_states else None,
             cache=cache,
         )
 

@@ -39,10 +39,12 @@ def padding_order(masks: list[torch.Tensor] | None) -> torch.Tensor | None:
     return torch.sort(step_is_real.to(torch.uint8), dim=1, stable=True).indices
 
 
-def _take_steps(tensor: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """The steps order (b, l') of tensor (b, l, ...): (b, l', ...)."""
-    index = order.reshape(*order.shape, *[1] * (tensor.dim() - 2)).expand(*order.shape, *tensor.shape[2:])
-    return tensor.gather(1, index)
+def _take_steps(tensor: torch.Tensor, order: torch.Tensor, time_dim: int = 1) -> torch.Tensor:
+    """The steps order (b, l') of tensor (b, ..., l, ...), whose time axis is time_dim: (b, ..., l', ...)."""
+    shape = [order.shape[0]] + [1] * (tensor.dim() - 1)
+    shape[time_dim] = order.shape[1]
+    index = order.reshape(shape).expand(*tensor.shape[:time_dim], order.shape[1], *tensor.shape[time_dim + 1 :])
+    return tensor.gather(time_dim, index)
 
 
 def _steps_of(tensor: torch.Tensor, piece: slice, order: torch.Tensor | None) -> torch.Tensor:
@@ -58,14 +60,11 @@ def _put_steps(out: torch.Tensor, values: torch.Tensor, piece: slice, order: tor
         out.scatter_(2, order[:, None, piece, None].expand_as(values), values)
 
 
-def _joined_pieces(piece_outputs: list[list[tuple[torch.Tensor, ...]]]) -> list[tuple[torch.Tensor, ...]]:
-    """Per piece, per depth, per modality (b, l_piece, d) → per depth, per modality (b, l, d)."""
+def _joined_pieces(piece_outputs: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    """Per piece, per depth (b, M, l_piece, d) → per depth (b, M, l, d)."""
     if len(piece_outputs) == 1:
         return piece_outputs[0]
-    return [
-        tuple(torch.cat(modality_pieces, dim=1) for modality_pieces in zip(*depth_pieces, strict=True))
-        for depth_pieces in zip(*piece_outputs, strict=True)
-    ]
+    return [torch.cat(depth_pieces, dim=2) for depth_pieces in zip(*piece_outputs, strict=True)]
 
 
 # ------------------------------------------------------------------------------------------------- cache
@@ -125,11 +124,11 @@ def prepare_cache(model: nn.Module, cache, use_cache, reference: torch.Tensor) -
 # ------------------------------------------------------------------------------------------------ passes
 class _Encoded(NamedTuple):
     """What the coupled layers give the pooling: the final normed output (b, M, l, d) or None when not kept; the
-    hidden states after every depth (one (b, l, d) per modality each) or None; the pooling statistics of the steps
-    (values (M, b, d), counts (M, b))."""
+    hidden states after every depth ((b, M, l, d) each) or None; the pooling statistics of the steps (values
+    (M, b, d), counts (M, b))."""
 
     last: torch.Tensor | None
-    depth_outputs: list[tuple[torch.Tensor, ...]] | None
+    depth_outputs: list[torch.Tensor] | None
     statistics: tuple[torch.Tensor, torch.Tensor]
 
 
@@ -139,7 +138,10 @@ def forward_parallel(model: nn.Module, features, masks, cache, keep_all: bool, k
 
     Without autograd, long sequences go through in pieces (`config.inference_chunk_tokens`), a cache carrying the
     conv windows and states from one to the next; each piece's final output is pooled (and, with `keep_last`,
-    written into place) as it comes, so that only the output (b, M, l, d) grows with l, and only if kept."""
+    written into place) as it comes, so that only the output (b, M, l, d) grows with l, and only if kept.
+
+    In one piece (autograd on), the hidden states kept are the tensors the next layer takes, so gradients reach
+    them; where steps padded in every modality were moved first, they are copies put back in order."""
     order = padding_order(masks)  # steps where every modality is padded go first: the states are zero there
     batch, length = features[0].shape[:2]
     pieces = time_pieces(batch, length, model.config.inference_chunk_tokens)
@@ -152,7 +154,7 @@ def forward_parallel(model: nn.Module, features, masks, cache, keep_all: bool, k
         hidden = _project(model, [_steps_of(f, piece, order) for f in features])
         depth_outputs = [hidden]
         for layer in model.layers:
-            hidden = layer(*hidden, masks=piece_masks, cache=carrier)
+            hidden = layer(hidden, masks=piece_masks, cache=carrier)
             depth_outputs = [*depth_outputs, hidden] if keep_all else [hidden]
         normed = _final_norms(model, hidden)  #                                              (b, M, l_piece, d)
         statistics = merged_statistics(statistics, normed, piece_masks, model.config.pooling)
@@ -167,18 +169,19 @@ def forward_parallel(model: nn.Module, features, masks, cache, keep_all: bool, k
     depth_outputs = _joined_pieces(depth_pieces)
     if order is not None:
         inverse = order.argsort(dim=1)
-        depth_outputs = [tuple(_take_steps(h, inverse) for h in outputs) for outputs in depth_outputs]
+        depth_outputs = [_take_steps(h, inverse, time_dim=2) for h in depth_outputs]
     return _Encoded(last, depth_outputs, statistics)
 
 
-def _project(model: nn.Module, features: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """Every modality's features (b, l, D_m) onto the common width: one (b, l, d) per modality."""
-    return tuple(projection(f) for projection, f in zip(model.input_projections.values(), features, strict=True))
+def _project(model: nn.Module, features: list[torch.Tensor]) -> torch.Tensor:
+    """Every modality's features (b, l, D_m) onto the common width, stacked: (b, M, l, d)."""
+    projections = model.input_projections.values()
+    return torch.stack([projection(f) for projection, f in zip(projections, features, strict=True)], dim=1)
 
 
-def _final_norms(model: nn.Module, hidden: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """The last layer's outputs, one (b, l, d) per modality → LayerNorm per modality, stacked (b, M, l, d)."""
-    return torch.stack([norm(h) for norm, h in zip(model.final_norms.values(), hidden, strict=True)], dim=1)
+def _final_norms(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """The last layer's output (b, M, l, d) → LayerNorm per modality, (b, M, l, d)."""
+    return torch.stack([norm(h) for norm, h in zip(model.final_norms.values(), hidden.unbind(1), strict=True)], dim=1)
 
 
 def time_pieces(batch: int, length: int, budget: int | None) -> list[slice]:
@@ -194,8 +197,8 @@ def forward_steps(model: nn.Module, features, masks, cache, keep_all: bool, keep
     hidden = _project(model, features)
     step_is_real = None if masks is None else torch.stack(masks).any(0)  #                          (b, l)
     steps = []
-    for t in range(hidden[0].shape[1]):
-        step_hidden = tuple(h[:, t] for h in hidden)
+    for t in range(hidden.shape[2]):
+        step_hidden = hidden[:, :, t].unbind(1)
         step_masks = None if masks is None else [mask[:, t] for mask in masks]
         skipped = None if step_is_real is None else ~step_is_real[:, t]
         saved = cache.snapshot() if skipped is not None and bool(skipped.any()) else None
@@ -207,8 +210,8 @@ def forward_steps(model: nn.Module, features, masks, cache, keep_all: bool, keep
             cache.restore_rows(saved, skipped)
         cache.seen_steps += 1
         steps.append(outputs if keep_all else outputs[-1:])
-    by_depth = zip(*steps, strict=True)
-    depth_outputs = [tuple(torch.stack(s, dim=1) for s in zip(*depth, strict=True)) for depth in by_depth]
+    by_depth = zip(*steps, strict=True)  # per depth, per step, one (b, d) per modality → per depth (b, M, l, d)
+    depth_outputs = [torch.stack([torch.stack(step, dim=1) for step in depth], dim=2) for depth in by_depth]
     last = _final_norms(model, depth_outputs[-1])
     statistics = merged_statistics(None, last, masks, model.config.pooling)
     return _Encoded(last if keep_last else None, depth_outputs if keep_all else None, statistics)
