@@ -8,6 +8,12 @@ Per question, with ground-truth answers g_1..g_n (n = 10 in VQA v2) and a predic
 so 1, 2, 3, 4 matching humans score 0.3, 0.6, 0.9, 1.0. Overall accuracy = mean over questions, in [0, 1] (the
 official script reports round(100 * mean, 2)).
 
+TextVQA (`normalization="textvqa"`): LLaVA's eval_textvqa.py scores with m4c_evaluator.py's TextVQAAccuracyEvaluator
+(the EvalAI answer processor of mmf, also lmms-eval's textvqa), which differs from step 1-2 in two ways: every answer,
+the prediction and all ground-truth answers alike, goes through the same processing, and that processing starts with
+`word_tokenize`: lowercase, delete "," and "?", "'s" -> " 's", strip (TextVQA's answers are raw human text:
+"Coca-Cola", "STOP"). The same leave-one-out formula (step 3) follows.
+
 Departures, both deliberate: a question with a single ground-truth answer (easy-VQA) would score 0 whatever the
 prediction under step 3 (no other human is left), so it scores normalised exact match instead: 1 when the answer,
 normalised as the prediction (step 1), equals the normalised prediction, else 0. And values are unrounded floats.
@@ -97,6 +103,15 @@ def normalize_answer(text: str) -> str:
     return process_digit_article(process_punctuation(text))
 
 
+def normalize_textvqa_answer(text: str) -> str:
+    """m4c_evaluator.py's EvalAIAnswerProcessor, for predictions and ground-truth answers alike: `word_tokenize`
+    (lowercase, delete "," and "?", "'s" -> " 's", strip), then step 1. "Coca-Cola's" -> "coca cola 's"."""
+    text = text.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
+    # Its digit-comma-digit test (a look-around variant of vqaEval's) can never match once the commas are gone, so
+    # vqaEval's process_punctuation gives the same text.
+    return normalize_answer(text)
+
+
 # ----------------------------------------------------------------------------------------------- accuracy
 def _answer_strings(index: int, answers) -> list[str]:
     """One question's ground truth as strings: a string, a list of strings, or VQA's [{"answer": ...}, ...]."""
@@ -110,20 +125,31 @@ def _answer_strings(index: int, answers) -> list[str]:
     return strings
 
 
-def question_accuracy(prediction: str, answers) -> float:
-    """Official VQA accuracy of one prediction against its ground-truth answers (see the module docstring)."""
+NORMALIZATIONS = ("vqa", "textvqa")
+
+
+def question_accuracy(prediction: str, answers, normalization: str = "vqa") -> float:
+    """Official VQA accuracy of one prediction against its ground-truth answers (see the module docstring);
+    normalization "vqa" (vqaEval.py) or "textvqa" (m4c_evaluator.py)."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
     answers = _answer_strings(0, answers)
-    prediction = normalize_answer(prediction)
+    normalize = normalize_textvqa_answer if normalization == "textvqa" else normalize_answer
+    prediction = normalize(prediction)
     if len(answers) == 1:
-        return float(normalize_answer(answers[0]) == prediction)
-    if len(set(answers)) > 1:
+        return float(normalize(answers[0]) == prediction)
+    if normalization == "textvqa":
+        answers = [normalize(answer) for answer in answers]
+    elif len(set(answers)) > 1:
         answers = [process_punctuation(answer) for answer in answers]
     matches = [answer == prediction for answer in answers]
     total = sum(matches)
     return sum(min(1.0, (total - own) / 3) for own in matches) / len(answers)
 
 
-def vqa_accuracy(predictions: Sequence[str], answers: Sequence, return_per_question: bool = False):
+def vqa_accuracy(
+    predictions: Sequence[str], answers: Sequence, return_per_question: bool = False, normalization: str = "vqa"
+):
     """The official VQA accuracy of a set of predictions, as a fraction in [0, 1].
 
     Args:
@@ -131,6 +157,7 @@ def vqa_accuracy(predictions: Sequence[str], answers: Sequence, return_per_quest
         answers: per question, its ground-truth answers: a list of strings (VQA v2: 10), a list of VQA annotation
             dicts {"answer": str, ...}, or a single string / a list of one (scored as normalised exact match).
         return_per_question: also return the list of per-question accuracies.
+        normalization: "vqa" (VQA v2, vqaEval.py) or "textvqa" (TextVQA, m4c_evaluator.py: see the module docstring).
     Returns:
         the mean accuracy over questions, or (mean, per-question accuracies) with `return_per_question`.
     Raises:
@@ -146,7 +173,7 @@ def vqa_accuracy(predictions: Sequence[str], answers: Sequence, return_per_quest
     for index, (prediction, question_answers) in enumerate(zip(predictions, answers, strict=True)):
         if not isinstance(prediction, str):
             raise ValueError(f"predictions[{index}] must be a string, got {type(prediction).__name__}")
-        per_question.append(question_accuracy(prediction, _answer_strings(index, question_answers)))
+        per_question.append(question_accuracy(prediction, _answer_strings(index, question_answers), normalization))
     accuracy = sum(per_question) / len(per_question)
     return (accuracy, per_question) if return_per_question else accuracy
 
@@ -154,9 +181,11 @@ def vqa_accuracy(predictions: Sequence[str], answers: Sequence, return_per_quest
 __all__ = [
     "ARTICLES",
     "CONTRACTIONS",
+    "NORMALIZATIONS",
     "NUMBER_WORDS",
     "PUNCTUATION",
     "normalize_answer",
+    "normalize_textvqa_answer",
     "process_digit_article",
     "process_punctuation",
     "question_accuracy",
