@@ -41,6 +41,10 @@ class DataArguments:
     max_train_samples: int | None = _option(None, "use only the first N training examples")
     max_eval_samples: int | None = _option(None, "use only the first N evaluation examples")
     max_new_tokens: int = _option(8, "caption / vqa: tokens generated per answer")
+    prompt_style: str | None = _option(None, "vqa, gqa, textvqa, pope: the benchmark prompts of `llava-1.5` or "
+                                       "`cobra`, or the `question` alone (default: question for vqa, llava-1.5 for "
+                                       "the others)",
+                                       ("question", "llava-1.5", "cobra"))  # fmt: skip
     sentiment_dataset: str = _option("mosei", "sentiment: which metrics (MMSA's) and paper batch size", DATASETS)
     sentiment_mode: str | None = _option(None, "sentiment: regression (train's default) or classification; evaluate: "
                                          "the head's", MODES)  # fmt: skip

@@ -18,7 +18,10 @@ from .data.easy_vqa import easy_vqa_answers, load_easy_vqa_captions
 
 def _run(model, processor, train, evaluation, data_args, collator, compute_metrics, source) -> TaskRun:
     """The TaskRun with --max-train-samples / --max-eval-samples applied."""
-    take = lambda split, count: split if count is None else split.select(range(min(count, len(split))))  # noqa: E731
+
+    def take(split, count):
+        return split if count is None or split is None else split.select(range(min(count, len(split))))
+
     train, evaluation = take(train, data_args.max_train_samples), take(evaluation, data_args.max_eval_samples)
     return TaskRun(model, processor, train, evaluation, collator, compute_metrics, source)
 
@@ -70,7 +73,10 @@ def _columns(split: datasets.Dataset, source: str) -> tuple[str, str]:
     return image, label
 
 
-def _train_and_eval(splits: datasets.DatasetDict, source: str) -> tuple[datasets.Dataset, datasets.Dataset]:
+def _train_and_eval(splits: datasets.DatasetDict, source: str, evaluate_only: bool = False):
+    """(train, eval) splits; evaluating, data without a train split (VQA v2's val2014 alone) gives (None, eval)."""
+    if "train" not in splits and evaluate_only and any(name in splits for name in ("validation", "test")):
+        return None, next(splits[name] for name in ("validation", "test") if name in splits)
     if "train" not in splits:
         raise UsageError(f"--dataset: {source!r} has no train split (splits: {', '.join(splits)})")
     evaluation = next((splits[name] for name in ("validation", "test") if name in splits), None)
@@ -136,7 +142,7 @@ def _vlm(task, model_args, evaluate_only: bool, answers: list[str] | None = None
     return _saved(model_class, VLMambaProcessor, model_args, evaluate_only)
 
 
-def _vlm_data(task: str, source: str, with_descriptions: bool = False) -> tuple[datasets.Dataset, datasets.Dataset]:
+def _vlm_data(task: str, source: str, with_descriptions: bool = False, evaluate_only: bool = False):
     """(train, eval) splits; with_descriptions: easy-VQA's training questions with the image descriptions mixed in
     (`recipes.vqa_training_set`), for generative VQA."""
     if source == "easy-vqa" and with_descriptions:
@@ -148,7 +154,7 @@ def _vlm_data(task: str, source: str, with_descriptions: bool = False) -> tuple[
         splits = load_easy_vqa_captions() if task == "caption" else load_easy_vqa()
         return splits["train"], splits["test"]
     load = load_coco_captions if task == "caption" else load_vqa_v2
-    return _train_and_eval(loaded("--dataset", source, lambda: load(source)), source)
+    return _train_and_eval(loaded("--dataset", source, lambda: load(source)), source, evaluate_only)
 
 
 def vlm_mamba(task, model_args, data_args, evaluate_only: bool = False) -> TaskRun:
@@ -158,7 +164,7 @@ def vlm_mamba(task, model_args, data_args, evaluate_only: bool = False) -> TaskR
 
     source = data_args.dataset or task.default_dataset
     if task.name != "image-text-classification":
-        train, evaluation = _vlm_data(task.name, source, with_descriptions=task.name == "vqa")
+        train, evaluation = _vlm_data(task.name, source, task.name == "vqa", evaluate_only)
         model, processor = _vlm(task, model_args, evaluate_only)
         return _run(model, processor, train, evaluation, data_args, VLMambaDataCollator(processor), None, source)
     train, evaluation = _vlm_data("vqa", source)
@@ -217,10 +223,14 @@ def vqa_metrics(predictions: list[str], split: datasets.Dataset) -> dict[str, fl
 
 
 def vqa_score(run: TaskRun, trainer, data_args) -> dict[str, float]:
-    from ..processing.processing_vlm_mamba import vqa_prompt
+    """The VQA accuracy of the answers generated with --prompt-style's prompts (`benchmarks.PROMPTS`)."""
+    from .benchmarks import benchmark_prompts, prompt_style
 
-    prompts = [vqa_prompt(question) for question in run.eval["question"]]
-    predictions = generate_answers(trainer.model, run.processor, run.eval, prompts, data_args.max_new_tokens)
+    prompts = benchmark_prompts(run.processor, "vqa", prompt_style("vqa", data_args), run.eval["question"])
+    batch_size = trainer.args.per_device_eval_batch_size
+    predictions = generate_answers(
+        trainer.model, run.processor, run.eval, prompts, data_args.max_new_tokens, batch_size
+    )
     return vqa_metrics(predictions, run.eval)
 
 

@@ -68,6 +68,10 @@ _COBRA = Recipe(
 )  # fmt: skip
 _VLM = {"family": "vlm_mamba", "builder": "builders:vlm_mamba", "default_dataset": "easy-vqa"}
 _VQA_DATA = "`easy-vqa` (embedded), VQA v2 files or a Hub id"
+# The benchmarks beside VQA v2 (training/benchmarks.py): scored only, `evaluate TASK --model FOLDER --dataset PATH`.
+_BENCHMARK = {"family": "vlm_mamba", "model_class": "VLMambaForConditionalGeneration",
+              "builder": "benchmarks:benchmark", "default_dataset": None,
+              "recipes": {"cpu": Recipe("none: a benchmark is evaluated, not trained on")}}  # fmt: skip
 
 TASKS = {
     task.name: task
@@ -184,6 +188,29 @@ TASKS = {
                 )
             },
             **_VLM,
+        ),
+        Task(
+            "gqa",
+            "VLM-Mamba on GQA test-dev balanced (evaluate only), LLaVA-1.5 / Cobra prompts",
+            scorer="benchmarks:gqa_score",
+            data="the folder of testdev_balanced_questions.json (GQA's release, or LLaVA's eval/gqa/data) with images/",
+            **_BENCHMARK,
+        ),
+        Task(
+            "textvqa",
+            "VLM-Mamba on TextVQA 0.5.1 val (evaluate only), LLaVA-1.5 / Cobra prompts",
+            scorer="benchmarks:textvqa_score",
+            data="the folder of TextVQA_0.5.1_val.json (+ TextVQA_Rosetta_OCR_v0.2_val.json) with train_images/, or a "
+            "Hub id (lmms-lab/textvqa layout)",
+            **_BENCHMARK,
+        ),
+        Task(
+            "pope",
+            "VLM-Mamba on POPE (adversarial, popular, random; evaluate only), LLaVA-1.5 / Cobra prompts",
+            scorer="benchmarks:pope_score",
+            data="the folder of coco_pope_{adversarial,popular,random}.json (or its coco/) with COCO's val2014/, or a "
+            "Hub id (lmms-lab/POPE layout)",
+            **_BENCHMARK,
         ),
     )
 }
