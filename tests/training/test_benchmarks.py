@@ -10,9 +10,9 @@ from test_cli import run, table
 
 from mamba_multimodal.processing.processing_vlm_mamba import VLMambaProcessor, vqa_prompt
 from mamba_multimodal.training import builders
-from mamba_multimodal.training.benchmarks import benchmark_prompts, benchmark_texts
 from mamba_multimodal.training.data import load_gqa, load_pope, load_textvqa, load_vqa_v2
 from mamba_multimodal.training.metrics import gqa_accuracy, pope_metrics, vqa_accuracy
+from mamba_multimodal.training.prompts import benchmark_prompts, benchmark_texts
 from mamba_multimodal.training.recipes import easy_vqa_vlm_config, vlm_and_processor
 
 SHORT = "Answer the question using a single word or phrase."

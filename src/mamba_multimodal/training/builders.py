@@ -223,8 +223,8 @@ def vqa_metrics(predictions: list[str], split: datasets.Dataset) -> dict[str, fl
 
 
 def vqa_score(run: TaskRun, trainer, data_args) -> dict[str, float]:
-    """The VQA accuracy of the answers generated with --prompt-style's prompts (`benchmarks.PROMPTS`)."""
-    from .benchmarks import benchmark_prompts, prompt_style
+    """The VQA accuracy of the answers generated with --prompt-style's prompts (`prompts.PROMPTS`)."""
+    from .prompts import benchmark_prompts, prompt_style
 
     prompts = benchmark_prompts(run.processor, "vqa", prompt_style("vqa", data_args), run.eval["question"])
     batch_size = trainer.args.per_device_eval_batch_size
