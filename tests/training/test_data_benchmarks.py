@@ -138,3 +138,11 @@ def test_pope_rejects_a_row_that_names_no_coco_image(tmp_path):
     path.write_text(path.read_text() + json.dumps({"question_id": 5, "image": "x.png", "text": "?", "label": "no"}))
     with pytest.raises(ValueError, match=r"coco_pope_random\.json line 5"):
         load_pope(tmp_path)
+
+
+def test_pope_hub_layout_goes_through_load_dataset(tmp_path):
+    table = datasets.Dataset.from_dict({"question_id": ["1"], "question": ["Is there a car in the image?"],
+                                        "answer": ["yes"], "category": ["adversarial"]})  # fmt: skip
+    (tmp_path / "data").mkdir()
+    table.to_parquet(str(tmp_path / "data" / "test-00000.parquet"))
+    assert load_pope(tmp_path)["test"][0]["category"] == "adversarial"
