@@ -37,7 +37,10 @@ BUNDLED_TOKENIZER_DIR = Path(__file__).resolve().parent / "tokenizer"
 # A user turn renders its images (as <image> marks) then "Question: " + its text, if any; the generation prompt (and
 # the start of an assistant turn) is " Answer:" after a question, "Caption:" after an image alone; an assistant turn
 # is that cue, a space, its text and EOS. One user turn with one image and a question, add_generation_prompt=True:
-# exactly vqa_prompt(question); an image and no text: exactly caption_prompt().
+# exactly vqa_prompt(question); an image and no text: exactly caption_prompt(). Turns follow one another unseparated
+# (multi-turn: "...Answer: blue</s>Question: ..."); a system turn, first only, renders as its text and a newline.
+# The {% generation %} span is " " + the assistant's text + EOS, not the cue: the generation prompt ends with the cue,
+# so what the model is trained to produce (the labels, `return_assistant_tokens_mask`) is what follows a prompt.
 CHAT_TEMPLATE = (
     "{%- set ns = namespace(cue='Caption:') -%}"
     "{%- for message in messages -%}"
@@ -49,9 +52,12 @@ CHAT_TEMPLATE = (
     "{%- if texts -%}Question: {{ texts }}{%- set ns.cue = ' Answer:' -%}"
     "{%- else -%}{%- set ns.cue = 'Caption:' -%}{%- endif -%}"
     "{%- elif message['role'] == 'assistant' -%}"
-    "{% generation %}{{ ns.cue }} {{ texts }}{{ eos_token if eos_token is defined else '' }}{% endgeneration %}"
+    "{{ ns.cue }}{% generation %} {{ texts }}{{ eos_token if eos_token is defined else '' }}{% endgeneration %}"
+    "{%- elif message['role'] == 'system' and loop.first -%}"
+    "{{ texts ~ '\\n' }}"
     "{%- else -%}"
-    "{{ raise_exception('VLM-Mamba prompts have user and assistant turns only, got ' + message['role']) }}"
+    "{{ raise_exception('VLM-Mamba chats have user and assistant turns after an optional first system turn, got ' "
+    "+ message['role'] + ' as turn ' + loop.index | string) }}"
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ ns.cue }}{%- endif -%}"
@@ -241,14 +247,28 @@ class VLMambaDataCollator:
 
     Per example: "image"; the prompt is "prompt" (as given, with its `<image>` mark), else `vqa_prompt("question")`,
     else `caption_prompt()`; the target is the first of "answer", "multiple_choice_answer", "caption", "answers"[0].
+
+    LLaVA rows (`training.data.load_llava`: "id", "image" or None, "conversations" of human / gpt turns) are rendered
+    by the processor's chat template, multi-turn, with labels on every assistant turn and its EOS only; a text-only
+    row has no image tokens and adds nothing to `pixel_values`, which holds the images of the other rows in order
+    (absent when no row has one). `max_length` cuts such sequences on the right (default: none is cut). See
+    `chat_vlm_mamba`.
     """
 
     TARGET_KEYS = ("answer", "multiple_choice_answer", "caption")
 
-    def __init__(self, processor: VLMambaProcessor):
+    def __init__(self, processor: VLMambaProcessor, max_length: int | None = None):
         self.processor = processor
+        self.max_length = max_length
 
     def __call__(self, examples: list[dict]) -> BatchFeature:
+        chats = sum("conversations" in example for example in examples)
+        if chats:
+            from .chat_vlm_mamba import conversation_batch
+
+            if chats != len(examples):
+                raise ValueError("a batch mixes LLaVA rows (with conversations) and prompt/answer rows: use one kind")
+            return conversation_batch(self.processor, examples, self.max_length)
         prompts = [self.prompt(example) for example in examples]
         images = [example["image"] for example in examples]
         answers = [self.target(example) for example in examples]
