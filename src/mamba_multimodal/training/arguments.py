@@ -41,6 +41,8 @@ class DataArguments:
     max_train_samples: int | None = _option(None, "use only the first N training examples")
     max_eval_samples: int | None = _option(None, "use only the first N evaluation examples")
     max_new_tokens: int = _option(8, "caption / vqa: tokens generated per answer")
+    image_root: str | None = _option(None, "instruct: the folder the LLaVA JSON's image paths are relative to "
+                                     "(default: the JSON's folder)")  # fmt: skip
     sentiment_dataset: str = _option("mosei", "sentiment: which metrics (MMSA's) and paper batch size", DATASETS)
     sentiment_mode: str | None = _option(None, "sentiment: regression (train's default) or classification; evaluate: "
                                          "the head's", MODES)  # fmt: skip
