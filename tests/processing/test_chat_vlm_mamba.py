@@ -324,3 +324,19 @@ def test_a_batch_mixing_llava_rows_and_prompt_rows_is_refused(processor, image):
     with pytest.raises(ValueError, match="mixes LLaVA rows"):
         VLMambaDataCollator(processor)([{"image": image, "conversations": CONVERSATION}, {"image": image,
                                                                                          "caption": "x"}])  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ earlier folders
+def test_a_folder_saved_with_the_earlier_template_trains_with_the_current_one(image):
+    """The shipped demo base was saved with the earlier default (its generation span held the cue): it loads with the
+    current template, so its LLaVA batches label the answers only."""
+    from mamba_multimodal.processing.chat_vlm_mamba import EARLIER_CHAT_TEMPLATE
+    from mamba_multimodal.processing.processing_vlm_mamba import CHAT_TEMPLATE
+    from mamba_multimodal.training.demo import base_model_path
+
+    assert (base_model_path() / "chat_template.jinja").read_text() == EARLIER_CHAT_TEMPLATE
+    processor = VLMambaProcessor.from_pretrained(base_model_path())
+    assert processor.chat_template == CHAT_TEMPLATE
+    _, labels = unpadded(VLMambaDataCollator(processor)([{"image": image, "conversations": CONVERSATION[:2]}]), 0)
+    answer = [*processor.tokenizer(" Blue.", add_special_tokens=False).input_ids, processor.tokenizer.eos_token_id]
+    assert [label for label in labels if label != -100] == answer

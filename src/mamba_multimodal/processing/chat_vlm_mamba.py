@@ -21,6 +21,28 @@ from transformers.utils.chat_template_utils import render_jinja_template
 
 LLAVA_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 
+# The default chat template of releases before multi-turn training (saved in their folders' chat_template.jinja, and
+# in the shipped demo base): the text it renders is the current template's, but its generation span also held the
+# cue (" Answer:") and it refused a system turn. `VLMambaProcessor` loads it as the current `CHAT_TEMPLATE`.
+EARLIER_CHAT_TEMPLATE = (
+    "{%- set ns = namespace(cue='Caption:') -%}"
+    "{%- for message in messages -%}"
+    "{%- set content = message['content'] -%}"
+    "{%- if content is string -%}{%- set content = [{'type': 'text', 'text': content}] -%}{%- endif -%}"
+    "{%- set texts = content | selectattr('type', 'equalto', 'text') | map(attribute='text') | join(' ') -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{%- for item in content if item['type'] == 'image' -%}<image>{%- endfor -%}"
+    "{%- if texts -%}Question: {{ texts }}{%- set ns.cue = ' Answer:' -%}"
+    "{%- else -%}{%- set ns.cue = 'Caption:' -%}{%- endif -%}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{% generation %}{{ ns.cue }} {{ texts }}{{ eos_token if eos_token is defined else '' }}{% endgeneration %}"
+    "{%- else -%}"
+    "{{ raise_exception('VLM-Mamba prompts have user and assistant turns only, got ' + message['role']) }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ ns.cue }}{%- endif -%}"
+)
+
 
 def llava_messages(conversations: list[dict], has_image: bool, image_token: str = "<image>", row_id=None) -> list:
     """LLaVA turns → chat messages [{"role", "content": [{"type": "image"}, {"type": "text", "text"}]}] for the
@@ -94,7 +116,10 @@ def conversation_batch(processor, examples: list[dict], max_length: int | None =
     """A right-padded training batch of LLaVA rows ({"conversations", "image" or None, ...}): input_ids,
     attention_mask, labels (b, l) and, when some rows have an image, pixel_values (images, 3, H, W) holding those
     rows' images in batch order — a text-only row has no image tokens and no entry there (the model fills image
-    tokens with the images in order); `max_length` cuts longer sequences on the right."""
+    tokens with the images in order); `max_length` cuts longer sequences on the right.
+
+    A batch of text-only rows leaves the vision tower and projector out of the step: under DDP with gradient
+    checkpointing (where Trainer stops looking for unused parameters) pass `--ddp-find-unused-parameters true`."""
     tokenizer = processor.tokenizer
     if tokenizer.eos_token_id is None:
         raise ValueError("a training batch ends each assistant turn with EOS, but the tokenizer has no eos_token")
@@ -122,4 +147,11 @@ def conversation_batch(processor, examples: list[dict], max_length: int | None =
     return batch
 
 
-__all__ = ["LLAVA_ROLES", "assistant_mask", "conversation_batch", "conversation_tokens", "llava_messages"]
+__all__ = [
+    "EARLIER_CHAT_TEMPLATE",
+    "LLAVA_ROLES",
+    "assistant_mask",
+    "conversation_batch",
+    "conversation_tokens",
+    "llava_messages",
+]

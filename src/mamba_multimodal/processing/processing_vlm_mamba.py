@@ -25,6 +25,7 @@ from transformers.utils import logging
 
 from ..configuration.configuration_vlm_mamba import VLMambaConfig
 from ..hub_mixin import HubProcessorMixin
+from .chat_vlm_mamba import EARLIER_CHAT_TEMPLATE
 from .image_processing_vlm_mamba import VLMambaImageProcessor
 
 logger = logging.get_logger(__name__)
@@ -94,7 +95,8 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
         tokenizer (any HF tokenizer, optional): defaults to `bundled_tokenizer()`. `<image>` is added to it as a
             special token when missing (the model's embeddings must then be resized to `len(tokenizer)`); a missing
             pad token becomes the EOS token.
-        chat_template (`str`, optional): defaults to `CHAT_TEMPLATE` (the VQA and caption prompts).
+        chat_template (`str`, optional): defaults to `CHAT_TEMPLATE` (the VQA and caption prompts, multi-turn); the
+            earlier releases' default (`chat_vlm_mamba.EARLIER_CHAT_TEMPLATE`) is read as `CHAT_TEMPLATE`.
         image_seq_length (`int`, defaults to 64): image tokens per image, `VLMambaConfig.image_seq_length`.
         image_token (`str`, defaults to "<image>"): the image mark (the tokenizer's `image_token` if it has one).
         padding_side (`str`, defaults to "left"): padding of `processor(...)` without answers.
@@ -123,7 +125,7 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
         self.image_token = getattr(tokenizer, "image_token", None) or image_token
         self.image_token_id = _ensure_token(tokenizer, self.image_token)
         _ensure_pad_token(tokenizer)
-        chat_template = CHAT_TEMPLATE if chat_template is None else chat_template
+        chat_template = CHAT_TEMPLATE if chat_template in (None, EARLIER_CHAT_TEMPLATE) else chat_template
         super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
     @classmethod
