@@ -25,6 +25,7 @@ from transformers.utils import logging
 
 from ..configuration.configuration_vlm_mamba import VLMambaConfig
 from ..hub_mixin import HubProcessorMixin
+from .chat_vlm_mamba import EARLIER_CHAT_TEMPLATE
 from .image_processing_vlm_mamba import VLMambaImageProcessor
 
 logger = logging.get_logger(__name__)
@@ -37,7 +38,10 @@ BUNDLED_TOKENIZER_DIR = Path(__file__).resolve().parent / "tokenizer"
 # A user turn renders its images (as <image> marks) then "Question: " + its text, if any; the generation prompt (and
 # the start of an assistant turn) is " Answer:" after a question, "Caption:" after an image alone; an assistant turn
 # is that cue, a space, its text and EOS. One user turn with one image and a question, add_generation_prompt=True:
-# exactly vqa_prompt(question); an image and no text: exactly caption_prompt().
+# exactly vqa_prompt(question); an image and no text: exactly caption_prompt(). Turns follow one another unseparated
+# (multi-turn: "...Answer: blue</s>Question: ..."); a system turn, first only, renders as its text and a newline.
+# The {% generation %} span is " " + the assistant's text + EOS, not the cue: the generation prompt ends with the cue,
+# so what the model is trained to produce (the labels, `return_assistant_tokens_mask`) is what follows a prompt.
 CHAT_TEMPLATE = (
     "{%- set ns = namespace(cue='Caption:') -%}"
     "{%- for message in messages -%}"
@@ -49,9 +53,12 @@ CHAT_TEMPLATE = (
     "{%- if texts -%}Question: {{ texts }}{%- set ns.cue = ' Answer:' -%}"
     "{%- else -%}{%- set ns.cue = 'Caption:' -%}{%- endif -%}"
     "{%- elif message['role'] == 'assistant' -%}"
-    "{% generation %}{{ ns.cue }} {{ texts }}{{ eos_token if eos_token is defined else '' }}{% endgeneration %}"
+    "{{ ns.cue }}{% generation %} {{ texts }}{{ eos_token if eos_token is defined else '' }}{% endgeneration %}"
+    "{%- elif message['role'] == 'system' and loop.first -%}"
+    "{{ texts ~ '\\n' }}"
     "{%- else -%}"
-    "{{ raise_exception('VLM-Mamba prompts have user and assistant turns only, got ' + message['role']) }}"
+    "{{ raise_exception('VLM-Mamba chats have user and assistant turns after an optional first system turn, got ' "
+    "+ message['role'] + ' as turn ' + loop.index | string) }}"
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ ns.cue }}{%- endif -%}"
@@ -88,7 +95,8 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
         tokenizer (any HF tokenizer, optional): defaults to `bundled_tokenizer()`. `<image>` is added to it as a
             special token when missing (the model's embeddings must then be resized to `len(tokenizer)`); a missing
             pad token becomes the EOS token.
-        chat_template (`str`, optional): defaults to `CHAT_TEMPLATE` (the VQA and caption prompts).
+        chat_template (`str`, optional): defaults to `CHAT_TEMPLATE` (the VQA and caption prompts, multi-turn); the
+            earlier releases' default (`chat_vlm_mamba.EARLIER_CHAT_TEMPLATE`) is read as `CHAT_TEMPLATE`.
         image_seq_length (`int`, defaults to 64): image tokens per image, `VLMambaConfig.image_seq_length`.
         image_token (`str`, defaults to "<image>"): the image mark (the tokenizer's `image_token` if it has one).
         padding_side (`str`, defaults to "left"): padding of `processor(...)` without answers.
@@ -117,7 +125,7 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
         self.image_token = getattr(tokenizer, "image_token", None) or image_token
         self.image_token_id = _ensure_token(tokenizer, self.image_token)
         _ensure_pad_token(tokenizer)
-        chat_template = CHAT_TEMPLATE if chat_template is None else chat_template
+        chat_template = CHAT_TEMPLATE if chat_template in (None, EARLIER_CHAT_TEMPLATE) else chat_template
         super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
     @classmethod
@@ -241,14 +249,28 @@ class VLMambaDataCollator:
 
     Per example: "image"; the prompt is "prompt" (as given, with its `<image>` mark), else `vqa_prompt("question")`,
     else `caption_prompt()`; the target is the first of "answer", "multiple_choice_answer", "caption", "answers"[0].
+
+    LLaVA rows (`training.data.load_llava`: "id", "image" or None, "conversations" of human / gpt turns) are rendered
+    by the processor's chat template, multi-turn, with labels on every assistant turn and its EOS only; a text-only
+    row has no image tokens and adds nothing to `pixel_values`, which holds the images of the other rows in order
+    (absent when no row has one). `max_length` cuts such sequences on the right (default: none is cut). See
+    `chat_vlm_mamba`.
     """
 
     TARGET_KEYS = ("answer", "multiple_choice_answer", "caption")
 
-    def __init__(self, processor: VLMambaProcessor):
+    def __init__(self, processor: VLMambaProcessor, max_length: int | None = None):
         self.processor = processor
+        self.max_length = max_length
 
     def __call__(self, examples: list[dict]) -> BatchFeature:
+        chats = sum("conversations" in example for example in examples)
+        if chats:
+            from .chat_vlm_mamba import conversation_batch
+
+            if chats != len(examples):
+                raise ValueError("a batch mixes LLaVA rows (with conversations) and prompt/answer rows: use one kind")
+            return conversation_batch(self.processor, examples, self.max_length)
         prompts = [self.prompt(example) for example in examples]
         images = [example["image"] for example in examples]
         answers = [self.target(example) for example in examples]

@@ -45,6 +45,8 @@ class DataArguments:
                                        "`cobra`, or the `question` alone (default: question for vqa, llava-1.5 for "
                                        "the others)",
                                        ("question", "llava-1.5", "cobra"))  # fmt: skip
+    image_root: str | None = _option(None, "instruct: the folder the LLaVA JSON's image paths are relative to "
+                                     "(default: the JSON's folder)")  # fmt: skip
     sentiment_dataset: str = _option("mosei", "sentiment: which metrics (MMSA's) and paper batch size", DATASETS)
     sentiment_mode: str | None = _option(None, "sentiment: regression (train's default) or classification; evaluate: "
                                          "the head's", MODES)  # fmt: skip

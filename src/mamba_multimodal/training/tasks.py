@@ -174,6 +174,26 @@ TASKS = {
             },
             **_VLM,
         ),
+        # LLaVA-format conversations (multi-turn, text-only rows mixed in), labels on the gpt turns: see instruct.py.
+        Task(
+            "instruct",
+            "VLM-Mamba instruction tuning on LLaVA-format conversations (llava_v1_5_mix665k.json, ...)",
+            family="vlm_mamba",
+            model_class="VLMambaForConditionalGeneration",
+            builder="instruct:instruct_task",
+            scorer="instruct:instruct_score",
+            data="a LLaVA-format JSON (llava_v1_5_mix665k.json, blip_laion_cc_sbu_558k.json, or JSON lines of such "
+            "rows), its images under --image-root (default: the JSON's folder)",
+            default_dataset=None,
+            recipes={
+                "cpu": Recipe(
+                    "1 epoch, batch 16, AdamW lr 1e-3, cosine: sized for a smoke run on a CPU (on the 665K mix, bound "
+                    "it with --max-steps or --max-train-samples)",
+                    {"num_train_epochs": 1, "per_device_train_batch_size": 16, "learning_rate": 1e-3},
+                ),
+                "paper": _COBRA,
+            },
+        ),
         Task(
             "image-text-classification",
             "VLM-Mamba classifier (default data: easy-VQA answers as 13 classes)",
