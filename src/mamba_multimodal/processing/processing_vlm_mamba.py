@@ -298,8 +298,9 @@ def _ensure_token(tokenizer, token: str) -> int:
         tokenizer.add_tokens([AddedToken(token, special=True, normalized=False)], special_tokens=True)
         logger.warning(
             f"added {token} to the tokenizer as id {tokenizer.convert_tokens_to_ids(token)}: resize the model's "
-            f"token embeddings to {len(tokenizer)} (model.resize_token_embeddings(len(processor.tokenizer))) and set "
-            "config.image_token_id to that id"
+            f"token embeddings to {len(tokenizer)} if they have fewer rows (model.resize_token_embeddings("
+            "len(processor.tokenizer)); VLMambaForConditionalGeneration.from_pretrained_parts(..., processor=) does "
+            "both) and set config.image_token_id to that id"
         )
     return tokenizer.convert_tokens_to_ids(token)
 
