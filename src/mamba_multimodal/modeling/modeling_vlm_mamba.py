@@ -243,6 +243,14 @@ def _loaded(part, model_class: type) -> PreTrainedModel:
     return part if isinstance(part, PreTrainedModel) else model_class.from_pretrained(part)
 
 
+def _fit_vocabulary(language_model: PreTrainedModel, tokens: int) -> None:
+    """Grows the LM's token embeddings (and its head) to hold `tokens` ids, rounded up to the multiple its config
+    pads the vocabulary to, when they hold fewer; new rows are transformers' (the old rows' mean and covariance)."""
+    if tokens > language_model.get_input_embeddings().num_embeddings:
+        multiple = getattr(language_model.config, "pad_vocab_size_multiple", None)
+        language_model.resize_token_embeddings(tokens, pad_to_multiple_of=multiple)
+
+
 def _tower_state(vision_model: PreTrainedModel, tower: nn.Module) -> dict[str, torch.Tensor]:
     """The vision model's weights under the tower's names: task heads dropped, a task class's wrapper unwrapped."""
     wanted = tower.state_dict().keys()
@@ -272,7 +280,9 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
         return self.model.get_image_features(pixel_values, **kwargs)
 
     @classmethod
-    def from_pretrained_parts(cls, vision, language, **config_kwargs) -> VLMambaForConditionalGeneration:
+    def from_pretrained_parts(
+        cls, vision, language, processor=None, **config_kwargs
+    ) -> VLMambaForConditionalGeneration:
         """A VLM from a pretrained vision model and a pretrained Mamba LM, with a fresh projector.
 
         Args:
@@ -280,10 +290,19 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
                 (NVIDIA's `nvidia/MambaVision-*` repos included; their head is dropped).
             language: a `MambaForCausalLM` (this package's or transformers') or a path / Hub id to any transformers
                 Mamba checkpoint.
+            processor: the `VLMambaProcessor` the model will take its inputs from (`VLMambaProcessor.
+                from_pretrained_parts(vision, language)`): `image_token_id` becomes its `<image>` id, generation pads
+                and stops with its tokenizer's pad and EOS ids, and the token embeddings grow to the tokenizer's size
+                (rounded up to the LM's `pad_vocab_size_multiple`) only if the tokenizer has outgrown them: the
+                GPT-NeoX tokenizer of `state-spaces/mamba-*-hf` has 50,277 entries for 50,280 rows, so `<image>`
+                (50,277) fits and nothing is resized.
             config_kwargs: the other `VLMambaConfig` fields (`image_token_id`, projector settings, ...).
         """
         vision_model = _loaded(vision, AutoModel)
         language_model = _loaded(language, MambaForCausalLM)
+        if processor is not None:
+            _fit_vocabulary(language_model, len(processor.tokenizer))
+            config_kwargs.setdefault("image_token_id", processor.image_token_id)
         tie = language_model.config.tie_word_embeddings
         config = VLMambaConfig(
             vision_config=vision_model.config.to_dict(),
@@ -297,6 +316,9 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
         model.lm_head.load_state_dict(language_model.lm_head.state_dict())
         if config.tie_word_embeddings:
             model.tie_weights()
+        if processor is not None:
+            tokenizer = processor.tokenizer
+            model.generation_config.update(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         return model.eval()
 
     def _prepare_generation_config(self, generation_config, **kwargs):

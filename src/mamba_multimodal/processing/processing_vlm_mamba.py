@@ -13,11 +13,12 @@ easy-VQA's questions and answers). Glossary: P image tokens per image (`image_se
 
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 
 import torch
 from tokenizers import AddedToken
-from transformers import AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer, PreTrainedConfig
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import make_flat_list_of_images
 from transformers.processing_utils import ProcessorMixin
@@ -147,6 +148,26 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
                 f"{processor.image_token_id} and vocab_size >= {size} (or resize the model's token embeddings)"
             )
         return processor
+
+    @classmethod
+    def from_pretrained_parts(cls, vision, language, **kwargs) -> VLMambaProcessor:
+        """The processor of a VLM built from two pretrained parts (`VLMambaForConditionalGeneration.
+        from_pretrained_parts(vision, language, processor=this)`): the language model's tokenizer, with `<image>`
+        added when missing and EOS as the pad token when it has none (`state-spaces/mamba-*-hf`: `<|endoftext|>`, id 0,
+        the pad id of their config.json), and an image processor at the tower's image size and its mean and std,
+        each image expanding to the tower's output positions (MambaVision-T at 224 px: 7 × 7 = 49 tokens).
+
+        Args:
+            vision: the vision model, its config, or a path / Hub id to it.
+            language: a tokenizer, or the path / Hub id of the language model's folder (its tokenizer files).
+            kwargs: `VLMambaProcessor` arguments (`chat_template`, `padding_side`, ...).
+        """
+        vision_config = vision if isinstance(vision, PreTrainedConfig) else getattr(vision, "config", None)
+        vision_config = vision_config or AutoConfig.from_pretrained(vision)
+        tokenizer = AutoTokenizer.from_pretrained(language) if isinstance(language, (str, PathLike)) else language
+        layout = VLMambaConfig(vision_config=vision_config.to_dict())  # what the VLM will see of the tower
+        image_processor = VLMambaImageProcessor.from_model_config(layout)
+        return cls(image_processor, tokenizer, image_seq_length=layout.image_seq_length, **kwargs)
 
     # ----------------------------------------------------------------------------------------- inputs
     def __call__(self, images=None, text=None, answers=None, **kwargs) -> BatchFeature:
@@ -299,8 +320,9 @@ def _ensure_token(tokenizer, token: str) -> int:
         tokenizer.add_tokens([AddedToken(token, special=True, normalized=False)], special_tokens=True)
         logger.warning(
             f"added {token} to the tokenizer as id {tokenizer.convert_tokens_to_ids(token)}: resize the model's "
-            f"token embeddings to {len(tokenizer)} (model.resize_token_embeddings(len(processor.tokenizer))) and set "
-            "config.image_token_id to that id"
+            f"token embeddings to {len(tokenizer)} if they have fewer rows (model.resize_token_embeddings("
+            "len(processor.tokenizer)); VLMambaForConditionalGeneration.from_pretrained_parts(..., processor=) does "
+            "both) and set config.image_token_id to that id"
         )
     return tokenizer.convert_tokens_to_ids(token)
 

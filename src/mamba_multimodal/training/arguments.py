@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .metrics.sentiment import DATASETS, MODES
+from .tasks import RECIPE_NAMES
 
 
 class UsageError(Exception):
@@ -35,9 +36,10 @@ class ModelArguments:
 @dataclass
 class DataArguments:
     dataset: str | None = _option(None, "the data: the forms and the default are above")
-    recipe: str = _option("cpu", "`cpu` (default: sized for a CPU) or `paper` (the paper's, sized for GPUs), as "
-                          "described above; the estimated duration after the first steps says what it costs here; "
-                          "any option given explicitly wins over the recipe's", ("cpu", "paper"))  # fmt: skip
+    recipe: str = _option("cpu", "`cpu` (default: sized for a CPU), `paper` (the paper's, sized for GPUs) or another "
+                          "of the task's recipes, as described above; the estimated duration after the first steps "
+                          "says what it costs here; any option given explicitly wins over the recipe's",
+                          RECIPE_NAMES)  # fmt: skip
     max_train_samples: int | None = _option(None, "use only the first N training examples")
     max_eval_samples: int | None = _option(None, "use only the first N evaluation examples")
     max_new_tokens: int = _option(8, "caption / vqa: tokens generated per answer")

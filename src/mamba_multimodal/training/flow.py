@@ -91,6 +91,13 @@ def recipe_values(task: Task, data_args) -> dict:
 def _with_recipe(task: Task, data_args, training_args, given: set[str]):
     """TrainingArguments with the recipe's values where the command line gave none."""
     values = recipe_values(task, data_args)
+    if task.recipes[data_args.recipe].bf16_on_gpu and not given & {"bf16", "fp16"} and _gpu_has_bf16():
+        values["bf16"] = True
+    if "gradient_checkpointing" in values and hasattr(training_args, "activation_checkpointing"):
+        # transformers 5.2x renamed it: the old name only mirrors the new one once the arguments are built
+        values["activation_checkpointing"] = values.pop("gradient_checkpointing")
+        if "gradient_checkpointing" in given:
+            given = given | {"activation_checkpointing"}
     global_batch = values.pop("global_batch_size", None)
     if global_batch is not None:  # a paper's global batch: per device = global / (processes x accumulation steps)
         shares = training_args.world_size * training_args.gradient_accumulation_steps
@@ -104,6 +111,29 @@ def _with_recipe(task: Task, data_args, training_args, given: set[str]):
         values["report_to"] = "tensorboard" if importlib.util.find_spec("tensorboard") else "none"
     values = {key: value for key, value in values.items() if key not in given}
     return dataclasses.replace(training_args, **values) if values else training_args
+
+
+def _gpu_has_bf16() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def freeze(model, parts: tuple[str, ...]) -> None:
+    """Keeps the model's `parts` (modules named so, at any depth: "vision_tower", "language_model") as they are
+    while the rest trains: no gradients, and evaluation mode in every forward, so that BatchNorm statistics stay and
+    dropout / drop-path stay off (Trainer puts the whole model in training mode)."""
+    for part in parts:
+        modules = [module for name, module in model.named_modules() if name.rpartition(".")[2] == part]
+        if not modules:
+            raise UsageError(f"--recipe: it freezes {part!r}, which {type(model).__name__} does not have")
+        for module in modules:
+            module.requires_grad_(False)
+            module.register_forward_pre_hook(_in_evaluation_mode)
+
+
+def _in_evaluation_mode(module, args) -> None:
+    module.eval()
 
 
 def set_over_recipe(task: Task, data_args, args) -> list[str]:
@@ -145,6 +175,7 @@ def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=Non
     """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir`."""
     _seed(args)
     run = build(task, model_args, data_args)
+    freeze(run.model, task.recipes[data_args.recipe].frozen)
     if model_args.lora:
         from .lora import get_lora_model
 
@@ -263,5 +294,5 @@ def train_sentiment(splits, output_dir: str | os.PathLike, *, dataset: str = "mo
     return train_run(TASKS["sentiment"], run, args, callbacks=callbacks or (), recipe=recipe)
 
 
-__all__ = ["build", "evaluate", "given_options", "parse", "recipe_values", "result_files", "save", "set_over_recipe",
-           "train", "train_run", "train_sentiment", "trainer_for"]  # fmt: skip
+__all__ = ["build", "evaluate", "freeze", "given_options", "parse", "recipe_values", "result_files", "save",
+           "set_over_recipe", "train", "train_run", "train_sentiment", "trainer_for"]  # fmt: skip

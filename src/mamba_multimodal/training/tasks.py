@@ -22,6 +22,8 @@ class Recipe:
     note: str  # what it is, for the task's --help and the setup block
     values: dict = field(default_factory=dict)  # TrainingArguments fields over the task's `training` values
     # `global_batch_size` (not a TrainingArguments field) is split over the processes and accumulation steps.
+    frozen: tuple[str, ...] = ()  # the model's parts (module names, e.g. "vision_tower") kept as they are
+    bf16_on_gpu: bool = False  # bf16 mixed precision where a GPU supports it (not on a CPU, where it is slower)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,35 @@ _COBRA = Recipe(
     {"num_train_epochs": 2, "global_batch_size": 128, "learning_rate": 2e-5, "weight_decay": 0.1, "warmup_steps": 0.03,
      "lr_scheduler_type": "cosine", "optim": "adamw_torch"},
 )  # fmt: skip
+# Cobra's recipe as Cobra runs it (its pretrained vision encoder frozen), and LLaVA-1.5's two stages as the
+# alternative (scripts/v1_5/pretrain.sh and finetune.sh: the projector alone, then projector + LM). Each keeps the
+# tower frozen (weights, BatchNorm statistics, drop-path off), checkpoints activations through the blocks of tower
+# and LM (TrainingArguments' gradient_checkpointing) and uses bf16 on a GPU.
+_COBRA_TRAINING = {"num_train_epochs": 2, "global_batch_size": 128, "learning_rate": 2e-5, "weight_decay": 0.1,
+                   "warmup_steps": 0.03, "lr_scheduler_type": "cosine", "optim": "adamw_torch",
+                   "gradient_checkpointing": True}  # fmt: skip
+VLM_RECIPES = {
+    "cobra": Recipe(
+        "Cobra's (arXiv 2403.14520) one stage: vision tower frozen, projector + language model trained; 2 epochs, "
+        "global batch 128, AdamW lr 2e-5, weight decay 0.1, warmup ratio 0.03, cosine; gradient checkpointing; "
+        "bf16 on a GPU",
+        _COBRA_TRAINING, frozen=("vision_tower",), bf16_on_gpu=True,
+    ),
+    "llava-stage1": Recipe(
+        "LLaVA-1.5's alignment stage: the projector alone trains (tower and language model frozen); 1 epoch, global "
+        "batch 256, lr 1e-3, no weight decay, warmup ratio 0.03, cosine; gradient checkpointing; bf16 on a GPU",
+        {**_COBRA_TRAINING, "num_train_epochs": 1, "global_batch_size": 256, "learning_rate": 1e-3,
+         "weight_decay": 0.0},
+        frozen=("vision_tower", "language_model", "lm_head"), bf16_on_gpu=True,
+    ),
+    "llava-stage2": Recipe(
+        "LLaVA-1.5's instruction stage (run on the stage-1 model): projector + language model train, tower frozen; "
+        "1 epoch, global batch 128, lr 2e-5, no weight decay, warmup ratio 0.03, cosine; gradient checkpointing; "
+        "bf16 on a GPU",
+        {**_COBRA_TRAINING, "num_train_epochs": 1, "weight_decay": 0.0},
+        frozen=("vision_tower",), bf16_on_gpu=True,
+    ),
+}  # fmt: skip
 _VLM = {"family": "vlm_mamba", "builder": "builders:vlm_mamba", "default_dataset": "easy-vqa"}
 _VQA_DATA = "`easy-vqa` (embedded), VQA v2 files or a Hub id"
 # The benchmarks beside VQA v2 (training/benchmarks.py): scored only, `evaluate TASK --model FOLDER --dataset PATH`.
@@ -155,6 +186,7 @@ TASKS = {
                     {"num_train_epochs": 12, "per_device_train_batch_size": 64, "learning_rate": 2e-3},
                 ),
                 "paper": _COBRA,
+                **VLM_RECIPES,
             },
             **_VLM,
         ),
@@ -171,6 +203,7 @@ TASKS = {
                     {"num_train_epochs": 2, "per_device_train_batch_size": 64, "learning_rate": 2e-3},
                 ),
                 "paper": _COBRA,
+                **VLM_RECIPES,
             },
             **_VLM,
         ),
@@ -235,4 +268,7 @@ TASKS = {
     )
 }
 
-__all__ = ["COMMON_TRAINING", "TASKS", "Recipe", "Task"]
+# Every recipe name of every task, for --recipe's choices.
+RECIPE_NAMES = tuple(dict.fromkeys(name for task in TASKS.values() for name in task.recipes))
+
+__all__ = ["COMMON_TRAINING", "RECIPE_NAMES", "TASKS", "VLM_RECIPES", "Recipe", "Task"]
