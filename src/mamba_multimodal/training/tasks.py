@@ -225,6 +225,7 @@ TASKS = {
                     {"num_train_epochs": 1, "per_device_train_batch_size": 16, "learning_rate": 1e-3},
                 ),
                 "paper": _COBRA,
+                **VLM_RECIPES,
             },
         ),
         Task(
