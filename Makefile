@@ -86,16 +86,18 @@ test-torch-floor:
 	$(VENV_TORCH_FLOOR)/bin/python $(SHOW_VERSIONS)
 	$(VENV_TORCH_FLOOR)/bin/python -m pytest -q tests
 
-# The "cuda" dispatch on CPU tensors (tests/test_cuda_standin.py, README: GPU kernels): the lock, plus mamba-ssm and
-# causal-conv1d from their sources with the CUDA builds skipped (FORCE_BUILD: their setup.py would otherwise try to
-# download a prebuilt wheel) and the triton and einops their Python imports; their own reference functions stand in
-# for the compiled kernels. The versions whose kernel checks cuda_standin.py mirrors. CUDA_STANDIN_REQUIRED turns the
-# test's skip (missing packages) into a failure.
+# The "cuda" dispatch on CPU tensors (tests/test_cuda_standin.py, README: GPU kernels): a copy of .venv (the lock and
+# the project, so .venv itself stays exactly the lock) plus mamba-ssm and causal-conv1d from their sources with the
+# CUDA builds skipped (FORCE_BUILD: their setup.py would otherwise try to download a prebuilt wheel) and the triton
+# and einops their Python imports; their own reference functions stand in for the compiled kernels. Pinned: the
+# versions whose kernel checks tests/cuda_standin.py mirrors. CUDA_STANDIN_REQUIRED turns the test's skip (packages
+# missing) into a failure. About 4 minutes on CI's 2 cores, most of it copying .venv and installing triton.
 CUDA_STANDIN_PACKAGES := triton==3.9.0 einops==0.8.2 wheel
 CUDA_STANDIN_KERNELS := mamba-ssm==2.3.2.post1 causal-conv1d==1.7.0
-$(VENV_CUDA_STANDIN)/.installed: $(LOCK) pyproject.toml constraints.txt
-	test -x $(VENV_CUDA_STANDIN)/bin/python || $(PYTHON) -m venv $(VENV_CUDA_STANDIN)
-	$(PYTHON) tools/lock.py sync $(VENV_CUDA_STANDIN)/bin/python $(LOCK)
+$(VENV_CUDA_STANDIN)/.installed: $(VENV)/.installed
+	rm -rf $(VENV_CUDA_STANDIN)
+	cp -a $(VENV) $(VENV_CUDA_STANDIN)
+	rm $(VENV_CUDA_STANDIN)/.installed  # .venv's, copied: this one is touched once all is in
 	$(VENV_CUDA_STANDIN)/bin/python -m pip install -q --no-deps -e .
 	$(VENV_CUDA_STANDIN)/bin/python -m pip install -q --no-deps $(CUDA_STANDIN_PACKAGES)
 	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE CAUSAL_CONV1D_SKIP_CUDA_BUILD=TRUE CAUSAL_CONV1D_FORCE_BUILD=TRUE \
