@@ -16,6 +16,7 @@ import torch
 
 import cuda_standin
 from mamba_multimodal.modeling import ssm
+from mamba_multimodal.registry import FAMILIES
 from test_families import BATCH, CASES, build, inputs_for, outputs_and_gradients, perturb_, tensors_of
 
 MISSING = cuda_standin.missing_packages()
@@ -149,7 +150,7 @@ def test_the_cuda_path_generates_as_the_cpu_path(family, model_class, dtype, mon
 def test_a_coupled_mamba_continuation_steps_through_causal_conv1d_update_as_on_the_cpu_path(dtype, monkeypatch):
     """Coupled Mamba continues a cache one step at a time through steps at which every modality is padded: its conv
     step runs on causal_conv1d_update (the coupled state step has no kernel), with the CPU path's logits."""
-    family = cuda_standin_family("coupled_mamba")
+    family = FAMILIES["coupled_mamba"]
     model_class = family.auto_models["AutoModelForSequenceClassification"]
     model = build(family, model_class).to(dtype)
     perturb_(model)
@@ -171,12 +172,6 @@ def test_a_coupled_mamba_continuation_steps_through_causal_conv1d_update_as_on_t
     steps = (mask.shape[1] - 2) * len(features) * model.config.num_hidden_layers
     assert len(recorder.of("causal_conv1d_update")) == steps
     torch.testing.assert_close(logits, expected, **TOLERANCE[dtype])
-
-
-def cuda_standin_family(name: str):
-    from mamba_multimodal.registry import FAMILIES
-
-    return FAMILIES[name]
 
 
 def test_a_layout_the_kernel_refuses_fails_through_the_stand_in(monkeypatch):
