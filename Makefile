@@ -7,6 +7,7 @@ VENV ?= .venv
 VENV_OLDEST ?= .venv-oldest
 VENV_LATEST ?= .venv-latest
 VENV_TORCH_FLOOR ?= .venv-torch-floor
+VENV_CUDA_STANDIN ?= .venv-cuda-standin
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
@@ -27,7 +28,7 @@ define install_lock
 	touch $(1)/.installed
 endef
 
-.PHONY: install demo test test-slow test-upstream test-oldest test-latest test-torch-floor lock check-lock lint bench clean
+.PHONY: install demo test test-slow test-upstream test-oldest test-latest test-torch-floor test-cuda-standin lock check-lock lint bench clean
 
 install: $(VENV)/.installed
 
@@ -85,6 +86,27 @@ test-torch-floor:
 	$(VENV_TORCH_FLOOR)/bin/python $(SHOW_VERSIONS)
 	$(VENV_TORCH_FLOOR)/bin/python -m pytest -q tests
 
+# The "cuda" dispatch on CPU tensors (tests/test_cuda_standin.py, README: GPU kernels): a copy of .venv (the lock and
+# the project, so .venv itself stays exactly the lock) plus mamba-ssm and causal-conv1d from their sources with the
+# CUDA builds skipped (FORCE_BUILD: their setup.py would otherwise try to download a prebuilt wheel) and the triton
+# and einops their Python imports; their own reference functions stand in for the compiled kernels. Pinned: the
+# versions whose kernel checks tests/cuda_standin.py mirrors. CUDA_STANDIN_REQUIRED turns the test's skip (packages
+# missing) into a failure. About 4 minutes on CI's 2 cores, most of it copying .venv and installing triton.
+CUDA_STANDIN_PACKAGES := triton==3.9.0 einops==0.8.2 wheel
+CUDA_STANDIN_KERNELS := mamba-ssm==2.3.2.post1 causal-conv1d==1.7.0
+$(VENV_CUDA_STANDIN)/.installed: $(VENV)/.installed
+	rm -rf $(VENV_CUDA_STANDIN)
+	cp -a $(VENV) $(VENV_CUDA_STANDIN)
+	rm $(VENV_CUDA_STANDIN)/.installed  # .venv's, copied: this one is touched once all is in
+	$(VENV_CUDA_STANDIN)/bin/python -m pip install -q --no-deps -e .
+	$(VENV_CUDA_STANDIN)/bin/python -m pip install -q --no-deps $(CUDA_STANDIN_PACKAGES)
+	MAMBA_SKIP_CUDA_BUILD=TRUE MAMBA_FORCE_BUILD=TRUE CAUSAL_CONV1D_SKIP_CUDA_BUILD=TRUE CAUSAL_CONV1D_FORCE_BUILD=TRUE \
+		$(VENV_CUDA_STANDIN)/bin/python -m pip install -q --no-deps --no-build-isolation $(CUDA_STANDIN_KERNELS)
+	touch $@
+
+test-cuda-standin: $(VENV_CUDA_STANDIN)/.installed
+	CUDA_STANDIN_REQUIRED=1 $(VENV_CUDA_STANDIN)/bin/python -m pytest -q tests/test_cuda_standin.py
+
 # Rewrites both locks from pyproject.toml (needs the package index; README: Reproducible installs).
 lock:
 	$(PYTHON) tools/lock.py lock
@@ -104,4 +126,4 @@ bench: install
 	$(PY) bench/bench_vlm.py
 
 clean:
-	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) build dist src/*.egg-info .pytest_cache .upstream
+	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) $(VENV_CUDA_STANDIN) build dist src/*.egg-info .pytest_cache .upstream

@@ -452,7 +452,8 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        pooled = _last_real_position(outputs.last_hidden_state, mask)  #                             (b, d)
+        # (b, d); the LM's last state is float32 with residual_in_fp32, the heads may be bfloat16
+        pooled = _last_real_position(outputs.last_hidden_state, mask).to(self.score.weight.dtype)
         if self.fusion is not None:
             pooled = self.fusion(torch.cat([image.mean(1).to(pooled.dtype), pooled], dim=-1))
         logits = self.score(pooled)

@@ -278,6 +278,13 @@ def cuda_kernels() -> SimpleNamespace | None:
     return ops if ops.selective_scan or ops.conv1d_update else None
 
 
+def _device_type(tensor: torch.Tensor) -> str:
+    """The device type every dispatch here reads ("cuda", "cpu", "meta"): the one seam through which
+    tests/test_cuda_standin.py runs CPU tensors down the "cuda" path, with mamba_ssm's and causal_conv1d's reference
+    functions standing in for their compiled kernels."""
+    return tensor.device.type
+
+
 def _is_tracing() -> bool:
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
 
@@ -289,7 +296,7 @@ def _announce(operation: str, path: str) -> None:
 
 def _why_not(backend: str, tensor: torch.Tensor, kernel: str) -> str | None:
     """Why a forced `backend` cannot run `kernel` on `tensor`, or None when it can."""
-    device = tensor.device.type
+    device = _device_type(tensor)
     if backend in ("cuda", "cpu") and device != backend:
         return f"it runs on {backend.upper()} tensors, got a tensor on {device!r}"
     if backend == "cuda":
@@ -315,10 +322,10 @@ def resolve_backend(tensor: torch.Tensor, backend: str = "auto", kernel: str = "
         path = backend
     elif _is_tracing():
         path = "pytorch"
-    elif tensor.is_cuda:
+    elif _device_type(tensor) == "cuda":
         ops = cuda_kernels()
         path = "cuda" if ops is not None and getattr(ops, kernel, None) is not None else "pytorch"
-    elif tensor.device.type == "cpu" and ssm_cpu.load() is not None:
+    elif _device_type(tensor) == "cpu" and ssm_cpu.load() is not None:
         path = "cpu"
     else:
         path = "pytorch"
@@ -327,7 +334,10 @@ def resolve_backend(tensor: torch.Tensor, backend: str = "auto", kernel: str = "
 
 
 def _selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state):
-    # selective_scan() never routes an initial_state here: mamba_ssm's kernel always starts from zeros.
+    # selective_scan() never routes an initial_state here: mamba_ssm's kernel always starts from zeros. The kernel
+    # refuses other dtypes than Δ, B, C, z in u's and A, D, Δ bias in float32; a masked mixer hands a float32 Δ.
+    delta, B, C, z = (t if t is None else t.to(u.dtype) for t in (delta, B, C, z))
+    A, D, delta_bias = (t if t is None else t.float() for t in (A, D, delta_bias))
     return cuda_kernels().selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 
 
@@ -372,7 +382,7 @@ def selective_scan(
         out (b, d, l) in u's dtype (accumulated in float32), and h_l (b, d, n) when `return_last_state`.
     """
     check_scan_inputs(u, delta, A, B, C, D, z, delta_bias, initial_state)
-    if initial_state is not None and backend == "auto" and u.is_cuda:
+    if initial_state is not None and backend == "auto" and _device_type(u) == "cuda":
         backend = "pytorch"  # mamba_ssm's selective_scan_fn has no initial state; the chunked scan runs on CUDA too
     path = resolve_backend(u, backend, "selective_scan")
     _require(
@@ -392,8 +402,12 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, 
     Returns:
         out (b, d) in x's dtype.
     """
-    ops = cuda_kernels() if x.is_cuda and not _is_tracing() else None
+    ops = cuda_kernels() if _device_type(x) == "cuda" and not _is_tracing() else None
     if ops is not None and ops.state_update is not None:
+        # mamba_ssm's Triton launcher (2.3) unpacks dt_bias's and D's strides without a None case (its own callers
+        # always pass both): zeros leave the step as it is.
+        zeros = x.new_zeros(x.shape[-1], dtype=torch.float32)
+        dt_bias, D = (zeros if t is None else t for t in (dt_bias, D))
         return ops.state_update(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
     _require(
         state.dim() == 3 and x.dim() == 2,
@@ -419,7 +433,7 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
         conv_state.shape[-1] >= weight.shape[-1] - 1,
         f"conv_state must keep at least k-1 = {weight.shape[-1] - 1} steps, got {conv_state.shape[-1]}",
     )
-    ops = cuda_kernels() if x.is_cuda and not _is_tracing() else None
+    ops = cuda_kernels() if _device_type(x) == "cuda" and not _is_tracing() else None
     if ops is not None and ops.conv1d_update is not None:
         return ops.conv1d_update(x, conv_state, weight, bias, activation)
     single_step = x.dim() == 2

@@ -20,6 +20,7 @@ from .ssm import (
     _check_float,
     _check_shape,
     _Chunks,
+    _device_type,
     _discretize,
     _require,
     _scan_chunks,
@@ -170,7 +171,7 @@ def coupled_scan(
         (b, d, n) when coupled, (M, b, d, n) for "none", in float32.
     """
     check_coupled_inputs(u, delta, A, B, C, D, z, delta_bias, coupling, initial_state)
-    path = resolve_backend(u, "pytorch" if backend == "auto" and u.is_cuda else backend, "coupled_scan")
+    path = resolve_backend(u, "pytorch" if backend == "auto" and _device_type(u) == "cuda" else backend, "coupled_scan")
     arguments = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if path == "cpu":
         weight = 1.0 / u.shape[0] if coupling == "mean" else 1.0
