@@ -23,10 +23,13 @@ import os
 from pathlib import Path
 
 from .arguments import DataArguments, ModelArguments, TaskRun, UsageError, check_local
-from .tasks import COMMON_TRAINING, TASKS, Task
+from .tasks import COMMON_TRAINING, TASKS, Task, task_first
 
 PROG = "mamba-multimodal"
 TIMING = ("_runtime", "_samples_per_second", "_steps_per_second", "_model_preparation_time")
+HELP, HELP_ALL = ("-h", "--help"), "--help-all"
+# The TrainingArguments a task's short --help shows beside those its recipe sets (--help-all lists every one).
+OFTEN_SET = ("output_dir", "max_steps", "num_train_epochs", "per_device_train_batch_size", "learning_rate", "seed")
 
 
 # ------------------------------------------------------------------------------------------------ parse
@@ -35,7 +38,9 @@ def given_options(options: list[str]) -> set[str]:
     return {option[2:].split("=")[0].replace("-", "_") for option in options if option.startswith("--")}
 
 
-def _parser(task: Task | None = None):
+def _parser(task: Task | None = None, command: str = "train", dataclass_types=None):
+    """HfArgumentParser over ModelArguments, DataArguments and `dataclass_types` (default TrainingArguments), its
+    mistakes raised as `UsageError`."""
     from transformers import HfArgumentParser, TrainingArguments
 
     class Parser(HfArgumentParser):
@@ -46,15 +51,55 @@ def _parser(task: Task | None = None):
         """The task's text as written, each option's default (HfArgumentParser's)."""
 
     description = task.help() if task else "tasks: " + ", ".join(TASKS)
-    return Parser((ModelArguments, DataArguments, TrainingArguments), prog=PROG, description=description,
-                  formatter_class=Formatter)  # fmt: skip
+    prog, usage = (f"{PROG} {command} {task.name}", f"{PROG} {command} {task.name} [options]") if task else (PROG, None)
+    types = (ModelArguments, DataArguments, *(dataclass_types or (TrainingArguments,)))
+    return Parser(types, prog=prog, usage=usage, description=description, formatter_class=Formatter)
+
+
+def _help(command: str, task: Task, data_args, args, every_field: bool) -> str:
+    """The task's --help: its text, ModelArguments and DataArguments, and the TrainingArguments its recipe sets and
+    those often set, each with the value this command line would run with (the recipe's, under any option given);
+    `every_field` (--help-all): every TrainingArguments field, those values as the defaults."""
+    import typing
+
+    from transformers import TrainingArguments
+
+    names = {*recipe_values(task, data_args), *OFTEN_SET, "per_device_train_batch_size", "report_to"}
+    shown = {name: _as_typed(getattr(args, name)) for name in names if hasattr(args, name)}
+    if every_field:
+        parser = _parser(task, command)
+        parser.set_defaults(**shown)
+        return parser.format_help()
+    types = typing.get_type_hints(TrainingArguments)
+
+    def field(name: str, metadata):  # its value as the default; a metavar instead of the choices (40 optimisers)
+        metavar = {"metavar": name.upper()} if isinstance(shown[name], str) else {}
+        return dataclasses.field(default=shown[name], metadata={**metadata, **metavar})
+
+    fields = [(f.name, types[f.name], field(f.name, f.metadata)) for f in dataclasses.fields(TrainingArguments)
+              if f.name in shown]  # fmt: skip
+    training = dataclasses.make_dataclass("TrainingArguments", fields)
+    training._argument_group_name = (
+        f"training arguments (TrainingArguments; defaults: --recipe {data_args.recipe}'s values, under those given; "
+        f"{HELP_ALL} lists every one)"
+    )
+    return _parser(task, command, (training,)).format_help()
+
+
+def _as_typed(value):
+    """A TrainingArguments value as it is typed on the command line: an enum's value, a list joined (none: [])."""
+    if isinstance(value, list):
+        return " ".join(map(str, value)) or "none"
+    return getattr(value, "value", value)
 
 
 def parse(command: str, argv: list[str]):
     """`train` / `evaluate` TASK [options] → (the `Task`, ModelArguments, DataArguments, TrainingArguments with the
-    recipe's values where the options give none). Raises `UsageError` on a mistake, `SystemExit` after --help."""
+    recipe's values where the options give none). Options may come before TASK. Raises `UsageError` on a mistake,
+    `SystemExit` after --help (the task's options) or --help-all (every TrainingArguments field too)."""
+    argv = task_first(argv)
     if not argv or argv[0] not in TASKS:
-        if argv and argv[0] in ("-h", "--help"):
+        if argv and argv[0] in (*HELP, HELP_ALL):
             _parser().print_help()
             raise SystemExit(0)
         wrong = argv[0] if argv else None
@@ -62,6 +107,8 @@ def parse(command: str, argv: list[str]):
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise UsageError(f"TASK: {'missing' if wrong is None else repr(wrong)}{hint}; one of: {', '.join(TASKS)}")
     task, options = TASKS[argv[0]], argv[1:]
+    asked_help = {*HELP, HELP_ALL} & set(options)
+    options = [option for option in options if option not in (*HELP, HELP_ALL)]
     given = given_options(options)
     if "output_dir" not in given:
         options += ["--output-dir", f"runs/{task.name}" if command == "train" else str(Path(os.devnull).parent)]
@@ -71,6 +118,10 @@ def parse(command: str, argv: list[str]):
         raise UsageError(f"{task.name}: {error}; `{PROG} {command} {task.name} --help` lists the options") from None
     if data_args.recipe not in task.recipes:
         raise UsageError(f"--recipe: {task.name} has the recipes {', '.join(task.recipes)}, not {data_args.recipe!r}")
+    if asked_help:
+        args = _with_recipe(task, data_args, training_args, given)
+        print(_help(command, task, data_args, args, every_field=HELP_ALL in asked_help), end="")
+        raise SystemExit(0)
     if command == "evaluate" and model_args.model in (None, "tiny"):
         raise UsageError("--model: evaluate needs a trained model's folder or Hub id")
     if command == "evaluate" and (model_args.lora or model_args.config_overrides):
