@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="Train, evaluate and export Mamba-based multimodal models (Hugging Face Trainer underneath).",
-        epilog=_task_epilog() + f"\n\n`{PROG} train TASK --help` lists every option of a task.",
+        epilog=_task_epilog() + f"\n\n`{PROG} train TASK --help`: the task's options with its recipe's values "
+        "(--help-all: every TrainingArguments field too).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {VERSION}")
