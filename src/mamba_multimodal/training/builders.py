@@ -18,7 +18,10 @@ from .data.easy_vqa import easy_vqa_answers, load_easy_vqa_captions
 
 def _run(model, processor, train, evaluation, data_args, collator, compute_metrics, source) -> TaskRun:
     """The TaskRun with --max-train-samples / --max-eval-samples applied."""
-    take = lambda split, count: split if count is None else split.select(range(min(count, len(split))))  # noqa: E731
+
+    def take(split, count):
+        return split if count is None or split is None else split.select(range(min(count, len(split))))
+
     train, evaluation = take(train, data_args.max_train_samples), take(evaluation, data_args.max_eval_samples)
     return TaskRun(model, processor, train, evaluation, collator, compute_metrics, source)
 
@@ -93,9 +96,13 @@ def image_classification(task, model_args, data_args, evaluate_only: bool = Fals
 
     model_class = task.load("model_class")
     source = data_args.dataset or task.default_dataset
-    train, evaluation = _train_and_eval(_image_dataset(source), source)
-    image_column, label_column = _columns(train, source)
-    names = train.features[label_column].names
+    splits = _image_dataset(source)
+    if evaluate_only and {"validation", "test"} & set(splits):  # the split it scores, no train split needed
+        train, evaluation = None, next(splits[name] for name in ("validation", "test") if name in splits)
+    else:
+        train, evaluation = _train_and_eval(splits, source)
+    image_column, label_column = _columns(evaluation, source)
+    names = evaluation.features[label_column].names
     labels = {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
     if model_args.model in (None, "tiny"):
         from .recipes import EASY_VQA_VISION_TOWERS
@@ -151,24 +158,54 @@ def _vlm_data(task: str, source: str, with_descriptions: bool = False) -> tuple[
     return _train_and_eval(loaded("--dataset", source, lambda: load(source)), source)
 
 
+def _scored_split(task: str, source: str) -> datasets.Dataset:
+    """The split `evaluate` scores, the one training evaluates on, read without the others where the data allows:
+    easy-VQA's test split; of official VQA v2 / COCO files, the validation split (val2014) where present, else the
+    test split (for VQA v2 the train split alone is 443,757 questions, and each image's file is checked). A Hub dataset
+    is read whole; data with neither split: its eval split is carved from the train split, which is then read too."""
+    if source == "easy-vqa":
+        return (load_easy_vqa_captions(("test",)) if task == "caption" else load_easy_vqa(("test",)))["test"]
+    for name in ("validation", "test"):  # `_train_and_eval`'s order
+        splits = loaded("--dataset", source, lambda name=name: _official_split(task, source, name))
+        if splits is not None:
+            return splits[name] if name in splits else _train_and_eval(splits, source)[1]  # a Hub dataset: whole
+    return _vlm_data(task, source)[1]
+
+
+def _official_split(task: str, source: str, name: str) -> datasets.DatasetDict | None:
+    """{name: the split} from official COCO / VQA v2 files, None when they lack it; a Hub dataset whole."""
+    try:
+        if task == "caption":
+            return load_coco_captions(source, splits=(name,))
+        return load_vqa_v2(source, splits=({"validation": "val2014", "test": "test2015"}[name],))
+    except FileNotFoundError:
+        return None
+
+
 def vlm_mamba(task, model_args, data_args, evaluate_only: bool = False) -> TaskRun:
     """caption and vqa (generative: the eval loss is tracked, the scorer generates), image-text-classification (the
     answers as classes)."""
     from ..processing.processing_vlm_mamba import VLMambaDataCollator
 
     source = data_args.dataset or task.default_dataset
+    data = "caption" if task.name == "caption" else "vqa"
+    if evaluate_only:  # only the split it scores (evaluate loads a trained --model: the answers are its labels)
+        train, evaluation = None, _scored_split(data, source)
+    else:
+        train, evaluation = _vlm_data(data, source, with_descriptions=task.name == "vqa")
     if task.name != "image-text-classification":
-        train, evaluation = _vlm_data(task.name, source, with_descriptions=task.name == "vqa")
         model, processor = _vlm(task, model_args, evaluate_only)
         return _run(model, processor, train, evaluation, data_args, VLMambaDataCollator(processor), None, source)
-    train, evaluation = _vlm_data("vqa", source)
-    answers = easy_vqa_answers() if source == "easy-vqa" else sorted(set(train["multiple_choice_answer"]))
-    model, processor = _vlm(task, model_args, evaluate_only, answers)
-    index = {answer: i for i, answer in enumerate(answers)}
-    if evaluate_only and model_args.model not in (None, "tiny"):
+    if evaluate_only:
+        model, processor = _vlm(task, model_args, evaluate_only)
         index = {answer: int(i) for i, answer in model.config.id2label.items()}
+    else:
+        answers = easy_vqa_answers() if source == "easy-vqa" else sorted(set(train["multiple_choice_answer"]))
+        model, processor = _vlm(task, model_args, evaluate_only, answers)
+        index = {answer: i for i, answer in enumerate(answers)}
     train, evaluation = (
-        split.filter(lambda row: row["multiple_choice_answer"] in index) for split in (train, evaluation)
+        None if split is None else split.filter(lambda row: row["multiple_choice_answer"] in index)
+        for split in (train, evaluation)
     )
 
     def collate(rows):
