@@ -28,6 +28,9 @@ from .tasks import COMMON_TRAINING, TASKS, Task, task_first
 PROG = "mamba-multimodal"
 TIMING = ("_runtime", "_samples_per_second", "_steps_per_second", "_model_preparation_time")
 HELP, HELP_ALL = ("-h", "--help"), "--help-all"
+# What the model card counts in the split it was scored on (else "examples").
+EVAL_UNITS = {"vqa": "questions", "image-text-classification": "questions", "caption": "captions",
+              "image-classification": "images"}  # fmt: skip
 # The TrainingArguments a task's short --help shows beside those its recipe sets (--help-all lists every one).
 OFTEN_SET = ("output_dir", "max_steps", "num_train_epochs", "per_device_train_batch_size", "learning_rate", "seed")
 
@@ -192,8 +195,10 @@ def _seed(args) -> None:
     enable_full_determinism(args.seed) if args.full_determinism else set_seed(args.seed)
 
 
-def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=None) -> tuple[TaskRun, dict]:
-    """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir`."""
+def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=None, command: str | None = None
+          ) -> tuple[TaskRun, dict]:  # fmt: skip
+    """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir`; `command`: the
+    command line that asked for it, for the model card."""
     _seed(args)
     run = build(task, model_args, data_args)
     if model_args.lora:
@@ -203,10 +208,12 @@ def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=Non
     if on_built is not None:
         on_built(run, args)
     recipe = data_args.recipe
-    return run, train_run(task, run, args, data_args, callbacks=callbacks, recipe=recipe, lora=model_args.lora)
+    lora = model_args.lora
+    return run, train_run(task, run, args, data_args, callbacks=callbacks, recipe=recipe, lora=lora, command=command)
 
 
-def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), recipe="cpu", lora=False) -> dict:
+def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), recipe="cpu", lora=False,
+              command: str | None = None) -> dict:  # fmt: skip
     """Trains a built run, merges LoRA adapters into the weights, scores and saves it; returns the metrics."""
     if run.compute_metrics is None:  # generative: the eval loss is tracked, the scorer generates at the end
         args = dataclasses.replace(args, prediction_loss_only=True)
@@ -215,7 +222,7 @@ def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), r
     if hasattr(trainer.model, "merge_and_unload"):
         trainer.model = trainer.model.merge_and_unload()
     metrics = task.load("scorer")(run, trainer, data_args)
-    save(task, run, trainer, metrics, recipe=recipe, lora=lora)
+    save(task, run, trainer, metrics, recipe=recipe, lora=lora, command=command)
     return metrics
 
 
@@ -234,7 +241,7 @@ def result_files(run: TaskRun) -> list[str]:
     return [*(f"{prefix}_results.json" for prefix in run.scored), "metrics.json", "training_curves.png"]
 
 
-def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora: bool = False) -> None:
+def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora: bool = False, command=None) -> None:
     """Into `trainer.args.output_dir`, moved there once all is written: the model card (rendered once: it is written
     first, and save_pretrained keeps a card it finds), the model and its processor, the metrics (metrics.json, and
     `{prefix}_results.json` as Trainer.save_metrics names them where the run scores named splits), trainer_state.json
@@ -244,7 +251,8 @@ def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora:
     from .curves import draw_curves
 
     with staged_into(trainer.args.output_dir) as staging:
-        write_model_card(staging, trainer.model, **_card_details(task, run, trainer, metrics, recipe, lora))
+        details = _card_details(task, run, trainer, metrics, recipe, lora, command)
+        write_model_card(staging, trainer.model, **details)
         trainer.model.save_pretrained(staging, processor=run.processor)
         for name in result_files(run)[:-1]:
             (staging / name).write_text(json.dumps(metrics, indent=2))
@@ -252,13 +260,14 @@ def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora:
         draw_curves(trainer.state.log_history, staging / "training_curves.png")
 
 
-def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str, lora: bool) -> dict:
-    """What the model card says of the run: the recipe, the data and the measured metrics."""
+def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str, lora: bool, command=None) -> dict:
+    """What the model card says of the run: the command, the recipe, the data, the measured metrics and what they
+    were measured on."""
     from ..sharing.hub_id import as_hub_id
 
     args, state = trainer.args, trainer.state
     training = {
-        "command": f"{PROG} train {task.name}",
+        "command": f"`{command}`" if command else f"{PROG} train {task.name}",
         "recipe": recipe + (" + LoRA (merged into the weights)" if lora else ""),
         "data": f"{run.data_name}: {len(run.train) if run.train is not None else 0} training examples"
         + (f" ({run.details})" if run.details else ""),
@@ -275,13 +284,26 @@ def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str,
     numbers = {name.removeprefix(prefix): value for name, value in metrics.items()
                if isinstance(value, (int, float)) and not name.endswith(TIMING) and name != "epoch"}  # fmt: skip
     hub_dataset = as_hub_id(run.data_name)
+    split, scored, rows = _scored_on(run)
+    unit = EVAL_UNITS.get(task.name, "examples")
     return {
         "task": task.name,
         "metrics": numbers,
-        "dataset_name": run.data_name + (f" ({', '.join(run.scored)} split)" if run.scored else ""),
+        "dataset_name": run.data_name + (f" ({split} split)" if split else ""),
         "datasets": [hub_dataset] if hub_dataset else [],
         "training": training,
+        "evaluated_on": f"{scored:,} of {rows:,} {unit} of the {split} split of {run.data_name}" if split else None,
     }
+
+
+def _scored_on(run: TaskRun) -> tuple[str, int, int]:
+    """(the split the card's metrics are measured on, the rows scored, its rows); ("", 0, 0) when unknown."""
+    if len(run.scored) == 1:  # sentiment: the test split, whole
+        (split, data), *_ = run.scored.items()
+        return split, len(data), len(data)
+    if not run.eval_split or run.eval is None:
+        return "", 0, 0
+    return run.eval_split, len(run.eval), run.eval_rows or len(run.eval)
 
 
 # ------------------------------------------------------------------------------------------------ on data in memory
