@@ -5,6 +5,9 @@
     mamba-multimodal export-onnx MODEL OUTPUT
     mamba-multimodal push FOLDER USER/NAME [--private] [--revision BRANCH]
     mamba-multimodal train-sentiment DATA OUTPUT_DIR      (kept for compatibility: `train sentiment`)
+    mamba-multimodal --version;  mamba-multimodal COMMAND --help;  mamba-multimodal train TASK --help-all
+
+Options may come before or after the positional arguments, as with git or pip (`train --max-steps 2 vqa`).
 
 `import mamba_multimodal` loads torch and transformers (seconds); this module imports them only to run a command
 (`mamba_multimodal.training.cli`). The task list is the task table's, `mamba_multimodal/training/tasks.py`, which
