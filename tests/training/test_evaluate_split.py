@@ -2,7 +2,7 @@
 its images (on VQA v2, 443,757 questions whose image files are all checked) still evaluate."""
 
 import pytest
-from fixtures_vlm import VQA_IMAGE_IDS, write_coco_captions, write_vqa
+from fixtures_vlm import VQA_IMAGE_IDS, write_coco_captions, write_image, write_vqa
 
 import mamba_multimodal_cli
 from mamba_multimodal import VLMambaForImageTextClassification
@@ -60,3 +60,19 @@ def test_evaluate_reads_only_the_split_it_scores(task, metric, train, tmp_path, 
     assert f"data: {data}, {rows} eval examples" in out and f"| {metric}" in out
     code, _, err = run(["train", task, "--model", str(model), "--dataset", str(data), "--max-steps", "1"], capsys)
     assert code == 2 and "--dataset" in err  # training needs the train split, and says so in one line
+
+
+def test_evaluate_image_classification_on_an_image_folder_without_a_train_split(tmp_path, capsys):
+    from mamba_multimodal import MambaVisionForImageClassification
+    from mamba_multimodal.configuration.configuration_mambavision import MambaVisionConfig
+    from mamba_multimodal.processing.image_processing_mambavision import MambaVisionImageProcessor
+
+    for index, label in enumerate(["circle", "square"] * 3):  # test/<class>/<image>, as imagefolder reads it
+        write_image(tmp_path / "data" / "test" / label / f"{index}.jpg", index)
+    config = MambaVisionConfig.from_preset("mambavision-tiny-test", id2label={0: "circle", 1: "square"})
+    MambaVisionForImageClassification(config).save_pretrained(tmp_path / "model")
+    MambaVisionImageProcessor.from_model_config(config).save_pretrained(tmp_path / "model")
+    argv = ["evaluate", "image-classification", "--model", str(tmp_path / "model"), "--dataset", str(tmp_path / "data")]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "6 eval examples" in out and "| accuracy" in out
