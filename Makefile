@@ -23,7 +23,7 @@ SHOW_VERSIONS = -c 'import importlib.metadata as m; print("versions:", ", ".join
 define install_lock
 	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	$(PYTHON) tools/lock.py sync $(1)/bin/python $(2)
-	$(1)/bin/python -m pip install -q --no-deps -e .
+	$(1)/bin/python -m pip install --no-deps -e .
 	$(1)/bin/python -m pip check
 	touch $(1)/.installed
 endef

@@ -5,6 +5,9 @@
     mamba-multimodal export-onnx MODEL OUTPUT
     mamba-multimodal push FOLDER USER/NAME [--private] [--revision BRANCH]
     mamba-multimodal train-sentiment DATA OUTPUT_DIR      (kept for compatibility: `train sentiment`)
+    mamba-multimodal --version;  mamba-multimodal COMMAND --help;  mamba-multimodal train TASK --help-all
+
+Options may come before or after the positional arguments, as with git or pip (`train --max-steps 2 vqa`).
 
 `import mamba_multimodal` loads torch and transformers (seconds); this module imports them only to run a command
 (`mamba_multimodal.training.cli`). The task list is the task table's, `mamba_multimodal/training/tasks.py`, which
@@ -25,19 +28,28 @@ from pathlib import Path
 PROG = "mamba-multimodal"
 
 
-def _task_table():
-    """`mamba_multimodal.training.tasks`, run from its file (importing the package would import torch)."""
+def _package_module(relative_path: str, name: str):
+    """A standard-library module of `mamba_multimodal` run from its file (importing the package would import torch),
+    registered as `name`, not as the package's module, which a command imports later as usual."""
     package = importlib.util.find_spec("mamba_multimodal")
-    name = "_mamba_multimodal_task_table"  # not the package's module, which a command imports later as usual
-    path = Path(package.submodule_search_locations[0]) / "training" / "tasks.py"
+    path = Path(package.submodule_search_locations[0]) / relative_path
     spec = importlib.util.spec_from_file_location(name, path)
     sys.modules[name] = importlib.util.module_from_spec(spec)  # dataclasses look their module up there
     spec.loader.exec_module(sys.modules[name])
     return sys.modules[name]
 
 
-# {task: what it trains}, from the task table.
-TASKS = {name: task.about for name, task in _task_table().TASKS.items()}
+def _task_table():
+    """`mamba_multimodal.training.tasks`, from its file."""
+    return _package_module("training/tasks.py", "_mamba_multimodal_task_table")
+
+
+TASK_TABLE = _task_table()
+TASKS = {name: task.about for name, task in TASK_TABLE.TASKS.items()}  # {task: what it trains}
+VERSION = _package_module("_version.py", "_mamba_multimodal_version").__version__
+# Commands whose options `mamba_multimodal.training.cli` parses (and documents in its `COMMAND --help`).
+PARSED_BY_THE_COMMAND = ("export-onnx", "train-sentiment")
+HELP = {"-h", "--help", "--help-all"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -65,9 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG,
         description="Train, evaluate and export Mamba-based multimodal models (Hugging Face Trainer underneath).",
-        epilog=_task_epilog() + f"\n\n`{PROG} train TASK --help` lists every option of a task.",
+        epilog=_task_epilog() + f"\n\n`{PROG} train TASK --help`: the task's options with its recipe's values "
+        "(--help-all: every TrainingArguments field too).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     for command, about in (
         ("train", "train a model for TASK; prints a metric table, writes the model and training_curves.png"),
@@ -79,12 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         sub.add_argument("task", choices=tuple(TASKS), metavar="TASK", help="one of: " + ", ".join(TASKS))
         sub.add_argument("options", nargs=argparse.REMAINDER, help="the task's options (TASK --help lists them)")
+        sub.add_argument("--help-all", action="help", help="TASK --help-all: every option, TrainingArguments' too")
     for command, about in (
         ("export-onnx", "export an image classifier to ONNX, checked with onnxruntime"),
         ("train-sentiment", "train Coupled Mamba on MMSA / MulT features (older form of `train sentiment`)"),
     ):
-        sub = commands.add_parser(command, help=about, add_help=False)
-        sub.add_argument("options", nargs=argparse.REMAINDER)
+        commands.add_parser(command, help=about, add_help=False)  # PARSED_BY_THE_COMMAND: its options, its --help
     about = "upload a saved folder (weights, processor, remote code, model card) to the Hub in one commit"
     add_push_arguments(commands.add_parser("push", help=about, description=about))
     return parser
@@ -118,9 +132,25 @@ def offline_when_the_hub_is_unreachable(argv: list[str]) -> bool:
     return False
 
 
+def task_first(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """`train` / `evaluate` arguments with TASK first (options before it as with git: `train --max-steps 2 vqa`,
+    the task table's `task_first`); TASK missing is one line unless help is asked for."""
+    if argv[:1] not in (["train"], ["evaluate"]):
+        return argv
+    options = TASK_TABLE.task_first(argv[1:])
+    if (not options or options[0].startswith("-")) and not HELP & set(options):
+        parser.error(f"{argv[0]}: the following arguments are required: TASK (one of: {', '.join(TASKS)})")
+    return [argv[0], *options]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)  # help, an unknown command or task: answered here, without torch
+    parser = build_parser()
+    argv = task_first(argv, parser)
+    # help, an unknown command or task: answered here, without torch
+    args, unparsed = parser.parse_known_args(argv)
+    if unparsed and args.command not in PARSED_BY_THE_COMMAND:
+        parser.error(f"unrecognized arguments: {' '.join(unparsed)}")
     pushes = args.command == "push" or {"--push_to_hub", "--push-to-hub"} & set(argv)
     if not pushes:  # a push needs the Hub, and says in one line when it cannot reach it
         offline_when_the_hub_is_unreachable(argv)

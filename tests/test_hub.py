@@ -372,7 +372,7 @@ def test_cli_training_writes_a_folder_ready_to_share(tmp_path, capsys):
     card = ModelCard.load(folder / "README.md")
     accuracy = json.loads((folder / "metrics.json").read_text())["accuracy"]
     results = {result.metric_name: result for result in card.data.eval_results}
-    assert results["accuracy"].metric_value == accuracy and results["accuracy"].dataset_name == "digits"
+    assert results["accuracy"].metric_value == accuracy and results["accuracy"].dataset_name == "digits (test split)"
     assert card.data.pipeline_tag == "image-classification" and "image-classification" in card.data.tags
     assert "| optimizer steps | 2 |" in card.text and "mamba-multimodal train image-classification" in card.text
     assert card.data.model_name == "digits" and 'model_id = "digits"' in card.text and ".staging" not in card.text

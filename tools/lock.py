@@ -259,7 +259,9 @@ def sync(python: str, lock: Path) -> None:
     (the project and the venv's own tools excepted), so an old venv ends up exactly like a fresh one."""
     pins, _ = read_lock(lock)
     pip = [python, "-m", "pip"]
-    subprocess.run([*pip, "install", "-q", "--no-deps", "-r", str(lock)], check=True)
+    # Not quiet: a fresh venv takes minutes (torch alone is ~200 MB), and pip's lines and bars show it progressing.
+    print(f"[lock] installing the {len(pins)} packages of {lock.name} into {Path(python).parent.parent}", flush=True)
+    subprocess.run([*pip, "install", "--no-deps", "-r", str(lock)], check=True)
     listed = subprocess.run([*pip, "list", "--format=json"], check=True, capture_output=True, text=True).stdout
     keep = set(pins) | VENV_TOOLS | {canonicalize_name(project()["name"])}
     extra = sorted(p["name"] for p in json.loads(listed) if canonicalize_name(p["name"]) not in keep)

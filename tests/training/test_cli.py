@@ -42,7 +42,7 @@ def test_help_imports_the_standard_library_only():
     )
     output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     imported = set(output.rsplit("IMPORTED", 1)[1].split())
-    launcher = {"mamba_multimodal_cli", "_mamba_multimodal_task_table"}  # the task table, run from its file
+    launcher = {"mamba_multimodal_cli", "_mamba_multimodal_task_table", "_mamba_multimodal_version"}  # run from files
     assert launcher <= imported and not imported - launcher - sys.stdlib_module_names, imported
     assert "image-text-classification" in output
 

@@ -42,6 +42,7 @@ def model_card(
     dataset_name: str | None = None,
     training: dict | None = None,
     base_model: str | None = None,
+    evaluated_on: str | None = None,
 ):
     """The model card of a model of this package, as a `huggingface_hub.ModelCard`.
 
@@ -53,6 +54,7 @@ def model_card(
         metrics: {metric name: value} measured on `dataset_name`'s evaluation split (the card's `model-index`).
         training: {setting: value} of the recipe that trained it (a table in the card).
         base_model: the Hub id it was fine-tuned from (default: the config's `_name_or_path` when it is a Hub id).
+        evaluated_on: what the metrics were measured on, "1,000 of 9,673 questions of the test split of easy-vqa".
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -77,11 +79,12 @@ def model_card(
         eval_results=evaluations or None,
         **family.license_for(base_model),
     )
-    body = _card_body(model, family, auto_class, pipeline_tag, model_id or "path/to/this/folder", metrics, training)
+    body = _card_body(model, family, auto_class, pipeline_tag, model_id or "path/to/this/folder", metrics, training,
+                      evaluated_on)  # fmt: skip
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
-def _card_body(model, family, auto_class, pipeline_tag, model_id, metrics, training) -> str:
+def _card_body(model, family, auto_class, pipeline_tag, model_id, metrics, training, evaluated_on=None) -> str:
     parameters = sum(p.numel() for p in model.parameters())
     loading = f"""model_id = "{model_id}"
 model = {auto_class}.from_pretrained(model_id{{}})"""
@@ -103,7 +106,8 @@ model = {auto_class}.from_pretrained(model_id{{}})"""
     if training:
         sections += ["## Training", _table(training, "setting", "{:.4g}")]
     if metrics:
-        sections += ["## Evaluation", _table(metrics, "metric", "{:.4f}")]
+        sections += ["## Evaluation", *([f"Measured on {evaluated_on}."] if evaluated_on else []),
+                     _table(metrics, "metric", "{:.4f}")]  # fmt: skip
     return "\n\n".join(sections) + "\n"
 
 

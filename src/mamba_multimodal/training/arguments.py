@@ -72,6 +72,8 @@ class TaskRun:
     data_name: str = ""  # a name, path or Hub id: the setup block and the model card name it
     scored: dict = field(default_factory=dict)  # {metric prefix: split} the scorer reports on (sentiment: test)
     details: str = ""  # what else the setup block and the card say of the data (sentiment: "mosei, regression")
+    eval_split: str = ""  # the split `eval` is ("test", "validation"), for the card
+    eval_rows: int | None = None  # the rows of that split before --max-eval-samples
 
 
 def check_local(argument: str, value: str | None) -> None:

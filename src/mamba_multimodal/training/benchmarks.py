@@ -41,10 +41,12 @@ def benchmark(task, model_args, data_args, evaluate_only: bool = False) -> TaskR
                          "FOLDER --dataset PATH")  # fmt: skip
     style = prompt_style(task.name, data_args)
     name, split = _benchmark_split(task.name, data_args.dataset)
+    rows = len(split)
     if data_args.max_eval_samples is not None:
         split = split.select(range(min(data_args.max_eval_samples, len(split))))
     model, processor = _saved(task.load("model_class"), VLMambaProcessor, model_args, evaluate_only=True)
-    return TaskRun(model, processor, None, split, data_name=data_args.dataset, details=f"{name}, prompts {style}")
+    return TaskRun(model, processor, None, split, data_name=data_args.dataset, details=f"{name}, prompts {style}",
+                   eval_split=name, eval_rows=rows)  # fmt: skip
 
 
 def _predictions(task: str, run: TaskRun, trainer, data_args) -> list[str]:

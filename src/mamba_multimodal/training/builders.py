@@ -15,15 +15,20 @@ from .arguments import TaskRun, UsageError, apply_overrides, loaded
 from .data import load_coco_captions, load_easy_vqa, load_vqa_v2
 from .data.easy_vqa import easy_vqa_answers, load_easy_vqa_captions
 
+HELD_OUT = "held-out 10% of the train"  # the eval split of data with neither a validation nor a test split
 
-def _run(model, processor, train, evaluation, data_args, collator, compute_metrics, source) -> TaskRun:
-    """The TaskRun with --max-train-samples / --max-eval-samples applied."""
+
+def _run(model, processor, train, evaluation, data_args, collator, compute_metrics, source, eval_split) -> TaskRun:
+    """The TaskRun with --max-train-samples / --max-eval-samples applied; `eval_split` names the split `evaluation`
+    is."""
 
     def take(split, count):
         return split if count is None or split is None else split.select(range(min(count, len(split))))
 
+    rows = len(evaluation)
     train, evaluation = take(train, data_args.max_train_samples), take(evaluation, data_args.max_eval_samples)
-    return TaskRun(model, processor, train, evaluation, collator, compute_metrics, source)
+    return TaskRun(model, processor, train, evaluation, collator, compute_metrics, source, eval_split=eval_split,
+                   eval_rows=rows)  # fmt: skip
 
 
 def _saved(model_class, processor_class, model_args, evaluate_only: bool, labels: dict | None = None):
@@ -73,17 +78,15 @@ def _columns(split: datasets.Dataset, source: str) -> tuple[str, str]:
     return image, label
 
 
-def _train_and_eval(splits: datasets.DatasetDict, source: str, evaluate_only: bool = False):
-    """(train, eval) splits; evaluating, data without a train split (VQA v2's val2014 alone) gives (None, eval)."""
-    if "train" not in splits and evaluate_only and any(name in splits for name in ("validation", "test")):
-        return None, next(splits[name] for name in ("validation", "test") if name in splits)
+def _train_and_eval(splits: datasets.DatasetDict, source: str) -> tuple[datasets.Dataset, datasets.Dataset, str]:
+    """(train, eval, the eval split's name): the validation split, else the test split, else 10% of train."""
     if "train" not in splits:
         raise UsageError(f"--dataset: {source!r} has no train split (splits: {', '.join(splits)})")
-    evaluation = next((splits[name] for name in ("validation", "test") if name in splits), None)
-    if evaluation is None:
+    name = next((name for name in ("validation", "test") if name in splits), None)
+    if name is None:
         parts = splits["train"].train_test_split(test_size=0.1, seed=0)
-        return parts["train"], parts["test"]
-    return splits["train"], evaluation
+        return parts["train"], parts["test"], HELD_OUT
+    return splits["train"], splits[name], name
 
 
 def _accuracy(prediction) -> dict[str, float]:
@@ -99,9 +102,14 @@ def image_classification(task, model_args, data_args, evaluate_only: bool = Fals
 
     model_class = task.load("model_class")
     source = data_args.dataset or task.default_dataset
-    train, evaluation = _train_and_eval(_image_dataset(source), source)
-    image_column, label_column = _columns(train, source)
-    names = train.features[label_column].names
+    splits = _image_dataset(source)
+    if evaluate_only and {"validation", "test"} & set(splits):  # the split it scores, no train split needed
+        name = next(name for name in ("validation", "test") if name in splits)
+        train, evaluation = None, splits[name]
+    else:
+        train, evaluation, name = _train_and_eval(splits, source)
+    image_column, label_column = _columns(evaluation, source)
+    names = evaluation.features[label_column].names
     labels = {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
     if model_args.model in (None, "tiny"):
         from .recipes import EASY_VQA_VISION_TOWERS
@@ -120,7 +128,7 @@ def image_classification(task, model_args, data_args, evaluate_only: bool = Fals
         batch["labels"] = torch.tensor([row[label_column] for row in rows])
         return batch
 
-    return _run(model, processor, train, evaluation, data_args, collate, _accuracy, source)
+    return _run(model, processor, train, evaluation, data_args, collate, _accuracy, source, name)
 
 
 # ------------------------------------------------------------------------------------------------ VLM-Mamba
@@ -142,19 +150,46 @@ def _vlm(task, model_args, evaluate_only: bool, answers: list[str] | None = None
     return _saved(model_class, VLMambaProcessor, model_args, evaluate_only)
 
 
-def _vlm_data(task: str, source: str, with_descriptions: bool = False, evaluate_only: bool = False):
-    """(train, eval) splits; with_descriptions: easy-VQA's training questions with the image descriptions mixed in
-    (`recipes.vqa_training_set`), for generative VQA."""
+def _vlm_data(
+    task: str, source: str, with_descriptions: bool = False
+) -> tuple[datasets.Dataset, datasets.Dataset, str]:
+    """(train, eval, the eval split's name); with_descriptions: easy-VQA's training questions with the image
+    descriptions mixed in (`recipes.vqa_training_set`), for generative VQA."""
     if source == "easy-vqa" and with_descriptions:
         from .recipes import vqa_training_set
 
         splits = load_easy_vqa()
-        return vqa_training_set(splits["train"], load_easy_vqa_captions(("train",))["train"]), splits["test"]
+        return vqa_training_set(splits["train"], load_easy_vqa_captions(("train",))["train"]), splits["test"], "test"
     if source == "easy-vqa":
         splits = load_easy_vqa_captions() if task == "caption" else load_easy_vqa()
-        return splits["train"], splits["test"]
+        return splits["train"], splits["test"], "test"
     load = load_coco_captions if task == "caption" else load_vqa_v2
-    return _train_and_eval(loaded("--dataset", source, lambda: load(source)), source, evaluate_only)
+    return _train_and_eval(loaded("--dataset", source, lambda: load(source)), source)
+
+
+def _scored_split(task: str, source: str) -> tuple[datasets.Dataset, str]:
+    """The split `evaluate` scores, the one training evaluates on, read without the others where the data allows:
+    easy-VQA's test split; of official VQA v2 / COCO files, the validation split (val2014) where present, else the
+    test split (for VQA v2 the train split alone is 443,757 questions, and each image's file is checked). A Hub dataset
+    is read whole; data with neither split: its eval split is carved from the train split, which is then read too.
+    Returns (the split, its name)."""
+    if source == "easy-vqa":
+        return (load_easy_vqa_captions(("test",)) if task == "caption" else load_easy_vqa(("test",)))["test"], "test"
+    for name in ("validation", "test"):  # `_train_and_eval`'s order
+        splits = loaded("--dataset", source, lambda name=name: _official_split(task, source, name))
+        if splits is not None:  # a Hub dataset: read whole
+            return (splits[name], name) if name in splits else _train_and_eval(splits, source)[1:]
+    return _vlm_data(task, source)[1:]
+
+
+def _official_split(task: str, source: str, name: str) -> datasets.DatasetDict | None:
+    """{name: the split} from official COCO / VQA v2 files, None when they lack it; a Hub dataset whole."""
+    try:
+        if task == "caption":
+            return load_coco_captions(source, splits=(name,))
+        return load_vqa_v2(source, splits=({"validation": "val2014", "test": "test2015"}[name],))
+    except FileNotFoundError:
+        return None
 
 
 def vlm_mamba(task, model_args, data_args, evaluate_only: bool = False) -> TaskRun:
@@ -163,18 +198,25 @@ def vlm_mamba(task, model_args, data_args, evaluate_only: bool = False) -> TaskR
     from ..processing.processing_vlm_mamba import VLMambaDataCollator
 
     source = data_args.dataset or task.default_dataset
+    data = "caption" if task.name == "caption" else "vqa"
+    if evaluate_only:  # only the split it scores (evaluate loads a trained --model: the answers are its labels)
+        train, (evaluation, name) = None, _scored_split(data, source)
+    else:
+        train, evaluation, name = _vlm_data(data, source, with_descriptions=task.name == "vqa")
     if task.name != "image-text-classification":
-        train, evaluation = _vlm_data(task.name, source, task.name == "vqa", evaluate_only)
         model, processor = _vlm(task, model_args, evaluate_only)
-        return _run(model, processor, train, evaluation, data_args, VLMambaDataCollator(processor), None, source)
-    train, evaluation = _vlm_data("vqa", source)
-    answers = easy_vqa_answers() if source == "easy-vqa" else sorted(set(train["multiple_choice_answer"]))
-    model, processor = _vlm(task, model_args, evaluate_only, answers)
-    index = {answer: i for i, answer in enumerate(answers)}
-    if evaluate_only and model_args.model not in (None, "tiny"):
+        collator = VLMambaDataCollator(processor)
+        return _run(model, processor, train, evaluation, data_args, collator, None, source, name)
+    if evaluate_only:
+        model, processor = _vlm(task, model_args, evaluate_only)
         index = {answer: int(i) for i, answer in model.config.id2label.items()}
+    else:
+        answers = easy_vqa_answers() if source == "easy-vqa" else sorted(set(train["multiple_choice_answer"]))
+        model, processor = _vlm(task, model_args, evaluate_only, answers)
+        index = {answer: i for i, answer in enumerate(answers)}
     train, evaluation = (
-        split.filter(lambda row: row["multiple_choice_answer"] in index) for split in (train, evaluation)
+        None if split is None else split.filter(lambda row: row["multiple_choice_answer"] in index)
+        for split in (train, evaluation)
     )
 
     def collate(rows):
@@ -183,7 +225,7 @@ def vlm_mamba(task, model_args, data_args, evaluate_only: bool = False) -> TaskR
         labels = torch.tensor([index[row["multiple_choice_answer"]] for row in rows])
         return {**text, "pixel_values": images["pixel_values"], "labels": labels}
 
-    return _run(model, processor, train, evaluation, data_args, collate, _accuracy, source)
+    return _run(model, processor, train, evaluation, data_args, collate, _accuracy, source, name)
 
 
 # ------------------------------------------------------------------------------------------------ scorers

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -156,7 +157,8 @@ def run_task(command: str, argv: list[str]) -> int:
     def setup(run, args):
         _print_setup(task, run, args, lora=model_args.lora, recipe=data_args.recipe, data_args=data_args)
 
-    run, metrics = flow.train(task, model_args, data_args, args, callbacks=[_estimate_callback()], on_built=setup)
+    run, metrics = flow.train(task, model_args, data_args, args, callbacks=[_estimate_callback()], on_built=setup,
+                              command=command_line(command, argv))  # fmt: skip
     print_table(metrics)
     *first, last = flow.result_files(run)
     output = args.output_dir
@@ -167,6 +169,19 @@ def run_task(command: str, argv: list[str]) -> int:
     else:
         print(f"[{PROG}] to share it: {PROG} push {output} USER/NAME")
     return 0
+
+
+def command_line(command: str, argv: list[str]) -> str:
+    """The command as typed, shell-quoted (for the model card), with the value of --hub-token hidden."""
+    shown = []
+    for before, argument in zip(["", *argv], argv, strict=False):
+        name, equals, _ = argument.partition("=")
+        if before.replace("-", "_") == "__hub_token":
+            argument = "***"
+        elif equals and name.replace("-", "_") == "__hub_token":
+            argument = f"{name}=***"
+        shown.append(argument)
+    return shlex.join([PROG, command, *shown])
 
 
 def _hub_target(args):

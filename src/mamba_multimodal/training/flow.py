@@ -23,10 +23,16 @@ import os
 from pathlib import Path
 
 from .arguments import DataArguments, ModelArguments, TaskRun, UsageError, check_local
-from .tasks import COMMON_TRAINING, TASKS, Task
+from .tasks import COMMON_TRAINING, TASKS, Task, task_first
 
 PROG = "mamba-multimodal"
 TIMING = ("_runtime", "_samples_per_second", "_steps_per_second", "_model_preparation_time")
+HELP, HELP_ALL = ("-h", "--help"), "--help-all"
+# What the model card counts in the split it was scored on (else "examples").
+EVAL_UNITS = {"vqa": "questions", "image-text-classification": "questions", "caption": "captions",
+              "image-classification": "images"}  # fmt: skip
+# The TrainingArguments a task's short --help shows beside those its recipe sets (--help-all lists every one).
+OFTEN_SET = ("output_dir", "max_steps", "num_train_epochs", "per_device_train_batch_size", "learning_rate", "seed")
 
 
 # ------------------------------------------------------------------------------------------------ parse
@@ -35,7 +41,9 @@ def given_options(options: list[str]) -> set[str]:
     return {option[2:].split("=")[0].replace("-", "_") for option in options if option.startswith("--")}
 
 
-def _parser(task: Task | None = None):
+def _parser(task: Task | None = None, command: str = "train", dataclass_types=None):
+    """HfArgumentParser over ModelArguments, DataArguments and `dataclass_types` (default TrainingArguments), its
+    mistakes raised as `UsageError`."""
     from transformers import HfArgumentParser, TrainingArguments
 
     class Parser(HfArgumentParser):
@@ -46,15 +54,55 @@ def _parser(task: Task | None = None):
         """The task's text as written, each option's default (HfArgumentParser's)."""
 
     description = task.help() if task else "tasks: " + ", ".join(TASKS)
-    return Parser((ModelArguments, DataArguments, TrainingArguments), prog=PROG, description=description,
-                  formatter_class=Formatter)  # fmt: skip
+    prog, usage = (f"{PROG} {command} {task.name}", f"{PROG} {command} {task.name} [options]") if task else (PROG, None)
+    types = (ModelArguments, DataArguments, *(dataclass_types or (TrainingArguments,)))
+    return Parser(types, prog=prog, usage=usage, description=description, formatter_class=Formatter)
+
+
+def _help(command: str, task: Task, data_args, args, every_field: bool) -> str:
+    """The task's --help: its text, ModelArguments and DataArguments, and the TrainingArguments its recipe sets and
+    those often set, each with the value this command line would run with (the recipe's, under any option given);
+    `every_field` (--help-all): every TrainingArguments field, those values as the defaults."""
+    import typing
+
+    from transformers import TrainingArguments
+
+    names = {*recipe_values(task, data_args), *OFTEN_SET, "per_device_train_batch_size", "report_to"}
+    shown = {name: _as_typed(getattr(args, name)) for name in names if hasattr(args, name)}
+    if every_field:
+        parser = _parser(task, command)
+        parser.set_defaults(**shown)
+        return parser.format_help()
+    types = typing.get_type_hints(TrainingArguments)
+
+    def field(name: str, metadata):  # its value as the default; a metavar instead of the choices (40 optimisers)
+        metavar = {"metavar": name.upper()} if isinstance(shown[name], str) else {}
+        return dataclasses.field(default=shown[name], metadata={**metadata, **metavar})
+
+    fields = [(f.name, types[f.name], field(f.name, f.metadata)) for f in dataclasses.fields(TrainingArguments)
+              if f.name in shown]  # fmt: skip
+    training = dataclasses.make_dataclass("TrainingArguments", fields)
+    training._argument_group_name = (
+        f"training arguments (TrainingArguments; defaults: --recipe {data_args.recipe}'s values, under those given; "
+        f"{HELP_ALL} lists every one)"
+    )
+    return _parser(task, command, (training,)).format_help()
+
+
+def _as_typed(value):
+    """A TrainingArguments value as it is typed on the command line: an enum's value, a list joined (none: [])."""
+    if isinstance(value, list):
+        return " ".join(map(str, value)) or "none"
+    return getattr(value, "value", value)
 
 
 def parse(command: str, argv: list[str]):
     """`train` / `evaluate` TASK [options] → (the `Task`, ModelArguments, DataArguments, TrainingArguments with the
-    recipe's values where the options give none). Raises `UsageError` on a mistake, `SystemExit` after --help."""
+    recipe's values where the options give none). Options may come before TASK. Raises `UsageError` on a mistake,
+    `SystemExit` after --help (the task's options) or --help-all (every TrainingArguments field too)."""
+    argv = task_first(argv)
     if not argv or argv[0] not in TASKS:
-        if argv and argv[0] in ("-h", "--help"):
+        if argv and argv[0] in (*HELP, HELP_ALL):
             _parser().print_help()
             raise SystemExit(0)
         wrong = argv[0] if argv else None
@@ -62,6 +110,8 @@ def parse(command: str, argv: list[str]):
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise UsageError(f"TASK: {'missing' if wrong is None else repr(wrong)}{hint}; one of: {', '.join(TASKS)}")
     task, options = TASKS[argv[0]], argv[1:]
+    asked_help = {*HELP, HELP_ALL} & set(options)
+    options = [option for option in options if option not in (*HELP, HELP_ALL)]
     given = given_options(options)
     if "output_dir" not in given:
         options += ["--output-dir", f"runs/{task.name}" if command == "train" else str(Path(os.devnull).parent)]
@@ -71,6 +121,10 @@ def parse(command: str, argv: list[str]):
         raise UsageError(f"{task.name}: {error}; `{PROG} {command} {task.name} --help` lists the options") from None
     if data_args.recipe not in task.recipes:
         raise UsageError(f"--recipe: {task.name} has the recipes {', '.join(task.recipes)}, not {data_args.recipe!r}")
+    if asked_help:
+        args = _with_recipe(task, data_args, training_args, given)
+        print(_help(command, task, data_args, args, every_field=HELP_ALL in asked_help), end="")
+        raise SystemExit(0)
     if command == "evaluate" and model_args.model in (None, "tiny"):
         raise UsageError("--model: evaluate needs a trained model's folder or Hub id")
     if command == "evaluate" and (model_args.lora or model_args.config_overrides):
@@ -171,8 +225,10 @@ def _seed(args) -> None:
     enable_full_determinism(args.seed) if args.full_determinism else set_seed(args.seed)
 
 
-def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=None) -> tuple[TaskRun, dict]:
-    """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir`."""
+def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=None, command: str | None = None
+          ) -> tuple[TaskRun, dict]:  # fmt: skip
+    """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir`; `command`: the
+    command line that asked for it, for the model card."""
     _seed(args)
     run = build(task, model_args, data_args)
     freeze(run.model, task.recipes[data_args.recipe].frozen)
@@ -183,10 +239,12 @@ def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=Non
     if on_built is not None:
         on_built(run, args)
     recipe = data_args.recipe
-    return run, train_run(task, run, args, data_args, callbacks=callbacks, recipe=recipe, lora=model_args.lora)
+    lora = model_args.lora
+    return run, train_run(task, run, args, data_args, callbacks=callbacks, recipe=recipe, lora=lora, command=command)
 
 
-def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), recipe="cpu", lora=False) -> dict:
+def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), recipe="cpu", lora=False,
+              command: str | None = None) -> dict:  # fmt: skip
     """Trains a built run, merges LoRA adapters into the weights, scores and saves it; returns the metrics."""
     if run.compute_metrics is None:  # generative: the eval loss is tracked, the scorer generates at the end
         args = dataclasses.replace(args, prediction_loss_only=True)
@@ -195,7 +253,7 @@ def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), r
     if hasattr(trainer.model, "merge_and_unload"):
         trainer.model = trainer.model.merge_and_unload()
     metrics = task.load("scorer")(run, trainer, data_args)
-    save(task, run, trainer, metrics, recipe=recipe, lora=lora)
+    save(task, run, trainer, metrics, recipe=recipe, lora=lora, command=command)
     return metrics
 
 
@@ -214,7 +272,7 @@ def result_files(run: TaskRun) -> list[str]:
     return [*(f"{prefix}_results.json" for prefix in run.scored), "metrics.json", "training_curves.png"]
 
 
-def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora: bool = False) -> None:
+def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora: bool = False, command=None) -> None:
     """Into `trainer.args.output_dir`, moved there once all is written: the model card (rendered once: it is written
     first, and save_pretrained keeps a card it finds), the model and its processor, the metrics (metrics.json, and
     `{prefix}_results.json` as Trainer.save_metrics names them where the run scores named splits), trainer_state.json
@@ -224,7 +282,8 @@ def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora:
     from .curves import draw_curves
 
     with staged_into(trainer.args.output_dir) as staging:
-        write_model_card(staging, trainer.model, **_card_details(task, run, trainer, metrics, recipe, lora))
+        details = _card_details(task, run, trainer, metrics, recipe, lora, command)
+        write_model_card(staging, trainer.model, **details)
         trainer.model.save_pretrained(staging, processor=run.processor)
         for name in result_files(run)[:-1]:
             (staging / name).write_text(json.dumps(metrics, indent=2))
@@ -232,13 +291,14 @@ def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora:
         draw_curves(trainer.state.log_history, staging / "training_curves.png")
 
 
-def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str, lora: bool) -> dict:
-    """What the model card says of the run: the recipe, the data and the measured metrics."""
+def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str, lora: bool, command=None) -> dict:
+    """What the model card says of the run: the command, the recipe, the data, the measured metrics and what they
+    were measured on."""
     from ..sharing.hub_id import as_hub_id
 
     args, state = trainer.args, trainer.state
     training = {
-        "command": f"{PROG} train {task.name}",
+        "command": f"`{command}`" if command else f"{PROG} train {task.name}",
         "recipe": recipe + (" + LoRA (merged into the weights)" if lora else ""),
         "data": f"{run.data_name}: {len(run.train) if run.train is not None else 0} training examples"
         + (f" ({run.details})" if run.details else ""),
@@ -255,13 +315,26 @@ def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str,
     numbers = {name.removeprefix(prefix): value for name, value in metrics.items()
                if isinstance(value, (int, float)) and not name.endswith(TIMING) and name != "epoch"}  # fmt: skip
     hub_dataset = as_hub_id(run.data_name)
+    split, scored, rows = _scored_on(run)
+    unit = EVAL_UNITS.get(task.name, "examples")
     return {
         "task": task.name,
         "metrics": numbers,
-        "dataset_name": run.data_name + (f" ({', '.join(run.scored)} split)" if run.scored else ""),
+        "dataset_name": run.data_name + (f" ({split} split)" if split else ""),
         "datasets": [hub_dataset] if hub_dataset else [],
         "training": training,
+        "evaluated_on": f"{scored:,} of {rows:,} {unit} of the {split} split of {run.data_name}" if split else None,
     }
+
+
+def _scored_on(run: TaskRun) -> tuple[str, int, int]:
+    """(the split the card's metrics are measured on, the rows scored, its rows); ("", 0, 0) when unknown."""
+    if len(run.scored) == 1:  # sentiment: the test split, whole
+        (split, data), *_ = run.scored.items()
+        return split, len(data), len(data)
+    if not run.eval_split or run.eval is None:
+        return "", 0, 0
+    return run.eval_split, len(run.eval), run.eval_rows or len(run.eval)
 
 
 # ------------------------------------------------------------------------------------------------ on data in memory

@@ -36,7 +36,8 @@ def instruct_task(task, model_args, data_args, evaluate_only: bool = False) -> T
     splits = rows.train_test_split(test_size=min(EVAL_ROWS, max(1, len(rows) // 10)), seed=0)
     model, processor = _vlm(task, model_args, evaluate_only)
     collator = VLMambaDataCollator(processor)
-    return _run(model, processor, splits["train"], splits["test"], data_args, collator, None, source)
+    held_out = f"held-out {len(splits['test'])} rows of the file"
+    return _run(model, processor, splits["train"], splits["test"], data_args, collator, None, source, held_out)
 
 
 def instruct_score(run: TaskRun, trainer, data_args) -> dict[str, float]:

@@ -272,4 +272,23 @@ TASKS = {
 # Every recipe name of every task, for --recipe's choices.
 RECIPE_NAMES = tuple(dict.fromkeys(name for task in TASKS.values() for name in task.recipes))
 
-__all__ = ["COMMON_TRAINING", "RECIPE_NAMES", "TASKS", "VLM_RECIPES", "Recipe", "Task"]
+
+def task_first(arguments: list[str]) -> list[str]:
+    """`train` / `evaluate` arguments with the task moved first, so that options may come before it as with git or
+    pip (`train --max-steps 2 vqa`). The task is the first task name that is no option's value (not right after
+    `--name` without `=`); else the first task name (after a flag: `--lora vqa`); else the first word that is no
+    option's value (a misspelt task, which the parser then reports); else nothing moves."""
+
+    def follows_an_option(index: int) -> bool:
+        before = arguments[index - 1] if index else ""
+        return before.startswith("-") and "=" not in before
+
+    words = [i for i, argument in enumerate(arguments) if not argument.startswith("-")]
+    names = [i for i in words if arguments[i] in TASKS]
+    chosen = [i for i in names if not follows_an_option(i)] or names or [i for i in words if not follows_an_option(i)]
+    if not chosen:
+        return list(arguments)
+    return [arguments[chosen[0]], *arguments[: chosen[0]], *arguments[chosen[0] + 1 :]]
+
+
+__all__ = ["COMMON_TRAINING", "RECIPE_NAMES", "TASKS", "VLM_RECIPES", "Recipe", "Task", "task_first"]

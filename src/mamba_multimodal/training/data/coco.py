@@ -164,6 +164,7 @@ def load_coco_captions(
     source: str | os.PathLike,
     *,
     year: int | None = None,
+    splits: tuple[str, ...] | None = None,
     images_dir: str | os.PathLike | None = None,
     group_by_image: bool = False,
     on_missing_image: str = "raise",
@@ -178,6 +179,7 @@ def load_coco_captions(
         source: a COCO root (holding `annotations/captions_*{year}.json`), an annotations folder, one captions file,
             or else a dataset id / folder for `datasets.load_dataset`.
         year: 2014 or 2017, needed only when the folder holds both.
+        splits: the official files' splits to read, "train" and / or "validation"; default every one found.
         images_dir: the image folder of a single captions file; default `<root>/{train,val}{year}` for each split.
         group_by_image: one row per image with all its captions, instead of one row per caption.
         on_missing_image: "raise" or "skip" (module docstring of `images.py`); verify_images: decode each image once.
@@ -188,14 +190,21 @@ def load_coco_captions(
         DatasetDict "train" / "validation" with the schema of the module docstring (a Hub dataset keeps its own
         splits and other columns).
     Raises:
-        ValueError naming the image id and path for a missing image (on_missing_image="raise"); OSError when the
-        source is neither official files nor loadable by `datasets.load_dataset`.
+        ValueError naming the image id and path for a missing image (on_missing_image="raise"); FileNotFoundError
+        for an asked split without its captions file; OSError when the source is neither official files nor loadable
+        by `datasets.load_dataset`.
     """
     check_on_missing_image(on_missing_image)
+    if splits is not None and (isinstance(splits, str) or not set(splits) <= set(COCO_SPLITS.values())):
+        raise ValueError(f"splits must be a tuple of {', '.join(COCO_SPLITS.values())}, got {splits!r}")
     path = Path(source)
     files = _official_files(path, year) if path.exists() else {}
     if not files:
         return _hub_captions(str(source), caption_column, image_column, **load_dataset_kwargs)
+    missing = sorted(set(splits or ()) - set(files))
+    if missing:
+        raise FileNotFoundError(f"no captions file of the {', '.join(missing)} split in {source}")
+    files = {split: file for split, file in files.items() if splits is None or split in splits}
     if images_dir is not None and len(files) > 1:
         raise ValueError(f"images_dir= is for a single captions file, but {source} has {sorted(files)}")
     splits = {}
