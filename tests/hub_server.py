@@ -106,13 +106,18 @@ class StandInHub:
             def _answer(self, method):
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 headers = {key.lower(): value for key, value in self.headers.items()}
-                status, payload = hub._route(method, self.path, headers, body)
-                data = json.dumps(payload).encode()
+                # A route answers (status, JSON payload) or (status, payload, extra headers); bytes are a file.
+                status, payload, *extra = hub._route(method, self.path, headers, body)
+                is_file = isinstance(payload, bytes)
+                data = payload if is_file else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", "application/octet-stream" if is_file else "application/json")
                 self.send_header("content-length", str(len(data)))
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if method != "HEAD":
+                    self.wfile.write(data)
 
             def do_GET(self):
                 self._answer("GET")

@@ -7,6 +7,7 @@ Unaligned audio / vision hold random frames up to their true length and zeros af
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 
@@ -91,6 +92,7 @@ def write_mmsa_pickle(path, dataset="mosei", aligned=True, sizes=None, seed=0, p
     rng = np.random.default_rng(seed)
     sizes = sizes or SPLIT_SIZES
     data = {split: make_mmsa_split(rng, dataset, aligned, count, split) for split, count in sizes.items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # the README's one-liner writes into MMSA's layout
     with open(path, "wb") as file:
         pickle.dump(data, file, protocol=protocol)
     return data
