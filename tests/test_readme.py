@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from hub_server import StandInHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,9 +74,9 @@ def test_the_readme_has_python_blocks_and_few_skips():
 class ServingHub(StandInHub):
     """StandInHub that also serves files: the repositories put with `add_folder` and those pushed to it.
 
-    It answers what `hf_hub_download` and transformers ask: HEAD / GET `/{repo}/resolve/{revision}/{path}` with the
-    commit and etag headers, the repository's info and its file tree; a missing file is huggingface_hub's
-    EntryNotFound (transformers then tries the next candidate file), a missing repository RepoNotFound.
+    It answers what `hf_hub_download` (and so transformers' `from_pretrained`) asks: HEAD / GET
+    `/{repo}/resolve/{revision}/{path}` with the commit and etag headers; a missing file is huggingface_hub's
+    EntryNotFound (transformers then tries its next candidate file), a missing repository RepoNotFound.
     """
 
     def __init__(self, token: str = TOKEN):
@@ -92,38 +93,21 @@ class ServingHub(StandInHub):
         self.files.setdefault(repo_id, {}).update(self.commits[-1]["files"])
         return answer
 
-    @staticmethod
-    def _sha(repo_id: str) -> str:
-        return hashlib.sha1(repo_id.encode()).hexdigest()
-
     def _route(self, method, path, headers, body):
-        path = path.split("?")[0]
-        if method in ("GET", "HEAD"):
-            resolve = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
-            if resolve:
-                return self._resolve(*resolve.groups())
-            info = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
-            if info and info[1] in self.files:
-                siblings = [{"rfilename": name} for name in sorted(self.files[info[1]])]
-                return 200, {"id": info[1], "sha": self._sha(info[1]), "siblings": siblings, "private": False}
-            tree = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)/?(.*)", path)
-            if tree and tree[1] in self.files:
-                inside = [name for name in sorted(self.files[tree[1]]) if name.startswith(tree[3])]
-                if tree[3] and not inside:
-                    return 404, {"error": "entry not found"}, {"X-Error-Code": "EntryNotFound"}
-                return 200, [{"type": "file", "path": name, "size": len(self.files[tree[1]][name]),
-                              "oid": hashlib.sha1(self.files[tree[1]][name]).hexdigest()} for name in inside]  # fmt: skip
+        resolve = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path.split("?")[0])
+        if method in ("GET", "HEAD") and resolve:
+            self.requests.append((method, path))
+            return self._resolve(*resolve.groups())
         return super()._route(method, path, headers, body)
 
     def _resolve(self, repo_id, revision, filename):
-        self.requests.append(("GET", f"/{repo_id}/resolve/{revision}/{filename}"))
         if repo_id not in self.files:
             return 404, {"error": "repository not found"}, {"X-Error-Code": "RepoNotFound"}
         if filename not in self.files[repo_id]:
             return 404, {"error": "entry not found"}, {"X-Error-Code": "EntryNotFound"}
         data = self.files[repo_id][filename]
-        headers = {"X-Repo-Commit": self._sha(repo_id), "ETag": f'"{hashlib.sha1(data).hexdigest()}"'}
-        return 200, data, headers
+        commit = hashlib.sha1(repo_id.encode()).hexdigest()  # one revision per repository
+        return 200, data, {"X-Repo-Commit": commit, "ETag": f'"{hashlib.sha1(data).hexdigest()}"'}
 
 
 def tiny_mamba_lm(folder: Path) -> Path:
@@ -178,6 +162,7 @@ def readme_files(tmp_path_factory) -> Path:
     PIL.Image.new("RGB", (64, 64), (30, 60, 220)).save(files / "image.png")
     sizes = {"train": 32, "valid": 16, "test": 256}  # the metrics block scores 256 test clips
     write_mmsa_pickle(files / "MOSEI" / "Processed" / "aligned_50.pkl", "mosei", sizes=sizes)
+    sizes = {"train": 4, "valid": 4, "test": 4}  # only loaded
     write_mmsa_pickle(files / "MOSEI" / "Processed" / "unaligned_50.pkl", "mosei", aligned=False, sizes=sizes)
     coco = files / "data" / "coco"
     write_coco_captions(coco, "train", 2014, [9, 25])
@@ -189,38 +174,78 @@ def readme_files(tmp_path_factory) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ the test
-def section_script(blocks: list[Block]) -> str:
-    """Runs the blocks in one namespace; each compiled at its README line, so a traceback points into README.md."""
-    sources = [(block.line, block.code) for block in blocks]
-    return (
-        "import time\n"
-        "namespace = {'__name__': '__main__'}\n"
-        f"for line, code in {sources!r}:\n"
-        "    start = time.perf_counter()\n"
-        f"    exec(compile('\\n' * line + code, {str(README)!r}, 'exec'), namespace)\n"
-        "    print(f'[readme] README.md:{line} ran in {time.perf_counter() - start:.1f} s', flush=True)\n"
-    )
+# Runs in one fresh process (the imports are paid once): each section in its own namespace and working folder, its
+# blocks in order, each compiled at its README line so that a traceback points into README.md. A failing block ends
+# its section; the others go on.
+RUNNER = """
+import json, os, sys, time, traceback
+plan = json.loads(open(sys.argv[1]).read())
+results = {}
+for section in plan["sections"]:
+    os.chdir(section["folder"])
+    namespace, ran, error = {"__name__": "__main__"}, [], None
+    print(f"[readme] ## {section['name']}", flush=True)
+    for line, code in section["blocks"]:
+        start = time.perf_counter()
+        try:
+            exec(compile("\\n" * line + code, plan["readme"], "exec"), namespace)
+        except BaseException:
+            error = traceback.format_exc()
+            print(error, flush=True)
+            break
+        ran.append(line)
+        print(f"[readme] README.md:{line} ran in {time.perf_counter() - start:.1f} s", flush=True)
+    results[section["name"]] = {"ran": ran, "error": error}
+    with open(plan["results"], "w") as file:
+        json.dump(results, file)
+"""
+
+
+@pytest.fixture(scope="module")
+def readme_run(hub, readme_files, tmp_path_factory) -> dict:
+    """{section: {"ran": [README lines], "error": traceback or None}, "output": the process's output}."""
+    work = tmp_path_factory.mktemp("readme_run")
+    sections = []
+    for number, section in enumerate(SECTIONS):
+        folder = work / f"section{number}"
+        folder.mkdir()
+        for entry in readme_files.iterdir():
+            (folder / entry.name).symlink_to(entry)
+        blocks = [(block.line, block.code) for block in BLOCKS if block.section == section and not block.skip_reason]
+        sections.append({"name": section, "folder": str(folder), "blocks": blocks})
+    plan = {"readme": str(README), "results": str(work / "results.json"), "sections": sections}
+    (work / "plan.json").write_text(json.dumps(plan))
+    environment = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "0", "HF_HOME": str(work / "hf"),
+        "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+    }  # fmt: skip
+    process = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(work / "plan.json")],
+        cwd=work, env=environment, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    results_file = work / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    return results | {"output": process.stdout[-6000:] + process.stderr[-6000:]}
 
 
 @pytest.mark.parametrize("section", SECTIONS)
-def test_readme_section_runs_as_written(section, hub, readme_files, tmp_path):
+def test_readme_section_runs_as_written(section, readme_run):
     blocks = [block for block in BLOCKS if block.section == section]
-    skipped = [f"README.md:{block.line} ({block.skip_reason})" for block in blocks if block.skip_reason]
-    runnable = [block for block in blocks if not block.skip_reason]
-    for entry in readme_files.iterdir():
-        (tmp_path / entry.name).symlink_to(entry)
-    environment = os.environ | {
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-        "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"),
-        "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-    }  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-c", section_script(runnable)],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, f"{section}:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
-    ran = re.findall(r"\[readme\] (README\.md:\d+) ran", result.stdout)
-    assert ran == [f"README.md:{block.line}" for block in runnable]
-    print("\n".join(re.findall(r"\[readme\] .*", result.stdout)))
-    if skipped:
-        print(f"{section}: skipped {', '.join(skipped)}")
+    runnable = [block.line for block in blocks if not block.skip_reason]
+    assert section in readme_run, f"the run stopped before {section!r}:\n{readme_run['output']}"
+    result = readme_run[section]
+    assert result["error"] is None, f"{section}:\n{result['error']}"
+    assert result["ran"] == runnable
+    for block in blocks:
+        if block.skip_reason:
+            print(f"README.md:{block.line} ({section}) not run: {block.skip_reason}")
+
+
+def test_the_hub_ids_were_served_by_the_stand_in(readme_run, hub):
+    """The models came from the stand-in Hub, and the pushed one went there as one commit and came back from it."""
+    assert [commit["repo_id"] for commit in hub.commits] == ["me/my-vlm"]
+    assert "model.safetensors" in hub.commits[0]["files"]
+    for repo_id in ("state-spaces/mamba-130m-hf", "nvidia/MambaVision-T-1K", "me/my-vlm"):
+        weights = re.compile(rf"/{repo_id}/resolve/[^/]+/model\.safetensors")
+        assert any(method == "GET" and weights.fullmatch(path) for method, path in hub.requests), repo_id
