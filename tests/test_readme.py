@@ -174,6 +174,15 @@ def readme_files(tmp_path_factory) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ the test
+# What a section's blocks must have done, beyond running: expressions evaluated in its namespace afterwards.
+CHECKS = {
+    "Mamba language model": {  # generate() continues each row from its last position
+        "the batch is padded on the left": 'bool(inputs["attention_mask"][:, -1].all())',
+    },
+    "VLM-Mamba": {"Trainer trained on VLMambaDataCollator's batches": "trainer.state.global_step == 2"},
+    "Coupled Mamba": {"train_sentiment scored the test split": '"test_MAE" in test_metrics'},
+}
+
 # Runs in one fresh process (the imports are paid once): each section in its own namespace and working folder, its
 # blocks in order, each compiled at its README line so that a traceback points into README.md. A failing block ends
 # its section; the others go on.
@@ -195,7 +204,8 @@ for section in plan["sections"]:
             break
         ran.append(line)
         print(f"[readme] README.md:{line} ran in {time.perf_counter() - start:.1f} s", flush=True)
-    results[section["name"]] = {"ran": ran, "error": error}
+    checks = {label: error is None and eval(check, namespace) is True for label, check in section["checks"].items()}
+    results[section["name"]] = {"ran": ran, "error": error, "checks": checks}
     with open(plan["results"], "w") as file:
         json.dump(results, file)
 """
@@ -212,7 +222,8 @@ def readme_run(hub, readme_files, tmp_path_factory) -> dict:
         for entry in readme_files.iterdir():
             (folder / entry.name).symlink_to(entry)
         blocks = [(block.line, block.code) for block in BLOCKS if block.section == section and not block.skip_reason]
-        sections.append({"name": section, "folder": str(folder), "blocks": blocks})
+        checks = CHECKS.get(section, {})
+        sections.append({"name": section, "folder": str(folder), "blocks": blocks, "checks": checks})
     plan = {"readme": str(README), "results": str(work / "results.json"), "sections": sections}
     (work / "plan.json").write_text(json.dumps(plan))
     environment = os.environ | {
@@ -237,6 +248,7 @@ def test_readme_section_runs_as_written(section, readme_run):
     result = readme_run[section]
     assert result["error"] is None, f"{section}:\n{result['error']}"
     assert result["ran"] == runnable
+    assert result["checks"] == dict.fromkeys(CHECKS.get(section, {}), True)
     for block in blocks:
         if block.skip_reason:
             print(f"README.md:{block.line} ({section}) not run: {block.skip_reason}")
