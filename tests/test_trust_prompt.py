@@ -21,7 +21,8 @@ from mamba_multimodal import (
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     mambavision, coupled = tmp_path_factory.mktemp("mambavision"), tmp_path_factory.mktemp("coupled")
-    MambaVisionForImageClassification(MambaVisionConfig.from_preset("mambavision-tiny-test")).save_pretrained(mambavision)
+    model = MambaVisionForImageClassification(MambaVisionConfig.from_preset("mambavision-tiny-test"))
+    model.save_pretrained(mambavision)
     config = CoupledMambaConfig(input_sizes={"text": 4}, hidden_size=8, num_hidden_layers=1)
     CoupledMambaForSequenceClassification(config).save_pretrained(coupled)
     return {"mambavision": str(mambavision), "coupled": str(coupled)}
