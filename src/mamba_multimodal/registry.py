@@ -220,6 +220,7 @@ FAMILIES: dict[str, Family] = {
             # tower stays frozen, its BatchNorms (MambaVision) saved for their statistics only, so no step
             # backpropagates through it (easy-VQA demo: 0.25 → 0.22 s a step, same accuracy). The classifier's fusion
             # MLP and score head are new for a new label set.
+            on_register="processing.pipeline_vlm_mamba.strip_answer_separator_in_the_pipeline",
             lora=LoraPreset(
                 target_modules=_module_pattern(*MAMBA_PROJECTIONS, under="language_model"),
                 modules_to_save=("multi_modal_projector", "fusion", "score"),
