@@ -6,7 +6,8 @@ import builtins
 
 import pytest
 import transformers
-from transformers import AutoImageProcessor, AutoProcessor, pipeline
+from transformers import AutoProcessor, pipeline
+from transformers.models.auto.image_processing_auto import AutoImageProcessor  # 5.17's top-level one needs torchvision
 
 from mamba_multimodal import (
     CoupledMambaConfig,

@@ -85,3 +85,31 @@ def test_a_saved_config_with_a_key_no_field_knows_loads_with_a_warning_naming_it
         config = CoupledMambaConfig.from_pretrained(tmp_path)
     assert config.coupling == "sum" and config.hidden_size == 8
     assert "cupling is not a field of CoupledMambaConfig; did you mean 'coupling'?" in captured.out
+
+
+TOWERS = {
+    "preset dict": lambda: MambaVisionConfig.from_preset("mambavision-tiny-test").to_dict(),
+    "default MambaVision (ImageNet names)": lambda: {"model_type": "mambavision", "dim": 16, "in_dim": 8},
+    "a classifier's config": lambda: MambaVisionConfig(dim=16, in_dim=8, id2label={0: "cat", 1: "dog"}),
+}
+
+
+@pytest.mark.parametrize("tower", TOWERS.values(), ids=TOWERS.keys())
+def test_the_labels_of_a_headless_tower_stay_out_of_the_vlm_config(tower, tmp_path):
+    given = tower()
+    VLMambaConfig(vision_config=given).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["vision_config"].get("id2label") is None and saved["vision_config"].get("label2id") is None
+    assert (tmp_path / "config.json").stat().st_size < 8_000  # 76 KB with the ImageNet names
+    if isinstance(given, MambaVisionConfig):
+        assert given.id2label == {0: "cat", 1: "dog"}  # the caller's config keeps its labels
+
+
+def test_a_vlm_config_saved_with_tower_labels_still_loads(tmp_path):
+    tower = MambaVisionConfig.from_preset("mambavision-tiny-test", num_labels=1000).to_dict()
+    VLMambaConfig().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "vision_config": tower}))
+    assert len(tower["id2label"]) == 1000
+    config = VLMambaConfig.from_pretrained(tmp_path)
+    assert config.vision_mode == "mambavision" and config.vision_config.id2label is None

@@ -14,6 +14,7 @@ Every image becomes `image_seq_length` embeddings placed at the `<image>` token 
 """
 
 import contextlib
+import copy
 import math
 from typing import Literal
 
@@ -75,6 +76,17 @@ def _vision_config(value) -> PreTrainedConfig:
     return value  # a config: validate_fields checks it
 
 
+def _without_labels(vision: PreTrainedConfig) -> PreTrainedConfig:
+    """The tower has no classification head: a MambaVision config's labels (by default the 1000 ImageNet class names,
+    62 KB of the VLM's config.json) are dropped, from a copy (the config given may be a classifier's). A saved VLM
+    config that has them still loads; saved again, it has none."""
+    if vision.model_type != "mambavision" or vision.id2label is None:
+        return vision
+    vision = copy.deepcopy(vision)
+    vision.update({"id2label": None, "label2id": None})
+    return vision
+
+
 def _vision_error(model_type) -> str:
     allowed = ", ".join(repr(name) for name in (*_VISION_CONFIGS, "mambavision"))
     return f"vision_config.model_type must be one of {allowed}, got {model_type!r}"
@@ -129,7 +141,7 @@ class VLMambaConfig(PreTrainedConfig):
     fusion_method: Literal["concat", "add", "mlp"] = "concat"
 
     def __post_init__(self, **kwargs):
-        self.vision_config = _vision_config(self.vision_config)
+        self.vision_config = _without_labels(_vision_config(self.vision_config))
         self.text_config = _text_config(self.text_config)
         if self.image_token_id is None:
             self.image_token_id = self.text_config.vocab_size - 1
