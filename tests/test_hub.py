@@ -206,7 +206,9 @@ def test_remote_code_image_text_to_text_pipeline_answers_as_generate(shared):
     chat = [{"role": "user", "content": [image, *entry["chat"]]}]
     local = pipeline("image-text-to-text", model=entry["folder"])
     answer = local(text=chat, max_new_tokens=entry["max_new_tokens"], return_full_text=False)[0]["generated_text"]
-    assert report["pipeline-image-text-to-text"]["result"] == [{"generated_text": answer}]
+    # transformers' own pipeline, without the package, keeps the space that separates the answer from the prompt.
+    remote = report["pipeline-image-text-to-text"]["result"]
+    assert len(remote) == 1 and remote[0]["generated_text"].removeprefix(" ") == answer
     saved = expected[case_name(FAMILIES["vlm_mamba"], "AutoModelForImageTextToText")]
     processor = local.processor
     inputs = processor(images=patterned_image(entry["image_size"]), text=vqa_prompt(QUESTION), return_tensors="pt")

@@ -9,8 +9,12 @@ own (which copies the bundle's `.py` files again, as for any remote code).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
 
 # save_pretrained(push_to_hub=True, ...) options that belong to the push, not to the save.
 _PUSH_OPTIONS = ("repo_id", "commit_message", "commit_description", "private", "revision", "create_pr", "token")
@@ -33,9 +37,37 @@ def _split_push_options(save_directory, kwargs: dict) -> dict:
     return options
 
 
+@contextlib.contextmanager
+def weights_named_on_error(source, subfolder: str = ""):
+    """safetensors' "Error while deserializing header: ..." names no file: re-raised as an OSError naming the
+    `.safetensors` file of the local folder `source` that cannot be read (else `source` itself) as truncated or
+    corrupt."""
+    try:
+        yield
+    except SafetensorError as error:
+        folder = Path(source) / subfolder if isinstance(source, (str, os.PathLike)) else None
+        files = sorted(folder.glob("*.safetensors")) if folder is not None and folder.is_dir() else []
+        broken = next((path for path in files if not _readable(path)), source)
+        raise OSError(f"{broken}: truncated or corrupt safetensors file ({error}); save or download it again") from None
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with safe_open(path, framework="pt"):  # checks that the header and the sizes it gives fit the file
+            return True
+    except SafetensorError:
+        return False
+
+
 class HubModelMixin:
     """For `PreTrainedModel`s: `save_pretrained` also writes the remote-code bundle, `auto_map`, the processor and a
-    model card; `push_to_hub` uploads all of it in one commit (`mamba_multimodal.sharing.push_folder`)."""
+    model card; `push_to_hub` uploads all of it in one commit (`mamba_multimodal.sharing.push_folder`).
+    `from_pretrained` names a truncated weights file."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        with weights_named_on_error(pretrained_model_name_or_path, kwargs.get("subfolder", "")):
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def save_pretrained(self, save_directory, *args, processor=None, push_to_hub: bool = False, **kwargs):
         """transformers' `save_pretrained`, then (with the package installed) the bundle, `auto_map` in config.json,
@@ -105,4 +137,4 @@ class HubProcessorMixin:
         return result
 
 
-__all__ = ["HubModelMixin", "HubProcessorMixin", "register_sharing"]
+__all__ = ["HubModelMixin", "HubProcessorMixin", "register_sharing", "weights_named_on_error"]

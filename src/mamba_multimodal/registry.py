@@ -220,6 +220,7 @@ FAMILIES: dict[str, Family] = {
             # tower stays frozen, its BatchNorms (MambaVision) saved for their statistics only, so no step
             # backpropagates through it (easy-VQA demo: 0.25 → 0.22 s a step, same accuracy). The classifier's fusion
             # MLP and score head are new for a new label set.
+            on_register="processing.pipeline_vlm_mamba.strip_answer_separator_in_the_pipeline",
             lora=LoraPreset(
                 target_modules=_module_pattern(*MAMBA_PROJECTIONS, under="language_model"),
                 modules_to_save=("multi_modal_projector", "fusion", "score"),
@@ -310,6 +311,61 @@ def register_all() -> None:
                 getattr(transformers, auto_name).register(config_class, resolve(path))
         if family.on_register is not None:
             resolve(family.on_register)()
+    use_installed_code_without_asking()
+
+
+# transformers' modules that ask `resolve_trust_remote_code` whether to run a folder's code (each imported it by name).
+_ASKING_MODULES = ("configuration_auto", "feature_extraction_auto", "image_processing_auto", "processing_auto",
+                   "tokenization_auto", "video_processing_auto", "auto_factory")  # fmt: skip
+
+
+def use_installed_code_without_asking() -> None:
+    """A folder this package saved carries its code bundle and `auto_map` (for machines without the package). Where
+    transformers finds no registered class for a kind of processor the folder has none of (a video processor for
+    MambaVision, an image processor for Coupled Mamba's features), it derives one from `auto_map` and asks "Do you
+    wish to run the custom code? [y/N]", blocking 15 s in a terminal, then goes on without it. With the package
+    installed the bundle holds nothing the registered classes lack, so for a folder of one of its families the
+    answer is "no" without asking (transformers' `trust_remote_code=False`: its callers go on as after a "no").
+    An explicit `trust_remote_code` is left alone. Idempotent."""
+    import transformers.dynamic_module_utils as dynamic
+
+    asking = dynamic.resolve_trust_remote_code
+    if getattr(asking, "answers_for_installed_families", False):
+        return
+
+    def resolve_trust_remote_code(trust_remote_code, model_name, has_local_code, has_remote_code, *args, **kwargs):
+        if trust_remote_code is None and has_remote_code and not has_local_code and _is_own_folder(model_name):
+            trust_remote_code = False
+        return asking(trust_remote_code, model_name, has_local_code, has_remote_code, *args, **kwargs)
+
+    resolve_trust_remote_code.answers_for_installed_families = True
+    dynamic.resolve_trust_remote_code = resolve_trust_remote_code
+    for name in _ASKING_MODULES:
+        module = importlib.import_module(f"transformers.models.auto.{name}")
+        if getattr(module, "resolve_trust_remote_code", None) is asking:
+            module.resolve_trust_remote_code = resolve_trust_remote_code
+
+
+def _is_own_folder(model_name) -> bool:
+    """Whether the `config.json` of a local folder, or of a Hub repository already in the cache, has the model_type
+    of one of the families (never downloads)."""
+    import json
+    import os
+
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        if os.path.isdir(model_name):
+            path = os.path.join(model_name, "config.json")
+        else:
+            path = try_to_load_from_cache(str(model_name), "config.json")
+        if not isinstance(path, str) or not os.path.isfile(path):
+            return False
+        with open(path, encoding="utf-8") as file:
+            model_type = json.load(file).get("model_type")
+    except (OSError, ValueError, TypeError):
+        return False  # not a folder or repository id, unreadable: transformers decides as before
+    return any(family.model_type == model_type for family in FAMILIES.values())
 
 
 __all__ = [
@@ -322,4 +378,5 @@ __all__ = [
     "family_of",
     "register_all",
     "resolve",
+    "use_installed_code_without_asking",
 ]

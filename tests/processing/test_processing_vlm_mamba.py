@@ -216,12 +216,13 @@ def test_decode_drops_the_prompt_and_special_tokens(processor, image):
                                   padding_side="right", return_tensors="pt")["input_ids"]  # fmt: skip
     eos = torch.full((2, 1), processor.tokenizer.eos_token_id)
     generated = torch.cat([inputs["input_ids"], answers, eos], dim=1)
-    assert processor.batch_decode(generated, input_ids=inputs["input_ids"]) == [" blue", " a red circle"]
-    assert processor.decode(generated[0], input_ids=inputs["input_ids"]) == " blue"
+    # The answers without the space that separates them from their prompts (trained as " blue").
+    assert processor.batch_decode(generated, input_ids=inputs["input_ids"]) == ["blue", "a red circle"]
+    assert processor.decode(generated[0], input_ids=inputs["input_ids"]) == "blue"
     assert processor.batch_decode(generated)[0] == "Question: " + QUESTION + " Answer: blue"
     assert processor.post_process_image_text_to_text(generated, input_ids=inputs["input_ids"]) == [
-        " blue",
-        " a red circle",
+        "blue",
+        "a red circle",
     ]
 
 

@@ -131,4 +131,6 @@ def assert_answers_the_same_without_the_package(folder, tmp_path, questions: int
         assert answer.strip() == scored[index]
         chat = [{"role": "user", "content": [{"type": "image", "image": split[index]["image"].convert("RGB")},
                                              {"type": "text", "text": question}]}]  # fmt: skip
-        assert local_pipe(text=chat, max_new_tokens=8, return_full_text=False)[0]["generated_text"] == answer
+        # With the package, the pipeline's answer lacks the space that separates it from the prompt.
+        local_answer = local_pipe(text=chat, max_new_tokens=8, return_full_text=False)[0]["generated_text"]
+        assert local_answer == answer.removeprefix(" ")

@@ -13,6 +13,8 @@ generation looks for).
 Every image becomes `image_seq_length` embeddings placed at the `<image>` token positions of the prompt.
 """
 
+import contextlib
+import copy
 import math
 from typing import Literal
 
@@ -47,6 +49,16 @@ class VLMambaPatchConfig(PatchGeometry):
 _VISION_CONFIGS = {"vision_mamba": VisionMambaConfig, "vlm_mamba_patch": VLMambaPatchConfig}
 
 
+@contextlib.contextmanager
+def _named_sub_config(name: str):
+    """A sub-config's refusal ("hidden_size must be ...") says which sub-config: "text_config.hidden_size ..."."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{name}.{error}") from error
+
+
+@_named_sub_config("vision_config")
 def _vision_config(value) -> PreTrainedConfig:
     """A vision sub-config from a config, a dict with its model_type, or None (VisionMamba's defaults)."""
     if value is None:
@@ -59,9 +71,20 @@ def _vision_config(value) -> PreTrainedConfig:
 
             return MambaVisionConfig(**settings)
         if model_type not in _VISION_CONFIGS:
-            raise ValueError(_vision_error(model_type))
+            raise ValueError(_vision_error(model_type).removeprefix("vision_config."))
         return _VISION_CONFIGS[model_type](**settings)
     return value  # a config: validate_fields checks it
+
+
+def _without_labels(vision: PreTrainedConfig) -> PreTrainedConfig:
+    """The tower has no classification head: a MambaVision config's labels (by default the 1000 ImageNet class names,
+    62 KB of the VLM's config.json) are dropped, from a copy (the config given may be a classifier's). A saved VLM
+    config that has them still loads; saved again, it has none."""
+    if vision.model_type != "mambavision" or vision.id2label is None:
+        return vision
+    vision = copy.deepcopy(vision)
+    vision.update({"id2label": None, "label2id": None})
+    return vision
 
 
 def _vision_error(model_type) -> str:
@@ -69,6 +92,7 @@ def _vision_error(model_type) -> str:
     return f"vision_config.model_type must be one of {allowed}, got {model_type!r}"
 
 
+@_named_sub_config("text_config")
 def _text_config(value) -> PreTrainedConfig:
     """This package's `MambaConfig` from one, from transformers' (with the same fields), a dict or None."""
     if value is None:
@@ -77,7 +101,7 @@ def _text_config(value) -> PreTrainedConfig:
         value = value.to_dict()
     if isinstance(value, dict):
         if value.get("model_type", "mamba") != "mamba":
-            raise ValueError(f"text_config.model_type must be 'mamba', got {value['model_type']!r}")
+            raise ValueError(f"model_type must be 'mamba', got {value['model_type']!r}")
         return MambaConfig(**{key: item for key, item in value.items() if key != "model_type"})
     return value  # validate_fields checks it
 
@@ -117,7 +141,7 @@ class VLMambaConfig(PreTrainedConfig):
     fusion_method: Literal["concat", "add", "mlp"] = "concat"
 
     def __post_init__(self, **kwargs):
-        self.vision_config = _vision_config(self.vision_config)
+        self.vision_config = _without_labels(_vision_config(self.vision_config))
         self.text_config = _text_config(self.text_config)
         if self.image_token_id is None:
             self.image_token_id = self.text_config.vocab_size - 1

@@ -5,8 +5,13 @@ A configuration is a typed dataclass, as transformers' own (`@strict` on a `PreT
 each field's type on every assignment, and runs the `validate_*` methods, the rules on values and between fields,
 after `__init__`. `strict_config` runs those rules after every later assignment too, undoing a refused one, and raises
 ValueError with one line naming the field (strict's `StrictDataclassError` is no ValueError and spans two lines).
+It also refuses a keyword that no field knows (`coupling` mistyped `cupling`), which transformers' `PreTrainedConfig`
+would keep as an unused attribute; a `config.json` being loaded (`from_pretrained`, `from_dict`) gets a warning
+naming such keys instead, so that a folder written by another version still loads.
 """
 
+import contextvars
+import difflib
 import functools
 import math
 import numbers
@@ -15,7 +20,11 @@ from typing import Literal, get_args
 
 from huggingface_hub.dataclasses import strict
 from huggingface_hub.errors import StrictDataclassError
+from transformers import GenerationConfig
 from transformers.configuration_utils import PreTrainedConfig
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 ScanBackend = Literal["auto", "cuda", "cpu", "pytorch", "reference"]
 Coupling = Literal["sum", "mean", "none"]
@@ -65,12 +74,59 @@ def check_rates(config, *names: str) -> None:
             raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
 
 
+# Keywords that transformers' `PreTrainedConfig` takes besides its fields: those its `__post_init__` and `from_dict`
+# pop, those `save_pretrained` writes, and those of configs saved by transformers 4 that it still accepts.
+TRANSFORMERS_KEYWORDS = frozenset({
+    "num_labels", "torch_dtype", "name_or_path", "_name_or_path", "_commit_hash", "output_attentions",
+    "attn_implementation", "experts_implementation", "per_layer_config", "rope_scaling", "rope_theta", "model_type",
+    "auto_map", "transformers_version", "_attn_implementation", "_attn_implementation_internal",
+    "_experts_implementation", "_experts_implementation_internal", "torchscript", "use_bfloat16", "tf_legacy_loss",
+    "pruned_heads", "tie_encoder_decoder", "is_decoder", "add_cross_attention", "cross_attention_hidden_size",
+    "finetuning_task", "tokenizer_class", "prefix", "bos_token_id", "pad_token_id", "eos_token_id", "sep_token_id",
+    "decoder_start_token_id", "task_specific_params", "use_return_dict",
+})  # fmt: skip
+_loading = contextvars.ContextVar("loading a saved config", default=False)
+
+
+@functools.cache
+def _known_keywords(cls: type) -> frozenset:
+    """Keywords that set something on `cls`: its fields, the attributes its `__post_init__` sets (transformers'
+    `MambaConfig` writes `intermediate_size`, and reads it back), settable properties and transformers' own."""
+    generation = GenerationConfig._get_default_generation_params()
+    settable = {name for name in dir(cls) if isinstance(getattr(cls, name, None), property) and getattr(cls, name).fset}
+    attributes = vars(cls())  # no keywords: no recursion
+    return frozenset({field.name for field in fields(cls)} | settable | set(attributes) | set(generation))
+
+
+def check_keywords(cls: type, kwargs: dict) -> None:
+    """Raises ValueError naming the first keyword of `kwargs` that sets nothing on `cls` (or, while a saved config is
+    being loaded, warns naming them all), with the closest field name."""
+    unknown = [name for name in kwargs if name not in TRANSFORMERS_KEYWORDS and name not in _known_keywords(cls)]
+    if not unknown:
+        return
+    messages = [_unknown_keyword(cls, name) for name in unknown]
+    if not _loading.get():
+        raise ValueError(messages[0])
+    logger.warning(f"{cls.__name__}: kept as plain attributes, read by nothing: {'; '.join(messages)}")
+
+
+def _unknown_keyword(cls: type, name: str) -> str:
+    derived = getattr(cls, name, None)
+    if isinstance(derived, property):  # read-only, as `image_seq_length`
+        summary = (derived.__doc__ or "").strip().splitlines()[0].strip() if derived.__doc__ else ""
+        return f"{name} is derived from the other fields, not set{f' ({summary})' if summary else ''}"
+    names = [key for key in _known_keywords(cls) if not key.startswith("_")]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"{name} is not a field of {cls.__name__}{f'; did you mean {close[0]!r}?' if close else ''}"
+
+
 def strict_config(cls: type) -> type:
     """`@strict` for a config class, plus: the `validate_*` rules run after every assignment of a field once the
     config is built (they relate fields, so a refused value is put back), `update({...})` changes fields that
-    depend on each other together, and every refusal is a one-line ValueError."""
+    depend on each other together, a keyword no field knows is refused (`check_keywords`), and every refusal is a
+    one-line ValueError."""
     cls = strict(cls)
-    construct, assign = cls.__init__, cls.__setattr__
+    construct, assign, load = cls.__init__, cls.__setattr__, cls.from_dict.__func__
     field_names = {field.name for field in fields(cls)}
 
     def update(self, changes: dict) -> None:
@@ -94,6 +150,7 @@ def strict_config(cls: type) -> type:
 
     @functools.wraps(construct)
     def __init__(self, *args, **kwargs):
+        check_keywords(type(self), kwargs)
         try:
             construct(self, *args, **kwargs)
         except StrictDataclassError as error:
@@ -102,7 +159,15 @@ def strict_config(cls: type) -> type:
     def __setattr__(self, name, value):
         update(self, {name: value})
 
-    cls.__init__, cls.__setattr__, cls.update = __init__, __setattr__, update
+    @functools.wraps(load)
+    def from_dict(cls, config_dict, **kwargs):
+        reset = _loading.set(True)  # sub-configs built from the dict too
+        try:
+            return load(cls, config_dict, **kwargs)
+        finally:
+            _loading.reset(reset)
+
+    cls.__init__, cls.__setattr__, cls.update, cls.from_dict = __init__, __setattr__, update, classmethod(from_dict)
     return cls
 
 
@@ -121,6 +186,7 @@ __all__ = [
     "Numbers",
     "ScanBackend",
     "ScanConfig",
+    "check_keywords",
     "check_positive_ints",
     "check_positive_numbers",
     "check_rates",

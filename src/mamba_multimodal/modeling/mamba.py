@@ -36,6 +36,7 @@ from transformers.utils import ModelOutput, TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple
 
 from ..configuration.configuration_mamba import MambaConfig
+from ..hub_mixin import weights_named_on_error
 from .cache_utils import (
     LegacyCacheOutputMixin,
     RecurrentGenerationMixin,
@@ -306,9 +307,11 @@ class MambaPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, *args, key_mapping: dict[str, str] | None = None, **kwargs):
         """transformers' `from_pretrained`, which also reads original state-spaces/mamba checkpoints: their
         `embedding.` key is renamed on load (transformers would leave the embedding random with a warning), and a
-        later `save_pretrained` writes transformers' names."""
+        later `save_pretrained` writes transformers' names. A truncated weights file is named in the error."""
         key_mapping = {_STATE_SPACES_EMBEDDING: r"\1embeddings.", **(key_mapping or {})}
-        loaded = super().from_pretrained(*args, key_mapping=key_mapping, **kwargs)
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        with weights_named_on_error(source, kwargs.get("subfolder", "")):
+            loaded = super().from_pretrained(*args, key_mapping=key_mapping, **kwargs)
         model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading_info) with output_loading_info
         # transformers reverses the key mappings it used when it saves; this one must not be reversed.
         conversions = getattr(model, "_weight_conversions", None)

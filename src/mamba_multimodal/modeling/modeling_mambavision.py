@@ -429,7 +429,7 @@ class MambaVisionPreTrainedModel(HubModelMixin, PreTrainedModel):
         None)."""
         check_forward_kwargs(self, kwargs)
         self._check_pixel_values(pixel_values)
-        last_hidden_state, maps = self.model(pixel_values)
+        last_hidden_state, maps = self.model(pixel_values.to(self.dtype))  # float64 images too, as ViT's embeddings
         wanted = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         return last_hidden_state, maps, maps if wanted else None
 

@@ -34,8 +34,13 @@ def _check_pixel_values(pixel_values, num_channels: int, image_size: int) -> Non
         raise TypeError(f"pixel_values must be a floating-point torch.Tensor (images, channels, h, w), got {kind}")
     expected = (num_channels, image_size, image_size)
     if pixel_values.dim() != 4 or tuple(pixel_values.shape[1:]) != expected:
-        raise ValueError(f"pixel_values must have shape (images, {', '.join(map(str, expected))}), "
-                         f"got {tuple(pixel_values.shape)}")  # fmt: skip
+        got = tuple(pixel_values.shape)
+        size_only = pixel_values.dim() == 4 and got[1] == num_channels  # the one mistake of a resized image
+        hint = ""
+        if size_only:
+            hint = (f": the images are {got[2]}×{got[3]}, the tower takes {image_size}×{image_size} (its config's "
+                    "image_size); resize them, as the model's image processor does")  # fmt: skip
+        raise ValueError(f"pixel_values must have shape (images, {', '.join(map(str, expected))}), got {got}{hint}")
 
 
 class VisionMambaMixer(MambaMixer):

@@ -154,8 +154,12 @@ class VLMambaModel(VLMambaPreTrainedModel):
         projected to the LM's width, what replaces the image tokens (LLaVA's convention; its `pooler_output` is a
         list of (P, d), which a tensor of one row per image indexes alike). kwargs: as `check_forward_kwargs`."""
         check_forward_kwargs(self, kwargs)
+        vision = self.config.vision_config
+        # MambaVision takes any size, but another size gives another number of image tokens than the prompt holds.
+        size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
+        _check_pixel_values(pixel_values, vision.num_channels, size)
         if output_hidden_states is None:
-            output_hidden_states = self.config.vision_config.output_hidden_states
+            output_hidden_states = vision.output_hidden_states
         layer = self.config.vision_feature_layer
         outputs = self.vision_tower(
             pixel_values, output_hidden_states=output_hidden_states or layer != -1, return_dict=True
@@ -163,6 +167,7 @@ class VLMambaModel(VLMambaPreTrainedModel):
         features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]
         if features.dim() == 4:  # a feature map (images, d_v, h, w), MambaVision's stage 4: positions in raster order
             features = features.flatten(2).transpose(1, 2)
+        features = features.to(next(self.multi_modal_projector.parameters()).dtype)  # the patch tower's are pixels
         return BaseModelOutputWithPooling(
             last_hidden_state=outputs.last_hidden_state,
             pooler_output=self.multi_modal_projector(features),

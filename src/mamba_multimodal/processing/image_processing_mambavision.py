@@ -41,6 +41,7 @@ from ..hub_mixin import HubProcessorMixin
 logger = logging.get_logger(__name__)
 
 _CHANNEL_COUNTS = (1, 3, 4)  # grey, RGB, RGBA
+_SIXTEEN_BITS_PER_EIGHT = 257  # 65535 / 255: a 16-bit pixel on the 8-bit scale that rescale_factor 1/255 expects
 _DATA_FORMATS = ("channels_first", "channels_last")
 
 
@@ -98,8 +99,11 @@ def _to_hwc(image: np.ndarray, input_data_format: str | None) -> np.ndarray:
 
 
 def _prepare(image: Any, input_data_format: str | None) -> np.ndarray:
-    """A single image → (h, w, 3) numpy array, uint8 when it was uint8 (PIL images: converted to RGB)."""
-    if isinstance(image, Image.Image) and image.mode != "RGB":
+    """A single image → (h, w, 3) numpy array, uint8 when it was uint8, else float32 on the 0-255 scale: 16-bit
+    images (PIL "I;16" and "I", numpy uint16) are divided by 257 (65535 → 255); PIL's conversion to RGB would clip
+    them to white. Other PIL images are converted to RGB; PIL "F" images stay floats, as numpy floats."""
+    wide = isinstance(image, Image.Image) and (image.mode.startswith("I") or image.mode == "F")
+    if isinstance(image, Image.Image) and image.mode != "RGB" and not wide:
         image = image.convert("RGB")
     array = _to_numpy(image)
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
@@ -107,6 +111,8 @@ def _prepare(image: Any, input_data_format: str | None) -> np.ndarray:
     array = _to_hwc(array, None if isinstance(image, Image.Image) else input_data_format)
     if 0 in array.shape:
         raise ValueError(f"an image has no pixels, shape {array.shape}")
+    if array.dtype == np.uint16 or (wide and image.mode == "I"):  # PIL opens 16-bit PNGs as "I;16" or "I"
+        return (array.astype(np.float32) / np.float32(_SIXTEEN_BITS_PER_EIGHT)).astype(np.float32)
     return array if array.dtype == np.uint8 else array.astype(np.float32)
 
 
@@ -180,7 +186,8 @@ class MambaVisionImageProcessor(HubProcessorMixin, BaseImageProcessor):
         do_rescale / rescale_factor: multiply by 1/255. do_normalize / image_mean / image_std: (x - mean) / std.
 
     Accepts PIL images, numpy arrays (h, w), (h, w, c) or (c, h, w), torch tensors, lists of them, or 4-D batches;
-    grey images are repeated to RGB and alpha channels dropped. Returns `BatchFeature({"pixel_values": (b, 3, h, w)})`.
+    grey images are repeated to RGB and alpha channels dropped; 16-bit images (PIL "I;16", numpy uint16) are brought
+    to the 8-bit scale (÷ 257) rather than clipped. Returns `BatchFeature({"pixel_values": (b, 3, h, w)})`.
     `MambaVisionImageProcessor.from_pretrained` also reads NVIDIA's Hub repositories, whose preprocessing lives in
     `config.json` (`mean`, `std`, `crop_pct`, `crop_mode`) rather than in a `preprocessor_config.json`.
     """

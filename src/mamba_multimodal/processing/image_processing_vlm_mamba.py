@@ -28,7 +28,8 @@ class VLMambaImageProcessor(MambaVisionImageProcessor):
         do_center_crop False.
 
     Accepts PIL images, numpy arrays (h, w), (h, w, c) or (c, h, w), torch tensors, lists of them (nested lists are
-    flattened, one image per entry, in order) or 4-D batches.
+    flattened, one image per entry, in order) or 4-D batches; 16-bit images (PIL "I;16", numpy uint16) keep their
+    range (÷ 257 to the 8-bit scale).
     """
 
     family_name = "vlm_mamba"  # the registry family whose remote-code bundle holds this class

@@ -34,6 +34,7 @@ logger = logging.get_logger(__name__)
 IMAGE_TOKEN = "<image>"
 CAPTION_PROMPT = IMAGE_TOKEN + "Caption:"
 VQA_PROMPT = IMAGE_TOKEN + "Question: {question} Answer:"
+ANSWER_SEPARATOR = " "  # between a prompt and its answer in training batches: the answer's first token is " word"
 BUNDLED_TOKENIZER_DIR = Path(__file__).resolve().parent / "tokenizer"
 
 # A user turn renders its images (as <image> marks) then "Question: " + its text, if any; the generation prompt (and
@@ -218,7 +219,8 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
             raise ValueError(f"give one answer per text: got {len(text)} text(s) and {len(answers)} answer(s)")
         kwargs = {**kwargs, "padding": False, "padding_side": "right"}
         prompts = super().__call__(images=images, text=text, return_tensors=None, **kwargs)
-        targets = self.tokenizer([" " + answer for answer in answers], add_special_tokens=False)["input_ids"]
+        targets = self.tokenizer([ANSWER_SEPARATOR + answer for answer in answers], add_special_tokens=False)
+        targets = targets["input_ids"]
         eos = self.tokenizer.eos_token_id
         sequences = [
             list(prompt) + target + [eos] for prompt, target in zip(prompts["input_ids"], targets, strict=True)
@@ -240,14 +242,19 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
     # ----------------------------------------------------------------------------------------- outputs
     def batch_decode(self, sequences, input_ids=None, skip_special_tokens: bool = True, **kwargs) -> list[str]:
         """Decodes (b, l) token ids; with `input_ids` (the prompt ids given to `generate`, or their length) the
-        prompt columns are dropped first, so only the generated text remains."""
-        sequences = _drop_prompt(sequences, input_ids)
-        return self.tokenizer.batch_decode(sequences, skip_special_tokens=skip_special_tokens, **kwargs)
+        prompt columns are dropped first, so only the generated text remains, without the space that separates an
+        answer from its prompt ('triangle', not ' triangle')."""
+        texts = self.tokenizer.batch_decode(
+            _drop_prompt(sequences, input_ids), skip_special_tokens=skip_special_tokens, **kwargs
+        )
+        return texts if input_ids is None else [_answer(text) for text in texts]
 
     def decode(self, token_ids, input_ids=None, skip_special_tokens: bool = True, **kwargs) -> str:
-        """Decodes one sequence (l,); with `input_ids` (the prompt's ids or length) only what follows the prompt."""
-        token_ids = _drop_prompt(token_ids, input_ids)
-        return self.tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens, **kwargs)
+        """Decodes one sequence (l,); with `input_ids` (the prompt's ids or length) only what follows the prompt,
+        without the separating space."""
+        text = self.tokenizer.decode(_drop_prompt(token_ids, input_ids), skip_special_tokens=skip_special_tokens,
+                                     **kwargs)  # fmt: skip
+        return text if input_ids is None else _answer(text)
 
     def post_process_image_text_to_text(self, generated_outputs, skip_special_tokens: bool = True, **kwargs):
         """transformers' VLM post-processing (what `pipeline("image-text-to-text")` calls): (b, l) ids → a list of
@@ -344,6 +351,13 @@ def _marks_to_prepend(images, marks: list[int]) -> list[int]:
         return [len(entry) if count == 0 else 0 for entry, count in zip(images, marks, strict=True)]
     unmarked = [int(count == 0) for count in marks]
     return unmarked if sum(marks) + sum(unmarked) == len(make_flat_list_of_images(images)) else [0] * len(marks)
+
+
+def _answer(generated: str) -> str:
+    """The generated text without the separator the answers were trained after. A byte-level BPE tokenizer (the
+    bundled one, GPT-2's) decodes the answer's first token "Ġtriangle" as " triangle"; a SentencePiece one drops the
+    leading space itself: only a separator actually there is removed."""
+    return generated.removeprefix(ANSWER_SEPARATOR)
 
 
 def _drop_prompt(sequences, input_ids):
