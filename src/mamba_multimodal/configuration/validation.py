@@ -110,6 +110,13 @@ def check_keywords(cls: type, kwargs: dict) -> None:
     logger.warning(f"{cls.__name__}: kept as plain attributes, read by nothing: {'; '.join(messages)}")
 
 
+def known_settings(cls: type, settings: dict) -> dict:
+    """`settings` without the keys that set nothing on `cls`: a loaded config's `to_dict()` keeps what its config.json
+    held besides the fields (state-spaces' `d_model`, `n_layer`, `ssm_cfg`, ...), which a new config would refuse."""
+    known = TRANSFORMERS_KEYWORDS | _known_keywords(cls)
+    return {name: value for name, value in settings.items() if name in known}
+
+
 def _unknown_keyword(cls: type, name: str) -> str:
     derived = getattr(cls, name, None)
     if isinstance(derived, property):  # read-only, as `image_seq_length`

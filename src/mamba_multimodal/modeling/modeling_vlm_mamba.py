@@ -36,7 +36,9 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput, TransformersKwargs, torch_compilable_check
 from transformers.utils.generic import can_return_tuple
 
+from ..configuration.configuration_mamba import MambaConfig
 from ..configuration.configuration_vlm_mamba import VLMambaConfig
+from ..configuration.validation import known_settings
 from ..hub_mixin import HubModelMixin
 from .cache_utils import LegacyCacheOutputMixin, RecurrentGenerationMixin, check_forward_kwargs, legacy_cache_names
 from .mamba import (
@@ -310,8 +312,8 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
             config_kwargs.setdefault("image_token_id", processor.image_token_id)
         tie = language_model.config.tie_word_embeddings
         config = VLMambaConfig(
-            vision_config=vision_model.config.to_dict(),
-            text_config=language_model.config.to_dict(),
+            vision_config=known_settings(type(vision_model.config), vision_model.config.to_dict()),
+            text_config=known_settings(MambaConfig, language_model.config.to_dict()),
             **{"tie_word_embeddings": tie, **config_kwargs},
         )
         model = cls(config)
