@@ -320,11 +320,11 @@ def mistake_setup(case: str, tmp_path, monkeypatch) -> list[str]:
         monkeypatch.setitem(sys.modules, "onnxscript", None)
     if case == "read-only output folder":
         if os.geteuid() == 0:  # root writes through permission bits: a folder no one can create files in
-            return ["train", "image-classification", "--output-dir", "/proc/mamba-multimodal-run"]
+            return ["train", "image-classification", *TINY_RUN, "--output-dir", "/proc/mamba-multimodal-run"]
         (tmp_path / "read-only").mkdir(mode=0o555)
     output = {"output folder is a file": "file", "output folder under a file": "file/run", "read-only output folder":
               "read-only/run"}.get(case, "out")  # fmt: skip
-    tiny_train = ["--model", "tiny", "--output-dir", str(tmp_path / output)]
+    tiny_train = [*TINY_RUN, "--output-dir", str(tmp_path / output)]
     return {
         "output folder is a file": ["train", "vqa", *tiny_train],
         "output folder under a file": ["train", "image-classification", *tiny_train],
