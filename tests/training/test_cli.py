@@ -388,12 +388,21 @@ def test_the_family_mistake_names_the_folder_and_both_model_types(tmp_path, caps
 
 # ------------------------------------------------------------------------------------------------ checkpoints, resume
 def test_every_recipe_saves_checkpoints_keeping_the_newest(tmp_path):
+    (tmp_path / "x.pkl").touch()
     for task in TASKS.values():
         for recipe in task.recipes:
             argv = [task.name, "--recipe", recipe, "--output-dir", str(tmp_path)]
-            argv += ["--dataset", "x.pkl"] if task.name == "sentiment" else []
+            argv += ["--dataset", str(tmp_path / "x.pkl")] if task.name == "sentiment" else []
             args = training_arguments(argv)
             assert args.save_strategy != "no" and 1 <= args.save_total_limit <= 2, (task.name, recipe)
+
+
+def run_interrupted(argv, capsys) -> tuple[int, str, str]:
+    """`run`, failing the test (not ending the session, as pytest does on KeyboardInterrupt) if Ctrl-C escapes."""
+    try:
+        return run(argv, capsys)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped the command line")
 
 
 class StepsRun(TrainerCallback):
@@ -425,7 +434,7 @@ def test_an_interrupted_run_resumed_as_printed_ends_with_the_weights_of_an_unint
 
     stopped = StepsRun(stop_at=5)
     monkeypatch.setattr(cli, "_estimate_callback", lambda: stopped)
-    code, _, err = run(["train", *options, "--output-dir", str(interrupted)], capsys)
+    code, _, err = run_interrupted(["train", *options, "--output-dir", str(interrupted)], capsys)
     lines = [line for line in err.splitlines() if line.startswith("mamba-multimodal")]  # not the progress bars
     assert code == 130 and len(lines) == 1 and "Traceback" not in err and stopped.steps == [1, 2, 3, 4, 5], err
     assert lines[0].startswith(f"mamba-multimodal: interrupted; resume from the newest checkpoint in {interrupted}")
@@ -446,7 +455,7 @@ def test_an_interrupted_run_resumed_as_printed_ends_with_the_weights_of_an_unint
 def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_saved(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "_estimate_callback", lambda: StepsRun(stop_at=1))
     output = tmp_path / "run"
-    code, _, err = run(["train", "image-classification", *TINY_RUN, "--output-dir", str(output)], capsys)
+    code, _, err = run_interrupted(["train", "image-classification", *TINY_RUN, "--output-dir", str(output)], capsys)
     lines = [line for line in err.splitlines() if line.startswith("mamba-multimodal")]  # not the progress bars
     assert code == 130 and "Traceback" not in err and not (output / "model.safetensors").exists()
     assert lines == [f"mamba-multimodal: interrupted before the first checkpoint in {output}; nothing was saved"]

@@ -93,10 +93,6 @@ def parse(command: str, argv: list[str]):
     _check_dataset_name(task, data_args.dataset)
     for extra in task.extras:  # imported at the end, by the scorer
         check_extra(extra, f"{command} {task.name} (its final scores)")
-    if command == "train":
-        check_output_dir(training_args.output_dir)
-        resumed = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-        training_args = dataclasses.replace(training_args, resume_from_checkpoint=resumed)
     return task, model_args, data_args, _with_recipe(task, data_args, training_args, given)
 
 
@@ -205,7 +201,12 @@ def _seed(args) -> None:
 
 
 def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=None) -> tuple[TaskRun, dict]:
-    """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir`."""
+    """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir` (checked to be
+    writable first), resuming from `args.resume_from_checkpoint` (a folder, or "True": the newest in the output
+    folder)."""
+    check_output_dir(args.output_dir)
+    resumed = resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    args = dataclasses.replace(args, resume_from_checkpoint=resumed)
     _seed(args)
     run = build(task, model_args, data_args)
     if model_args.lora:
