@@ -2,20 +2,25 @@
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
 import numpy as np
+import PIL.Image
 import pytest
+import safetensors.torch
+import torch
 from fixtures_mmsa import write_mmsa_pickle
 from test_sentiment import predict
+from transformers import TrainerCallback
 
 import mamba_multimodal
 import mamba_multimodal_cli
 from mamba_multimodal.configuration.configuration_mambavision import MambaVisionConfig
 from mamba_multimodal.processing.feature_processing_coupled_mamba import CoupledMambaFeatureProcessor
 from mamba_multimodal.registry import FAMILIES
-from mamba_multimodal.training import flow, load_mmsa, sentiment_metrics
+from mamba_multimodal.training import cli, flow, load_mmsa, sentiment_metrics
 from mamba_multimodal.training.sentiment import build_sentiment_model
 from mamba_multimodal.training.tasks import TASKS
 
@@ -164,7 +169,7 @@ def saved_sentiment_model(folder, mode="regression", sizes=None):
 @pytest.mark.parametrize(
     ("case", "named"),
     [
-        ("not a coupled mamba", "not a Coupled Mamba"),
+        ("not a coupled mamba", "model_type 'coupled_mamba'"),
         ("no model there", "--model"),
         ("no such dataset", "--dataset: no such file"),
         ("not a dataset", "--dataset"),
@@ -296,3 +301,168 @@ def test_offline_mode_is_switched_on_only_for_a_possible_hub_id_and_an_unreachab
     assert "HF_HUB_OFFLINE" not in os.environ  # a local folder: no lookup, nothing changed
     assert mamba_multimodal_cli.offline_when_the_hub_is_unreachable(["train", "vqa", "--model", "owner/name"])
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
+
+
+# ------------------------------------------------------------------------------------------------ before the first step
+def mistake_setup(case: str, tmp_path, monkeypatch) -> list[str]:
+    """The command line of each mistake, with what it needs on disk (or missing from the environment)."""
+    (tmp_path / "file").write_text("not a folder")
+    coupled = str(saved_sentiment_model(tmp_path / "coupled"))
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for index in range(4):  # images, and no class subfolder
+        PIL.Image.fromarray(np.full((8, 8, 3), index * 60, np.uint8)).save(flat / f"{index}.png")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a name alone is looked up only when the Hub can answer
+    if case == "captions extra missing":
+        monkeypatch.setitem(sys.modules, "pycocoevalcap", None)  # as if not installed: its import fails
+    if case == "onnx extra missing":
+        monkeypatch.setitem(sys.modules, "onnxscript", None)
+    if case == "read-only output folder":
+        if os.geteuid() == 0:  # root writes through permission bits: a folder no one can create files in
+            return ["train", "image-classification", *TINY_RUN, "--output-dir", "/proc/mamba-multimodal-run"]
+        (tmp_path / "read-only").mkdir(mode=0o555)
+    output = {"output folder is a file": "file", "output folder under a file": "file/run", "read-only output folder":
+              "read-only/run"}.get(case, "out")  # fmt: skip
+    tiny_train = [*TINY_RUN, "--output-dir", str(tmp_path / output)]
+    return {
+        "output folder is a file": ["train", "vqa", *tiny_train],
+        "output folder under a file": ["train", "image-classification", *tiny_train],
+        "read-only output folder": ["train", "image-classification", *tiny_train],
+        "captions extra missing": ["train", "caption", *tiny_train],
+        "another family to evaluate": ["evaluate", "vqa", "--model", coupled],
+        "another family to train": ["train", "image-text-classification", "--model", coupled],
+        "resume without a checkpoint": ["train", "vqa", *tiny_train, "--resume_from_checkpoint", "True"],
+        "resume from no checkpoint": ["train", "vqa", *tiny_train, "--resume_from_checkpoint", str(tmp_path / "empty")],
+        "unknown name for images": ["train", "image-classification", "--dataset", "no-such-data", *tiny_train],
+        "unknown name for vqa": ["train", "vqa", "--dataset", "vqa-v2", *tiny_train],
+        "unknown name for sentiment": ["train", "sentiment", "--dataset", "MOSEI", *tiny_train],
+        "image folder without classes": ["train", "image-classification", "--dataset", str(flat), *tiny_train],
+        "export of another family": ["export-onnx", coupled, str(tmp_path / "model.onnx")],
+        "export of a missing folder": ["export-onnx", "no-such-folder", str(tmp_path / "model.onnx")],
+        "export of a missing path": ["export-onnx", "./no/such/folder", str(tmp_path / "model.onnx")],
+        "onnx extra missing": ["export-onnx", coupled, str(tmp_path / "model.onnx")],
+        "push to an invalid repo id": ["push", coupled, "not a/repo id"],
+    }[case]
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [
+        ("output folder is a file", "--output-dir: "),
+        ("output folder under a file", "is a file, not a folder"),
+        ("read-only output folder", "--output-dir: cannot write into"),
+        ("captions extra missing", "pip install 'mamba-multimodal[captions]'"),
+        ("another family to evaluate", "--model: "),
+        ("another family to train", "needs model_type 'vlm_mamba'"),
+        ("resume without a checkpoint", "--resume_from_checkpoint: no checkpoint-N folder"),
+        ("resume from no checkpoint", "--resume_from_checkpoint: "),
+        ("unknown name for images", "--dataset: 'no-such-data' is no local file or folder"),
+        ("unknown name for vqa", "--dataset: 'vqa-v2' is no local file or folder"),
+        ("unknown name for sentiment", "--dataset: 'MOSEI' is no local file or folder"),
+        ("image folder without classes", "has no class subfolders"),
+        ("export of another family", "MODEL: "),
+        ("export of a missing folder", "MODEL: no such folder"),
+        ("export of a missing path", "MODEL: no such file or folder"),
+        ("onnx extra missing", "pip install 'mamba-multimodal[onnx]'"),
+        ("push to an invalid repo id", "not a valid Hub repo id"),
+    ],
+)
+def test_a_mistake_found_before_the_first_step_is_one_line(case, named, tmp_path, monkeypatch, capsys):
+    """Each one failed after training (output folder, missing extra), with a traceback (another family: a missing
+    config field; a missing export path: a Hub error) or after ~30 s of Hub retries (a name alone)."""
+    argv = mistake_setup(case, tmp_path, monkeypatch)
+    capsys.readouterr()
+    code, _, err = run(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err[-3000:]
+    assert lines[0].startswith("mamba-multimodal: error: ") and named in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()  # nothing written: no step ran
+
+
+def test_the_family_mistake_names_the_folder_and_both_model_types(tmp_path, capsys):
+    coupled = str(saved_sentiment_model(tmp_path / "coupled"))
+    code, _, err = run(["evaluate", "vqa", "--model", coupled], capsys)
+    assert code == 2 and f"--model: {coupled} holds a 'coupled_mamba' model; vqa needs model_type 'vlm_mamba'" in err
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints, resume
+def test_every_recipe_saves_checkpoints_keeping_the_newest(tmp_path):
+    (tmp_path / "x.pkl").touch()
+    for task in TASKS.values():
+        for recipe in task.recipes:
+            argv = [task.name, "--recipe", recipe, "--output-dir", str(tmp_path)]
+            argv += ["--dataset", str(tmp_path / "x.pkl")] if task.name == "sentiment" else []
+            args = training_arguments(argv)
+            assert args.save_strategy != "no" and 1 <= args.save_total_limit <= 2, (task.name, recipe)
+
+
+def run_interrupted(argv, capsys) -> tuple[int, str, str]:
+    """`run`, failing the test (not ending the session, as pytest does on KeyboardInterrupt) if Ctrl-C escapes."""
+    try:
+        return run(argv, capsys)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped the command line")
+
+
+class StepsRun(TrainerCallback):
+    """Counts the optimizer steps this process ran; raises KeyboardInterrupt (Ctrl-C) once it ends step `stop_at`."""
+
+    def __init__(self, stop_at: int | None = None):
+        self.stop_at, self.steps = stop_at, []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+        if state.global_step == self.stop_at:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_resumed_as_printed_ends_with_the_weights_of_an_uninterrupted_one(
+    tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C during step 5 (after checkpoint-3, before checkpoint-6: the work since the checkpoint is lost, as with
+    a real Ctrl-C between two saves). Resumed with the printed command, the run restores the weights, optimizer,
+    scheduler, RNG states and its place in the epoch from checkpoint-3 and runs steps 4-6 only. The weights then equal
+    the uninterrupted run's bit for bit: the same operations on the same values in the same order (CPU, one process).
+    A restart from step 0 would equal them too, so the steps run after the resume are counted."""
+    options = ["image-classification", *TINY_RUN[:2], "--max-steps", "6", "--save-steps", "3", "--max-train-samples",
+               "16", "--per-device-train-batch-size", "4", "--max-eval-samples", "4",
+               "--disable-tqdm", "True"]  # fmt: skip
+    whole, interrupted = tmp_path / "whole", tmp_path / "interrupted"
+    code, _, _ = run(["train", *options, "--output-dir", str(whole)], capsys)
+    assert code == 0
+
+    stopped = StepsRun(stop_at=5)
+    monkeypatch.setattr(cli, "_estimate_callback", lambda: stopped)
+    code, _, err = run_interrupted(["train", *options, "--output-dir", str(interrupted)], capsys)
+    lines = [line for line in err.splitlines() if line.startswith("mamba-multimodal")]  # not the progress bars
+    assert code == 130 and len(lines) == 1 and "Traceback" not in err and stopped.steps == [1, 2, 3, 4, 5], err
+    assert lines[0].startswith(f"mamba-multimodal: interrupted; resume from the newest checkpoint in {interrupted}")
+    assert sorted(path.name for path in interrupted.iterdir()) == ["checkpoint-3"]  # no final folder, no staging
+
+    resumed = StepsRun()
+    monkeypatch.setattr(cli, "_estimate_callback", lambda: resumed)
+    command = shlex.split(lines[0].split(" with: ", 1)[1])
+    assert command[:2] == ["mamba-multimodal", "train"] and command[-2:] == ["--resume_from_checkpoint", "True"]
+    code, _, err = run(command[1:], capsys)
+    assert code == 0 and resumed.steps == [4, 5, 6], err[-3000:]
+    expected = safetensors.torch.load_file(whole / "model.safetensors")
+    weights = safetensors.torch.load_file(interrupted / "model.safetensors")
+    assert expected.keys() == weights.keys()
+    assert all(torch.equal(expected[name], weights[name]) for name in expected)
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_saved(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_estimate_callback", lambda: StepsRun(stop_at=1))
+    output = tmp_path / "run"
+    code, _, err = run_interrupted(["train", "image-classification", *TINY_RUN, "--output-dir", str(output)], capsys)
+    lines = [line for line in err.splitlines() if line.startswith("mamba-multimodal")]  # not the progress bars
+    assert code == 130 and "Traceback" not in err and not (output / "model.safetensors").exists()
+    assert lines == [f"mamba-multimodal: interrupted before the first checkpoint in {output}; nothing was saved"]
+
+
+def test_train_sentiment_passes_resume_on(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "run_task", lambda command, argv: seen.append(argv) or 0)
+    assert cli.main(["train-sentiment", "d.pkl", "out", "--resume-from-checkpoint", "True"]) == 0
+    assert seen[0][seen[0].index("--resume_from_checkpoint") + 1] == "True"

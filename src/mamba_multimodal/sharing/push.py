@@ -44,6 +44,24 @@ def check_can_push(token: str | bool | None = None) -> str:
         raise HubError(f"cannot push: the Hub at {constants.ENDPOINT} is unreachable ({reason})") from None
 
 
+def check_repo_id(repo_id: str) -> str:
+    """`repo_id` as the Hub accepts it ("name" or "owner/name"), checked before the Hub is asked (which would answer
+    an invalid id with an error that reads like a connection failure, or not at all offline).
+
+    Raises:
+        HubError: naming the id and the form expected.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        reason = str(error).strip().splitlines()[0]
+        raise HubError(f"REPO_ID: {repo_id!r} is not a valid Hub repo id, USER/NAME ({reason})") from None
+    return repo_id
+
+
 def check_folder(folder: str | os.PathLike) -> Path:
     """The folder, checked to hold a saved model with its bundle.
 
@@ -89,10 +107,12 @@ def push_folder(
         huggingface_hub's `CommitInfo` (its `commit_url`, `oid`).
 
     Raises:
-        HubError: the folder is not a complete saved model, or the Hub cannot be used (see `check_can_push`).
+        HubError: an invalid `repo_id`, the folder is not a complete saved model, or the Hub cannot be used (see
+            `check_can_push`).
     """
     from huggingface_hub import HfApi
 
+    check_repo_id(repo_id)
     folder = check_folder(folder).resolve()
     check_can_push(token)
     api = HfApi()
@@ -113,4 +133,4 @@ def push_folder(
         )  # fmt: skip
 
 
-__all__ = ["NOT_UPLOADED", "HubError", "check_can_push", "check_folder", "push_folder"]
+__all__ = ["NOT_UPLOADED", "HubError", "check_can_push", "check_folder", "check_repo_id", "push_folder"]

@@ -6,8 +6,11 @@ layer of the command line raises, and the checks of the arguments that builders 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,63 @@ def check_local(argument: str, value: str | None) -> None:
     raise UsageError(f"{argument}: no such file or folder: {value}")
 
 
+# The pyproject extras a task or command needs at its end, and the modules each one installs.
+EXTRAS = {"captions": ("pycocoevalcap",), "onnx": ("onnx", "onnxscript", "onnxruntime")}
+
+
+def check_extra(extra: str, needed_by: str) -> None:
+    """The `extra`'s modules importable, or a one-line mistake with the install command: checked before a run starts,
+    as a scorer or exporter imports them only at its end."""
+    missing = [name for name in EXTRAS[extra] if not _importable(name)]
+    if missing:
+        raise UsageError(f"{needed_by} needs {', '.join(missing)}: pip install 'mamba-multimodal[{extra}]'")
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules holds None for it (blocked)
+        return False
+
+
+def check_output_dir(path: str) -> None:
+    """--output-dir a folder this process can write into (or can create): checked before training, which would
+    otherwise fail at the end, at save, having trained. Probes with a real file: permission bits do not tell it
+    (root, read-only mounts)."""
+    folder = Path(path).expanduser().absolute()
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    if not existing.is_dir():
+        raise UsageError(f"--output-dir: {existing} is a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UsageError(f"--output-dir: cannot write into {existing} ({reason})") from None
+
+
+def check_model_type(argument: str, value: str, model_type: str | None, task: str, expected: str) -> None:
+    """A saved model of another family than the task's is a mistake (it would fail on a missing config field)."""
+    if model_type != expected:
+        raise UsageError(f"{argument}: {value} holds a {model_type!r} model; {task} needs model_type {expected!r}")
+
+
+def resume_checkpoint(value: str | bool | None, output_dir: str) -> str | None:
+    """--resume_from_checkpoint as the checkpoint folder it names: `True` (any case) the newest complete
+    `checkpoint-N` in --output-dir, else the folder given, checked to hold a checkpoint (trainer_state.json)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if value in (None, False) or str(value).lower() == "false":
+        return None
+    if value is True or str(value).lower() == "true":
+        newest = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if newest is None:
+            raise UsageError(f"--resume_from_checkpoint: no checkpoint-N folder in --output-dir {output_dir} to resume")
+        return newest
+    if not (Path(value).expanduser() / "trainer_state.json").is_file():
+        raise UsageError(f"--resume_from_checkpoint: {value} is no checkpoint folder (no trainer_state.json in it)")
+    return str(Path(value).expanduser())
+
+
 def loaded(argument: str, value: str, load):
     """`load()`, its OSError or ValueError (missing, unreadable, not what was expected) as a one-line mistake."""
     try:
@@ -146,5 +206,6 @@ def apply_overrides(config, text: str | None):
         raise UsageError(f"--config-overrides: {error}") from None
 
 
-__all__ = ["DataArguments", "ModelArguments", "TaskRun", "UsageError", "apply_overrides", "check_local", "loaded",
-           "parse_overrides"]  # fmt: skip
+__all__ = ["EXTRAS", "DataArguments", "ModelArguments", "TaskRun", "UsageError", "apply_overrides", "check_extra",
+           "check_local", "check_model_type", "check_output_dir", "loaded", "parse_overrides",
+           "resume_checkpoint"]  # fmt: skip

@@ -11,7 +11,7 @@ import datasets
 import numpy as np
 import torch
 
-from .arguments import TaskRun, UsageError, apply_overrides, loaded
+from .arguments import TaskRun, UsageError, apply_overrides, check_model_type, loaded
 from .data import load_coco_captions, load_easy_vqa, load_vqa_v2
 from .data.easy_vqa import easy_vqa_answers, load_easy_vqa_captions
 
@@ -38,6 +38,9 @@ def _saved(model_class, processor_class, model_args, evaluate_only: bool, labels
 
     name = model_args.model
     config = loaded("--model", name, lambda: AutoConfig.from_pretrained(name))
+    expected = model_class.config_class.model_type
+    if not isinstance(config, model_class.config_class):  # a Hub id's (flow.parse checks a local folder's)
+        check_model_type("--model", name, getattr(config, "model_type", None), model_class.__name__, expected)
     if not evaluate_only:
         config = apply_overrides(config, model_args.config_overrides)
         config.update(labels or {})
@@ -66,6 +69,11 @@ def _image_dataset(source: str) -> datasets.DatasetDict:
     if source == "digits":
         return _digits()
     if Path(source).is_dir():
+        if not any(path.is_dir() for path in Path(source).iterdir()):  # imagefolder would find images, no labels
+            raise UsageError(
+                f"--dataset: {source} has no class subfolders (an image folder holds one subfolder of images per "
+                "class, named after it: cat/1.png, dog/2.png)"
+            )
         return loaded("--dataset", source, lambda: datasets.load_dataset("imagefolder", data_dir=source))
     return loaded("--dataset", source, lambda: datasets.load_dataset(source))
 

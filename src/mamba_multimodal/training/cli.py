@@ -26,12 +26,20 @@ from .flow import PROG, TIMING
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
-    from transformers import AutoModelForImageClassification
+    from transformers import AutoConfig, AutoModelForImageClassification
 
     import mamba_multimodal  # noqa: F401  (registers the Auto classes)
     from mamba_multimodal.export import export_onnx
 
-    model = AutoModelForImageClassification.from_pretrained(args.model)
+    from .arguments import check_extra, check_local, check_model_type, loaded
+
+    check_extra("onnx", "export-onnx")
+    check_local("MODEL", args.model)
+    if "/" not in args.model and not Path(args.model).expanduser().exists():  # a name alone: no Hub id either
+        raise UsageError(f"MODEL: no such folder: {args.model} (a Hub id is OWNER/NAME)")
+    config = loaded("MODEL", args.model, lambda: AutoConfig.from_pretrained(args.model))
+    check_model_type("MODEL", args.model, config.model_type, "export-onnx", "mambavision")
+    model = loaded("MODEL", args.model, lambda: AutoModelForImageClassification.from_pretrained(args.model))
     path = export_onnx(
         model, args.output, image_size=args.image_size, opset=args.opset, dynamic_batch=not args.static_batch
     )
@@ -53,6 +61,7 @@ def _train_sentiment(args: argparse.Namespace) -> int:
         "--per-device-eval-batch-size": args.batch_size,
         "--learning-rate": args.learning_rate,
         "--seed": args.seed,
+        "--resume_from_checkpoint": args.resume_from_checkpoint,
     }
     argv += [item for name, value in options.items() if value is not None for item in (name, str(value))]
     return run_task("train", argv + ["--sentiment-unaligned"] * args.unaligned)
@@ -77,6 +86,7 @@ def _add_train_sentiment(commands) -> None:
     train.add_argument("--batch-size", type=int, help="default: the paper's for --dataset")
     train.add_argument("--learning-rate", type=float, help="default 5e-4 (the paper)")
     train.add_argument("--seed", type=int, help="default 202 (the released code's)")
+    train.add_argument("--resume-from-checkpoint", help="a checkpoint-N folder, or True: the newest in OUTPUT_DIR")
     train.set_defaults(run=_train_sentiment)
 
 
@@ -88,14 +98,15 @@ def _estimate_callback():
         """Prints the estimated duration of the whole run after the first steps (5, or all of them if fewer)."""
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.start = time.perf_counter()
+            self.start, self.first_step = time.perf_counter(), state.global_step  # resumed: the checkpoint's step
 
         def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == min(5, state.max_steps):
-                per_step = (time.perf_counter() - self.start) / state.global_step
+            done, left = state.global_step - self.first_step, state.max_steps - self.first_step
+            if done == min(5, left):
+                per_step = (time.perf_counter() - self.start) / done
                 print(
-                    f"\n[{PROG}] {state.global_step} steps in {per_step * state.global_step:.1f} s: about "
-                    f"{_duration(per_step * state.max_steps)} for all {state.max_steps} steps",
+                    f"\n[{PROG}] {done} steps in {per_step * done:.1f} s: about "
+                    f"{_duration(per_step * left)} for all {left} steps" + (" left" if self.first_step else ""),
                     flush=True,
                 )
 
@@ -157,8 +168,13 @@ def run_task(command: str, argv: list[str]) -> int:
     def setup(run, args):
         _print_setup(task, run, args, lora=model_args.lora, recipe=data_args.recipe, data_args=data_args)
 
-    run, metrics = flow.train(task, model_args, data_args, args, callbacks=[_estimate_callback()], on_built=setup,
-                              command=command_line(command, argv))  # fmt: skip
+    try:
+        run, metrics = flow.train(task, model_args, data_args, args, callbacks=[_estimate_callback()], on_built=setup,
+                                  command=command_line(command, argv))  # fmt: skip
+    except KeyboardInterrupt:
+        # On a line of its own: the progress bar that Ctrl-C stopped has not ended its line.
+        print(f"\n{_how_to_resume(argv, args.output_dir)}", file=sys.stderr, flush=True)
+        return 130  # 128 + SIGINT, as a shell reports a run stopped by Ctrl-C
     print_table(metrics)
     *first, last = flow.result_files(run)
     output = args.output_dir
@@ -182,6 +198,31 @@ def command_line(command: str, argv: list[str]) -> str:
             argument = f"{name}=***"
         shown.append(argument)
     return shlex.join([PROG, command, *shown])
+
+
+def _how_to_resume(argv: list[str], output_dir: str) -> str:
+    """The one line after Ctrl-C: the command that resumes from the newest complete checkpoint (MambaTrainer renames
+    a checkpoint into place only once it is whole; the final folder is written only at the end), or that none was
+    saved yet."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not Path(output_dir).is_dir() or get_last_checkpoint(output_dir) is None:
+        return f"{PROG}: interrupted before the first checkpoint in {output_dir}; nothing was saved"
+    argv = _without_option(argv, "resume_from_checkpoint")  # resumed before: the newest checkpoint now
+    place = [] if "output_dir" in flow.given_options(argv) else ["--output-dir", str(output_dir)]
+    command = shlex.join([PROG, "train", *argv, *place, "--resume_from_checkpoint", "True"])
+    return f"{PROG}: interrupted; resume from the newest checkpoint in {output_dir} with: {command}"
+
+
+def _without_option(argv: list[str], name: str) -> list[str]:
+    """`argv` without the option `name` (`--name value`, `--name=value`, with - or _) and its value."""
+    kept, skip = [], False
+    for item in argv:
+        named = item.startswith("--") and item[2:].split("=")[0].replace("-", "_") == name
+        if not skip and not named:
+            kept.append(item)
+        skip = named and "=" not in item
+    return kept
 
 
 def _hub_target(args):

@@ -83,8 +83,10 @@ def base_recipe() -> dict:
     command, (task, *options) = BASE_ARGV[0], BASE_ARGV[1:]
     task, model_args, data_args, args = flow.parse(command, [task, *options, "--output-dir", os.devnull])
     run = flow.build(task, model_args, data_args)
-    # report_to only picks the loggers (and reads back differently across transformers versions)
-    set_by_recipe = (set(flow.recipe_values(task, data_args)) | flow.given_options(options)) - {"report_to"}
+    # report_to only picks the loggers (and reads back differently across transformers versions); save_* only decide
+    # which checkpoints are written: neither changes the weights
+    not_weights = {"report_to", "save_strategy", "save_steps", "save_total_limit"}
+    set_by_recipe = (set(flow.recipe_values(task, data_args)) | flow.given_options(options)) - not_weights
     arguments = args.to_dict()
     config = run.model.config.to_dict()
     config.pop("transformers_version", None)

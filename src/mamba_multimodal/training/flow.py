@@ -22,7 +22,17 @@ import json
 import os
 from pathlib import Path
 
-from .arguments import DataArguments, ModelArguments, TaskRun, UsageError, check_local
+from .arguments import (
+    DataArguments,
+    ModelArguments,
+    TaskRun,
+    UsageError,
+    check_extra,
+    check_local,
+    check_model_type,
+    check_output_dir,
+    resume_checkpoint,
+)
 from .tasks import COMMON_TRAINING, TASKS, Task, task_first
 
 PROG = "mamba-multimodal"
@@ -133,7 +143,56 @@ def parse(command: str, argv: list[str]):
         raise UsageError(f"--dataset: {task.name} needs {task.data}")
     check_local("--model", model_args.model)
     check_local("--dataset", data_args.dataset)
+    _check_saved_family(task, model_args.model)
+    _check_dataset_name(task, data_args.dataset)
+    for extra in task.extras:  # imported at the end, by the scorer
+        check_extra(extra, f"{command} {task.name} (its final scores)")
     return task, model_args, data_args, _with_recipe(task, data_args, training_args, given)
+
+
+def _check_saved_family(task: Task, model: str | None) -> None:
+    """A local folder of another family than the task's, told from its config.json before anything loads (a Hub id's
+    config is checked when the builder loads it)."""
+    from ..registry import FAMILIES
+
+    config_file = Path(model).expanduser() / "config.json" if model not in (None, "tiny") else None
+    if config_file is None or not config_file.is_file():
+        return
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (ValueError, AttributeError):
+        raise UsageError(f"--model: {config_file} is not a JSON object") from None
+    check_model_type("--model", model, model_type, task.name, FAMILIES[task.family].model_type)
+
+
+def _check_dataset_name(task: Task, name: str | None) -> None:
+    """A name alone that is neither a local path nor the task's built-in dataset can only be a Hub id (the Hub's
+    oldest datasets have no owner): a mistake at once when the Hub cannot answer, where datasets would retry for
+    ~30 s before failing."""
+    if name is None or "/" in name or name == task.default_dataset or Path(name).expanduser().exists():
+        return
+    if not _hub_reachable():
+        built_in = f"the built-in {task.default_dataset!r}" if task.default_dataset else "a built-in dataset"
+        raise UsageError(
+            f"--dataset: {name!r} is no local file or folder, nor {built_in}, and the Hub is offline to look it up"
+        )
+
+
+def _hub_reachable() -> bool:
+    """Not in offline mode, and the Hub's host resolves (the launcher's test, for names it does not look up)."""
+    import socket
+    import urllib.parse
+
+    from huggingface_hub import constants
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    if offline or constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        socket.getaddrinfo(urllib.parse.urlparse(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).hostname, 443)
+    except OSError:
+        return False
+    return True
 
 
 def recipe_values(task: Task, data_args) -> dict:
@@ -227,8 +286,12 @@ def _seed(args) -> None:
 
 def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=None, command: str | None = None
           ) -> tuple[TaskRun, dict]:  # fmt: skip
-    """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir`; `command`: the
-    command line that asked for it, for the model card."""
+    """Builds the run (LoRA adapters with --lora), trains, scores and saves it in `args.output_dir` (checked to be
+    writable first), resuming from `args.resume_from_checkpoint` (a folder, or "True": the newest in the output
+    folder); `command`: the command line that asked for it, for the model card."""
+    check_output_dir(args.output_dir)
+    resumed = resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    args = dataclasses.replace(args, resume_from_checkpoint=resumed)
     _seed(args)
     run = build(task, model_args, data_args)
     freeze(run.model, task.recipes[data_args.recipe].frozen)
@@ -249,7 +312,8 @@ def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), r
     if run.compute_metrics is None:  # generative: the eval loss is tracked, the scorer generates at the end
         args = dataclasses.replace(args, prediction_loss_only=True)
     trainer = trainer_for(run, args, callbacks)
-    trainer.train()
+    resume = args.resume_from_checkpoint  # a folder, or True (train_sentiment's training_arguments) for the newest
+    trainer.train(resume_from_checkpoint=True if str(resume).lower() == "true" else resume)
     if hasattr(trainer.model, "merge_and_unload"):
         trainer.model = trainer.model.merge_and_unload()
     metrics = task.load("scorer")(run, trainer, data_args)

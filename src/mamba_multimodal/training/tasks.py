@@ -38,6 +38,7 @@ class Task:
     default_dataset: str | None  # None: --dataset is required
     recipes: dict[str, Recipe]
     training: str | None = None  # "module:function": data_args -> what the recipes start from (None: COMMON_TRAINING)
+    extras: tuple[str, ...] = ()  # the pyproject extras its scorer imports (checked before a run starts)
 
     def load(self, name: str):
         """`self.builder`, `self.scorer` or `self.training` imported; "model_class": the model class."""
@@ -54,8 +55,11 @@ class Task:
 
 
 COMMON_TRAINING = {"lr_scheduler_type": "cosine", "warmup_steps": 0.03, "weight_decay": 0.01, "logging_steps": 10,
-                   "eval_strategy": "epoch", "save_strategy": "no", "remove_unused_columns": False,
-                   "per_device_eval_batch_size": 64, "seed": 0}  # fmt: skip
+                   "eval_strategy": "epoch", "remove_unused_columns": False, "per_device_eval_batch_size": 64,
+                   "seed": 0,
+                   # A checkpoint every save_steps (each recipe sets them to a minute or two of its steps) and at the
+                   # end, the newest kept: what --resume_from_checkpoint True resumes after an interruption.
+                   "save_strategy": "steps", "save_steps": 200, "save_total_limit": 1}  # fmt: skip
 
 
 _MAMBAVISION_EPOCHS, _MAMBAVISION_WARMUP_EPOCHS = 310, 20  # 300 + 10 cooldown; 20 warmup (T, T2, S)
@@ -66,7 +70,7 @@ _COBRA = Recipe(
     "tower trains too; add --bf16 on a GPU for its BF16 AMP",
     # warmup_steps below 1 is a ratio: TrainingArguments reads it as a fraction of the steps.
     {"num_train_epochs": 2, "global_batch_size": 128, "learning_rate": 2e-5, "weight_decay": 0.1, "warmup_steps": 0.03,
-     "lr_scheduler_type": "cosine", "optim": "adamw_torch"},
+     "lr_scheduler_type": "cosine", "optim": "adamw_torch", "save_steps": 200},
 )  # fmt: skip
 # Cobra's recipe as Cobra runs it (its pretrained vision encoder frozen), and LLaVA-1.5's two stages as the
 # alternative (scripts/v1_5/pretrain.sh and finetune.sh: the projector alone, then projector + LM). Each keeps the
@@ -120,7 +124,8 @@ TASKS = {
                 # ~30 s on 1 CPU thread: 1,437 digits x 3 epochs, 1.5 M parameters.
                 "cpu": Recipe(
                     "3 epochs, batch 32, AdamW lr 2e-3, cosine (the digits: about 30 s on 1 CPU thread)",
-                    {"num_train_epochs": 3, "per_device_train_batch_size": 32, "learning_rate": 2e-3},
+                    # 135 steps of ~0.2 s: a checkpoint every ~10 s costs little (1.5 M parameters)
+                    {"num_train_epochs": 3, "per_device_train_batch_size": 32, "learning_rate": 2e-3, "save_steps": 50},
                 ),
                 # MambaVision's ImageNet recipe (mambavision/configs/*.yaml, T / T2 / S). transformers' Trainer has no
                 # LAMB (TrainingArguments.optim names none, nor does torch): AdamW stands in, as LAMB is Adam(W)'s
@@ -142,6 +147,7 @@ TASKS = {
                         "weight_decay": 0.05,  # T / T2 / S; the paper's B uses 0.075, L / L2 0.12 (--weight-decay)
                         "max_grad_norm": 5.0,
                         "label_smoothing_factor": 0.1,
+                        "save_steps": 1000,  # ~10,000 steps an epoch on ImageNet
                     },
                 ),
             },
@@ -178,11 +184,13 @@ TASKS = {
             "VLM-Mamba captioner (default data: easy-VQA image descriptions)",
             model_class="VLMambaForConditionalGeneration",
             scorer="builders:caption_score",
+            extras=("captions",),
             data="`easy-vqa` (embedded: its image descriptions), COCO files or a Hub id",
             recipes={
                 "cpu": Recipe(
                     "stage 1 of the easy-VQA recipe: 12 epochs of image descriptions, batch 64, AdamW lr 2e-3, cosine "
                     "(about 3.5 min on 2 CPU threads)",
+                    # 672 steps of ~0.3 s: the common checkpoint every 200 steps is one a minute
                     {"num_train_epochs": 12, "per_device_train_batch_size": 64, "learning_rate": 2e-3},
                 ),
                 "paper": _COBRA,
@@ -200,7 +208,13 @@ TASKS = {
                 "cpu": Recipe(
                     "stage 2 of the easy-VQA recipe: 2 epochs of the questions with the image descriptions mixed in, "
                     "batch 64, AdamW lr 2e-3, cosine (about 9.5 min on 2 CPU threads)",
-                    {"num_train_epochs": 2, "per_device_train_batch_size": 64, "learning_rate": 2e-3},
+                    # ~1,900 steps of ~0.3 s: a checkpoint every 1.5 min
+                    {
+                        "num_train_epochs": 2,
+                        "per_device_train_batch_size": 64,
+                        "learning_rate": 2e-3,
+                        "save_steps": 300,
+                    },
                 ),
                 "paper": _COBRA,
                 **VLM_RECIPES,
