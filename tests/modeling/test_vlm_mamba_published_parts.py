@@ -208,3 +208,20 @@ def test_the_saved_vlm_round_trips_through_the_auto_classes(parts, tmp_path):
         base = AutoModel.from_pretrained(tmp_path).eval()
         assert torch.equal(base(**again).last_hidden_state, model.model(**inputs).last_hidden_state)
     assert torch.equal(loaded.generate(**again, max_new_tokens=5, do_sample=False), generated)
+
+
+def test_the_published_lm_config_loads_without_a_warning_and_builds_no_refused_vlm_config(parts):
+    """state-spaces' config.json also holds mamba_ssm's names (d_model, n_layer, ssm_cfg, ...): loading keeps them
+    quietly, as transformers does, and the VLM built from the parts carries only the fields (a new config refuses
+    unknown keys)."""
+    from transformers.testing_utils import CaptureLogger
+    from transformers.utils import logging
+
+    from mamba_multimodal import MambaForCausalLM
+
+    vision, language = parts
+    with CaptureLogger(logging.get_logger("mamba_multimodal.configuration.validation")) as captured:
+        lm = MambaForCausalLM.from_pretrained(language)
+    assert captured.out == "" and lm.config.n_layer == lm.config.num_hidden_layers
+    text_config = VLMambaForConditionalGeneration.from_pretrained_parts(vision, lm).config.text_config.to_dict()
+    assert not {"d_model", "n_layer", "ssm_cfg", "d_inner"} & set(text_config)

@@ -85,6 +85,10 @@ TRANSFORMERS_KEYWORDS = frozenset({
     "finetuning_task", "tokenizer_class", "prefix", "bos_token_id", "pad_token_id", "eos_token_id", "sep_token_id",
     "decoder_start_token_id", "task_specific_params", "use_return_dict",
 })  # fmt: skip
+# Keys that published config.json files carry besides the fields, read by nothing here: mamba_ssm's names in
+# state-spaces/mamba-*-hf. Loading such a file keeps them quietly, as transformers does; a new config refuses them.
+PUBLISHED_EXTRAS = frozenset({"d_model", "d_inner", "n_layer", "ssm_cfg", "rms_norm", "fused_add_norm",
+                              "pad_vocab_size_multiple"})  # fmt: skip
 _loading = contextvars.ContextVar("loading a saved config", default=False)
 
 
@@ -107,7 +111,9 @@ def check_keywords(cls: type, kwargs: dict) -> None:
     messages = [_unknown_keyword(cls, name) for name in unknown]
     if not _loading.get():
         raise ValueError(messages[0])
-    logger.warning(f"{cls.__name__}: kept as plain attributes, read by nothing: {'; '.join(messages)}")
+    messages = [message for name, message in zip(unknown, messages, strict=True) if name not in PUBLISHED_EXTRAS]
+    if messages:
+        logger.warning(f"{cls.__name__}: kept as plain attributes, read by nothing: {'; '.join(messages)}")
 
 
 def known_settings(cls: type, settings: dict) -> dict:
