@@ -6,8 +6,8 @@ memory on this CPU (224-pixel images → 49 image tokens, a short VQA prompt and
 (tower frozen: `--recipe cobra`, with and without its gradient checkpointing) and with full fine-tuning.
 
 One process, 2 threads, started with MEMORY_WORKER_ENV (it re-executes itself so) so that the RSS follows the live
-tensors. Per setting: one untimed step, then `--steps` timed ones (the median is reported); `peak_rss_mb` is the
-process's RSS high-water mark over the timed steps (model, gradients and AdamW's two moments included),
+tensors. Per setting: WARMUP_STEPS untimed steps, then `--steps` timed ones (the median is reported); `peak_rss_mb`
+is the process's RSS high-water mark over the timed steps (model, gradients and AdamW's two moments included),
 `step_added_mb` what a step adds at its peak over the RSS before it.
 
 Usage: python bench/bench_vlm_at_scale.py [--batch 2] [--steps 2] [--output bench/results/bench_vlm_at_scale.json]
@@ -28,6 +28,7 @@ from pathlib import Path
 from common import MEMORY_WORKER_ENV, THREADS, current_rss_mb, machine, peak_rss_mb, reset_peak_rss, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
+WARMUP_STEPS = 3
 PROMPT, ANSWER = "<image>Question: what is the animal in the picture doing? Answer:", "it is sleeping on a sofa"
 SETTINGS = {  # name: (frozen parts, gradient checkpointing)
     "cobra (tower frozen)": (("vision_tower",), False),
@@ -85,7 +86,8 @@ def measure(model, inputs, frozen: tuple[str, ...], checkpointing: bool, steps: 
         optimizer.zero_grad(set_to_none=True)
         return float(loss)
 
-    step()  # AdamW's moments are allocated here
+    for _ in range(WARMUP_STEPS):  # AdamW's moments are allocated in the first; the first setting's first steps
+        step()  # ran 3-5x slower than the later ones (24.5, 14.0, then 4.7 s), so more than one is left untimed
     before = current_rss_mb()
     reset_peak_rss()
     times = []
