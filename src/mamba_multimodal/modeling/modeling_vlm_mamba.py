@@ -157,6 +157,9 @@ class VLMambaModel(VLMambaPreTrainedModel):
         if output_hidden_states is None:
             output_hidden_states = self.config.vision_config.output_hidden_states
         layer = self.config.vision_feature_layer
+        # The processor gives float32; a model loaded in bf16 / fp16 (lmms-eval loads every model in bf16) takes its
+        # tower's dtype, as transformers' VLMs cast (Qwen2-VL's `pixel_values.type(self.visual.dtype)`).
+        pixel_values = pixel_values.to(self.vision_tower.dtype)
         outputs = self.vision_tower(
             pixel_values, output_hidden_states=output_hidden_states or layer != -1, return_dict=True
         )
