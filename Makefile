@@ -112,8 +112,9 @@ test-cuda-standin: $(VENV_CUDA_STANDIN)/.installed
 # plus lmms-eval 0.7.3 without its dependencies (they include torchvision, whose registry build is for CUDA torch and
 # does not load with the CPU torch here: "operator torchvision::nms does not exist"; nothing on this path imports it)
 # and the modules it imports on this path, pinned; filelock < 4 because lmms-eval patches `filelock._api`, which
-# filelock 4 removed. LMMS_EVAL_REQUIRED turns the test's skip into a failure. About 3 minutes on 2 cores (the test
-# fine-tunes the shipped base 10 steps, then runs lmms-eval and `evaluate vqa` on 32 questions: 143 s measured).
+# filelock 4 removed. LMMS_EVAL_REQUIRED turns the test's skip into a failure. 1.5 minutes on 2 idle cores, measured (the
+# copy, the installs, and the test: it fine-tunes the shipped base 10 steps, then runs lmms-eval and `evaluate vqa` on
+# 32 questions, 54 s idle; 92-143 s on cores shared with other jobs).
 LMMS_EVAL_PACKAGE := lmms-eval==0.7.3
 LMMS_EVAL_IMPORTS := filelock==3.32.7 loguru==0.7.3 sacrebleu==2.6.0 portalocker==4.4.2 tabulate==0.10.0 \
 	colorama==0.4.6 lxml==6.2.0 evaluate==0.4.6 requests==2.34.2 urllib3==2.8.0 certifi==2026.10.19.post1 \
