@@ -28,7 +28,7 @@ from mamba_multimodal import hub
 from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.sharing import bundle
-from mamba_multimodal.training.recipes import easy_vqa_vlm_config, vlm_and_processor
+from mamba_multimodal.training.recipes import easy_vqa_vlm, easy_vqa_vlm_config, vlm_and_processor
 from mamba_multimodal.training.tasks import TASKS
 from test_families import inputs_for
 from transformers_helpers import auto_processor_class, load_without_package, tensors_of
@@ -433,3 +433,19 @@ def test_cli_push_to_an_unreachable_hub_says_so_in_one_line(shared, stand_in_hub
     done = run_with_hub(stand_in_hub, code)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "cannot push: the Hub at http://127.0.0.1:9 is unreachable" in done.stderr
+
+
+def test_let_auto_model_generate_points_automodel_at_the_generating_class(tmp_path):
+    """For harnesses that load AutoModel and call generate: opt-in, the remote code's AutoModel is then
+    VLMambaForConditionalGeneration (loaded where the package is not imported: tests/test_lmms_eval.py, through
+    lmms-eval); a folder without that class raises."""
+    model, processor = easy_vqa_vlm("tiny")
+    model.save_pretrained(tmp_path / "vlm", processor=processor)
+    generator = "modeling_vlm_mamba.VLMambaForConditionalGeneration"
+    assert hub.let_auto_model_generate(tmp_path / "vlm") == generator
+    auto_map = json.loads((tmp_path / "vlm" / "config.json").read_text())["auto_map"]
+    assert auto_map == {**hub.model_auto_map(FAMILIES["vlm_mamba"]), "AutoModel": generator}
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"model_type": "mamba"}))
+    with pytest.raises(ValueError, match="auto_map has no AutoModelForImageTextToText class"):
+        hub.let_auto_model_generate(tmp_path / "other")

@@ -107,6 +107,19 @@ def test_the_image_goes_to_the_image_token_positions_and_conditions_the_text(mod
     assert not torch.allclose(out.logits[:, -1], other_image.logits[:, -1]), "the text must see the image"
 
 
+@pytest.mark.parametrize("mode", list(VISION_CONFIGS))
+def test_a_bfloat16_model_takes_the_processors_float32_pixel_values(mode):
+    """lmms-eval loads every model in bfloat16 and passes the processor's float32 pixel values: the model casts them,
+    so the answer is that of bfloat16 pixel values."""
+    config = tiny_config(mode)
+    model = VLMambaForConditionalGeneration(config).eval().to(torch.bfloat16)
+    input_ids, pixel_values = prompt(config)
+    with torch.no_grad():
+        from_float32 = model(input_ids=input_ids, pixel_values=pixel_values).logits
+        from_bfloat16 = model(input_ids=input_ids, pixel_values=pixel_values.to(torch.bfloat16)).logits
+    torch.testing.assert_close(from_float32, from_bfloat16, rtol=0, atol=0)
+
+
 def test_the_image_tokens_are_found_in_inputs_embeds_too():
     """LLaVA's `get_placeholder_mask`: without input_ids, the image token's embedding marks where the images go."""
     config = tiny_config()

@@ -110,6 +110,21 @@ def test_text_without_mark_gets_its_image_prepended(processor, image):
     assert [ids.count(processor.image_token_id) for ids in mixed["input_ids"]] == [IMAGE_TOKENS, IMAGE_TOKENS]
 
 
+def test_no_videos_or_audio_are_accepted_as_none_or_empty_and_real_ones_raise(processor, image):
+    """lmms-eval's chat model passes `videos=[]` and `audios=[]` (transformers' deprecated spelling of `audio`)."""
+    plain = processor(images=[image], text=[vqa_prompt(QUESTION)], padding=True, return_tensors="pt")
+    as_lmms_eval = processor(
+        text=[vqa_prompt(QUESTION)], images=[image], videos=[], audios=[], padding=True, return_tensors="pt"
+    )
+    assert as_lmms_eval.keys() == plain.keys()
+    assert all(torch.equal(as_lmms_eval[key], plain[key]) for key in plain)
+    processor(images=image, text=vqa_prompt(QUESTION), videos=None, audio=None)
+    frames = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    for name in ("videos", "audio", "audios"):
+        with pytest.raises(ValueError, match=f"^{name}: VLM-Mamba takes images and text only"):
+            processor(images=image, text=vqa_prompt(QUESTION), **{name: [frames]})
+
+
 @pytest.mark.parametrize(
     ("num_images", "text", "counts"),
     [

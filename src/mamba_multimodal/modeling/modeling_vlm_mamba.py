@@ -163,6 +163,11 @@ class VLMambaModel(VLMambaPreTrainedModel):
         if output_hidden_states is None:
             output_hidden_states = vision.output_hidden_states
         layer = self.config.vision_feature_layer
+        # The processor gives float32; a model loaded in bf16 / fp16 (lmms-eval loads every model in bf16) takes the
+        # dtype of its tower, as transformers' VLMs cast (Qwen2-VL's `pixel_values.type(self.visual.dtype)`), or of
+        # the projector after a tower without weights (the patch tower).
+        weights = itertools.chain(self.vision_tower.parameters(), self.multi_modal_projector.parameters())
+        pixel_values = pixel_values.to(next(weights).dtype)
         outputs = self.vision_tower(
             pixel_values, output_hidden_states=output_hidden_states or layer != -1, return_dict=True
         )

@@ -171,10 +171,14 @@ class VLMambaProcessor(HubProcessorMixin, ProcessorMixin):
         return cls(image_processor, tokenizer, image_seq_length=layout.image_seq_length, **kwargs)
 
     # ----------------------------------------------------------------------------------------- inputs
-    def __call__(self, images=None, text=None, answers=None, **kwargs) -> BatchFeature:
+    def __call__(self, images=None, text=None, answers=None, videos=None, audio=None, **kwargs) -> BatchFeature:
         """images: one image or a list (nested per text allowed); text: a string or a list, with `<image>` marks;
-        answers: a string or list (one per text) for a training batch. Other keyword arguments go to the image
-        processor and the tokenizer (`return_tensors`, `padding`, ...)."""
+        answers: a string or list (one per text) for a training batch. `videos` and `audio` (or its deprecated
+        spelling `audios`), ProcessorMixin's other inputs, may be given as None or empty (lmms-eval passes `[]`);
+        any video or audio raises. Other keyword arguments go to the image processor and the tokenizer
+        (`return_tensors`, `padding`, `padding_side`, ...)."""
+        for name, value in (("videos", videos), ("audio", audio), ("audios", kwargs.pop("audios", None))):
+            _refuse_media(name, value)
         if answers is not None:
             return self._training_batch(images, text, answers, **kwargs)
         if "padding_side" not in kwargs and "padding_side" not in kwargs.get("text_kwargs", {}):
@@ -338,6 +342,16 @@ def _ensure_pad_token(tokenizer) -> None:
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
         logger.info(f"the tokenizer has no pad token: padding with its EOS token {tokenizer.eos_token}")
+
+
+def _refuse_media(name: str, value) -> None:
+    """VLM-Mamba reads images and text only: `value` must be None or empty, else ValueError naming `name`."""
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        return
+    raise ValueError(
+        f"{name}: VLM-Mamba takes images and text only; give {name}=None (or an empty list), not a "
+        f"{type(value).__name__}"
+    )
 
 
 def _marks_to_prepend(images, marks: list[int]) -> list[int]:

@@ -151,6 +151,28 @@ def model_auto_map(family: Family) -> dict[str, str]:
     }
 
 
+def let_auto_model_generate(folder: str | os.PathLike) -> str:
+    """Points config.json's `auto_map["AutoModel"]` at the class `AutoModelForImageTextToText` names (VLM-Mamba:
+    `VLMambaForConditionalGeneration`), for harnesses that load a remote-code folder with `AutoModel` and call
+    `generate`: lmms-eval's `huggingface` model (0.7.3) takes `AutoModelForImageTextToText` only when
+    `config.model_type in AutoModelForImageTextToText._model_mapping.keys()`, and under transformers 5 those keys
+    are config classes, so it falls back to `AutoModel` for every model. Opt-in: `AutoModel` otherwise loads the
+    base model (`VLMambaModel`), as transformers' own VLMs do. Returns the class reference now under AutoModel.
+
+    Raises:
+        ValueError: config.json has no `auto_map` naming an `AutoModelForImageTextToText` class.
+    """
+    path = Path(folder) / "config.json"
+    generator = json.loads(path.read_text()).get("auto_map", {}).get("AutoModelForImageTextToText")
+    if generator is None:
+        raise ValueError(
+            f"{path}: auto_map has no AutoModelForImageTextToText class (a VLM-Mamba folder saved with "
+            "save_pretrained has one)"
+        )
+    _update_json(path, lambda settings: settings["auto_map"].update(AutoModel=generator))
+    return generator
+
+
 def write_bundle(folder: str | os.PathLike, family: Family | str) -> list[str]:
     """Writes the family's bundle into `folder` (each file atomically). Returns the file names."""
     sources = bundle_sources(family)
@@ -227,6 +249,7 @@ __all__ = [
     "complete_folder",
     "complete_processor_folder",
     "default_processor",
+    "let_auto_model_generate",
     "model_auto_map",
     "write_bundle",
 ]
