@@ -117,7 +117,7 @@ def test_the_shipped_demo_folder_loads_unchanged_and_round_trips():
     for key in ("text_config", "vision_config"):
         for field, value in written[key].items():
             if key == "vision_config" and field in ("id2label", "label2id"):  # a headless tower's: dropped on load
-                assert len(value) > 900 and loaded[key][field] is None  # ImageNet's names ("crane" twice)
+                assert loaded[key][field] is None  # (folders saved before 0.2 hold ImageNet's names here)
                 continue
             assert loaded[key][field] == value, (key, field)
     not_compared = ("text_config", "vision_config", "transformers_version", "use_cache")  # use_cache: a generation
