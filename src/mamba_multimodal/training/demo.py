@@ -28,6 +28,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from .data.easy_vqa import QUESTION_TYPES, pick_examples
+
 BASE_NAME = "vlm-mamba-easy-vqa-base"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 # The alignment stage (LLaVA's first): the CLI's caption recipe (tasks.TASKS["caption"].recipes["cpu"], a fresh model
@@ -118,7 +120,6 @@ LORA_OPTIONS = (
 FOLDER_NAME = "vlm-mamba-easy-vqa"  # the Hub-ready folder in --output-dir (its model card takes this name)
 # --quick: the same code path on a few hundred questions and a handful of steps (the test, a smoke run).
 QUICK_OPTIONS = ("--max-steps", "3", "--max-train-samples", "192", "--max-eval-samples", "96", "--logging-steps", "1")
-QUESTION_TYPES = ("yes/no", "shape", "color")
 
 
 def train_options(quick: bool) -> list[str]:
@@ -150,18 +151,6 @@ def evaluate_base(base: Path, options: list[str]):
 
     run, metrics = flow.evaluate(*flow.parse("evaluate", ["vqa", "--model", str(base), *options]), on_built=announce)
     return metrics, run.eval
-
-
-def pick_examples(split, count: int) -> list[int]:
-    """Row indices of `count` questions about different images, cycling through the question types."""
-    picked, images = [], set()
-    for index, (image_id, kind) in enumerate(zip(split["image_id"], split["question_type"], strict=True)):
-        if image_id not in images and kind == QUESTION_TYPES[len(picked) % len(QUESTION_TYPES)]:
-            picked.append(index)
-            images.add(image_id)
-            if len(picked) == count:
-                break
-    return picked
 
 
 def answer_examples(base: Path, trained: Path, split, count: int) -> list[dict]:
