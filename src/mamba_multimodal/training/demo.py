@@ -8,7 +8,8 @@ Stages, each through the command line's own flow (`training.flow`, one code path
 2. LoRA: `mamba-multimodal train vqa --model BASE --lora ...` (`LORA_OPTIONS`): Trainer with its progress bars on the
    training questions with the descriptions mixed in, then merge, the test split again (after), save;
 3. a few test images answered before and after, printed and drawn (examples.png);
-4. the before / after table, the wall time of each stage, and the command that pushes the folder to the Hub.
+4. the before / after table, the wall time of each stage, the command that pushes the folder to the Hub, and the one
+   that opens it in the Space app locally (`mamba-multimodal serve`).
 
 The base (`base_model_path()`, ~8 MB in the package) is `tools/make_demo_base.py`'s output: the command line's
 `train caption` recipe (`BASE_ARGV`), a fresh 1.96 M-parameter VLM-Mamba with a MambaVision tower trained on the
@@ -286,7 +287,14 @@ def main(argv: list[str] | None = None) -> int:
                "train_command": f"mamba-multimodal {' '.join(train_argv)}",
                "examples": [{k: v for k, v in e.items() if k != "image"} for e in examples]}  # fmt: skip
     (args.output_dir / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"[{PROG}] {try_it_line(folder)}")
     return 0
+
+
+def try_it_line(folder: Path) -> str:
+    """The demo's last line: how to open its model in the Space app on this machine (`mamba-multimodal serve`)."""
+    return (f"try it in your browser:  mamba-multimodal serve {folder}  (then open http://127.0.0.1:7860; needs "
+            "pip install 'mamba-multimodal[space]')")  # fmt: skip
 
 
 __all__ = ["BASE_ARGV", "LORA_OPTIONS", "base_model_path", "base_recipe", "main"]
