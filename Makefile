@@ -137,8 +137,8 @@ test-lmms-eval: $(VENV_LMMS_EVAL)/.installed
 # The Space app in a real browser (tests/test_browser.py, README: Share): `serve` on 127.0.0.1 with the shipped demo
 # base, driven by Debian's headless Chromium through Playwright (never a browser Playwright downloads). A copy of .venv
 # plus the [space] extra (gradio, not in the locks) and playwright, through constraints.txt; Chromium from apt (as
-# root, once; skipped where it is already there). BROWSER_TEST_REQUIRED turns the test's skip into a failure. About
-# 1.5 minutes the first time (the copy and the installs), 25 s after that (measured on 2 cores shared with other jobs).
+# root, once; skipped where it is already there). BROWSER_TEST_REQUIRED turns the test's skip into a failure.
+# The test itself takes about 25 s (measured on 2 cores shared with other jobs); the copy and the installs come first.
 SPACE_PACKAGES := gradio==6.31.0 playwright==1.65.3
 $(VENV_SPACE)/.installed: $(VENV)/.installed
 	rm -rf $(VENV_SPACE)
