@@ -8,11 +8,13 @@ import ast
 import runpy
 import sys
 import types
+from importlib import metadata
 
 import numpy as np
 import pytest
 import torch
 from huggingface_hub import SpaceCard
+from packaging.requirements import Requirement
 from PIL import Image
 
 from mamba_multimodal.registry import FAMILIES
@@ -84,8 +86,11 @@ def test_space_has_app_requirements_and_the_space_metadata(saved, tmp_path):
     assert len(app.splitlines()) <= SCREEN_LINES
     assert 'os.environ.get("MODEL_ID", "tester/model")' in app and "trust_remote_code=True" in app
     assert "mamba_multimodal" not in app.replace("written by mamba_multimodal", "")  # runs without the package
-    requirements = (tmp_path / "space" / "requirements.txt").read_text().split()
-    assert {line.split(">")[0].split("<")[0] for line in requirements} >= {"torch", "transformers"}
+    written = [Requirement(line) for line in (tmp_path / "space" / "requirements.txt").read_text().splitlines()]
+    # The installed package's ranges (pyproject.toml's when it was installed), transformers' cap included.
+    declared = {Requirement(line).name: Requirement(line).specifier for line in metadata.requires("mamba-multimodal")}
+    assert [r.name for r in written] == ["torch", "transformers", "numpy", "pillow"]
+    assert all(r.specifier == declared[r.name] for r in written) and written[1].specifier.contains("5.26") is False
 
 
 def test_each_app_computes_what_the_package_computes(saved, tmp_path, monkeypatch):

@@ -29,8 +29,8 @@ from .push import HubError, check_folder, check_repo_id
 
 MODEL_ID_VARIABLE = "MODEL_ID"  # the app loads os.environ["MODEL_ID"] when set (serve: the local folder)
 EXAMPLE_COUNT = 4
-# Where a Space installs from: gradio comes from the `sdk` of the README's metadata.
-REQUIREMENTS = "torch>=2.6\ntransformers>=5.17,<5.26\nnumpy\npillow\n"
+# What the app imports beside gradio (which the Space installs from the `sdk` of its README's metadata).
+SPACE_REQUIREMENTS = ("torch", "transformers", "numpy", "pillow")
 
 _HEADER = '''"""__TITLE__: a Gradio Space for __MODEL_ID__ (written by mamba_multimodal __VERSION__)."""
 
@@ -201,9 +201,19 @@ def write_space(
     with staged_into(output) as staging:
         examples = _write_examples(staging, examples) if architecture == "VLMambaForConditionalGeneration" else []
         (staging / "app.py").write_text(app_source(architecture, model_id, title, examples))
-        (staging / "requirements.txt").write_text(REQUIREMENTS)
+        (staging / "requirements.txt").write_text(requirements())
         (staging / "README.md").write_text(_space_card(title, model_id, APPS[architecture][2], _gradio_version()))
     return Path(output)
+
+
+def requirements() -> str:
+    """requirements.txt: `SPACE_REQUIREMENTS` with this package's own ranges (transformers capped as it is tested)."""
+    import importlib.metadata
+    import re
+
+    ours = {re.split(r"[<>=!~ ;\[]", line, maxsplit=1)[0].lower(): line for line in
+            importlib.metadata.requires("mamba-multimodal") or [] if "extra ==" not in line}  # fmt: skip
+    return "".join(ours.get(name, name).split(";")[0].strip() + "\n" for name in SPACE_REQUIREMENTS)
 
 
 def _gradio_version() -> str | None:
