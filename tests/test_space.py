@@ -186,6 +186,14 @@ def test_cli_push_with_space_creates_the_model_and_its_space_in_one_command(tmp_
     assert "Space tester/vlm-tiny" in done.stdout
 
 
+def test_cli_push_with_space_of_a_model_without_an_app_uploads_nothing(tmp_path, stand_in_hub):
+    config = FAMILIES["mambavision"].tiny_config()
+    FAMILIES["mambavision"].auto_models["AutoModel"](config).save_pretrained(tmp_path / "backbone")
+    done = run_with_hub(stand_in_hub, cli("push", str(tmp_path / "backbone"), "tester/backbone", "--space"))
+    assert done.returncode == 2 and "no Space app for MambaVisionModel" in done.stderr
+    assert stand_in_hub.commits == [] and stand_in_hub.repos == {} and stand_in_hub.spaces == {}
+
+
 def test_serve_without_gradio_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     from mamba_multimodal_cli import main
 

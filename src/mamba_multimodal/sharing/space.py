@@ -17,9 +17,12 @@ The app per family (`APPS`, by the model class the folder's config.json names):
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import runpy
+import tempfile
 from pathlib import Path
 
 from .._version import __version__
@@ -208,9 +211,6 @@ def write_space(
 
 def requirements() -> str:
     """requirements.txt: `SPACE_REQUIREMENTS` with this package's own ranges (transformers capped as it is tested)."""
-    import importlib.metadata
-    import re
-
     ours = {re.split(r"[<>=!~ ;\[]", line, maxsplit=1)[0].lower(): line for line in
             importlib.metadata.requires("mamba-multimodal") or [] if "extra ==" not in line}  # fmt: skip
     return "".join(ours.get(name, name).split(";")[0].strip() + "\n" for name in SPACE_REQUIREMENTS)
@@ -218,8 +218,6 @@ def requirements() -> str:
 
 def _gradio_version() -> str | None:
     """The installed gradio's version (the one `serve` ran the app with), or None without gradio."""
-    import importlib.metadata
-
     try:
         return importlib.metadata.version("gradio")
     except importlib.metadata.PackageNotFoundError:
@@ -230,8 +228,6 @@ def serve(folder: str | os.PathLike, port: int = 7860, examples=()) -> None:
     """Runs the folder's Space app (the `app.py` `write_space` writes, in a temporary folder, with MODEL_ID the
     folder) on http://127.0.0.1:`port` until interrupted. The package is imported, so a folder without its
     remote-code bundle (the shipped demo base) loads too."""
-    import tempfile
-
     here = os.getcwd()
     with tempfile.TemporaryDirectory() as temporary:
         space = write_space(folder, Path(temporary) / "space", examples=examples, standalone=False)
@@ -257,8 +253,6 @@ def push_space(
     Raises:
         HubError: as `write_space`.
     """
-    import tempfile
-
     from huggingface_hub import HfApi
 
     api = HfApi()

@@ -250,8 +250,12 @@ def _push_finished(output_dir, repo_id, args) -> None:
 
 def _push(args: argparse.Namespace) -> int:
     from ..hub import HubError, push_folder
+    from ..sharing.space import architecture_of, push_space
+    from .data.easy_vqa import example_questions
 
     try:
+        if args.space:  # a folder without a Space app says so before anything uploads
+            architecture_of(args.folder)
         commit = push_folder(
             args.folder,
             args.repo_id,
@@ -264,9 +268,6 @@ def _push(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     print(f"[{PROG}] pushed {args.folder} to {args.repo_id} in one commit: {commit.commit_url}")
     if args.space:
-        from ..sharing.space import push_space
-        from .data.easy_vqa import example_questions
-
         commit = push_space(args.folder, args.repo_id, private=args.private or None, examples=example_questions())
         print(f"[{PROG}] created its Space {args.repo_id} (Gradio): {commit.commit_url}")
     return 0
