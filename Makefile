@@ -9,6 +9,7 @@ VENV_LATEST ?= .venv-latest
 VENV_TORCH_FLOOR ?= .venv-torch-floor
 VENV_CUDA_STANDIN ?= .venv-cuda-standin
 VENV_LMMS_EVAL ?= .venv-lmms-eval
+VENV_SPACE ?= .venv-space
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
@@ -29,7 +30,7 @@ define install_lock
 	touch $(1)/.installed
 endef
 
-.PHONY: install demo test test-slow test-upstream test-oldest test-latest test-torch-floor test-cuda-standin test-lmms-eval lock check-lock lint bench clean
+.PHONY: install demo test-browser test test-slow test-upstream test-oldest test-latest test-torch-floor test-cuda-standin test-lmms-eval lock check-lock lint bench clean
 
 install: $(VENV)/.installed
 
@@ -133,6 +134,26 @@ $(VENV_LMMS_EVAL)/.installed: $(VENV)/.installed
 test-lmms-eval: $(VENV_LMMS_EVAL)/.installed
 	LMMS_EVAL_REQUIRED=1 $(VENV_LMMS_EVAL)/bin/python -m pytest -q -m slow tests/test_lmms_eval.py
 
+# The Space app in a real browser (tests/test_browser.py, README: Share): `serve` on 127.0.0.1 with the shipped demo
+# base, driven by Debian's headless Chromium through Playwright (never a browser Playwright downloads). A copy of .venv
+# plus the [space] extra (gradio, not in the locks) and playwright, through constraints.txt; Chromium from apt (as
+# root, once; skipped where it is already there). BROWSER_TEST_REQUIRED turns the test's skip into a failure.
+# The test itself takes about 25 s (measured on 2 cores shared with other jobs); the copy and the installs come first.
+SPACE_PACKAGES := gradio==6.31.0 playwright==1.65.3
+$(VENV_SPACE)/.installed: $(VENV)/.installed
+	rm -rf $(VENV_SPACE)
+	cp -a $(VENV) $(VENV_SPACE)
+	rm $(VENV_SPACE)/.installed  # .venv's, copied: this one is touched once all is in
+	$(VENV_SPACE)/bin/python -m pip install -q --no-deps -e .
+	$(VENV_SPACE)/bin/python -m pip install -q $(SPACE_PACKAGES)
+	touch $@
+
+/usr/bin/chromium:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+test-browser: $(VENV_SPACE)/.installed /usr/bin/chromium
+	BROWSER_TEST_REQUIRED=1 $(VENV_SPACE)/bin/python -m pytest -q -s -m slow tests/test_browser.py
+
 # Rewrites both locks from pyproject.toml (needs the package index; README: Reproducible installs).
 lock:
 	$(PYTHON) tools/lock.py lock
@@ -152,4 +173,4 @@ bench: install
 	$(PY) bench/bench_vlm.py
 
 clean:
-	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) $(VENV_CUDA_STANDIN) $(VENV_LMMS_EVAL) build dist src/*.egg-info .pytest_cache .upstream
+	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) $(VENV_CUDA_STANDIN) $(VENV_LMMS_EVAL) $(VENV_SPACE) build dist src/*.egg-info .pytest_cache .upstream

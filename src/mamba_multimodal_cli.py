@@ -3,7 +3,8 @@
     mamba-multimodal train TASK [--model tiny|FOLDER|HUB_ID] [--dataset ...] [--recipe paper] [--output-dir ...]
     mamba-multimodal evaluate TASK --model FOLDER [--dataset ...]
     mamba-multimodal export-onnx MODEL OUTPUT
-    mamba-multimodal push FOLDER USER/NAME [--private] [--revision BRANCH]
+    mamba-multimodal push FOLDER USER/NAME [--private] [--revision BRANCH] [--space]
+    mamba-multimodal space FOLDER OUT [--model-id USER/NAME];  mamba-multimodal serve FOLDER [--port 7860]
     mamba-multimodal train-sentiment DATA OUTPUT_DIR      (kept for compatibility: `train sentiment`)
     mamba-multimodal --version;  mamba-multimodal COMMAND --help;  mamba-multimodal train TASK --help-all
 
@@ -71,6 +72,20 @@ def add_push_arguments(push: argparse.ArgumentParser) -> None:
     push.add_argument("--revision", help="the branch to push to (created if missing; default main)")
     push.add_argument("--commit-message", help="default: Upload <model_type>")
     push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    push.add_argument("--space", action="store_true", help="also create the Gradio Space USER/NAME that serves it")
+
+
+def add_space_arguments(commands) -> None:
+    """`space FOLDER OUT` and `serve FOLDER` (the Gradio app of `mamba_multimodal.sharing.space`)."""
+    about = "write a Gradio Space (app.py, requirements.txt, README.md) that serves a saved folder's model"
+    space = commands.add_parser("space", help=about, description=about)
+    space.add_argument("folder", help="a folder written by save_pretrained or `train`")
+    space.add_argument("output", help="the folder to write the Space into")
+    space.add_argument("--model-id", help="the Hub id the app loads (default: FOLDER itself, to try it locally)")
+    about = "run the Gradio app of a saved folder on http://127.0.0.1:PORT (needs mamba-multimodal[space])"
+    serve = commands.add_parser("serve", help=about, description=about)
+    serve.add_argument("folder", help="a folder written by save_pretrained or `train`")
+    serve.add_argument("--port", type=int, default=7860, help="default 7860")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(command, help=about, add_help=False)  # PARSED_BY_THE_COMMAND: its options, its --help
     about = "upload a saved folder (weights, processor, remote code, model card) to the Hub in one commit"
     add_push_arguments(commands.add_parser("push", help=about, description=about))
+    add_space_arguments(commands)
     return parser
 
 
@@ -156,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         offline_when_the_hub_is_unreachable(argv)
     from mamba_multimodal.training import cli
 
-    return cli.push(args) if args.command == "push" else cli.main(argv)
+    parsed_here = {"push": cli.push, "space": cli.space, "serve": cli.serve}
+    return parsed_here[args.command](args) if args.command in parsed_here else cli.main(argv)
 
 
 if __name__ == "__main__":

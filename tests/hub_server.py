@@ -7,7 +7,7 @@ recorded too.
 
     with StandInHub(token="hf_test") as server:       # HF_ENDPOINT=server.endpoint, HF_TOKEN=hf_test
         ...
-        server.commits[0]["files"]                   # {path in repo: bytes}
+        server.commits[0]["files"]                   # {path in repo: bytes}; a Space's repo_id: "spaces/USER/NAME"
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class StandInHub:
     def __init__(self, token: str = "hf_test"):
         self.token = token
         self.requests: list[tuple[str, str]] = []
-        self.repos: dict[str, dict] = {}
+        self.repos: dict[str, dict] = {}  # model repos
+        self.spaces: dict[str, dict] = {}  # Space repos: {"private", "sdk"}
         self.branches: list[tuple[str, str]] = []
         self.commits: list[dict] = []
         self.validated_cards: list = []
@@ -56,16 +57,18 @@ class StandInHub:
             settings = json.loads(body)
             repo_id = f"{settings.get('organization') or USER}/{settings['name']}"
             # huggingface_hub 1.x sends `private`, 2.x `visibility`.
-            self.repos[repo_id] = {
-                "private": settings.get("private") is True or settings.get("visibility") == "private"
-            }
+            private = settings.get("private") is True or settings.get("visibility") == "private"
+            if settings.get("type") == "space":
+                self.spaces[repo_id] = {"private": private, "sdk": settings.get("sdk")}
+            else:
+                self.repos[repo_id] = {"private": private}
             return 200, {"url": f"{self.endpoint}/{repo_id}", "name": repo_id}
         if method == "POST" and path == "/api/validate-yaml":
             return self._validate_yaml(json.loads(body)["content"])
-        match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/(branch|preupload|commit)/(.+)", path.split("?")[0])
+        match = re.fullmatch(r"/api/(models|spaces)/([^/]+/[^/]+)/(branch|preupload|commit)/(.+)", path.split("?")[0])
         if method == "POST" and match:
-            repo_id, action, revision = match.groups()
-            return getattr(self, f"_{action}")(repo_id, revision, body)
+            kind, repo_id, action, revision = match.groups()
+            return getattr(self, f"_{action}")(repo_id if kind == "models" else f"spaces/{repo_id}", revision, body)
         return 404, {"error": f"the stand-in Hub does not serve {method} {path}"}
 
     def _validate_yaml(self, content: str):

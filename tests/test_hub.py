@@ -449,3 +449,16 @@ def test_let_auto_model_generate_points_automodel_at_the_generating_class(tmp_pa
     (tmp_path / "other" / "config.json").write_text(json.dumps({"model_type": "mamba"}))
     with pytest.raises(ValueError, match="auto_map has no AutoModelForImageTextToText class"):
         hub.let_auto_model_generate(tmp_path / "other")
+
+
+def test_cli_push_uploads_the_measured_metrics_the_hub_reads(tmp_path, stand_in_hub):
+    model = FAMILIES["mambavision"].auto_models["AutoModelForImageClassification"](config_for(FAMILIES["mambavision"]))
+    model.save_pretrained(tmp_path / "run")
+    hub.write_model_card(tmp_path / "run", model, metrics={"accuracy": 0.75}, dataset_name="digits (test split)",
+                         dataset_split="test", eval_dataset="digits", command="mamba-multimodal train ...")  # fmt: skip
+    written = (tmp_path / "run" / ".eval_results" / "digits.yaml").read_bytes()
+    done = run_with_hub(stand_in_hub, cli("push", str(tmp_path / "run"), "tester/digits"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    [commit] = stand_in_hub.commits
+    assert commit["files"][".eval_results/digits.yaml"] == written
+    assert b"value: 0.75" in written and not any(name.startswith(".eval_results/.") for name in commit["files"])

@@ -56,7 +56,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 CONSTRAINTS = ROOT / "constraints.txt"
 LOCKS = {"lock": ROOT / "requirements" / "lock.txt", "oldest": ROOT / "requirements" / "lock-oldest.txt"}
-UNLOCKED_EXTRAS = ("kernels",)  # CUDA builds: installed in a separate step on GPU machines (README, "GPU kernels")
+# kernels: CUDA builds, installed in a separate step on GPU machines (README, "GPU kernels"); space: gradio, the app's
+# UI stack, installed by `make test-browser` (pyproject.toml).
+UNLOCKED_EXTRAS = ("kernels", "space")
 # Relies on generation and cache internals that change between minors: never let pip pick an untested release.
 MUST_BE_CAPPED = ("transformers",)
 # Pinned in both locks to the build constraints.txt names (the CPU wheel this machine offers pip), not to the lower

@@ -4,6 +4,7 @@ were measured on and how many of that split's rows were scored."""
 import shlex
 
 import pytest
+import yaml
 from huggingface_hub import ModelCard
 from sklearn.datasets import load_digits
 
@@ -39,7 +40,8 @@ def test_the_card_states_the_command_the_split_and_the_rows_scored(task, tmp_pat
     assert code == 0, capsys.readouterr().err
     card = ModelCard.load(output / "README.md")
     typed = ["mamba-multimodal", "train", task, *options, "--output-dir", str(output)]
-    assert command_row(card) == [("***" if item == "hf_secret" else item) for item in typed]
+    shown = [("***" if item == "hf_secret" else item) for item in typed]
+    assert command_row(card) == shown
     assert "hf_secret" not in card.content
     if task == "vqa":
         rows, data = len(load_easy_vqa(("test",))["test"]), "easy-vqa"  # 9,673
@@ -49,3 +51,20 @@ def test_the_card_states_the_command_the_split_and_the_rows_scored(task, tmp_pat
         measured = f"Measured on 3 of {rows:,} images of the test split of {data}."
     assert measured in card.text
     assert all(result.dataset_name == f"{data} (test split)" for result in card.data.eval_results)
+    assert all(result.dataset_split == "test" for result in card.data.eval_results)
+    check_eval_results(output, card, data, command=shlex.join(shown))
+
+
+def check_eval_results(output, card: ModelCard, data: str, command: str) -> None:
+    """`.eval_results/<data>.yaml` read by huggingface_hub's own parser: the card's metrics (model-index), one entry
+    per metric, on the test split, with the command."""
+    hub = pytest.importorskip("huggingface_hub")
+    if not hasattr(hub, "parse_eval_result_entries"):
+        pytest.skip(f"huggingface_hub {hub.__version__} has no .eval_results parser (2.4+)")
+    [path] = (output / ".eval_results").iterdir()
+    assert path.name == f"{data}.yaml"
+    entries = hub.parse_eval_result_entries(yaml.safe_load(path.read_text()))
+    expected = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert {entry.task_id: entry.value for entry in entries} == expected and len(entries) == len(expected)
+    for entry, result in zip(entries, card.data.eval_results, strict=True):
+        assert entry.dataset_id == data and entry.notes == f"{result.metric_name}; test split; {command}"

@@ -23,7 +23,7 @@ def run(argv, capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "export-onnx", "train-sentiment", "push"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "export-onnx", "train-sentiment", "push", "space", "serve"])
 def test_every_command_answers_help(command, capsys):
     code, out, err = run([command, "--help"], capsys)
     assert code == 0 and out.startswith(f"usage: mamba-multimodal {command}"), err

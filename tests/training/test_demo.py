@@ -69,6 +69,8 @@ def test_quick_demo_writes_every_artefact_and_a_well_formed_table(quick_demo):
     assert sum(int(count) for count, _, _ in list(rows.values())[1:]) == QUICK_QUESTIONS
     assert rows["all questions"][2] == f"{100 * summary['after']['VQA accuracy']:.2f}%"
     assert "| total |" in results and f"mamba-multimodal push {folder} USER/NAME" in results
+    assert printed.rstrip().splitlines()[-1].endswith(demo.try_it_line(folder))
+    assert f"mamba-multimodal serve {folder} " in demo.try_it_line(folder)
 
     # The saved folder, loaded as a user would, answers the quick test questions as the demo scored them.
     model, processor = AutoModelForImageTextToText.from_pretrained(folder), AutoProcessor.from_pretrained(folder)

@@ -12,6 +12,7 @@ from ..file_utils import final_name, staged_into
 from ..registry import Family, family_of
 from .hub_id import as_hub_id
 
+EVAL_RESULTS = ".eval_results"  # huggingface_hub.constants.EVAL_RESULTS_FOLDER (2.4+)
 SNIPPET_MODEL_ID = re.compile(r'^model_id = ".*"$', flags=re.MULTILINE)  # the line push_folder points at the repo
 # The card's pipeline snippet for each pipeline tag that has one.
 PIPELINE_CALLS = {
@@ -43,6 +44,7 @@ def model_card(
     training: dict | None = None,
     base_model: str | None = None,
     evaluated_on: str | None = None,
+    dataset_split: str | None = None,
 ):
     """The model card of a model of this package, as a `huggingface_hub.ModelCard`.
 
@@ -55,6 +57,7 @@ def model_card(
         training: {setting: value} of the recipe that trained it (a table in the card).
         base_model: the Hub id it was fine-tuned from (default: the config's `_name_or_path` when it is a Hub id).
         evaluated_on: what the metrics were measured on, "1,000 of 9,673 questions of the test split of easy-vqa".
+        dataset_split: the split the metrics were measured on (`model-index`'s dataset split).
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -65,8 +68,8 @@ def model_card(
     name = Path(model_id).name if model_id else type(model).__name__
     evaluations = [
         EvalResult(task_type=task or pipeline_tag or "other", dataset_type=dataset_name or "custom",
-                   dataset_name=dataset_name or "evaluation set", metric_type=metric.lower().replace(" ", "_"),
-                   metric_name=metric, metric_value=float(value))
+                   dataset_name=dataset_name or "evaluation set", dataset_split=dataset_split,
+                   metric_type=metric_slug(metric), metric_name=metric, metric_value=float(value))
         for metric, value in (metrics or {}).items() if isinstance(value, (int, float))
     ]  # fmt: skip
     data = ModelCardData(
@@ -118,13 +121,48 @@ def _table(values: dict, heading: str, float_format: str) -> str:
     return "\n".join(rows)
 
 
-def write_model_card(folder: str | os.PathLike, model, **details) -> Path:
+def metric_slug(metric: str) -> str:
+    """ "VQA accuracy (shape)" → "vqa_accuracy_shape": a metric's name as an id (model-index, .eval_results)."""
+    return re.sub(r"[^a-z0-9]+", "_", metric.lower()).strip("_")
+
+
+def eval_results(metrics: dict, dataset: str, split: str | None, command: str | None, date: str) -> list[dict]:
+    """The entries of a `.eval_results/*.yaml` file (huggingface_hub 2.4's format, `parse_eval_result_entries`; the
+    model page and the benchmark leaderboards read them): one per metric, `dataset.id` the Hub dataset (or the data's
+    name), `dataset.task_id` the metric, `notes` the metric's name, split and the command that measured it."""
+    entries = []
+    for metric, value in metrics.items():
+        if not isinstance(value, (int, float)):
+            continue
+        notes = "; ".join([metric, *([f"{split} split"] if split else []), *([command] if command else [])])
+        entries.append({"dataset": {"id": dataset, "task_id": metric_slug(metric)}, "value": float(value),
+                        "date": date, "notes": notes})  # fmt: skip
+    return entries
+
+
+def write_model_card(
+    folder: str | os.PathLike, model, eval_dataset: str | None = None, command: str | None = None, **details
+) -> Path:
     """Writes `model_card(model, model_id=<folder name>, **details)` as `folder/README.md` (atomically); a staging
-    folder of `staged_into` is named after its target."""
+    folder of `staged_into` is named after its target. With `metrics`, also `folder/.eval_results/<dataset>.yaml`
+    (`eval_results`: the Hub reads these; `model-index` in the card is its older format), `eval_dataset` its
+    dataset id (default: the first of `datasets`, else `dataset_name`), `command` what measured them."""
+    import datetime
+
+    import yaml
+
     folder = Path(folder)
     card = model_card(model, **{"model_id": final_name(folder), **details})
     with staged_into(folder) as staging:
         card.save(staging / "README.md")
+        dataset = eval_dataset or (details.get("datasets") or [None])[0] or details.get("dataset_name") or "evaluation"
+        date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        entries = eval_results(details.get("metrics") or {}, dataset, details.get("dataset_split"),
+                               command, date)  # fmt: skip
+        if entries:
+            (staging / EVAL_RESULTS).mkdir()
+            path = staging / EVAL_RESULTS / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', dataset)}.yaml"
+            path.write_text(yaml.safe_dump(entries, sort_keys=False, allow_unicode=True))
     return folder / "README.md"
 
 
@@ -139,4 +177,5 @@ def add_card_tags(folder: str | os.PathLike, tags: list[str]) -> None:
         card.save(staging / "README.md")
 
 
-__all__ = ["SNIPPET_MODEL_ID", "add_card_tags", "model_card", "write_model_card"]
+__all__ = ["EVAL_RESULTS", "SNIPPET_MODEL_ID", "add_card_tags", "eval_results", "metric_slug", "model_card",
+           "write_model_card"]  # fmt: skip

@@ -9,9 +9,10 @@ import tempfile
 from pathlib import Path
 
 from ..registry import FAMILIES
-from .card import SNIPPET_MODEL_ID
+from .card import EVAL_RESULTS, SNIPPET_MODEL_ID
 
-# What a saved folder may hold that is not the model: hidden and staging folders, Trainer checkpoints, TensorBoard runs.
+# What a saved folder may hold that is not the model: hidden and staging folders, Trainer checkpoints, TensorBoard runs
+# (the hidden .eval_results folder, the measured metrics the Hub shows, is uploaded).
 NOT_UPLOADED = [".*", "checkpoint-*", "runs*"]
 
 
@@ -123,7 +124,8 @@ def push_folder(
     with tempfile.TemporaryDirectory() as upload:
         # The folder as symbolic links, README.md pointed at the repo: upload_folder uploads one folder as it is.
         ignored = shutil.ignore_patterns(*NOT_UPLOADED, "README.md")
-        shutil.copytree(folder, upload, copy_function=os.symlink, ignore=ignored, dirs_exist_ok=True)
+        shutil.copytree(folder, upload, copy_function=os.symlink, dirs_exist_ok=True,
+                        ignore=lambda directory, names: ignored(directory, names) - {EVAL_RESULTS})  # fmt: skip
         if (folder / "README.md").exists():
             card = SNIPPET_MODEL_ID.sub(f'model_id = "{repo_id}"', (folder / "README.md").read_text())
             Path(upload, "README.md").write_text(card)

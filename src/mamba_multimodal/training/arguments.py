@@ -90,7 +90,7 @@ def check_local(argument: str, value: str | None) -> None:
 
 
 # The pyproject extras a task or command needs at its end, and the modules each one installs.
-EXTRAS = {"captions": ("pycocoevalcap",), "onnx": ("onnx", "onnxscript", "onnxruntime")}
+EXTRAS = {"captions": ("pycocoevalcap",), "onnx": ("onnx", "onnxscript", "onnxruntime"), "space": ("gradio",)}
 
 
 def check_extra(extra: str, needed_by: str) -> None:

@@ -4,7 +4,8 @@ prints, and the push; `train` and `evaluate` run `flow`'s parse → build → tr
     mamba-multimodal train TASK [--model tiny|FOLDER|HUB_ID] [--dataset ...] [--lora] [--recipe paper] [...]
     mamba-multimodal evaluate TASK --model FOLDER [--dataset ...]
     mamba-multimodal export-onnx MODEL OUTPUT [--image-size 224] [--opset 18] [--static-batch]
-    mamba-multimodal push FOLDER USER/NAME [--private] [--revision BRANCH] [--commit-message ...]
+    mamba-multimodal push FOLDER USER/NAME [--private] [--revision BRANCH] [--commit-message ...] [--space]
+    mamba-multimodal space FOLDER OUT [--model-id USER/NAME];  mamba-multimodal serve FOLDER [--port 7860]
     mamba-multimodal train-sentiment DATA OUTPUT_DIR [--dataset mosei] [--mode regression] [--unaligned] ...
 
 MODEL is a Hub id or a local folder (NVIDIA's `nvidia/MambaVision-*` repos load as this package's classes). DATA is an
@@ -249,8 +250,12 @@ def _push_finished(output_dir, repo_id, args) -> None:
 
 def _push(args: argparse.Namespace) -> int:
     from ..hub import HubError, push_folder
+    from ..sharing.space import architecture_of, push_space
+    from .data.easy_vqa import example_questions
 
     try:
+        if args.space:  # a folder without a Space app says so before anything uploads
+            architecture_of(args.folder)
         commit = push_folder(
             args.folder,
             args.repo_id,
@@ -262,6 +267,38 @@ def _push(args: argparse.Namespace) -> int:
     except HubError as error:
         raise UsageError(str(error)) from None
     print(f"[{PROG}] pushed {args.folder} to {args.repo_id} in one commit: {commit.commit_url}")
+    if args.space:
+        commit = push_space(args.folder, args.repo_id, private=args.private or None, examples=example_questions())
+        print(f"[{PROG}] created its Space {args.repo_id} (Gradio): {commit.commit_url}")
+    return 0
+
+
+def _space(args: argparse.Namespace) -> int:
+    from ..hub import HubError
+    from ..sharing.space import write_space
+    from .data.easy_vqa import example_questions
+
+    try:
+        output = write_space(args.folder, args.output, model_id=args.model_id, examples=example_questions())
+    except HubError as error:
+        raise UsageError(str(error)) from None
+    print(f"[{PROG}] wrote the Space (app.py, requirements.txt, README.md) to {output}; try it: {PROG} serve "
+          f"{args.folder}")  # fmt: skip
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..hub import HubError
+    from ..sharing.space import serve
+    from .arguments import check_extra
+    from .data.easy_vqa import example_questions
+
+    check_extra("space", "serve")
+    print(f"[{PROG}] serving {args.folder} on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    try:
+        serve(args.folder, port=args.port, examples=example_questions())
+    except HubError as error:
+        raise UsageError(str(error)) from None
     return 0
 
 
@@ -292,6 +329,16 @@ def push(args: argparse.Namespace) -> int:
     """`push FOLDER REPO_ID ...`, its arguments parsed by the launcher (`mamba_multimodal_cli.add_push_arguments`, so
     that `push --help` answers without torch; importing the launcher from here would make a cycle)."""
     return _reported(lambda: _push(args))
+
+
+def space(args: argparse.Namespace) -> int:
+    """`space FOLDER OUT`, its arguments parsed by the launcher (`mamba_multimodal_cli.add_space_arguments`)."""
+    return _reported(lambda: _space(args))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`serve FOLDER [--port]`, its arguments parsed by the launcher."""
+    return _reported(lambda: _serve(args))
 
 
 def _reported(command) -> int:

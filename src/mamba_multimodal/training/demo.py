@@ -8,7 +8,8 @@ Stages, each through the command line's own flow (`training.flow`, one code path
 2. LoRA: `mamba-multimodal train vqa --model BASE --lora ...` (`LORA_OPTIONS`): Trainer with its progress bars on the
    training questions with the descriptions mixed in, then merge, the test split again (after), save;
 3. a few test images answered before and after, printed and drawn (examples.png);
-4. the before / after table, the wall time of each stage, and the command that pushes the folder to the Hub.
+4. the before / after table, the wall time of each stage, the command that pushes the folder to the Hub, and the one
+   that opens it in the Space app locally (`mamba-multimodal serve`).
 
 The base (`base_model_path()`, ~8 MB in the package) is `tools/make_demo_base.py`'s output: the command line's
 `train caption` recipe (`BASE_ARGV`), a fresh 1.96 M-parameter VLM-Mamba with a MambaVision tower trained on the
@@ -27,6 +28,8 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+
+from .data.easy_vqa import QUESTION_TYPES, pick_examples
 
 BASE_NAME = "vlm-mamba-easy-vqa-base"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -118,7 +121,6 @@ LORA_OPTIONS = (
 FOLDER_NAME = "vlm-mamba-easy-vqa"  # the Hub-ready folder in --output-dir (its model card takes this name)
 # --quick: the same code path on a few hundred questions and a handful of steps (the test, a smoke run).
 QUICK_OPTIONS = ("--max-steps", "3", "--max-train-samples", "192", "--max-eval-samples", "96", "--logging-steps", "1")
-QUESTION_TYPES = ("yes/no", "shape", "color")
 
 
 def train_options(quick: bool) -> list[str]:
@@ -150,18 +152,6 @@ def evaluate_base(base: Path, options: list[str]):
 
     run, metrics = flow.evaluate(*flow.parse("evaluate", ["vqa", "--model", str(base), *options]), on_built=announce)
     return metrics, run.eval
-
-
-def pick_examples(split, count: int) -> list[int]:
-    """Row indices of `count` questions about different images, cycling through the question types."""
-    picked, images = [], set()
-    for index, (image_id, kind) in enumerate(zip(split["image_id"], split["question_type"], strict=True)):
-        if image_id not in images and kind == QUESTION_TYPES[len(picked) % len(QUESTION_TYPES)]:
-            picked.append(index)
-            images.add(image_id)
-            if len(picked) == count:
-                break
-    return picked
 
 
 def answer_examples(base: Path, trained: Path, split, count: int) -> list[dict]:
@@ -297,7 +287,14 @@ def main(argv: list[str] | None = None) -> int:
                "train_command": f"mamba-multimodal {' '.join(train_argv)}",
                "examples": [{k: v for k, v in e.items() if k != "image"} for e in examples]}  # fmt: skip
     (args.output_dir / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"[{PROG}] {try_it_line(folder)}")
     return 0
+
+
+def try_it_line(folder: Path) -> str:
+    """The demo's last line: how to open its model in the Space app on this machine (`mamba-multimodal serve`)."""
+    return (f"try it in your browser:  mamba-multimodal serve {folder}  (then open http://127.0.0.1:7860; needs "
+            "pip install 'mamba-multimodal[space]')")  # fmt: skip
 
 
 __all__ = ["BASE_ARGV", "LORA_OPTIONS", "base_model_path", "base_recipe", "main"]

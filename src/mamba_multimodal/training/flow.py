@@ -388,6 +388,9 @@ def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str,
         "datasets": [hub_dataset] if hub_dataset else [],
         "training": training,
         "evaluated_on": f"{scored:,} of {rows:,} {unit} of the {split} split of {run.data_name}" if split else None,
+        "dataset_split": split or None,
+        "command": command or f"{PROG} train {task.name}",
+        "eval_dataset": hub_dataset or run.data_name,
     }
 
 

@@ -150,10 +150,37 @@ def load_easy_vqa(
     return datasets.DatasetDict({split: _split(split, on_missing_image, verify_images) for split in splits})
 
 
+# The question types the demo's examples cycle through (easy-VQA's `question_type`).
+QUESTION_TYPES = ("yes/no", "shape", "color")
+
+
+def pick_examples(split, count: int) -> list[int]:
+    """Row indices of `count` questions about different images, cycling through the question types."""
+    picked, images = [], set()
+    for index, (image_id, kind) in enumerate(zip(split["image_id"], split["question_type"], strict=True)):
+        if image_id not in images and kind == QUESTION_TYPES[len(picked) % len(QUESTION_TYPES)]:
+            picked.append(index)
+            images.add(image_id)
+            if len(picked) == count:
+                break
+    return picked
+
+
+def example_questions(count: int = 4) -> list[tuple]:
+    """`count` easy-VQA test images and questions, picked as the demo's examples are (`pick_examples`): [(PIL image,
+    question)], the examples of the Space app (`sharing.space`)."""
+    split = load_easy_vqa(("test",))["test"]
+    rows = split.select(pick_examples(split, count))
+    return list(zip(rows["image"], rows["question"], strict=True))
+
+
 __all__ = [
     "EASY_VQA_SHAPES",
+    "QUESTION_TYPES",
     "easy_vqa_answers",
     "easy_vqa_image_labels",
+    "example_questions",
     "load_easy_vqa",
     "load_easy_vqa_captions",
+    "pick_examples",
 ]
