@@ -149,6 +149,7 @@ $(VENV_SPACE)/.installed: $(VENV)/.installed
 	touch $@
 
 /usr/bin/chromium:
+	apt-get update -q  # a fresh machine's package lists are empty or old
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 test-browser: $(VENV_SPACE)/.installed /usr/bin/chromium
