@@ -11,6 +11,7 @@ import PIL.Image
 import pytest
 import safetensors.torch
 import torch
+from cli_run import run
 from fixtures_mmsa import write_mmsa_pickle
 from test_sentiment import predict
 from transformers import TrainerCallback
@@ -26,15 +27,6 @@ from mamba_multimodal.training.tasks import TASKS
 
 TINY_RUN = ["--model", "tiny", "--max-steps", "2", "--max-train-samples", "8", "--max-eval-samples", "4",
             "--per-device-train-batch-size", "4", "--per-device-eval-batch-size", "4"]  # fmt: skip
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = mamba_multimodal_cli.main(argv)
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_help_imports_the_standard_library_only():

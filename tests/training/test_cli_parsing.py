@@ -6,21 +6,13 @@ import dataclasses
 import re
 
 import pytest
+from cli_run import run
 from transformers import TrainingArguments
 
 import mamba_multimodal_cli
 from mamba_multimodal._version import __version__
 from mamba_multimodal.training import cli, flow
 from mamba_multimodal.training.tasks import TASKS
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = mamba_multimodal_cli.main(argv)
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "export-onnx", "train-sentiment", "push", "space", "serve"])

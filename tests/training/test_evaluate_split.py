@@ -2,20 +2,11 @@
 its images (on VQA v2, 443,757 questions whose image files are all checked) still evaluate."""
 
 import pytest
+from cli_run import run
 from fixtures_vlm import VQA_IMAGE_IDS, write_coco_captions, write_image, write_vqa
 
-import mamba_multimodal_cli
 from mamba_multimodal import VLMambaForImageTextClassification
 from mamba_multimodal.training.recipes import easy_vqa_vlm
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = mamba_multimodal_cli.main(argv)
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def saved_vlm(folder, task: str):
