@@ -396,6 +396,18 @@ def test_cli_push_to_hub_while_offline_stops_before_training(tmp_path, capsys):
     assert not (tmp_path / "never").exists()
 
 
+def test_cli_push_to_hub_with_an_invalid_repo_id_stops_before_training(tmp_path, capsys):
+    from mamba_multimodal.training import cli as training_cli
+
+    options = ["--model", "tiny", "--push_to_hub", "--hub_model_id", "me/a..b", "--output-dir", str(tmp_path / "never")]
+    assert training_cli.main(["train", "image-classification", *options]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(
+        "mamba-multimodal: error: --push_to_hub: --hub_model_id: 'me/a..b' is not a valid Hub repo id"
+    )
+    assert not (tmp_path / "never").exists()
+
+
 def test_trainer_final_save_writes_the_bundle_processor_and_card(tmp_path):
     from transformers import TrainingArguments
 

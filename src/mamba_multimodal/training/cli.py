@@ -232,13 +232,15 @@ def _hub_target(args):
     finished folder in one commit instead of Trainer's checkpoint pushes."""
     if not args.push_to_hub:
         return args, None
-    from ..hub import HubError, check_can_push
+    from ..hub import HubError, check_can_push, check_repo_id
 
+    repo_id = args.hub_model_id or Path(args.output_dir).name
     try:
+        check_repo_id(repo_id)  # an id the Hub refuses would fail only after training
         check_can_push(args.hub_token)
     except HubError as error:
-        raise UsageError(f"--push_to_hub: {error}") from None
-    return dataclasses.replace(args, push_to_hub=False), args.hub_model_id or Path(args.output_dir).name
+        raise UsageError(f"--push_to_hub: {error.args[0].replace('REPO_ID', '--hub_model_id', 1)}") from None
+    return dataclasses.replace(args, push_to_hub=False), repo_id
 
 
 def _push_finished(output_dir, repo_id, args) -> None:
