@@ -5,6 +5,8 @@ the state-dict keys of transformers' `MambaForCausalLM` (`backbone.embeddings`, 
 mixer.{in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj}}`, `backbone.norm_f`, `lm_head`), so any Mamba checkpoint
 on the Hub loads as it is. Compared with transformers' CPU path:
 - the scan runs on `ssm.selective_scan` (fused C++ kernel on CPU, mamba_ssm on CUDA), not an indexed Python loop;
+- a decode step on CPU (generation) runs the whole stack in one call of the C++ kernel (`mamba_decode.py`), the
+  module-by-module step below staying its reference (and the path wherever the fused one does not apply);
 - every projection, `dt_proj` and `conv1d` included, is called as a module, so LoRA adapters on any of them train;
 - padded positions contribute nothing, also with right padding and `use_bias=True`: pads are zeroed before the
   conv and the scan, and their step Δ is 0, so the state passes through them unchanged;
