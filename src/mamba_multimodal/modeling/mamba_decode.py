@@ -50,9 +50,12 @@ def _pointer(tensor: torch.Tensor | None) -> int | None:
     return None if tensor is None else tensor.data_ptr()
 
 
-def _negative_exp(mixer: nn.Module, A_log: torch.Tensor) -> torch.Tensor:
+def _negative_exp(mixer: nn.Module, A_log: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
     """A = -exp(A_log) in float32 (d_in, n), as the reference step computes it; kept on the mixer (not a parameter
-    nor a buffer) until A_log changes: in place (its version) or replaced (another tensor or storage)."""
+    nor a buffer) until A_log changes: in place (its version) or replaced (another tensor or storage). None when
+    A_log is not a CPU tensor of `dtype`."""
+    if A_log.dtype != dtype or not A_log.is_cpu:
+        return None
     key = (id(A_log), A_log._version, A_log.data_ptr(), A_log.dtype)
     cached = mixer.__dict__.get("_decode_A")
     if cached is None or cached[0] != key:
@@ -84,10 +87,20 @@ def _layer_pointers(block, classes, dtype, conv_state, ssm_state) -> list[int | 
         x_proj["weight"], dt_proj["weight"], dt_proj["bias"], own["A_log"], own["D"], out_proj["weight"],
         out_proj["bias"],
     ]  # fmt: skip
-    if x_proj["bias"] is not None or dt_proj["bias"] is None or not all(_fits(p, dtype) for p in parameters):
+    if x_proj["bias"] is not None or dt_proj["bias"] is None:
         return None
-    parameters[8] = _negative_exp(mixer, own["A_log"])  # the kernel reads A, not A_log
-    return [_pointer(p) for p in parameters] + [conv_state.data_ptr(), ssm_state.data_ptr()]
+    parameters[8] = _negative_exp(mixer, own["A_log"], dtype)  # the kernel reads A (float32), not A_log
+    if parameters[8] is None:
+        return None
+    pointers = []
+    for index, parameter in enumerate(parameters):  # _fits and _pointer inlined: 12 parameters × every layer
+        if parameter is None:
+            pointers.append(None)
+        elif parameter.is_cpu and parameter.is_contiguous() and (index == 8 or parameter.dtype == dtype):
+            pointers.append(parameter.data_ptr())
+        else:
+            return None
+    return [*pointers, conv_state.data_ptr(), ssm_state.data_ptr()]
 
 
 def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output_hidden_states: bool) -> list | None:
