@@ -5,6 +5,8 @@ the state-dict keys of transformers' `MambaForCausalLM` (`backbone.embeddings`, 
 mixer.{in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj}}`, `backbone.norm_f`, `lm_head`), so any Mamba checkpoint
 on the Hub loads as it is. Compared with transformers' CPU path:
 - the scan runs on `ssm.selective_scan` (fused C++ kernel on CPU, mamba_ssm on CUDA), not an indexed Python loop;
+- a decode step on CPU (generation) runs the whole stack in one call of the C++ kernel (`mamba_decode.py`), the
+  module-by-module step below staying its reference (and the path wherever the fused one does not apply);
 - every projection, `dt_proj` and `conv1d` included, is called as a module, so LoRA adapters on any of them train;
 - padded positions contribute nothing, also with right padding and `use_bias=True`: pads are zeroed before the
   conv and the scan, and their step Δ is 0, so the state passes through them unchanged;
@@ -48,7 +50,8 @@ from .cache_utils import (
     legacy_cache_names,
     recurrent_states_to_keep,
 )
-from .ssm import causal_conv1d_update, selective_scan, selective_scan_states, selective_state_update
+from .mamba_decode import decode_stack, fused_decode_plan, fused_linear
+from .ssm import _announce, causal_conv1d_update, selective_scan, selective_scan_states, selective_state_update
 
 logger = logging.get_logger(__name__)
 
@@ -367,7 +370,18 @@ class MambaModel(MambaPreTrainedModel):
             use_cache = False
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
-        hidden_states, all_hidden_states = inputs_embeds, () if output_hidden_states else None
+        table = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states)
+        if table is not None:
+            hidden_states, all_hidden_states = decode_stack(self, table, inputs_embeds, cache, attention_mask), None
+        else:
+            hidden_states, all_hidden_states = self._blocks(inputs_embeds, cache, attention_mask, output_hidden_states)
+        cache = cache if use_cache else None
+        return MambaOutput(last_hidden_state=hidden_states, cache=cache, hidden_states=all_hidden_states)
+
+    def _blocks(self, hidden_states, cache, attention_mask, output_hidden_states):
+        """The blocks and the final norm, module by module (the reference path). Returns the final norm's output
+        (b, l, d) and, with output_hidden_states, every block's output and then it; else None."""
+        all_hidden_states = () if output_hidden_states else None
         for block in self.layers:
             hidden_states = block(hidden_states, cache=cache, attention_mask=attention_mask)
             if output_hidden_states:
@@ -375,8 +389,16 @@ class MambaModel(MambaPreTrainedModel):
         hidden_states = self.norm_f(hidden_states)
         if output_hidden_states:
             all_hidden_states += (hidden_states,)
-        cache = cache if use_cache else None
-        return MambaOutput(last_hidden_state=hidden_states, cache=cache, hidden_states=all_hidden_states)
+        return hidden_states, all_hidden_states
+
+    def _fused_decode_plan(self, inputs_embeds, cache, output_hidden_states) -> list | None:
+        """The kernel's table when this step runs as one call of the C++ decode step (`mamba_decode.py`), with this
+        file's own block classes (a subclass may compute otherwise); None for the reference path."""
+        classes = (MambaBlock, MambaRMSNorm, MambaMixer)
+        table = fused_decode_plan(self, classes, inputs_embeds, cache, output_hidden_states)
+        if table is not None:
+            _announce("the Mamba decode step", "cpu")
+        return table
 
     def _embed(self, input_ids, inputs_embeds, attention_mask) -> torch.Tensor:
         if (input_ids is None) == (inputs_embeds is None):
@@ -397,13 +419,19 @@ class MambaModel(MambaPreTrainedModel):
         return inputs_embeds
 
 
-def head_logits(lm_head: nn.Linear, hidden_states: torch.Tensor, logits_to_keep: int | torch.Tensor) -> torch.Tensor:
+def head_logits(
+    lm_head: nn.Linear, hidden_states: torch.Tensor, logits_to_keep: int | torch.Tensor, backend: str = "auto"
+) -> torch.Tensor:
     """float32 logits (b, l', vocab) of the last `logits_to_keep` positions of hidden_states (b, l, d): all for 0,
-    the given positions for a tensor of indices (transformers' convention)."""
+    the given positions for a tensor of indices (transformers' convention). Generation's few rows on CPU go through
+    the C++ kernel's GEMV (`mamba_decode.fused_linear`; `backend`: the config's `scan_backend`, "pytorch" forces
+    torch's product), which streams the weights faster than torch's."""
     if logits_to_keep:
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         hidden_states = hidden_states[:, keep]
-    return lm_head(hidden_states.to(lm_head.weight.dtype)).float()
+    hidden_states = hidden_states.to(lm_head.weight.dtype)
+    logits = fused_linear(lm_head, hidden_states, backend)
+    return lm_head(hidden_states).float() if logits is None else logits
 
 
 def prepare_mamba_generation_inputs(prepare, input_ids, attention_mask, is_first_iteration, **kwargs) -> dict:
@@ -469,7 +497,8 @@ class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, Generatio
             return_dict=True,
             attention_mask=attention_mask,
         )
-        logits = head_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
+        backend = getattr(self.config, "scan_backend", "auto")
+        logits = head_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep, backend)
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **loss_kwargs)

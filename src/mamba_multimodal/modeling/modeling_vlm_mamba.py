@@ -382,7 +382,8 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        logits = head_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
+        backend = getattr(self.config.text_config, "scan_backend", "auto")
+        logits = head_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep, backend)
         loss = None
         if labels is not None:
             if input_ids is not None:  # an image token is never a target

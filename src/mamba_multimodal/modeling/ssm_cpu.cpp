@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include <omp.h>
@@ -434,6 +435,313 @@ extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float
         dB_mb[j] = sum_B;
         dC_mb[j] = sum_C;
       }
+    }
+  }
+}
+
+}  // extern "C"
+
+// ============================================================================================== decode step
+// One decode step (one new token per row) of a whole stack of Mamba blocks, for `generate()` on CPU: a decode step
+// reads every weight once for a handful of multiply-adds each, so its speed is the speed at which the weights stream
+// from memory. The matrix-vector products (GEMVs) stream each weight row once for all b rows of the batch, with
+// several AVX2/FMA accumulators, over OpenMP threads that split the output rows (one parallel region per step).
+//
+// Weights are the module's own parameter storage: float32, or bfloat16 widened to float32 in registers. Everything
+// is accumulated in float32 and the recurrent state stays float32. With bfloat16 weights the step rounds to bfloat16
+// wherever the PyTorch reference step (mamba.py's MambaBlock with a bfloat16 model) holds a bfloat16 tensor, so that
+// both compute the same numbers up to the order of summation.
+//
+// Per block (mamba.py's MambaBlock and MambaMixer, one time step):
+//   r = h (float32 residual);  x̂ = RMSNorm(h);  [x, z] = in_proj x̂;  window ← [window[1:], x];
+//   u = silu(conv · window + conv_bias);  [δ, B, C] = x_proj u;  Δ = softplus(dt_proj δ + dt_bias);
+//   s ← exp(Δ A) s + Δ u B;  y = (C · s + D u) silu(z);  h = r + out_proj y
+// A padding mask m (0 or 1 per row) zeroes x and u and Δ as the reference's `_zero_padding` does.
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define MAMBA_DECODE_AVX2 1
+#endif
+
+namespace {
+
+using bf16 = uint16_t;  // bfloat16 storage: the upper half of a float32
+
+inline float widen(float v) { return v; }
+inline float widen(bf16 v) {
+  const uint32_t bits = uint32_t(v) << 16;
+  float out;
+  std::memcpy(&out, &bits, sizeof(out));
+  return out;
+}
+
+inline bf16 narrow(float v) {  // round to nearest even, as torch's float → bfloat16
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return bf16((bits >> 16) | 0x40u);  // NaN stays a (quiet) NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return bf16(bits >> 16);
+}
+
+// The value a tensor of storage type W holds: float32 as it is, bfloat16 rounded.
+template <typename W>
+inline float held(float v) {
+  if constexpr (std::is_same_v<W, bf16>) {
+    return widen(narrow(v));
+  } else {
+    return v;
+  }
+}
+
+template <typename W>
+inline void store(W* to, float v) {
+  if constexpr (std::is_same_v<W, bf16>) {
+    *to = narrow(v);
+  } else {
+    *to = v;
+  }
+}
+
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+#ifdef MAMBA_DECODE_AVX2
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const bf16* p) {
+  const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
+}
+inline float hsum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+#endif
+
+// out[j] = w · x_j for the NB vectors x_j = x + j * ldx (float32), reading the row w (length K) once.
+template <int NB, typename W>
+inline void dot_row(const W* __restrict w, const float* __restrict x, int64_t ldx, int64_t K, float* out) {
+  int64_t k = 0;
+  float sums[NB];
+#ifdef MAMBA_DECODE_AVX2
+  if constexpr (NB == 1) {  // four chains keep the FMA latency hidden while the row streams in
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (; k + 32 <= K; k += 32) {
+      a0 = _mm256_fmadd_ps(load8(w + k), load8(x + k), a0);
+      a1 = _mm256_fmadd_ps(load8(w + k + 8), load8(x + k + 8), a1);
+      a2 = _mm256_fmadd_ps(load8(w + k + 16), load8(x + k + 16), a2);
+      a3 = _mm256_fmadd_ps(load8(w + k + 24), load8(x + k + 24), a3);
+    }
+    for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(load8(w + k), load8(x + k), a0);
+    sums[0] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  } else {  // one chain per vector: NB independent chains
+    __m256 acc[NB];
+    for (int j = 0; j < NB; ++j) acc[j] = _mm256_setzero_ps();
+    for (; k + 8 <= K; k += 8) {
+      const __m256 wk = load8(w + k);
+      for (int j = 0; j < NB; ++j) acc[j] = _mm256_fmadd_ps(wk, load8(x + j * ldx + k), acc[j]);
+    }
+    for (int j = 0; j < NB; ++j) sums[j] = hsum(acc[j]);
+  }
+#else
+  for (int j = 0; j < NB; ++j) sums[j] = 0.0f;
+#endif
+  for (int j = 0; j < NB; ++j) {
+    float tail = 0.0f;
+    const float* xj = x + j * ldx;
+#pragma omp simd reduction(+ : tail)
+    for (int64_t i = k; i < K; ++i) tail += widen(w[i]) * xj[i];
+    out[j] = sums[j] + tail;
+  }
+}
+
+// out[j] = w · x_j for the `batch` vectors x_j = x + j * ldx, in blocks of up to 4 (the row stays in L1 between them).
+template <typename W>
+inline void dot_row_batch(const W* w, const float* x, int64_t ldx, int64_t batch, int64_t K, float* out) {
+  for (int64_t j = 0; j < batch; j += 4) {
+    const float* xj = x + j * ldx;
+    switch (std::min<int64_t>(4, batch - j)) {
+      case 1: dot_row<1>(w, xj, ldx, K, out + j); break;
+      case 2: dot_row<2>(w, xj, ldx, K, out + j); break;
+      case 3: dot_row<3>(w, xj, ldx, K, out + j); break;
+      default: dot_row<4>(w, xj, ldx, K, out + j); break;
+    }
+  }
+}
+
+constexpr int64_t kMaxBatchBlock = 64;  // rows of the batch per pass over the weights (bounds the stack buffer)
+
+// Inside a parallel region: for every output row n (split statically over the threads) and batch row j,
+// finish(j, n, W[n] · x_j + bias[n]). x: (batch, K) float32; W: (N, K); bias: (N,) or nullptr.
+template <typename W, typename Finish>
+void gemv(const W* weight, const W* bias, const float* x, int64_t batch, int64_t K, int64_t N, Finish finish) {
+#pragma omp for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const float b = bias ? widen(bias[n]) : 0.0f;
+    for (int64_t j0 = 0; j0 < batch; j0 += kMaxBatchBlock) {
+      float sums[kMaxBatchBlock];
+      const int64_t count = std::min(kMaxBatchBlock, batch - j0);
+      dot_row_batch(weight + n * K, x + j0 * K, K, count, K, sums);
+      for (int64_t j = 0; j < count; ++j) finish(j0 + j, n, sums[j] + b);
+    }
+  }
+}
+
+// MambaRMSNorm of one row h (d): w * (x / rms(x)), with the roundings of the reference for storage type W.
+// `input_held` says whether the input tensor is held in W (cast to the norm's dtype first, then rounded back).
+template <typename W>
+void rms_norm(const float* h, const W* weight, int64_t d, float eps, bool input_held, float* out) {
+  float squares = 0.0f;
+  for (int64_t i = 0; i < d; ++i) {
+    const float v = input_held ? held<W>(h[i]) : h[i];
+    squares += v * v;
+  }
+  const float scale = 1.0f / std::sqrt(squares / float(d) + eps);
+  for (int64_t i = 0; i < d; ++i) {
+    if (input_held) {  // (weight * x.to(W)) in W
+      out[i] = held<W>(widen(weight[i]) * held<W>(held<W>(h[i]) * scale));
+    } else {  // float32 input: weight * x promotes to float32
+      out[i] = widen(weight[i]) * (h[i] * scale);
+    }
+  }
+}
+
+// The parameters and cached states of one block, in the order `mamba_decode_step` reads them from its table.
+struct DecodeLayer {
+  const void *norm, *in_proj, *in_proj_bias, *conv, *conv_bias, *x_proj, *dt_proj, *dt_proj_bias;
+  const float* A;  // -exp(A_log), float32 (d_in, n)
+  const void *D, *out_proj, *out_proj_bias;
+  void* conv_state;  // (b, d_in, k) in W
+  float* ssm_state;  // (b, d_in, n)
+};
+constexpr int kDecodeTableWidth = 14;  // pointers per layer in the table
+
+struct DecodeShape {
+  int64_t batch, d, d_in, n, rank, k;
+  float eps;
+  bool residual_in_fp32;
+};
+
+template <typename W>
+void decode_block(const DecodeLayer& L, const DecodeShape& s, const float* mask, float* h, float* normed, float* xz,
+                  float* u, float* dbc, float* y) {
+  const int64_t b = s.batch, d = s.d, d_in = s.d_in, n = s.n, r = s.rank, k = s.k, m = r + 2 * n;
+#pragma omp single
+  for (int64_t j = 0; j < b; ++j) rms_norm<W>(h + j * d, static_cast<const W*>(L.norm), d, s.eps, true, normed + j * d);
+  gemv(static_cast<const W*>(L.in_proj), static_cast<const W*>(L.in_proj_bias), normed, b, d, 2 * d_in,
+       [&](int64_t j, int64_t i, float v) { xz[j * 2 * d_in + i] = held<W>(v); });
+  // Conv window, per channel: shift in x, then silu(conv + bias).
+  const W* conv = static_cast<const W*>(L.conv);
+  const W* conv_bias = static_cast<const W*>(L.conv_bias);
+#pragma omp for schedule(static)
+  for (int64_t c = 0; c < d_in; ++c) {
+    for (int64_t j = 0; j < b; ++j) {
+      W* window = static_cast<W*>(L.conv_state) + (j * d_in + c) * k;
+      const float x = mask ? held<W>(xz[j * 2 * d_in + c] * mask[j]) : xz[j * 2 * d_in + c];
+      std::memmove(window, window + 1, (k - 1) * sizeof(W));
+      store(window + k - 1, x);
+      float acc = 0.0f;
+      for (int64_t i = 0; i < k; ++i) acc += held<W>(widen(window[i]) * widen(conv[c * k + i]));
+      acc = held<W>(acc);
+      if (conv_bias) acc = held<W>(acc + widen(conv_bias[c]));
+      float out = held<W>(silu(acc));
+      if (mask) out = held<W>(out * mask[j]);
+      u[j * d_in + c] = out;
+    }
+  }
+  gemv(static_cast<const W*>(L.x_proj), static_cast<const W*>(nullptr), u, b, d_in, m,
+       [&](int64_t j, int64_t i, float v) { dbc[j * m + i] = held<W>(v); });
+  // dt_proj row, softplus, state update and gate, per channel.
+  const W* dt_proj = static_cast<const W*>(L.dt_proj);
+  const W* dt_bias = static_cast<const W*>(L.dt_proj_bias);
+  const W* D = static_cast<const W*>(L.D);
+#pragma omp for schedule(static)
+  for (int64_t c = 0; c < d_in; ++c) {
+    float dts[kMaxBatchBlock];
+    const float* A = L.A + c * n;
+    for (int64_t j0 = 0; j0 < b; j0 += kMaxBatchBlock) {
+      const int64_t count = std::min(kMaxBatchBlock, b - j0);
+      dot_row_batch(dt_proj + c * r, dbc + j0 * m, m, count, r, dts);
+      for (int64_t jj = 0; jj < count; ++jj) {
+        const int64_t j = j0 + jj;
+        float dt = softplus(held<W>(dts[jj] + widen(dt_bias[c])));
+        if (mask) dt *= mask[j];
+        const float x = u[j * d_in + c], dt_x = dt * x;
+        const float* B = dbc + j * m + r;
+        const float* C = B + n;
+        float* state = L.ssm_state + (j * d_in + c) * n;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t i = 0; i < n; ++i) {
+          state[i] = std::exp(dt * A[i]) * state[i] + dt_x * B[i];
+          acc += C[i] * state[i];
+        }
+        acc += x * widen(D[c]);
+        y[j * d_in + c] = held<W>(acc * silu(xz[j * 2 * d_in + d_in + c]));
+      }
+    }
+  }
+  // Output projection and the residual: held in W unless the residual is kept in float32.
+  const bool round_sum = !s.residual_in_fp32;
+  gemv(static_cast<const W*>(L.out_proj), static_cast<const W*>(L.out_proj_bias), y, b, d_in, d,
+       [&](int64_t j, int64_t i, float v) {
+         const float sum = h[j * d + i] + held<W>(v);
+         h[j * d + i] = round_sum ? held<W>(sum) : sum;
+       });
+}
+
+template <typename W>
+void decode_step(const void* const* table, int64_t layers, const W* norm_f, const float* mask, float* hidden,
+                 float* out, const DecodeShape& s, int nthreads) {
+  const int64_t b = s.batch;
+  std::vector<float> normed(b * s.d), xz(b * 2 * s.d_in), u(b * s.d_in), dbc(b * (s.rank + 2 * s.n)), y(b * s.d_in);
+#pragma omp parallel num_threads(nthreads)
+  {
+    for (int64_t layer = 0; layer < layers; ++layer) {
+      const void* const* p = table + layer * kDecodeTableWidth;
+      const DecodeLayer L{p[0], p[1], p[2],  p[3], p[4],  p[5],  p[6], p[7], static_cast<const float*>(p[8]),
+                          p[9], p[10], p[11], const_cast<void*>(p[12]), static_cast<float*>(const_cast<void*>(p[13]))};
+      decode_block<W>(L, s, mask, hidden, normed.data(), xz.data(), u.data(), dbc.data(), y.data());
+    }
+#pragma omp single
+    for (int64_t j = 0; j < b; ++j) {  // the stream is float32 unless the residual is held in W
+      rms_norm<W>(hidden + j * s.d, norm_f, s.d, s.eps, !s.residual_in_fp32, out + j * s.d);
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+// One decode step of `layers` Mamba blocks and the final norm. table: kDecodeTableWidth pointers per layer in
+// DecodeLayer's order (bias pointers nullable); weights_bf16: 1 when every parameter is bfloat16, 0 for float32.
+// mask: (batch,) 0/1 or nullptr. hidden: (batch, d) float32, the embeddings in, the residual stream out.
+// out: (batch, d) float32, the final norm's output (held in bfloat16 when the stream is).
+void mamba_decode_step(const void* const* table, int64_t layers, const void* norm_f, int weights_bf16,
+                       const float* mask, float* hidden, float* out, int64_t batch, int64_t d, int64_t d_in,
+                       int64_t nstate, int64_t rank, int64_t conv_kernel, float eps, int residual_in_fp32,
+                       int nthreads) {
+  const DecodeShape s{batch, d, d_in, nstate, rank, conv_kernel, eps, residual_in_fp32 != 0};
+  if (weights_bf16) {
+    decode_step<bf16>(table, layers, static_cast<const bf16*>(norm_f), mask, hidden, out, s, nthreads);
+  } else {
+    decode_step<float>(table, layers, static_cast<const float*>(norm_f), mask, hidden, out, s, nthreads);
+  }
+}
+
+// out (batch, N) = x (batch, K) @ weight (N, K)ᵀ + bias, rounded to bfloat16 when the weights are (as torch's
+// bfloat16 Linear). x float32; bias nullable.
+void linear_rows(const void* weight, const void* bias, int weights_bf16, const float* x, float* out, int64_t batch,
+                 int64_t K, int64_t N, int nthreads) {
+#pragma omp parallel num_threads(nthreads)
+  {
+    if (weights_bf16) {
+      gemv(static_cast<const bf16*>(weight), static_cast<const bf16*>(bias), x, batch, K, N,
+           [&](int64_t j, int64_t n, float v) { out[j * N + n] = held<bf16>(v); });
+    } else {
+      gemv(static_cast<const float*>(weight), static_cast<const float*>(bias), x, batch, K, N,
+           [&](int64_t j, int64_t n, float v) { out[j * N + n] = v; });
     }
   }
 }

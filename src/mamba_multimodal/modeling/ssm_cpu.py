@@ -1,5 +1,6 @@
 """The compiled CPU path of `ssm.py` and `ssm_coupled.py`: builds `ssm_cpu.cpp` on first use and wraps its two
-scans (selective and coupled) in autograd Functions.
+scans (selective and coupled) in autograd Functions. The same library holds the fused decode step of the Mamba LM
+(`mamba_decode_step`, `linear_rows`), which `mamba_decode.py` calls.
 
 The kernel is plain C++ with OpenMP, compiled by the system compiler into a shared library that ctypes loads: no
 torch headers and no ninja, so the build takes a few seconds and needs only what `pip install` of this package
@@ -204,6 +205,11 @@ def _declare(library: ctypes.CDLL) -> None:
     coupled_sizes = [_i64] * 5 + [i]
     library.coupled_scan_fwd.argtypes = [f] * 8 + [i, i, ctypes.c_float, f, f, f, *coupled_sizes]
     library.coupled_scan_bwd.argtypes = [f] * 8 + [i, i, ctypes.c_float] + [f] * 12 + coupled_sizes
+    v, i64 = ctypes.c_void_p, _i64
+    library.mamba_decode_step.argtypes = [ctypes.POINTER(v), i64, v, i, f, f, f] + [i64] * 6 + [ctypes.c_float, i, i]
+    library.mamba_decode_step.restype = None
+    library.linear_rows.argtypes = [v, v, i, f, f, i64, i64, i64, i]
+    library.linear_rows.restype = None
     for function in ("selective_scan", "coupled_scan"):
         getattr(library, f"{function}_fwd").restype = None
         getattr(library, f"{function}_bwd").restype = None

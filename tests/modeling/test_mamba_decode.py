@@ -1,0 +1,222 @@
+"""The fused C++ decode step (`mamba_decode.py`) against mamba.py's module-by-module step, which stays the reference:
+the same logits and cache, the same tokens from every generation strategy, and the reference wherever the fused step
+does not apply."""
+
+import copy
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import MambaConfig
+
+from mamba_multimodal import MambaForCausalLM, VLMambaConfig, VLMambaForConditionalGeneration
+from mamba_multimodal.modeling import mamba, mamba_decode, ssm_cpu
+from mamba_multimodal.modeling.cache_utils import RECURRENT_CACHE_RELEASE, SUPPORTS_STATE_ROLLBACK
+
+VOCAB = 64
+IMAGE_TOKEN = VOCAB - 1
+
+
+def text_config(hidden_size=32, num_hidden_layers=2, **overrides):
+    values = dict(
+        vocab_size=VOCAB, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, state_size=8, conv_kernel=4,
+        expand=2, pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False, use_mambapy=False,
+    )  # fmt: skip
+    values.update(overrides)
+    return MambaConfig(**values)
+
+
+def ready(model, dtype=torch.float32):
+    """Eval mode, larger Δ and A than the init (so that the state matters), no early stop, in `dtype`."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith(("A_log", "dt_proj.bias", "conv1d.weight")):
+                parameter.add_(torch.randn_like(parameter) * 0.5)
+    model.generation_config.eos_token_id = None
+    return model.eval().to(dtype)
+
+
+def twins(model):
+    """(model, a copy whose scan_backend is "pytorch": every step on the reference path)."""
+    reference = copy.deepcopy(model)
+    text = getattr(reference.config, "text_config", reference.config)
+    text.scan_backend = "pytorch"
+    return model, reference
+
+
+def mamba_lm(dtype=torch.float32, **overrides):
+    torch.manual_seed(0)
+    return ready(MambaForCausalLM(text_config(**overrides)), dtype), {}
+
+
+def vlm(dtype=torch.float32):
+    torch.manual_seed(0)
+    vision = {"model_type": "vlm_mamba_patch", "image_size": 16, "patch_size": 8}
+    config = VLMambaConfig(vision_config=vision, text_config=text_config(), image_token_id=IMAGE_TOKEN)
+    model = ready(VLMambaForConditionalGeneration(config), dtype)
+    return model, {"pixel_values": torch.randn(2, 3, 16, 16, dtype=dtype)}
+
+
+@pytest.fixture
+def fused_steps(monkeypatch):
+    """Counts the decode steps that ran on the fused path."""
+    calls = []
+    decode_stack = mamba.decode_stack
+    monkeypatch.setattr(mamba, "decode_stack", lambda *args: (calls.append(1), decode_stack(*args))[1])
+    return calls
+
+
+def left_padded_prompts(opening=(), lengths=(4, 9)):
+    rows = [torch.tensor([*opening, *torch.randint(3, IMAGE_TOKEN, (length,)).tolist()]) for length in lengths]
+    width = max(len(row) for row in rows)
+    input_ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, width - len(row) :] = row
+        mask[i, width - len(row) :] = 1
+    return input_ids, mask
+
+
+@torch.no_grad()
+def step_after_prefill(model, prompt, tokens, step_mask=None):
+    """Logits of one decode step of `tokens` (b, 1) after a prefill of `prompt`, and the cache after it."""
+    cache = model(prompt, use_cache=True).cache
+    output = model(tokens, cache=cache, use_cache=True, attention_mask=step_mask)
+    layers = [(layer.conv_states[0].float(), layer.recurrent_states[0]) for layer in cache.layers]
+    return output.logits, layers
+
+
+OVERRIDES = [{}, {"use_bias": True, "use_conv_bias": False, "residual_in_fp32": False}, {"time_step_rank": 9}]
+
+
+@pytest.mark.parametrize("overrides", OVERRIDES)
+@pytest.mark.parametrize("step_mask", [None, [[1], [0], [1]]])
+def test_a_fused_step_equals_the_reference_step_and_float64(overrides, step_mask, fused_steps):
+    """One step from the same cache: logits and every layer's conv window and state as the fp32 reference step
+    (summation order apart) and a float64 one. A padded row (mask 0) leaves its state unchanged, as the reference."""
+    model, reference = twins(mamba_lm(**overrides)[0])
+    prompt, tokens = torch.randint(3, VOCAB, (3, 7)), torch.randint(3, VOCAB, (3, 1))
+    mask = None if step_mask is None else torch.tensor(step_mask)
+    logits, layers = step_after_prefill(model, prompt, tokens, mask)
+    assert fused_steps, "the step ran on the reference path"
+    expected_logits, expected_layers = step_after_prefill(reference, prompt, tokens, mask)
+    torch.testing.assert_close(logits, expected_logits, atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(layers, expected_layers, atol=2e-5, rtol=1e-5)
+    float64_logits, _ = step_after_prefill(reference.double(), prompt, tokens, mask)
+    torch.testing.assert_close(logits, float64_logits, atol=1e-4, rtol=1e-4)  # head_logits are float32
+
+
+@pytest.mark.parametrize("overrides", OVERRIDES[:2])
+def test_a_fused_bfloat16_step_rounds_where_the_reference_does(overrides, fused_steps):
+    """bfloat16 weights, float32 accumulation and state: the reference's bfloat16 tensors are rounded at the same
+    points, so the logits agree to the bit at this size (a longer sum in another order may round a last bit the
+    other way: at Mamba-130m's size the reference's own batch-1 and batch-2 tokens part after a few steps)."""
+    model, reference = twins(mamba_lm(torch.bfloat16, **overrides)[0])
+    prompt, tokens = torch.randint(3, VOCAB, (3, 7)), torch.randint(3, VOCAB, (3, 1))
+    logits, layers = step_after_prefill(model, prompt, tokens)
+    assert fused_steps
+    expected_logits, expected_layers = step_after_prefill(reference, prompt, tokens)
+    torch.testing.assert_close(logits, expected_logits, atol=0, rtol=0)
+    # The states are float32, but a bfloat16 Δ or x one bit off in the prompt's scan moves them by 2⁻⁸ relative.
+    torch.testing.assert_close(layers, expected_layers, atol=1e-3, rtol=2**-5)
+
+
+GENERATIONS = {
+    "greedy": {"do_sample": False},
+    "beam": {"do_sample": False, "num_beams": 3},
+    "sampling": {"do_sample": True, "top_k": 8},
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("family", [mamba_lm, vlm])
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_generate_gives_the_reference_tokens(family, generation, dtype, fused_steps):
+    """Batched with left padding, every strategy (beam search reorders the cache between fused steps; sampling
+    from the same seed), for the LM and VLM-Mamba's language model: the tokens of the reference path."""
+    model, extra_inputs = family(dtype)
+    model, reference = twins(model)
+    opening = [IMAGE_TOKEN] * model.config.image_seq_length if family is vlm else []
+    input_ids, mask = left_padded_prompts(opening)
+    kwargs = dict(attention_mask=mask, max_new_tokens=8, min_new_tokens=8, **GENERATIONS[generation], **extra_inputs)
+    torch.manual_seed(1)
+    generated = model.generate(input_ids, **kwargs)
+    assert fused_steps, "generate() never ran the fused step"
+    steps = len(fused_steps)
+    torch.manual_seed(1)
+    expected = reference.generate(input_ids, **kwargs)
+    assert len(fused_steps) == steps, "scan_backend='pytorch' must keep the reference step"
+    assert torch.equal(generated, expected)
+
+
+@pytest.mark.skipif(not SUPPORTS_STATE_ROLLBACK, reason=f"state rollback: transformers>={RECURRENT_CACHE_RELEASE}")
+def test_speculative_decoding_verifies_on_the_reference_step(monkeypatch):
+    """Assisted decoding records the main model's cache for its rollback: the main model keeps the reference path
+    and the tokens are plain greedy's."""
+    model, draft = mamba_lm()[0], mamba_lm(hidden_size=16, num_hidden_layers=1)[0]
+    input_ids = torch.randint(3, VOCAB, (1, 6)).repeat(1, 3)
+    expected = model.generate(input_ids, max_new_tokens=10, do_sample=False)
+    fused_models = []
+    decode_stack = mamba.decode_stack
+    monkeypatch.setattr(mamba, "decode_stack", lambda m, *a: (fused_models.append(m), decode_stack(m, *a))[1])
+    generated = model.generate(input_ids, max_new_tokens=10, do_sample=False, assistant_model=draft)
+    assert torch.equal(generated, expected)
+    assert model.backbone not in fused_models
+
+
+def test_lora_wrapped_projections_keep_the_reference_step(fused_steps):
+    """A PEFT LoRA layer is not the plain nn.Linear the kernel reads: the step must run through it."""
+    model, reference = twins(mamba_lm()[0])
+    adapter = LoraConfig(r=4, target_modules=["in_proj", "x_proj"], init_lora_weights=False)
+    model, reference = get_peft_model(model, adapter), get_peft_model(reference, copy.deepcopy(adapter))
+    reference.load_state_dict(model.state_dict())
+    input_ids = torch.randint(3, VOCAB, (2, 5))
+    generated = model.generate(input_ids=input_ids, max_new_tokens=6, do_sample=False)
+    assert not fused_steps
+    assert torch.equal(generated, reference.generate(input_ids=input_ids, max_new_tokens=6, do_sample=False))
+
+
+def test_a_forward_hook_keeps_the_reference_step(fused_steps):
+    model = mamba_lm()[0]
+    seen = []
+    model.backbone.layers[1].mixer.x_proj.register_forward_hook(lambda *args: seen.append(1))
+    model.generate(torch.randint(3, VOCAB, (1, 5)), max_new_tokens=4, do_sample=False)
+    assert not fused_steps and len(seen) == 4  # the prompt and three decode steps
+
+
+def test_without_the_kernel_the_reference_step_runs(fused_steps, monkeypatch):
+    model, reference = twins(mamba_lm()[0])
+    input_ids = torch.randint(3, VOCAB, (2, 5))
+    monkeypatch.setattr(ssm_cpu, "load", lambda: None)
+    generated = model.generate(input_ids, max_new_tokens=6, do_sample=False)
+    assert not fused_steps
+    assert torch.equal(generated, reference.generate(input_ids, max_new_tokens=6, do_sample=False))
+
+
+def test_other_dtypes_hidden_states_and_autograd_keep_the_reference_step(fused_steps):
+    model = mamba_lm()[0]
+    prompt, token = torch.randint(3, VOCAB, (2, 5)), torch.randint(3, VOCAB, (2, 1))
+    cache = model(prompt, use_cache=True).cache
+    model(token, cache=cache, use_cache=True)  # autograd on: the step is read-then-replace, not in place
+    with torch.no_grad():
+        output = model(token, cache=cache, use_cache=True, output_hidden_states=True)
+        assert len(output.hidden_states) == model.config.num_hidden_layers + 1
+        half = copy.deepcopy(model).half()
+        half(token, cache=half(prompt, use_cache=True).cache, use_cache=True)
+    assert not fused_steps
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("rows", [1, 3, 5])
+def test_the_head_gemv_equals_torch(dtype, rows):
+    """`fused_linear` (the LM head in generation) against torch's product, with a bias and a width that leaves a
+    remainder after the vector loop: float32 up to the summation order, bfloat16 up to a last-bit rounding."""
+    linear = torch.nn.Linear(45, 70).to(dtype)
+    inputs = torch.randn(rows, 1, 45).to(dtype)
+    with torch.no_grad():
+        got, expected = mamba_decode.fused_linear(linear, inputs), linear(inputs).float()
+    assert got is not None and got.shape == (rows, 1, 70)
+    tolerance = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 1e-2, "rtol": 8e-3}
+    torch.testing.assert_close(got, expected, **tolerance)
+    assert mamba_decode.fused_linear(linear, inputs, backend="pytorch") is None
+    assert mamba_decode.fused_linear(linear, inputs) is None  # autograd on: torch's product
