@@ -70,12 +70,14 @@ def data(tmp_path_factory) -> Path:
     return write_instructions(tmp_path_factory.mktemp("llava"))
 
 
-def train(launcher: list[str], data: Path, output: Path, batch_size: int, *options: str) -> None:
+def train(launcher: list[str], data: Path, output: Path, batch_size: int, *options: str, check: bool = True) -> str:
+    """Runs `mamba-multimodal train instruct` under `launcher`; returns its stderr."""
     command = [*launcher, "-m", "mamba_multimodal_cli", "train", "instruct", "--dataset", str(data), *TRAINING,
                "--per-device-train-batch-size", str(batch_size), *options, "--output-dir", str(output)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(output.parent / "hf_home")}  # no user accelerate config
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (result.returncode == 0) == check, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stderr
 
 
 def logged_losses(output: Path) -> list[float]:
@@ -113,3 +115,14 @@ def test_zero_over_two_processes_trains_and_saves_the_weights_of_one_process(sta
     reloaded = AutoModelForImageTextToText.from_pretrained(output).state_dict()
     for name in whole:
         torch.testing.assert_close(reloaded[name], sharded[name], atol=0, rtol=0, msg=name)
+
+
+def test_zero3_without_gathering_the_weights_stops_before_training_and_names_the_setting(data, tmp_path):
+    config = tmp_path / "deepspeed.yaml"
+    config.write_text(ACCELERATE_CONFIG.format(port=free_port(), stage=3).replace("_model: true", "_model: false"))
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
+    err = train(launcher, data, tmp_path / "run", 1, "--ddp-backend", "gloo", check=False)
+    lines = [line for line in err.splitlines() if line.startswith("mamba-multimodal: error:")]
+    assert len(lines) == 2, err  # one per process, then both stop
+    assert "ZeRO-3" in lines[0] and '"stage3_gather_16bit_weights_on_model_save": true' in lines[0]
+    assert not (tmp_path / "run" / "checkpoint-1").exists()
