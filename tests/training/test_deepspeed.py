@@ -6,29 +6,19 @@ DeepSpeed is not in the tested lock: `make test-deepspeed` builds `.venv-deepspe
 no CUDA, no ops built ahead; its CPU accelerator JIT-builds one C++ op, the shared-memory allreduce, with g++ on first
 use and talks over gloo when Intel's oneCCL bindings are missing) and runs this file there; elsewhere it skips.
 
-Why the runs agree: accelerate's seeded sampler gives each process every other sample of the single run's batches,
-Trainer counts the labelled tokens over both processes (`average_tokens_across_devices`), so the two per-process
-losses sum to the single run's loss over its 2 samples, and ZeRO averages the gradients; the optimizer is AdamW with
-the same clipping (measured: 1.2e-7 apart after 3 steps, both stages). On CPU, `--ddp-backend gloo` is what makes
-accelerate count the processes: without it its state has no backend and one process (DeepSpeed then fails
-"train_batch_size is not equal to micro_batch_per_gpu * gradient_acc_step * world_size 1 != 1 * 1 * 2"), and
-`--use-cpu` turns DeepSpeed off.
+The runs agree for the reasons `test_cli_launch.py` gives for DDP (ZeRO averages the gradients as DDP does;
+measured: 1.2e-7 apart after 3 AdamW steps, both stages). On CPU, `--ddp-backend gloo` is what makes accelerate count
+the processes: without it its state has no backend and one process (DeepSpeed then fails "train_batch_size is not
+equal to micro_batch_per_gpu * gradient_acc_step * world_size 1 != 1 * 1 * 2"), and `--use-cpu` turns DeepSpeed off.
 """
 
-import json
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 from fixtures_llava import write_instructions
-from safetensors.torch import load_file
-from transformers import AutoModelForImageTextToText
-
-import mamba_multimodal  # noqa: F401  (registers the model type with the Auto classes)
+from test_cli_launch import assert_trained_as_one_process, free_port, train
 
 try:
     import deepspeed  # noqa: F401
@@ -42,7 +32,6 @@ except ImportError:
 
 pytestmark = pytest.mark.slow
 
-TRAINING = ["--model", "tiny", "--max-steps", "3", "--report-to", "none", "--logging-steps", "1", "--seed", "7"]
 # The README's accelerate config for DeepSpeed, on 2 processes in fp32 (the CPU has no fp16 / bf16 training here).
 ACCELERATE_CONFIG = """\
 distributed_type: DEEPSPEED
@@ -59,30 +48,9 @@ deepspeed_config:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return write_instructions(tmp_path_factory.mktemp("llava"))
-
-
-def train(launcher: list[str], data: Path, output: Path, batch_size: int, *options: str, check: bool = True) -> str:
-    """Runs `mamba-multimodal train instruct` under `launcher`; returns its stderr."""
-    command = [*launcher, "-m", "mamba_multimodal_cli", "train", "instruct", "--dataset", str(data), *TRAINING,
-               "--per-device-train-batch-size", str(batch_size), *options, "--output-dir", str(output)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(output.parent / "hf_home")}  # no user accelerate config
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert (result.returncode == 0) == check, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stderr
-
-
-def logged_losses(output: Path) -> list[float]:
-    return [entry["loss"] for entry in json.loads((output / "trainer_state.json").read_text())["log_history"]
-            if "loss" in entry]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +72,7 @@ def test_zero_over_two_processes_trains_and_saves_the_weights_of_one_process(sta
     # DeepSpeed trained: its checkpoint holds one partition of the optimizer state per process.
     partitions = sorted(p.name for p in (output / "checkpoint-3" / "global_step3").glob("*optim_states.pt"))
     assert len(partitions) == 2, partitions
-    # Each step's loss is the single process's loss over the same 2 samples.
-    assert logged_losses(output) == pytest.approx(logged_losses(single_process), abs=1e-4)
-    assert len(logged_losses(output)) == 3
-    # The saved weights (gathered from both processes under ZeRO-3) are the single process's.
-    sharded, whole = load_file(output / "model.safetensors"), load_file(single_process / "model.safetensors")
-    assert sharded.keys() == whole.keys()
-    for name in whole:
-        torch.testing.assert_close(sharded[name], whole[name], atol=1e-5, rtol=0, msg=name)
-    reloaded = AutoModelForImageTextToText.from_pretrained(output).state_dict()
-    for name in whole:
-        torch.testing.assert_close(reloaded[name], sharded[name], atol=0, rtol=0, msg=name)
+    assert_trained_as_one_process(output, single_process)  # the weights gathered from both processes under ZeRO-3
 
 
 def test_zero3_without_gathering_the_weights_stops_before_training_and_names_the_setting(data, tmp_path):
