@@ -10,6 +10,7 @@ VENV_TORCH_FLOOR ?= .venv-torch-floor
 VENV_CUDA_STANDIN ?= .venv-cuda-standin
 VENV_LMMS_EVAL ?= .venv-lmms-eval
 VENV_SPACE ?= .venv-space
+VENV_DEEPSPEED ?= .venv-deepspeed
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
@@ -30,7 +31,7 @@ define install_lock
 	touch $(1)/.installed
 endef
 
-.PHONY: install demo test-browser test test-slow test-upstream test-oldest test-latest test-torch-floor test-cuda-standin test-lmms-eval lock check-lock lint bench clean
+.PHONY: install demo test-browser test test-slow test-upstream test-oldest test-latest test-torch-floor test-cuda-standin test-lmms-eval test-deepspeed lock check-lock lint bench clean
 
 install: $(VENV)/.installed
 
@@ -134,6 +135,23 @@ $(VENV_LMMS_EVAL)/.installed: $(VENV)/.installed
 test-lmms-eval: $(VENV_LMMS_EVAL)/.installed
 	LMMS_EVAL_REQUIRED=1 $(VENV_LMMS_EVAL)/bin/python -m pytest -q -m slow tests/test_lmms_eval.py
 
+# DeepSpeed ZeRO-2 and ZeRO-3 through `accelerate launch` and the train CLI on 2 CPU processes (tests/training/
+# test_deepspeed.py, README: At scale): a copy of .venv plus the [deepspeed] extra at the version tested, through
+# constraints.txt (CPU torch kept; deepspeed's wheel builds no ops, DS_BUILD_OPS=0 says so). On first use its CPU
+# accelerator JIT-builds one C++ op (the shared-memory allreduce) with g++ into ~/.cache/torch_extensions: about
+# 3 minutes on 2 shared cores, once. DEEPSPEED_REQUIRED turns the test's skip into a failure.
+DEEPSPEED_PACKAGES := deepspeed==0.19.8
+$(VENV_DEEPSPEED)/.installed: $(VENV)/.installed
+	rm -rf $(VENV_DEEPSPEED)
+	cp -a $(VENV) $(VENV_DEEPSPEED)
+	rm $(VENV_DEEPSPEED)/.installed  # .venv's, copied: this one is touched once all is in
+	$(VENV_DEEPSPEED)/bin/python -m pip install -q --no-deps -e .
+	DS_BUILD_OPS=0 $(VENV_DEEPSPEED)/bin/python -m pip install -q $(DEEPSPEED_PACKAGES)
+	touch $@
+
+test-deepspeed: $(VENV_DEEPSPEED)/.installed
+	DEEPSPEED_REQUIRED=1 $(VENV_DEEPSPEED)/bin/python -m pytest -q -m slow tests/training/test_deepspeed.py
+
 # The Space app in a real browser (tests/test_browser.py, README: Share): `serve` on 127.0.0.1 with the shipped demo
 # base, driven by Debian's headless Chromium through Playwright (never a browser Playwright downloads). A copy of .venv
 # plus the [space] extra (gradio, not in the locks) and playwright, through constraints.txt; Chromium from apt (as
@@ -174,4 +192,4 @@ bench: install
 	$(PY) bench/bench_vlm.py
 
 clean:
-	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) $(VENV_CUDA_STANDIN) $(VENV_LMMS_EVAL) $(VENV_SPACE) build dist src/*.egg-info .pytest_cache .upstream
+	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) $(VENV_CUDA_STANDIN) $(VENV_LMMS_EVAL) $(VENV_SPACE) $(VENV_DEEPSPEED) build dist src/*.egg-info .pytest_cache .upstream

@@ -57,8 +57,8 @@ PYPROJECT = ROOT / "pyproject.toml"
 CONSTRAINTS = ROOT / "constraints.txt"
 LOCKS = {"lock": ROOT / "requirements" / "lock.txt", "oldest": ROOT / "requirements" / "lock-oldest.txt"}
 # kernels: CUDA builds, installed in a separate step on GPU machines (README, "GPU kernels"); space: gradio, the app's
-# UI stack, installed by `make test-browser` (pyproject.toml).
-UNLOCKED_EXTRAS = ("kernels", "space")
+# UI stack, installed by `make test-browser`; deepspeed: installed by `make test-deepspeed` (pyproject.toml).
+UNLOCKED_EXTRAS = ("kernels", "space", "deepspeed")
 # Relies on generation and cache internals that change between minors: never let pip pick an untested release.
 MUST_BE_CAPPED = ("transformers",)
 # Pinned in both locks to the build constraints.txt names (the CPU wheel this machine offers pip), not to the lower

@@ -85,7 +85,8 @@ class HubModelMixin:
             return super().save_pretrained(save_directory, *args, push_to_hub=push_to_hub, **kwargs)
         push_options = _split_push_options(save_directory, kwargs) if push_to_hub else None
         result = super().save_pretrained(save_directory, *args, **kwargs)
-        if kwargs.get("is_main_process", True):
+        # transformers writes only on the main process and, with torch.distributed initialised, only on rank 0.
+        if self.should_save_on_this_rank(kwargs.get("is_main_process", True)):
             _sharing.complete_folder(self, save_directory, processor=processor)
             if push_options is not None:
                 _sharing.push_folder(save_directory, push_options.pop("repo_id"), **push_options)

@@ -88,7 +88,7 @@ def model_card(
 
 
 def _card_body(model, family, auto_class, pipeline_tag, model_id, metrics, training, evaluated_on=None) -> str:
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())  # ZeRO-3: p is a 0-size part
     loading = f"""model_id = "{model_id}"
 model = {auto_class}.from_pretrained(model_id{{}})"""
     sections = [

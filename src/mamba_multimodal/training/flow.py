@@ -312,6 +312,7 @@ def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), r
     if run.compute_metrics is None:  # generative: the eval loss is tracked, the scorer generates at the end
         args = dataclasses.replace(args, prediction_loss_only=True)
     trainer = trainer_for(run, args, callbacks)
+    _check_gathered_on_save(trainer)
     resume = args.resume_from_checkpoint  # a folder, or True (train_sentiment's training_arguments) for the newest
     trainer.train(resume_from_checkpoint=True if str(resume).lower() == "true" else resume)
     if hasattr(trainer.model, "merge_and_unload"):
@@ -340,19 +341,51 @@ def save(task: Task, run: TaskRun, trainer, metrics: dict, *, recipe: str, lora:
     """Into `trainer.args.output_dir`, moved there once all is written: the model card (rendered once: it is written
     first, and save_pretrained keeps a card it finds), the model and its processor, the metrics (metrics.json, and
     `{prefix}_results.json` as Trainer.save_metrics names them where the run scores named splits), trainer_state.json
-    (the log history) and training_curves.png."""
+    (the log history) and training_curves.png.
+
+    Every process of a multi-process run calls it; the main process alone writes, the others wait until it is done.
+    """
     from ..file_utils import staged_into
     from ..hub import write_model_card
     from .curves import draw_curves
 
-    with staged_into(trainer.args.output_dir) as staging:
-        details = _card_details(task, run, trainer, metrics, recipe, lora, command)
-        write_model_card(staging, trainer.model, **details)
-        trainer.model.save_pretrained(staging, processor=run.processor)
-        for name in result_files(run)[:-1]:
-            (staging / name).write_text(json.dumps(metrics, indent=2))
-        trainer.state.save_to_json(str(staging / "trainer_state.json"))
-        draw_curves(trainer.state.log_history, staging / "training_curves.png")
+    state_dict = _gathered_state_dict(trainer)
+    if trainer.args.should_save:
+        with staged_into(trainer.args.output_dir) as staging:
+            details = _card_details(task, run, trainer, metrics, recipe, lora, command)
+            write_model_card(staging, trainer.model, **details)
+            trainer.model.save_pretrained(staging, processor=run.processor, state_dict=state_dict)
+            for name in result_files(run)[:-1]:
+                (staging / name).write_text(json.dumps(metrics, indent=2))
+            trainer.state.save_to_json(str(staging / "trainer_state.json"))
+            draw_curves(trainer.state.log_history, staging / "training_curves.png")
+    trainer.accelerator.wait_for_everyone()
+
+
+def _zero3_settings(trainer) -> dict | None:
+    """The `zero_optimization` settings of a DeepSpeed ZeRO-3 run (which partitions every weight over the
+    processes), else None."""
+    if not trainer.is_deepspeed_enabled:
+        return None
+    zero = trainer.accelerator.state.deepspeed_plugin.deepspeed_config.get("zero_optimization", {})
+    return zero if zero.get("stage") == 3 else None
+
+
+def _check_gathered_on_save(trainer) -> None:
+    """Before training: a ZeRO-3 run can save a `from_pretrained` folder only if DeepSpeed gathers the weights."""
+    zero = _zero3_settings(trainer)
+    if zero is not None and zero.get("stage3_gather_16bit_weights_on_model_save") is not True:
+        raise UsageError(
+            "DeepSpeed ZeRO-3 partitions the weights over the processes: set zero_optimization's "
+            '"stage3_gather_16bit_weights_on_model_save": true in the DeepSpeed config (accelerate config: '
+            "zero3_save_16bit_model: true) so that the trained model can be saved for from_pretrained"
+        )
+
+
+def _gathered_state_dict(trainer) -> dict | None:
+    """The weights of a ZeRO-3 run gathered into the main process (every process takes part); None otherwise: the
+    model then holds its own weights."""
+    return trainer.accelerator.get_state_dict(trainer.deepspeed) if _zero3_settings(trainer) is not None else None
 
 
 def _card_details(task: Task, run: TaskRun, trainer, metrics: dict, recipe: str, lora: bool, command=None) -> dict:
