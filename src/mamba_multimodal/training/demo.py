@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
     base, folder = base_model_path(), args.output_dir / FOLDER_NAME
     quick = list(QUICK_OPTIONS) if args.quick else []
-    times, start = {}, time.perf_counter()
+    times, start, load_at_start = {}, time.perf_counter(), os.getloadavg()[0]
 
     _say("1/4 before: the shipped base (it describes images, it never saw a question) on easy-VQA's test split")
     before, split = evaluate_base(base, quick)
@@ -279,11 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(times_table(times))
     load = os.getloadavg()[0]
-    print(f"\n[{PROG}] torch threads: {__import__('torch').get_num_threads()}, 1-minute load average: {load:.2f}")
+    # The wall times above depend on what else runs (OpenMP's two threads lose most when a core is taken): the load
+    # at both ends tells an idle run from a busy one.
+    print(f"\n[{PROG}] torch threads: {__import__('torch').get_num_threads()}, 1-minute load average: "
+          f"{load_at_start:.2f} at the start, {load:.2f} at the end")  # fmt: skip
     print(f"[{PROG}] wrote {drawing}, {folder / 'training_curves.png'}")
     print(f"[{PROG}] the Hub-ready folder (merged weights, processor, remote code, model card): {folder}")
     print(f"[{PROG}] push it with:  mamba-multimodal push {folder} USER/NAME")
-    summary = {"before": before, "after": after, "seconds": times, "load_average_1min": load, "quick": args.quick,
+    summary = {"before": before, "after": after, "seconds": times, "load_average_1min": load,
+               "load_average_1min_at_start": load_at_start, "quick": args.quick,
                "train_command": f"mamba-multimodal {' '.join(train_argv)}",
                "examples": [{k: v for k, v in e.items() if k != "image"} for e in examples]}  # fmt: skip
     (args.output_dir / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
