@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 
 from mamba_multimodal.processing.processing_vlm_mamba import vqa_prompt
-from mamba_multimodal.training import demo
+from mamba_multimodal.training import demo, flow
 from mamba_multimodal.training.builders import generate_answers, vqa_metrics
 from mamba_multimodal.training.data import load_easy_vqa
 from mamba_multimodal.training.metrics import vqa_accuracy
@@ -34,6 +34,21 @@ def test_vqa_metrics_scores_each_question_type_apart():
 def test_vqa_metrics_without_a_type_column_is_the_overall_accuracy():
     split = datasets.Dataset.from_dict({"answers": [["two"], ["2"]]})
     assert vqa_metrics(["2", "2"], split) == {"VQA accuracy": 1.0}  # the official rule maps "two" to "2"
+
+
+def test_the_lora_recipe_parses_and_quick_replaces_only_the_options_it_gives():
+    """The demo's options as `train vqa` reads them: the full run trains LoRA for a fixed number of steps with no
+    evaluation on the way; --quick keeps the learning rate and schedule and takes its own step and sample counts."""
+    base = ["vqa", "--model", str(demo.base_model_path()), "--output-dir", "unused"]
+    full = flow.parse("train", [*base, *demo.train_options(quick=False)])
+    quick = flow.parse("train", [*base, *demo.train_options(quick=True)])
+    assert full[1].lora and quick[1].lora
+    assert full[3].max_steps > 1000 and full[3].eval_strategy == "no" and full[2].max_train_samples is None
+    assert (quick[3].max_steps, quick[2].max_train_samples, quick[2].max_eval_samples) == (3, 192, QUICK_QUESTIONS)
+    for field in ("learning_rate", "lr_scheduler_type", "warmup_steps", "per_device_train_batch_size"):
+        assert getattr(quick[3], field) == getattr(full[3], field), field
+    names = [option for option in demo.train_options(quick=True) if option.startswith("--")]
+    assert len(names) == len(set(names)), names  # each option once: argparse would keep only the last value
 
 
 QUICK_QUESTIONS = int(demo.QUICK_OPTIONS[demo.QUICK_OPTIONS.index("--max-eval-samples") + 1])
