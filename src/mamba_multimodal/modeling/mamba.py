@@ -48,6 +48,7 @@ from .cache_utils import (
     legacy_cache_names,
     recurrent_states_to_keep,
 )
+from .precision import float32_unless_native_bf16
 from .ssm import causal_conv1d_update, selective_scan, selective_scan_states, selective_state_update
 
 logger = logging.get_logger(__name__)
@@ -341,6 +342,7 @@ class MambaModel(MambaPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
     def forward(
@@ -439,6 +441,7 @@ class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, Generatio
             super().prepare_inputs_for_generation, input_ids, attention_mask, is_first_iteration, **kwargs
         )
 
+    @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
     def forward(
