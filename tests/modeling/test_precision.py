@@ -1,16 +1,19 @@
 """The bf16 policy (`modeling.precision`): which CPUs count as having native bf16, the one warning on those that do
-not, and the cases the generic tests over every family (tests/test_families.py, "bf16") leave out: bf16 inputs,
-accelerate's `--bf16` wrapper around the forward, and gradient checkpointing over bf16 weights."""
+not, the cases the generic tests over every family (tests/test_families.py, "bf16") leave out (bf16 inputs,
+accelerate's `--bf16` wrapper around the forward, gradient checkpointing over bf16 weights), and the per-op bf16
+tolerance the README states."""
 
 import logging
 import platform
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 
-from mamba_multimodal.modeling import precision
+from mamba_multimodal.modeling import precision, ssm
 from mamba_multimodal.registry import FAMILIES
 
 X86_AVX2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma f16c\n"
@@ -129,3 +132,33 @@ def test_gradient_checkpointing_over_bf16_weights_trains_in_bf16(monkeypatch):
     loss.backward()
     assert torch.isfinite(loss)
     assert all(p.grad is not None and p.grad.dtype == torch.bfloat16 for p in model.parameters())
+
+
+# The per-op tolerance the README states: max |bf16 - float32| over max |float32|, bf16 inputs and output, float32
+# accumulation (measured at most 6e-3: one rounding of the inputs and one of the output, 2^-8 = 3.9e-3 each).
+PER_OP_TOLERANCE = 1e-2
+
+
+def per_op_case(op: str):
+    """(function, float32 arguments, the indices of those stored in bf16): the scan's A and D stay float32, as the
+    mixers pass them."""
+    if op == "linear":
+        return F.linear, (torch.randn(64, 512), torch.randn(1024, 512) / 512**0.5), (0, 1)
+    if op == "conv2d":
+        return partial(F.conv2d, padding=1), (torch.randn(4, 64, 28, 28), torch.randn(64, 64, 3, 3) / 24), (0, 1)
+    if op == "causal conv1d":
+        return partial(F.conv1d, groups=256, padding=3), (torch.randn(4, 256, 128), torch.randn(256, 1, 4) / 2), (0, 1)
+    b, d, n, l = 2, 64, 16, 256
+    u, delta, z, B, C = torch.randn(b, d, l), torch.randn(b, d, l) * 0.5, torch.randn(b, d, l), *torch.randn(2, b, n, l)
+    A, D = -torch.rand(d, n) * 2 - 0.1, torch.randn(d)
+    return partial(ssm.selective_scan, delta_softplus=True), (u, delta, A, B, C, D, z), (0, 1, 3, 4, 6)
+
+
+@pytest.mark.parametrize("op", ["linear", "conv2d", "causal conv1d", "selective scan"])
+def test_each_op_in_bf16_is_within_the_stated_tolerance_of_float32(op):
+    function, arguments, stored_in_bf16 = per_op_case(op)
+    expected = function(*arguments)
+    actual = function(*(a.bfloat16() if i in stored_in_bf16 else a for i, a in enumerate(arguments)))
+    assert actual.dtype == torch.bfloat16
+    error = (actual.double() - expected.double()).abs().max() / expected.abs().max()
+    assert error <= PER_OP_TOLERANCE, f"{op}: {error:.1e}"
