@@ -122,7 +122,7 @@ def test_accelerates_bf16_wrapper_meets_the_policy_inside_the_forward(native, mo
 
 
 def test_gradient_checkpointing_over_bf16_weights_trains_in_bf16(monkeypatch):
-    """Its recomputation runs in the backward, outside the forward's float32 reading: the step stays in bf16."""
+    """Its recomputation runs in the backward, outside the forward's float32 compute: the step stays in bf16."""
     monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
     model = tiny("mamba", "AutoModelForCausalLM").bfloat16().train()
     enable = getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)

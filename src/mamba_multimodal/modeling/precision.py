@@ -12,9 +12,10 @@ outside it, and `generate()` calls it each step):
 - no native bf16, under `torch.autocast("cpu", dtype=torch.bfloat16)` with float32 weights: the forward runs with
   autocast off and its bf16 tensor inputs widened to float32, so it computes exactly as without autocast.
 - no native bf16, bf16 weights (`model.to(torch.bfloat16)`, `from_pretrained(..., dtype=torch.bfloat16)`): the
-  weights stay bf16 in memory (half the bytes); the ops that read them (`WIDENED_FUNCTIONS`: linear, convolutions,
-  norms, matmuls) get float32 copies, so activations are float32 throughout and the outputs float32. Not applied to
-  a training step with gradient checkpointing, whose recomputation runs outside the forward (it stays in bf16).
+  weights and activations stay bf16 in memory (half the bytes; outputs and caches in the dtypes they have on any
+  CPU), while the slow ops (`WIDENED_FUNCTIONS`: linear, convolutions, norms, matmuls, attention, GELU, softmax)
+  compute on float32 copies and round their output back to bf16. Not applied to a training step with gradient
+  checkpointing, whose recomputation runs outside the forward (it stays in bf16).
 
 One warning per process names the CPU and the instruction sets it lacks. Other dtypes (float16) are left alone.
 """
@@ -39,15 +40,14 @@ logger = logging.get_logger(__name__)
 NATIVE_BF16_FLAGS = {"x86_64": ("avx512_bf16", "amx_bf16"), "arm64": ("bf16", "sve_bf16")}
 _ARCHITECTURES = {"amd64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
-# The functions that read weights and are slow in emulated bf16: their bf16 tensor arguments become float32 copies.
+# The functions that are slow in emulated bf16 (those that read weights, and GELU and softmax, 3-4x slower than
+# float32 here): they compute on float32 copies of their bf16 tensor arguments and hand back their input's dtype.
 WIDENED_FUNCTIONS = frozenset({
     F.linear, F.bilinear, F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d,
     F.layer_norm, F.group_norm, F.batch_norm, F.instance_norm, F.rms_norm, F.scaled_dot_product_attention,
     torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.Tensor.bmm, torch.mm,
-    torch.Tensor.mm, torch.einsum, torch.addmm, torch.baddbmm,
+    torch.Tensor.mm, torch.einsum, torch.addmm, torch.baddbmm, F.gelu, F.softmax, torch.softmax, torch.Tensor.softmax,
 })  # fmt: skip
-# Functions whose bf16 *output* is widened: an embedding lookup reads a few rows of a large table.
-_WIDENED_OUTPUTS = frozenset({F.embedding, F.embedding_bag})
 _state = threading.local()  # _state.inside: a policed forward is running on this thread (nested models pass through)
 
 
@@ -93,26 +93,37 @@ def _warn_float32_fallback() -> None:
     logger.warning(
         f"This CPU ({platform.processor() or architecture()}) has no {missing}: torch runs bf16 matmuls and "
         "convolutions here many times slower than float32, so mamba_multimodal models compute in float32 under bf16 "
-        "autocast, and read bf16 weights into float32 (see README, 'bf16 on CPU')."
+        "autocast, and run the matmuls and convolutions of bf16 weights in float32 (see README, 'bf16 on CPU')."
     )
 
 
 class _Float32Compute(TorchFunctionMode):
-    """Gives `WIDENED_FUNCTIONS` float32 copies of their bf16 tensor arguments (autograd flows back through the
-    copies into bf16 parameters), and widens an embedding's bf16 output."""
+    """Runs `WIDENED_FUNCTIONS` on float32 copies of their bf16 tensor arguments, their output cast back to the dtype
+    of their first tensor argument (the activations: bf16 stays bf16 between ops, as on any CPU). Autograd flows back
+    through the copies into bf16 parameters."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in WIDENED_FUNCTIONS:
-            args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
-        output = func(*args, **kwargs)
-        if func in _WIDENED_OUTPUTS:
-            output = _widened(output)
+        if func not in WIDENED_FUNCTIONS:
+            return func(*args, **kwargs)
+        first = next(iter(_tensors(args)), None)
+        output = func(*_widened(args), **{key: _widened(value) for key, value in kwargs.items()})
+        if first is not None and first.dtype == torch.bfloat16 and isinstance(output, torch.Tensor):
+            output = output.to(torch.bfloat16)
         return output
 
 
+def _tensors(value):
+    """The tensors in `value`, also inside lists and tuples (einsum's operands), in order."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+
+
 def _widened(value):
-    """bf16 tensors (also inside a list or tuple, einsum's operands) as float32; anything else as it is."""
+    """bf16 tensors (also inside a list or tuple) as float32; anything else as it is."""
     if isinstance(value, torch.Tensor):
         return value.float() if value.dtype == torch.bfloat16 else value
     if isinstance(value, (list, tuple)):
