@@ -19,7 +19,7 @@ user gets) and with it forced off (what torch alone does on this CPU). `bf16 / f
 with native bf16 (AVX512-BF16, AMX-BF16). Each row: the median of `--repeats` timed calls after a warm-up call; a
 call that takes more than SLOW_CALL_S (torch alone in bf16 on a CPU without native bf16) is timed once.
 
-Usage: python bench/bench_dtype.py [--quick] [--repeats N] [--output PATH]
+Usage: python bench/bench_dtype.py [--quick] [--repeats N] [--models NAME ...] [--output PATH]
 Full runs write bench/results/bench_dtype.json; --quick (tiny configs, one call per row, no warm-up: the test) writes
 to the system temp folder unless --output is given. The 1-minute load average is recorded before and after.
 """
@@ -61,6 +61,7 @@ def build(name: str, quick: bool):
         MambaForCausalLM,
         MambaVisionConfig,
         MambaVisionForImageClassification,
+        VisionMambaConfig,
         VisionMambaModel,
         VLMambaForConditionalGeneration,
     )
@@ -88,7 +89,7 @@ def build(name: str, quick: bool):
             batch = 64
         return model, vlm_inputs(model.config, batch, length if quick else TEXT_TOKENS), batch
     if name == "vision-mamba":
-        model = VisionMambaModel(config if quick else type(config)())
+        model = VisionMambaModel(config if quick else VisionMambaConfig())
         batch = batch if quick else 64
         return model, {"pixel_values": torch.randn(batch, 3, model.config.image_size, model.config.image_size)}, batch
     if name == "coupled-mosei":
@@ -238,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="tiny configs, one call per row without warm-up (the test)"
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per row (default 3; --quick 1)")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="default: all")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     import torch
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
               "native_bf16": list(precision.native_bf16_flags()),
               "native_bf16_wanted": list(precision.NATIVE_BF16_FLAGS.get(precision.architecture(), ())),
               "load_average_before": os.getloadavg(), "rows": []}  # fmt: skip
-    for name in MODELS:
+    for name in args.models:
         report["rows"] += measure(name, args.quick, repeats, native)
     report["load_average_after"] = os.getloadavg()
     write_json(report, output)
