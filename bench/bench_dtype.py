@@ -57,6 +57,7 @@ def build(name: str, quick: bool):
     from transformers import MambaConfig
 
     from mamba_multimodal import (
+        CoupledMambaConfig,
         CoupledMambaForSequenceClassification,
         MambaForCausalLM,
         MambaVisionConfig,
@@ -94,7 +95,7 @@ def build(name: str, quick: bool):
         return model, {"pixel_values": torch.randn(batch, 3, model.config.image_size, model.config.image_size)}, batch
     if name == "coupled-mosei":
         if not quick:
-            config = type(config)(input_sizes={"text": 768, "audio": 74, "vision": 35}, hidden_size=128,
+            config = CoupledMambaConfig(input_sizes={"text": 768, "audio": 74, "vision": 35}, hidden_size=128,
                                   num_hidden_layers=3)  # fmt: skip
             batch, length = 32, 50
         model = CoupledMambaForSequenceClassification(config)
