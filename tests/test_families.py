@@ -5,8 +5,10 @@ too), the config's round trip, save/load (every tensor kept), batch independence
 keywords refused, a gradient for every parameter, gradient checkpointing (same outputs and gradients, every layer
 checkpointed), every scan backend against the float64 reference, and LoRA from the family's preset: every adapter
 trains, merged == unmerged, and the adapter reloaded onto the saved base reproduces the trained model (BatchNorm
-statistics included). A new family is one registry entry: these tests pick it up with no new code; per-family test
-files keep only what is specific to their family.
+statistics included); bf16 (`modeling.precision`): autocast on a CPU without native bf16 computes exactly as float32
+with no bf16 matmul, on one with it within bf16 tolerance, and bf16 weights compute their matmuls in float32. A
+new family is one registry entry: these tests pick it up with no new code; per-family test files keep only what is
+specific to their family.
 """
 
 import inspect
@@ -19,7 +21,7 @@ from peft import PeftModel
 from transformers import AutoConfig, PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from mamba_multimodal.modeling import ssm
+from mamba_multimodal.modeling import precision, ssm
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training import get_lora_model, lora_config_for
 from mamba_multimodal.training.tasks import TASKS
@@ -32,6 +34,12 @@ MERGE_TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}  # float32: merging reorders the 
 RELOAD_TOLERANCE = {"atol": 1e-6, "rtol": 0}
 BATCH_TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}  # float32: a batch of one takes other GEMM paths
 CHECKPOINT_TOLERANCE = {"atol": 1e-6, "rtol": 1e-6}  # float32: the recompute runs the same operations
+# bf16 against float32, as max |bf16 - float32| over max |float32| of each output and parameter gradient (bf16 errors
+# scale with the tensor; a wrong cast or scan is off by O(1)): bf16 compute (autocast on a CPU with native bf16), or
+# bf16 storage with float32 compute against the float32 model with the same rounded weights. Measured up to 2.6e-2 on
+# outputs, 8.2e-2 on gradients (8 significant bits through every layer of the backward, with cancellation in the
+# first layers' weight gradients).
+BF16_TOLERANCE = {"outputs": 5e-2, "gradients": 1.5e-1}
 BACKEND_TOLERANCE = {"atol": 1e-4, "rtol": 1e-3}  # float32 against float64
 CASES = [
     pytest.param(family, model_class, id=f"{family.name}-{model_class.__name__}")
@@ -137,6 +145,13 @@ def scalar_of_output(output) -> torch.Tensor:
     generator = torch.Generator().manual_seed(1)
     tensors = [t for t in tensors_of(output) if t.is_floating_point()]
     return sum((t * torch.randn(t.shape, generator=generator).to(t.dtype)).sum() for t in tensors)
+
+
+def assert_close_to_scale(actual, expected, tolerance: float, name: str = "") -> None:
+    """max |actual - expected| <= tolerance * max |expected| (bf16 errors scale with the tensor, not per element)."""
+    scale = expected.abs().max().item()
+    error = (actual.double() - expected.double()).abs().max().item()
+    assert error <= tolerance * scale, f"{name}: max-abs error {error:.2e} > {tolerance:.0e} x scale {scale:.2e}"
 
 
 def assert_all_close(actual, expected, tolerance):
@@ -461,3 +476,80 @@ def test_lora_config_for_fits_the_model_and_takes_overrides():
     assert config.modules_to_save.count("model.levels.0.blocks.0.norm1") == 1  # not added twice
     with pytest.raises(TypeError, match="'rank'"):
         lora_config_for(backbone, rank=4)
+
+
+# --------------------------------------------------------------------------------------------------- bf16
+class SlowBf16Ops(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the matmuls and convolutions (at the ATen level, after autocast) that receive a bf16 tensor: on a CPU
+    without native bf16 each runs many times slower than in float32."""
+
+    KINDS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product_flash_attention_for_cpu")
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        tensors = [t for t in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        if func.overloadpacket.__name__ in self.KINDS and any(t.dtype == torch.bfloat16 for t in tensors):
+            self.seen.append(func.overloadpacket.__name__)
+        return func(*args, **kwargs)
+
+
+def bf16_run(model, inputs, native: bool, monkeypatch, autocast: bool):
+    """`outputs_and_gradients` on a CPU with (`native`) or without native bf16, the forward under bf16 autocast or
+    not (the backward outside it, as torch's AMP recipe and Trainer run it); and the slow bf16 ops that ran."""
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: native)
+    model.zero_grad()
+    with SlowBf16Ops() as recorder:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            output = model(**inputs)
+            scalar = scalar_of_output(output)
+        scalar.backward()
+    gradients = {name: p.grad.clone() for name, p in model.named_parameters()}
+    return [t.detach() for t in tensors_of(output)], gradients, recorder.seen
+
+
+@pytest.mark.parametrize(("family", "model_class"), CASES)
+def test_bf16_autocast_on_a_cpu_without_native_bf16_computes_exactly_as_float32(family, model_class, monkeypatch):
+    model = build(family, model_class)
+    inputs = inputs_for(model_class, model.config, with_labels=True)
+    expected_outputs, expected_gradients = outputs_and_gradients(model, inputs)
+    outputs, gradients, slow_ops = bf16_run(model, inputs, native=False, monkeypatch=monkeypatch, autocast=True)
+    assert not slow_ops, f"bf16 matmuls or convolutions ran: {sorted(set(slow_ops))}"
+    assert_all_close(outputs, expected_outputs, {"atol": 0, "rtol": 0})
+    assert_all_close(list(gradients.values()), list(expected_gradients.values()), {"atol": 0, "rtol": 0})
+
+
+@pytest.mark.parametrize(("family", "model_class"), CASES)
+def test_bf16_autocast_on_a_cpu_with_native_bf16_computes_in_bf16_within_tolerance(family, model_class, monkeypatch):
+    model = build(family, model_class)
+    inputs = inputs_for(model_class, model.config, with_labels=True)
+    expected_outputs, expected_gradients = outputs_and_gradients(model, inputs)
+    outputs, gradients, slow_ops = bf16_run(model, inputs, native=True, monkeypatch=monkeypatch, autocast=True)
+    assert slow_ops, "autocast ran no bf16 matmul"
+    for index, (output, expected) in enumerate(zip(outputs, expected_outputs, strict=True)):
+        assert_close_to_scale(output, expected, BF16_TOLERANCE["outputs"], f"output {index}")
+    for name, gradient in gradients.items():
+        assert gradient.dtype == torch.float32, name  # autocast keeps the parameters (and their gradients) float32
+        assert_close_to_scale(gradient.float(), expected_gradients[name], BF16_TOLERANCE["gradients"], name)
+
+
+@pytest.mark.parametrize(("family", "model_class"), CASES)
+def test_bf16_weights_on_a_cpu_without_native_bf16_compute_in_float32(family, model_class, monkeypatch):
+    """bf16 storage: no slow bf16 matmul runs, the outputs are within bf16 tolerance of the float32 model, and a
+    training step reaches every bf16 parameter."""
+    model = build(family, model_class).bfloat16()
+    inputs = inputs_for(model_class, model.config, with_labels=True)
+    # as bf16 models take images (in their weights' dtype), so that both runs see the same values
+    inputs = {key: value.bfloat16().float() if value.is_floating_point() else value for key, value in inputs.items()}
+    # the float32 model with the same (bf16-rounded) weights
+    expected_outputs, expected_gradients = outputs_and_gradients(build(family, model_class).bfloat16().float(), inputs)
+    outputs, gradients, slow_ops = bf16_run(model, inputs, native=False, monkeypatch=monkeypatch, autocast=False)
+    assert not slow_ops, f"bf16 matmuls or convolutions ran: {sorted(set(slow_ops))}"
+    for index, (output, expected) in enumerate(zip(outputs, expected_outputs, strict=True)):
+        assert_close_to_scale(output, expected, BF16_TOLERANCE["outputs"], f"output {index}")
+    for name, gradient in gradients.items():
+        assert gradient.dtype == torch.bfloat16 and torch.isfinite(gradient).all(), name
+        assert_close_to_scale(gradient.float(), expected_gradients[name], BF16_TOLERANCE["gradients"], name)

@@ -110,6 +110,36 @@ def test_bf16_inputs_accumulate_in_fp32_and_return_bf16(backend):
         torch.testing.assert_close(grads[name], grads_ref[name], atol=BF16_RTOL * 4, rtol=BF16_RTOL, msg=name)
 
 
+@pytest.mark.skipif(ssm_cpu.load() is None, reason="no C++ kernel here")
+@pytest.mark.parametrize("time_major", [False, True], ids=["B-C-contiguous", "B-C-transposed-as-the-mixer-gives"])
+def test_the_kernel_scans_bf16_storage_exactly_as_its_float32_widening(time_major):
+    """bf16 storage, float32 accumulation: the kernel's scan of bf16 tensors is its scan of the same values widened
+    to float32 (converted in the one copy that lays B and C out time-major), in either layout of B and C, on outputs
+    and gradients; only the bf16 output and gradients are rounded."""
+    backend = "cpu"
+    inputs = make_scan_inputs(2, 8, 4, 33)
+    if time_major:  # the mixer's x_proj(...).split(...) gives B and C as (b, l, n), transposed to (b, n, l)
+        for name in ("B", "C"):
+            inputs[name] = inputs[name].detach().transpose(1, 2).contiguous().transpose(1, 2)
+    stored = {k: v if k in ("A", "D", "delta_bias") else v.detach().bfloat16() for k, v in inputs.items()}
+    widened = {k: v.detach().float() for k, v in stored.items()}
+    # weights that bf16 holds exactly: both runs then start their backward from the same output gradient
+    weights = [torch.randn(2, 8, 33).bfloat16().float(), torch.randn(2, 8, 4)]
+
+    def scan(inputs):
+        leaves = {k: v.detach().requires_grad_() for k, v in inputs.items()}
+        out, last = ssm.selective_scan(**leaves, delta_softplus=True, return_last_state=True, backend=backend)
+        ((out.float() * weights[0]).sum() + (last * weights[1]).sum()).backward()
+        return out, last, {k: v.grad for k, v in leaves.items()}
+
+    out, last, grads = scan(stored)
+    out_widened, last_widened, grads_widened = scan(widened)
+    torch.testing.assert_close(out, out_widened.bfloat16(), atol=0, rtol=0)
+    torch.testing.assert_close(last, last_widened, atol=0, rtol=0)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, grads_widened[name].to(grad.dtype), atol=0, rtol=0, msg=name)
+
+
 def test_reference_and_the_scan_with_every_state_agree_with_an_independent_float64_loop():
     """The reference and `selective_scan_states` (assisted decoding's rollback), against the equations written out
     step by step in float64, from a nonzero initial state."""

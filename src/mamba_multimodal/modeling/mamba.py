@@ -51,6 +51,7 @@ from .cache_utils import (
     recurrent_states_to_keep,
 )
 from .mamba_decode import decode_stack, fused_decode_plan, fused_linear
+from .precision import float32_unless_native_bf16
 from .ssm import _announce, causal_conv1d_update, selective_scan, selective_scan_states, selective_state_update
 
 logger = logging.get_logger(__name__)
@@ -344,6 +345,7 @@ class MambaModel(MambaPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
     def forward(
@@ -467,6 +469,7 @@ class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, Generatio
             super().prepare_inputs_for_generation, input_ids, attention_mask, is_first_iteration, **kwargs
         )
 
+    @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
     def forward(

@@ -55,6 +55,7 @@ from ..hub_mixin import HubModelMixin
 from .cache_utils import LegacyCacheOutputMixin, check_forward_kwargs, legacy_cache_names
 from .mamba import MambaMixerParameters, init_mamba_mixer
 from .pooling_coupled_mamba import fuse
+from .precision import float32_unless_native_bf16
 from .ssm import _is_tracing, causal_conv1d_update
 from .ssm_coupled import coupled_scan, coupled_state_update
 from .streaming_coupled_mamba import (
@@ -364,6 +365,7 @@ class CoupledMambaModel(CoupledMambaPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
     def forward(
@@ -479,6 +481,7 @@ class CoupledMambaForSequenceClassification(CoupledMambaPreTrainedModel):
         self.classifier = CoupledMambaClassificationHead(config)
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
     def forward(

@@ -43,6 +43,7 @@ from transformers.utils.generic import can_return_tuple
 from ..configuration.configuration_mambavision import MambaVisionConfig
 from ..hub_mixin import HubModelMixin
 from .cache_utils import check_forward_kwargs
+from .precision import float32_unless_native_bf16
 from .ssm import selective_scan
 
 try:  # transformers >= 5.2x; older 5.x releases keep it in utils
@@ -451,6 +452,7 @@ class MambaVisionModel(MambaVisionPreTrainedModel):
         self.model = MambaVisionNetwork(config)
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     def forward(
         self,
@@ -481,6 +483,7 @@ class MambaVisionForImageClassification(MambaVisionPreTrainedModel):
         self.model = MambaVisionNetwork(config, num_labels=config.num_labels)
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     def forward(
         self,
@@ -513,6 +516,7 @@ class MambaVisionBackbone(BackboneMixin, MambaVisionPreTrainedModel):
         self.num_features = [config.dim, *config.hidden_sizes]
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     def forward(
         self,

@@ -26,6 +26,7 @@ from ..configuration.configuration_vision_mamba import VisionMambaConfig
 from ..hub_mixin import HubModelMixin
 from .cache_utils import check_forward_kwargs
 from .mamba import MambaMixer, MambaRMSNorm, init_mamba_mixer
+from .precision import float32_unless_native_bf16
 
 
 def _check_pixel_values(pixel_values, num_channels: int, image_size: int) -> None:
@@ -142,6 +143,7 @@ class VisionMambaModel(VisionMambaPreTrainedModel):
         self.norm = MambaRMSNorm(config.hidden_size, eps=config.layer_norm_epsilon)
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     def forward(
         self,

@@ -49,6 +49,7 @@ from .mamba import (
 )
 from .modeling_mambavision import MambaVisionModel
 from .modeling_vision_mamba import VisionMambaModel, _check_pixel_values
+from .precision import float32_unless_native_bf16
 
 
 class VLMambaPatches(nn.Module):
@@ -144,6 +145,7 @@ class VLMambaModel(VLMambaPreTrainedModel):
         self.language_model = MambaModel(config.text_config)
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     def get_image_features(
         self,
@@ -354,6 +356,7 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
             model_inputs["pixel_values"] = pixel_values
         return model_inputs
 
+    @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
     def forward(
@@ -428,6 +431,7 @@ class VLMambaForImageTextClassification(VLMambaPreTrainedModel):
         self.score = nn.Linear(width, config.num_labels)
         self.post_init()
 
+    @float32_unless_native_bf16
     @can_return_tuple
     def forward(
         self,

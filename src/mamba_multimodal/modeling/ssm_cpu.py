@@ -266,7 +266,15 @@ def _ptr(tensor: torch.Tensor | None):
 
 
 def _f32(tensor: torch.Tensor | None) -> torch.Tensor | None:
-    return None if tensor is None else tensor.detach().to(torch.float32).contiguous()
+    """A contiguous float32 tensor: `tensor` itself when it is one, else one copy. A bf16 tensor is converted and laid
+    out in that one copy (`.to(float32)` alone keeps a transposed layout, which `.contiguous()` would copy again;
+    `.to` ignores `memory_format` when the dtype already fits, hence the two cases)."""
+    if tensor is None:
+        return None
+    tensor = tensor.detach()
+    if tensor.dtype == torch.float32:
+        return tensor.contiguous()
+    return tensor.to(torch.float32, memory_format=torch.contiguous_format)
 
 
 def _kernel_inputs(u, delta, A, B, C, D, z, delta_bias) -> list[torch.Tensor | None]:

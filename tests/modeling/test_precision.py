@@ -1,0 +1,164 @@
+"""The bf16 policy (`modeling.precision`): which CPUs count as having native bf16, the one warning on those that do
+not, the cases the generic tests over every family (tests/test_families.py, "bf16") leave out (bf16 inputs,
+accelerate's `--bf16` wrapper around the forward, gradient checkpointing over bf16 weights), and the per-op bf16
+tolerance the README states."""
+
+import logging
+import platform
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+
+from mamba_multimodal.modeling import precision, ssm
+from mamba_multimodal.registry import FAMILIES
+
+X86_AVX2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma f16c\n"
+X86_AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+ARM_BF16 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+
+
+@pytest.fixture
+def fresh_detection():
+    precision.native_bf16_flags.cache_clear()
+    precision._warn_float32_fallback.cache_clear()
+    yield
+    precision.native_bf16_flags.cache_clear()
+    precision._warn_float32_fallback.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("machine", "cpuinfo", "expected"),
+    [("x86_64", X86_AVX2, ()), ("x86_64", X86_AMX, ("avx512_bf16", "amx_bf16")), ("aarch64", ARM_BF16, ("bf16",)),
+     ("aarch64", X86_AVX2, ())],
+)  # fmt: skip
+def test_native_bf16_is_read_from_the_cpus_flags(machine, cpuinfo, expected, monkeypatch, fresh_detection):
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.delattr(torch.cpu, "get_capabilities", raising=False)  # the /proc/cpuinfo path (older torch)
+    monkeypatch.setattr(precision, "Path", lambda _: type("Text", (), {"read_text": lambda self: cpuinfo})())
+    assert precision.native_bf16_flags() == expected
+    assert precision.has_native_bf16() == bool(expected)
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads /proc/cpuinfo")
+def test_this_cpu_is_detected_as_its_cpuinfo_says(fresh_detection):
+    flags = precision.cpuinfo_flags(Path("/proc/cpuinfo").read_text())
+    wanted = precision.NATIVE_BF16_FLAGS.get(precision.architecture(), ())
+    assert precision.has_native_bf16() == any(flag in flags for flag in wanted)
+
+
+def tiny(family: str, auto_name: str):
+    torch.manual_seed(0)
+    family = FAMILIES[family]
+    return family.auto_models[auto_name](family.tiny_config()).eval()
+
+
+def pixel_inputs(model, batch=2) -> dict:
+    size = model.config.image_size
+    return {"pixel_values": torch.randn(batch, 3, size, size), "labels": torch.tensor([0, 1][:batch])}
+
+
+def fallback_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == precision.__name__ and r.levelno == logging.WARNING]
+
+
+def test_the_fallback_is_announced_once_naming_the_missing_instructions(monkeypatch, caplog, fresh_detection):
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    model = tiny("mambavision", "AutoModelForImageClassification")
+    inputs = pixel_inputs(model)
+    with caplog.at_level(logging.WARNING, logger=precision.__name__):
+        model(**inputs)  # float32 without autocast: nothing to say
+        assert not fallback_warnings(caplog)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(**inputs)
+            model(**inputs)
+        model.bfloat16()(**inputs)
+    (warning,) = fallback_warnings(caplog)
+    assert "avx512_bf16 or amx_bf16" in warning and "float32" in warning
+
+
+def test_a_cpu_with_native_bf16_hears_nothing(monkeypatch, caplog, fresh_detection):
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: True)
+    model = tiny("mambavision", "AutoModelForImageClassification")
+    with caplog.at_level(logging.WARNING, logger=precision.__name__), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(**pixel_inputs(model))
+    assert not fallback_warnings(caplog)
+
+
+def test_bf16_inputs_under_autocast_are_widened_for_float32_weights(monkeypatch):
+    """Coupled Mamba's feature processor can hand bf16 features (dtype="bfloat16"); autocast took them on any CPU."""
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
+    model = tiny("coupled_mamba", "AutoModelForSequenceClassification")
+    sizes = zip(model.config.modalities, model.config.input_sizes, strict=True)
+    features = {f"{modality}_features": torch.randn(2, 5, size) for modality, size in sizes}
+    rounded = {name: value.bfloat16() for name, value in features.items()}
+    with torch.no_grad():
+        expected = model(**{name: value.float() for name, value in rounded.items()}).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(**rounded).logits
+    assert logits.dtype == torch.float32
+    torch.testing.assert_close(logits, expected, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_accelerates_bf16_wrapper_meets_the_policy_inside_the_forward(native, monkeypatch):
+    """Trainer's `--bf16` on CPU: accelerate wraps `model.forward` in bf16 autocast; the policy runs inside it."""
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: native)
+    model = tiny("mambavision", "AutoModelForImageClassification")
+    inputs = pixel_inputs(model)
+    with torch.no_grad():
+        expected = model(**inputs).logits
+        prepared = Accelerator(mixed_precision="bf16", cpu=True).prepare_model(model)
+        logits = prepared(**inputs).logits
+    if native:
+        assert not torch.equal(logits, expected)  # bf16 matmuls ran
+        torch.testing.assert_close(logits, expected, atol=5e-2 * expected.abs().max().item(), rtol=0)
+    else:
+        torch.testing.assert_close(logits, expected, atol=0, rtol=0)
+
+
+def test_gradient_checkpointing_over_bf16_weights_trains_in_bf16(monkeypatch):
+    """Its recomputation runs in the backward, outside the forward's float32 compute: the step stays in bf16."""
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
+    model = tiny("mamba", "AutoModelForCausalLM").bfloat16().train()
+    enable = getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)
+    enable()
+    input_ids = torch.randint(3, model.config.vocab_size, (2, 6))
+    loss = model(input_ids=input_ids, labels=input_ids).loss
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and p.grad.dtype == torch.bfloat16 for p in model.parameters())
+
+
+# The per-op tolerance the README states: max |bf16 - float32| over max |float32|, bf16 inputs and output, float32
+# accumulation (measured at most 6e-3: one rounding of the inputs and one of the output, 2^-8 = 3.9e-3 each).
+PER_OP_TOLERANCE = 1e-2
+
+
+def per_op_case(op: str):
+    """(function, float32 arguments, the indices of those stored in bf16): the scan's A and D stay float32, as the
+    mixers pass them."""
+    if op == "linear":
+        return F.linear, (torch.randn(64, 512), torch.randn(1024, 512) / 512**0.5), (0, 1)
+    if op == "conv2d":
+        return partial(F.conv2d, padding=1), (torch.randn(4, 64, 28, 28), torch.randn(64, 64, 3, 3) / 24), (0, 1)
+    if op == "causal conv1d":
+        return partial(F.conv1d, groups=256, padding=3), (torch.randn(4, 256, 128), torch.randn(256, 1, 4) / 2), (0, 1)
+    b, d, n, l = 2, 64, 16, 256
+    u, delta, z, B, C = torch.randn(b, d, l), torch.randn(b, d, l) * 0.5, torch.randn(b, d, l), *torch.randn(2, b, n, l)
+    A, D = -torch.rand(d, n) * 2 - 0.1, torch.randn(d)
+    return partial(ssm.selective_scan, delta_softplus=True), (u, delta, A, B, C, D, z), (0, 1, 3, 4, 6)
+
+
+@pytest.mark.parametrize("op", ["linear", "conv2d", "causal conv1d", "selective scan"])
+def test_each_op_in_bf16_is_within_the_stated_tolerance_of_float32(op):
+    function, arguments, stored_in_bf16 = per_op_case(op)
+    expected = function(*arguments)
+    actual = function(*(a.bfloat16() if i in stored_in_bf16 else a for i, a in enumerate(arguments)))
+    assert actual.dtype == torch.bfloat16
+    error = (actual.double() - expected.double()).abs().max() / expected.abs().max()
+    assert error <= PER_OP_TOLERANCE, f"{op}: {error:.1e}"
