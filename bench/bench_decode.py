@@ -261,10 +261,13 @@ def parse_llama_bench(report: str) -> dict[str, dict[str, float]]:
 
 
 def run_llama_bench(paths: list[Path], prefill: int, decode: int, repeats: int) -> dict[str, dict[str, float]]:
+    """llama-bench's rates for each GGUF file; its JSON kept next to the first one."""
     models = [argument for path in paths for argument in ("-m", str(path))]
     command = [llama_cpp_binary("llama-bench"), *models, "-p", str(prefill), "-n", str(decode), "-t", str(THREADS),
                "-r", str(repeats), "-o", "json"]  # fmt: skip
-    return parse_llama_bench(captured(command).decode())
+    report = captured(command).decode()
+    (paths[0].parent / "llama-bench.json").write_text(report)
+    return parse_llama_bench(report)
 
 
 def byte_decoder() -> dict[str, int]:
@@ -373,22 +376,22 @@ def print_table(title: str, rows: list[dict]) -> None:
               f"{same_tokens_cell(row)} |")  # fmt: skip
 
 
-def bench_shape(name: str, shape: dict, args, bandwidth_gbs: float, work: Path, with_llama_cpp: bool) -> dict:
+def bench_torch(name: str, shape: dict, args) -> dict:
+    """The shape's weights folder and its torch rows (ours fp32 first: the tokens' reference)."""
     import torch
 
     prefill, decode = (QUICK_PREFILL, QUICK_DECODE) if args.quick else (PREFILL, DECODE)
     repeats = 1 if args.quick else REPEATS
-    folder = make_weights(shape, work / name / "hf")
+    folder = make_weights(shape, args.work_dir / name / "hf")
     prompt = torch.randint(0, shape["vocab_size"], (1, prefill), generator=torch.Generator().manual_seed(1))
     rows = [measure_torch(runtime, dtype, folder, prompt, decode, repeats) for runtime, dtype in TORCH_RUNTIMES]
-    if with_llama_cpp:
-        rows += measure_llama_cpp(folder, work / name, prefill, decode, repeats, args.convert_python)
-    finish_rows(rows, bandwidth_gbs)
     parameters = sum(p.numel() for p in load_model("ours", "fp32", folder).parameters())
-    print_table(f"{name}: {shape}, {parameters / 1e6:.1f} M parameters, prefill {prefill}, decode {decode}, batch 1, "
-                f"{THREADS} threads, bound at {bandwidth_gbs:.1f} GB/s", rows)  # fmt: skip
     return {"shape": {**COMMON_SHAPE, **shape}, "parameters": parameters, "prefill": prefill, "decode": decode,
             "decode_prompt": prompt[0, :1].tolist(), "repeats": repeats, "rows": rows}  # fmt: skip
+
+
+def llama_cpp_built() -> bool:
+    return all(llama_cpp_binary(name).exists() for name in LLAMA_CPP_TARGETS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -410,9 +413,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable_progress_bar()
     if args.build_llama_cpp and not args.skip_llama_cpp:
         build_llama_cpp()
-    with_llama_cpp = not args.skip_llama_cpp and all(llama_cpp_binary(n).exists() for n in LLAMA_CPP_TARGETS)
-    if not args.skip_llama_cpp and not with_llama_cpp:
-        print(f"llama.cpp is not built in {LLAMA_CPP_DIR}: its rows are skipped (build it: --build-llama-cpp)")
     report = machine()
     print(f"CPU: {report['cpu']}, flags: {' '.join(report['cpu_flags'])}; torch {report['torch']}, "
           f"transformers {report['transformers']}, {THREADS} threads")  # fmt: skip
@@ -422,8 +422,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         shapes = {"quick": QUICK_SHAPE}
     bandwidth = memory_bandwidth_gbs(2**20 if args.quick else 2**27, 1 if args.quick else REPEATS)
-    results = {name: bench_shape(name, shape, args, bandwidth, args.work_dir, with_llama_cpp)
-               for name, shape in shapes.items()}  # fmt: skip
+    results = {name: bench_torch(name, shape, args) for name, shape in shapes.items()}
+    # llama.cpp after every torch row: the binaries are looked for only now
+    with_llama_cpp = not args.skip_llama_cpp and llama_cpp_built()
+    if not args.skip_llama_cpp and not with_llama_cpp:
+        print(f"llama.cpp is not built in {LLAMA_CPP_DIR}: its rows are skipped (build it: --build-llama-cpp)")
+    for name, result in results.items():
+        if with_llama_cpp:
+            folder = args.work_dir / name / "hf"
+            sizes = (result["prefill"], result["decode"], result["repeats"])
+            result["rows"] += measure_llama_cpp(folder, folder.parent, *sizes, args.convert_python)
+        finish_rows(result["rows"], bandwidth)
+        title = (f"{name}: {shapes[name]}, {result['parameters'] / 1e6:.1f} M parameters, prefill {result['prefill']}, "
+                 f"decode {result['decode']}, batch 1, {THREADS} threads, bound at {bandwidth:.1f} GB/s")  # fmt: skip
+        print_table(title, result["rows"])
     load_after = os.getloadavg()[0]
     print(f"\n1-minute load average after: {load_after:.2f}")
     output = {"machine": report, "load_average_1min_before": load_before, "load_average_1min_after": load_after,
