@@ -11,6 +11,8 @@ from tokenizers import decoders, pre_tokenizers
 from transformers import MambaForCausalLM as TransformersMambaForCausalLM
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
+# What `llama-bench -m model-f32.gguf -m model-q8_0.gguf -p 32 -n 8 -t 2 -r 3 -o json` printed on the demo shape.
+LLAMA_BENCH_OUTPUT = Path(__file__).resolve().parent / "fixtures" / "llama_bench.json"
 
 
 @pytest.fixture
@@ -57,6 +59,15 @@ def test_the_quick_run_reports_every_torch_runtime_and_true_token_claims(bench_d
     assert rows[1]["same_tokens"]  # transformers' fp32 model decodes the same tokens as ours
     printed = capsys.readouterr().out
     assert "| transformers | fp32 |" in printed and "1-minute load average before" in printed
+
+
+def test_llama_bench_json_gives_the_median_rate_of_each_file_and_test(bench_decode):
+    rates = bench_decode.parse_llama_bench(LLAMA_BENCH_OUTPUT.read_text())
+
+    assert rates == {
+        "model-f32.gguf": {"prefill_tokens_per_s": 14.417, "decode_tokens_per_s": 3.54348},
+        "model-q8_0.gguf": {"prefill_tokens_per_s": 21.6821, "decode_tokens_per_s": 17.8674},
+    }
 
 
 def test_token_bytes_match_the_byte_level_decoder_of_tokenizers(bench_decode):
