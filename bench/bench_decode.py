@@ -245,7 +245,7 @@ def convert_to_gguf(folder: Path, output: Path, python: Path, directory: Path = 
             captured(command)
         environment = {**os.environ, "PYTHONPATH": str(source / "gguf-py")}
         facts = captured([python, "-c", GGUF_FACTS, path], env=environment)
-        converted[gguf_type] = {"path": path, **json.loads(facts.stdout)}
+        converted[gguf_type] = {"path": path, **json.loads(facts)}
     return converted
 
 
