@@ -191,5 +191,12 @@ bench: install
 	$(PY) bench/bench_coupled.py
 	$(PY) bench/bench_vlm.py
 
+# Decoding and prefill against llama.cpp and transformers' Mamba on the same weights (bench/bench_decode.py): llama.cpp
+# is built once from the llama-cpp-python sdist into ~/.cache/mamba_multimodal/ (minutes on 2 cores).
+# BENCH_DECODE_ARGS="--shape demo", "--skip-llama-cpp" or "--quick" (seconds) narrow it.
+.PHONY: bench-decode
+bench-decode: install
+	$(PY) bench/bench_decode.py --build-llama-cpp $(BENCH_DECODE_ARGS)
+
 clean:
 	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_LATEST) $(VENV_TORCH_FLOOR) $(VENV_CUDA_STANDIN) $(VENV_LMMS_EVAL) $(VENV_SPACE) $(VENV_DEEPSPEED) build dist src/*.egg-info .pytest_cache .upstream
