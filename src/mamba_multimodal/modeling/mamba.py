@@ -50,7 +50,7 @@ from .cache_utils import (
     legacy_cache_names,
     recurrent_states_to_keep,
 )
-from .mamba_decode import decode_stack, fused_decode_plan, fused_linear
+from .mamba_decode import decode_stack, fused_decode_plan, fused_linear, without_function_modes
 from .precision import float32_unless_native_bf16
 from .ssm import _announce, causal_conv1d_update, selective_scan, selective_scan_states, selective_state_update
 
@@ -372,10 +372,12 @@ class MambaModel(MambaPreTrainedModel):
             use_cache = False
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
-        table = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states)
-        if table is not None:
-            hidden_states, all_hidden_states = decode_stack(self, table, inputs_embeds, cache, attention_mask), None
-        else:
+        with without_function_modes():  # the plan reads ~12 tensors a layer: keep a mode's hook off each access
+            table = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states)
+            if table is not None:
+                hidden_states = decode_stack(self, table, inputs_embeds, cache, attention_mask)
+                all_hidden_states = None
+        if table is None:
             hidden_states, all_hidden_states = self._blocks(inputs_embeds, cache, attention_mask, output_hidden_states)
         cache = cache if use_cache else None
         return MambaOutput(last_hidden_state=hidden_states, cache=cache, hidden_states=all_hidden_states)
@@ -432,7 +434,8 @@ def head_logits(
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         hidden_states = hidden_states[:, keep]
     hidden_states = hidden_states.to(lm_head.weight.dtype)
-    logits = fused_linear(lm_head, hidden_states, backend)
+    with without_function_modes():
+        logits = fused_linear(lm_head, hidden_states, backend)
     return lm_head(hidden_states).float() if logits is None else logits
 
 

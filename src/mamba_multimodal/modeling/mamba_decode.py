@@ -29,6 +29,13 @@ FUSED_BACKENDS = ("auto", "cpu")  # scan_backend values that let the fused step 
 MAX_HEAD_ROWS = 16  # a GEMV streams the weights once per call; more rows (a prefill's logits) are torch's GEMM
 
 
+def without_function_modes():
+    """A context in which torch function modes (`precision`'s float32 compute for bf16 weights on a CPU without
+    native bf16) do not see torch calls: the fused step's own calls (pointer and layout checks, conversions) need none
+    of them, and a mode's Python hook on each of its ~300 tensor accesses a step cost ~10% of a 130M model's step."""
+    return torch._C.DisableTorchFunction()
+
+
 def _global_hooks() -> bool:
     """Whether a global module hook is registered (it would see no module call inside the fused step)."""
     modules = nn.modules.module
@@ -198,4 +205,11 @@ def fused_linear(linear: nn.Module, inputs: torch.Tensor, backend: str = "auto")
     return out.reshape(*inputs.shape[:-1], weight.shape[0])
 
 
-__all__ = ["FUSED_BACKENDS", "FUSED_DTYPES", "decode_stack", "fused_decode_plan", "fused_linear"]
+__all__ = [
+    "FUSED_BACKENDS",
+    "FUSED_DTYPES",
+    "decode_stack",
+    "fused_decode_plan",
+    "fused_linear",
+    "without_function_modes",
+]
