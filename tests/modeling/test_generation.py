@@ -67,10 +67,10 @@ GENERATING_MODELS = {
 }  # fmt: skip
 
 
-def left_padded_prompts(opening, lengths=(4, 9)):
+def left_padded_prompts(opening=(), lengths=(4, 9)):
     """(b, width) token ids and mask: `opening` (a VLM's image tokens) then `length` random text tokens per row,
     left-padded with pad id 0."""
-    rows = [torch.tensor(opening + torch.randint(3, IMAGE_TOKEN, (length,)).tolist()) for length in lengths]
+    rows = [torch.tensor([*opening, *torch.randint(3, IMAGE_TOKEN, (length,)).tolist()]) for length in lengths]
     width = max(len(row) for row in rows)
     input_ids = torch.zeros(len(rows), width, dtype=torch.long)
     mask = torch.zeros(len(rows), width, dtype=torch.long)

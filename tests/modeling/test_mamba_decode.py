@@ -7,14 +7,12 @@ import copy
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+from test_generation import IMAGE_TOKEN, VOCAB, left_padded_prompts
 from transformers import MambaConfig
 
 from mamba_multimodal import MambaForCausalLM, VLMambaConfig, VLMambaForConditionalGeneration
 from mamba_multimodal.modeling import mamba, mamba_decode, ssm_cpu
 from mamba_multimodal.modeling.cache_utils import RECURRENT_CACHE_RELEASE, SUPPORTS_STATE_ROLLBACK
-
-VOCAB = 64
-IMAGE_TOKEN = VOCAB - 1
 
 
 def text_config(hidden_size=32, num_hidden_layers=2, **overrides):
@@ -64,17 +62,6 @@ def fused_steps(monkeypatch):
     decode_stack = mamba.decode_stack
     monkeypatch.setattr(mamba, "decode_stack", lambda *args: (calls.append(1), decode_stack(*args))[1])
     return calls
-
-
-def left_padded_prompts(opening=(), lengths=(4, 9)):
-    rows = [torch.tensor([*opening, *torch.randint(3, IMAGE_TOKEN, (length,)).tolist()]) for length in lengths]
-    width = max(len(row) for row in rows)
-    input_ids = torch.zeros(len(rows), width, dtype=torch.long)
-    mask = torch.zeros(len(rows), width, dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, width - len(row) :] = row
-        mask[i, width - len(row) :] = 1
-    return input_ids, mask
 
 
 @torch.no_grad()
