@@ -410,17 +410,19 @@ class StepsRun(TrainerCallback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
 def test_an_interrupted_run_resumed_as_printed_ends_with_the_weights_of_an_uninterrupted_one(
-    tmp_path, monkeypatch, capsys
+    lora, tmp_path, monkeypatch, capsys
 ):
     """Ctrl-C during step 5 (after checkpoint-3, before checkpoint-6: the work since the checkpoint is lost, as with
     a real Ctrl-C between two saves). Resumed with the printed command, the run restores the weights, optimizer,
     scheduler, RNG states and its place in the epoch from checkpoint-3 and runs steps 4-6 only. The weights then equal
     the uninterrupted run's bit for bit: the same operations on the same values in the same order (CPU, one process).
-    A restart from step 0 would equal them too, so the steps run after the resume are counted."""
+    A restart from step 0 would equal them too, so the steps run after the resume are counted. With --lora the
+    checkpoint holds the adapters (and their optimizer state) on the frozen base."""
     options = ["image-classification", *TINY_RUN[:2], "--max-steps", "6", "--save-steps", "3", "--max-train-samples",
                "16", "--per-device-train-batch-size", "4", "--max-eval-samples", "4",
-               "--disable-tqdm", "True"]  # fmt: skip
+               "--disable-tqdm", "True", *(["--lora"] if lora else [])]  # fmt: skip
     whole, interrupted = tmp_path / "whole", tmp_path / "interrupted"
     code, _, _ = run(["train", *options, "--output-dir", str(whole)], capsys)
     assert code == 0
