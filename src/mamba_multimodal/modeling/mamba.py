@@ -427,15 +427,18 @@ def head_logits(
     lm_head: nn.Linear, hidden_states: torch.Tensor, logits_to_keep: int | torch.Tensor, backend: str = "auto"
 ) -> torch.Tensor:
     """float32 logits (b, l', vocab) of the last `logits_to_keep` positions of hidden_states (b, l, d): all for 0,
-    the given positions for a tensor of indices (transformers' convention). Generation's few rows on CPU go through
-    the C++ kernel's GEMV (`mamba_decode.fused_linear`; `backend`: the config's `scan_backend`, "pytorch" forces
-    torch's product), which streams the weights faster than torch's."""
+    the given positions for a tensor of indices (transformers' convention). Generation's one position per row goes
+    through the C++ kernel's GEMV on CPU (`mamba_decode.fused_linear`; `backend`: the config's `scan_backend`,
+    "pytorch" forces torch's product), which streams the weights faster than torch's. Logits of whole sequences
+    (training, scoring) stay torch's, so that they are the same with and without autograd (PEFT's wrapper, tests)."""
     if logits_to_keep:
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         hidden_states = hidden_states[:, keep]
     hidden_states = hidden_states.to(lm_head.weight.dtype)
-    with without_function_modes():
-        logits = fused_linear(lm_head, hidden_states, backend)
+    logits = None
+    if hidden_states.shape[1] == 1:
+        with without_function_modes():
+            logits = fused_linear(lm_head, hidden_states, backend)
     return lm_head(hidden_states).float() if logits is None else logits
 
 
