@@ -23,6 +23,7 @@ from torch import nn
 
 from . import ssm_cpu
 from .cache_utils import cached_states, count_step_in_place, is_recording_past
+from .ssm import _device_type  # the dispatch's device seam (tests/cuda_standin.py runs CPU tensors as "cuda")
 
 FUSED_DTYPES = (torch.float32, torch.bfloat16)  # the weight storages the kernel reads
 FUSED_BACKENDS = ("auto", "cpu")  # scan_backend values that let the fused step run ("pytorch" forces the reference)
@@ -122,7 +123,7 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
         or output_hidden_states
         or inputs_embeds.shape[1] != 1
         or torch.is_grad_enabled()
-        or not inputs_embeds.is_cpu
+        or _device_type(inputs_embeds) != "cpu"
         or dtype not in FUSED_DTYPES
         or getattr(model.config, "scan_backend", "auto") not in FUSED_BACKENDS
         or not _fits(model.norm_f.weight, dtype)
@@ -186,7 +187,7 @@ def fused_linear(linear: nn.Module, inputs: torch.Tensor, backend: str = "auto")
         or weight.dtype not in FUSED_DTYPES
         or not (_fits(weight, weight.dtype) and _fits(linear.bias, weight.dtype))
         or inputs.dtype != weight.dtype
-        or not inputs.is_cpu
+        or _device_type(inputs) != "cpu"
         or not 0 < rows <= MAX_HEAD_ROWS
         or _global_hooks()
         or torch.jit.is_tracing()
