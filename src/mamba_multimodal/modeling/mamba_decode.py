@@ -130,6 +130,7 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
         or _global_hooks()
         or torch.jit.is_tracing()
         or torch.compiler.is_compiling()
+        or ssm_cpu.load() is None
     ):
         return None
     table = []
@@ -148,7 +149,7 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
         if row is None:
             return None
         table += row
-    return table if ssm_cpu.load() is not None else None
+    return table
 
 
 def decode_stack(model, table: list, inputs_embeds: torch.Tensor, cache, attention_mask) -> torch.Tensor:
