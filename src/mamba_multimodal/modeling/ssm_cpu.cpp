@@ -478,9 +478,9 @@ inline float widen(bf16 v) {
 inline bf16 narrow(float v) {  // round to nearest even, as torch's float → bfloat16
   uint32_t bits;
   std::memcpy(&bits, &v, sizeof(bits));
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return bf16((bits >> 16) | 0x40u);  // NaN stays a (quiet) NaN
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return bf16(bits >> 16);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;  // NaN stays a (quiet) NaN; a select, so loops vectorise
+  return bf16(nan ? (bits >> 16) | 0x40u : rounded);
 }
 
 // The value a tensor of storage type W holds: float32 as it is, bfloat16 rounded.
@@ -571,20 +571,27 @@ inline void dot_row_batch(const W* w, const float* x, int64_t ldx, int64_t batch
 
 constexpr int64_t kMaxBatchBlock = 64;  // rows of the batch per pass over the weights (bounds the stack buffer)
 
-// Inside a parallel region: for every output row n (split statically over the threads) and batch row j,
-// finish(j, n, W[n] · x_j + bias[n]). x: (batch, K) float32; W: (N, K); bias: (N,) or nullptr.
+// finish(j, n, W[n] · x_j + bias[n]) for the rows n in [row_begin, row_end) of W (N, K) and every batch row j of x
+// (x_j = x + j * ldx, float32). bias: (N,) or nullptr.
 template <typename W, typename Finish>
-void gemv(const W* weight, const W* bias, const float* x, int64_t batch, int64_t K, int64_t N, Finish finish) {
-#pragma omp for schedule(static)
-  for (int64_t n = 0; n < N; ++n) {
+void gemv_rows(const W* weight, const W* bias, const float* x, int64_t ldx, int64_t batch, int64_t K,
+               int64_t row_begin, int64_t row_end, Finish finish) {
+  for (int64_t n = row_begin; n < row_end; ++n) {
     const float b = bias ? widen(bias[n]) : 0.0f;
     for (int64_t j0 = 0; j0 < batch; j0 += kMaxBatchBlock) {
       float sums[kMaxBatchBlock];
       const int64_t count = std::min(kMaxBatchBlock, batch - j0);
-      dot_row_batch(weight + n * K, x + j0 * K, K, count, K, sums);
+      dot_row_batch(weight + n * K, x + j0 * ldx, ldx, count, K, sums);
       for (int64_t j = 0; j < count; ++j) finish(j0 + j, n, sums[j] + b);
     }
   }
+}
+
+// Inside a parallel region: gemv_rows over all N rows of W, split statically over the threads. x: (batch, K).
+template <typename W, typename Finish>
+void gemv(const W* weight, const W* bias, const float* x, int64_t batch, int64_t K, int64_t N, Finish finish) {
+#pragma omp for schedule(static)
+  for (int64_t n = 0; n < N; ++n) gemv_rows(weight, bias, x, K, batch, K, n, n + 1, finish);
 }
 
 // MambaRMSNorm of one row h (d): w * (x / rms(x)), with the roundings of the reference for storage type W.
@@ -622,90 +629,173 @@ struct DecodeShape {
   bool residual_in_fp32;
 };
 
+// How the threads share a step: each owns a contiguous share of the channels (`thread_share`) and runs everything of
+// its channels on its own — its rows of in_proj (x and z), the conv window, dt_proj, the state update and the gate —
+// so that only two products need the other threads' channels: x_proj and out_proj, which each thread computes over
+// its own columns (split-K) into its slot of a partial-sum buffer. After a barrier every thread adds the slots up in
+// the same order, into its own copy of the residual stream. Two barriers a layer: a decode step is a few hundred
+// microseconds of work per layer, and on a busy machine each barrier can wait for a descheduled thread.
+//
+// This thread's share [begin, end) of `count` channels: contiguous, in multiples of 8 (whole vectors), the same in
+// every layer. Within a share the phases loop over the batch outside and over the channels inside, where the compiler
+// vectorises the exp, log1p and roundings across 8 channels at a time.
+inline void thread_share(int64_t count, int64_t& begin, int64_t& end) {
+  const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+  const int64_t per = ((count + threads - 1) / threads + 7) / 8 * 8;
+  begin = std::min(count, thread * per);
+  end = std::min(count, begin + per);
+}
+
+// The scratch rows of one step (float32). Shared, each thread writing only its channels: xz (b, 2 d_in), u, dt, gate,
+// y (b, d_in). Per thread: h (b, d), the thread's copy of the residual stream; normed (b, d); dbc (b, r + 2n).
+// Partial sums, one slot per thread: dbc_parts (threads, b, r + 2n), out_parts (threads, b, d).
+struct DecodeScratch {
+  float *xz, *u, *dt, *gate, *y, *h, *normed, *dbc, *dbc_parts, *out_parts;
+};
+
+// part (b, N) = W[:, c0:c1] · x_j[c0:c1] for every row of W (N, K) and batch row j of x (b, K): this thread's
+// columns of a product whose columns are split over the threads.
 template <typename W>
-void decode_block(const DecodeLayer& L, const DecodeShape& s, const float* mask, float* h, float* normed, float* xz,
-                  float* u, float* dbc, float* y) {
-  const int64_t b = s.batch, d = s.d, d_in = s.d_in, n = s.n, r = s.rank, k = s.k, m = r + 2 * n;
-#pragma omp single
-  for (int64_t j = 0; j < b; ++j) rms_norm<W>(h + j * d, static_cast<const W*>(L.norm), d, s.eps, true, normed + j * d);
-  gemv(static_cast<const W*>(L.in_proj), static_cast<const W*>(L.in_proj_bias), normed, b, d, 2 * d_in,
-       [&](int64_t j, int64_t i, float v) { xz[j * 2 * d_in + i] = held<W>(v); });
-  // Conv window, per channel: shift in x, then silu(conv + bias).
+void gemv_columns(const W* weight, const float* x, int64_t batch, int64_t K, int64_t N, int64_t c0, int64_t c1,
+                  float* part) {
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t j0 = 0; j0 < batch; j0 += kMaxBatchBlock) {
+      float sums[kMaxBatchBlock];
+      const int64_t count = std::min(kMaxBatchBlock, batch - j0);
+      dot_row_batch(weight + n * K + c0, x + j0 * K + c0, K, count, c1 - c0, sums);
+      for (int64_t j = 0; j < count; ++j) part[(j0 + j) * N + n] = sums[j];
+    }
+  }
+}
+
+// Σ over the threads' slots of parts (threads, size), in thread order: the same sum in every thread.
+inline float sum_slots(const float* parts, int64_t size, int threads, int64_t i) {
+  float sum = 0.0f;
+  for (int t = 0; t < threads; ++t) sum += parts[t * size + i];
+  return sum;
+}
+
+// Conv window, per channel of the share: shift x in, then u = silu(conv · window + conv_bias), masked.
+template <typename W>
+void convolve(const DecodeLayer& L, const DecodeShape& s, const float* mask, const DecodeScratch& t, int64_t c0,
+              int64_t c1) {
+  const int64_t d_in = s.d_in, k = s.k;
   const W* conv = static_cast<const W*>(L.conv);
   const W* conv_bias = static_cast<const W*>(L.conv_bias);
-#pragma omp for schedule(static)
-  for (int64_t c = 0; c < d_in; ++c) {
-    for (int64_t j = 0; j < b; ++j) {
-      W* window = static_cast<W*>(L.conv_state) + (j * d_in + c) * k;
-      const float x = mask ? held<W>(xz[j * 2 * d_in + c] * mask[j]) : xz[j * 2 * d_in + c];
-      std::memmove(window, window + 1, (k - 1) * sizeof(W));
-      store(window + k - 1, x);
+  for (int64_t j = 0; j < s.batch; ++j) {
+    const float keep = mask ? mask[j] : 1.0f;
+    const float* x = t.xz + j * 2 * d_in;
+    float* u = t.u + j * d_in;
+    W* windows = static_cast<W*>(L.conv_state) + j * d_in * k;
+    for (int64_t c = c0; c < c1; ++c) {
+      W* window = windows + c * k;
+      for (int64_t i = 0; i + 1 < k; ++i) window[i] = window[i + 1];
+      store(window + k - 1, mask ? held<W>(x[c] * keep) : x[c]);
       float acc = 0.0f;
       for (int64_t i = 0; i < k; ++i) acc += held<W>(widen(window[i]) * widen(conv[c * k + i]));
       acc = held<W>(acc);
-      if (conv_bias) acc = held<W>(acc + widen(conv_bias[c]));
-      float out = held<W>(silu(acc));
-      if (mask) out = held<W>(out * mask[j]);
-      u[j * d_in + c] = out;
+      u[c] = conv_bias ? held<W>(acc + widen(conv_bias[c])) : acc;
     }
+#pragma omp simd
+    for (int64_t c = c0; c < c1; ++c) u[c] = held<W>(held<W>(silu(u[c])) * keep);  // keep = 1 changes nothing
   }
-  gemv(static_cast<const W*>(L.x_proj), static_cast<const W*>(nullptr), u, b, d_in, m,
-       [&](int64_t j, int64_t i, float v) { dbc[j * m + i] = held<W>(v); });
-  // dt_proj row, softplus, state update and gate, per channel.
-  const W* dt_proj = static_cast<const W*>(L.dt_proj);
+}
+
+// dt_proj row, softplus, state update and gate, per channel of the share. dbc: (b, r + 2n), x_proj's output.
+template <typename W>
+void update_states(const DecodeLayer& L, const DecodeShape& s, const float* mask, const DecodeScratch& t, int64_t c0,
+                   int64_t c1) {
+  const int64_t b = s.batch, d_in = s.d_in, n = s.n, r = s.rank, m = r + 2 * n;
   const W* dt_bias = static_cast<const W*>(L.dt_proj_bias);
   const W* D = static_cast<const W*>(L.D);
-#pragma omp for schedule(static)
-  for (int64_t c = 0; c < d_in; ++c) {
-    float dts[kMaxBatchBlock];
-    const float* A = L.A + c * n;
-    for (int64_t j0 = 0; j0 < b; j0 += kMaxBatchBlock) {
-      const int64_t count = std::min(kMaxBatchBlock, b - j0);
-      dot_row_batch(dt_proj + c * r, dbc + j0 * m, m, count, r, dts);
-      for (int64_t jj = 0; jj < count; ++jj) {
-        const int64_t j = j0 + jj;
-        float dt = softplus(held<W>(dts[jj] + widen(dt_bias[c])));
-        if (mask) dt *= mask[j];
-        const float x = u[j * d_in + c], dt_x = dt * x;
-        const float* B = dbc + j * m + r;
-        const float* C = B + n;
-        float* state = L.ssm_state + (j * d_in + c) * n;
-        float acc = 0.0f;
+  gemv_rows(static_cast<const W*>(L.dt_proj), static_cast<const W*>(nullptr), t.dbc, m, b, r, c0, c1,
+            [&](int64_t j, int64_t c, float v) { t.dt[j * d_in + c] = v; });  // δ: dbc's leading r columns
+  for (int64_t j = 0; j < b; ++j) {
+    const float keep = mask ? mask[j] : 1.0f;
+    float* dt = t.dt + j * d_in;
+    const float* z = t.xz + j * 2 * d_in + d_in;
+    float* gate = t.gate + j * d_in;
+#pragma omp simd
+    for (int64_t c = c0; c < c1; ++c) {
+      dt[c] = softplus(held<W>(dt[c] + widen(dt_bias[c]))) * keep;
+      gate[c] = silu(z[c]);
+    }
+    const float* B = t.dbc + j * m + r;
+    const float* C = B + n;
+    const float* u = t.u + j * d_in;
+    float* y = t.y + j * d_in;
+    for (int64_t c = c0; c < c1; ++c) {
+      const float* A = L.A + c * n;
+      float* state = L.ssm_state + (j * d_in + c) * n;
+      const float step = dt[c], x = u[c], step_x = step * x;
+      float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
-        for (int64_t i = 0; i < n; ++i) {
-          state[i] = std::exp(dt * A[i]) * state[i] + dt_x * B[i];
-          acc += C[i] * state[i];
-        }
-        acc += x * widen(D[c]);
-        y[j * d_in + c] = held<W>(acc * silu(xz[j * 2 * d_in + d_in + c]));
+      for (int64_t i = 0; i < n; ++i) {
+        state[i] = std::exp(step * A[i]) * state[i] + step_x * B[i];
+        acc += C[i] * state[i];
       }
+      acc += x * widen(D[c]);
+      y[c] = held<W>(acc * gate[c]);
     }
   }
-  // Output projection and the residual: held in W unless the residual is kept in float32.
-  const bool round_sum = !s.residual_in_fp32;
-  gemv(static_cast<const W*>(L.out_proj), static_cast<const W*>(L.out_proj_bias), y, b, d_in, d,
-       [&](int64_t j, int64_t i, float v) {
-         const float sum = h[j * d + i] + held<W>(v);
-         h[j * d + i] = round_sum ? held<W>(sum) : sum;
-       });
+}
+
+// One block, run by every thread of the region on its share of the channels; t.h (this thread's copy of the
+// residual stream) in, updated.
+template <typename W>
+void decode_block(const DecodeLayer& L, const DecodeShape& s, const float* mask, const DecodeScratch& t) {
+  const int64_t b = s.batch, d = s.d, d_in = s.d_in, m = s.rank + 2 * s.n;
+  const int threads = omp_get_num_threads(), thread = omp_get_thread_num();
+  int64_t c0, c1;
+  thread_share(d_in, c0, c1);
+  for (int64_t j = 0; j < b; ++j) rms_norm<W>(t.h + j * d, static_cast<const W*>(L.norm), d, s.eps, true, t.normed + j * d);
+  const W* in_proj = static_cast<const W*>(L.in_proj);
+  const W* in_bias = static_cast<const W*>(L.in_proj_bias);
+  const auto keep_xz = [&](int64_t j, int64_t i, float v) { t.xz[j * 2 * d_in + i] = held<W>(v); };
+  gemv_rows(in_proj, in_bias, t.normed, d, b, d, c0, c1, keep_xz);                // x of the share's channels
+  gemv_rows(in_proj, in_bias, t.normed, d, b, d, d_in + c0, d_in + c1, keep_xz);  // z of the share's channels
+  convolve<W>(L, s, mask, t, c0, c1);
+  gemv_columns(static_cast<const W*>(L.x_proj), t.u, b, d_in, m, c0, c1, t.dbc_parts + thread * b * m);
+#pragma omp barrier
+  for (int64_t i = 0; i < b * m; ++i) t.dbc[i] = held<W>(sum_slots(t.dbc_parts, b * m, threads, i));
+  update_states<W>(L, s, mask, t, c0, c1);
+  gemv_columns(static_cast<const W*>(L.out_proj), t.y, b, d_in, d, c0, c1, t.out_parts + thread * b * d);
+#pragma omp barrier
+  // Output projection's sum and the residual: held in W unless the residual is kept in float32.
+  const W* out_bias = static_cast<const W*>(L.out_proj_bias);
+  for (int64_t j = 0; j < b; ++j) {
+    for (int64_t i = 0; i < d; ++i) {
+      const float v = sum_slots(t.out_parts, b * d, threads, j * d + i) + (out_bias ? widen(out_bias[i]) : 0.0f);
+      const float sum = t.h[j * d + i] + held<W>(v);
+      t.h[j * d + i] = s.residual_in_fp32 ? sum : held<W>(sum);
+    }
+  }
 }
 
 template <typename W>
 void decode_step(const void* const* table, int64_t layers, const W* norm_f, const float* mask, float* hidden,
                  float* out, const DecodeShape& s, int nthreads) {
-  const int64_t b = s.batch;
-  std::vector<float> normed(b * s.d), xz(b * 2 * s.d_in), u(b * s.d_in), dbc(b * (s.rank + 2 * s.n)), y(b * s.d_in);
+  const int64_t b = s.batch, d = s.d, d_in = s.d_in, m = s.rank + 2 * s.n;
+  std::vector<float> shared(b * d_in * 6), parts(nthreads * b * (m + d)), own(nthreads * b * (2 * d + m));
 #pragma omp parallel num_threads(nthreads)
   {
+    const int thread = omp_get_thread_num();
+    float* mine = own.data() + thread * b * (2 * d + m);
+    float* x = shared.data();
+    const DecodeScratch t{x, x + 2 * b * d_in, x + 3 * b * d_in, x + 4 * b * d_in, x + 5 * b * d_in,
+                          mine, mine + b * d, mine + 2 * b * d, parts.data(), parts.data() + nthreads * b * m};
+    std::memcpy(t.h, hidden, b * d * sizeof(float));
     for (int64_t layer = 0; layer < layers; ++layer) {
       const void* const* p = table + layer * kDecodeTableWidth;
       const DecodeLayer L{p[0], p[1], p[2],  p[3], p[4],  p[5],  p[6], p[7], static_cast<const float*>(p[8]),
                           p[9], p[10], p[11], const_cast<void*>(p[12]), static_cast<float*>(const_cast<void*>(p[13]))};
-      decode_block<W>(L, s, mask, hidden, normed.data(), xz.data(), u.data(), dbc.data(), y.data());
+      decode_block<W>(L, s, mask, t);
     }
-#pragma omp single
-    for (int64_t j = 0; j < b; ++j) {  // the stream is float32 unless the residual is held in W
-      rms_norm<W>(hidden + j * s.d, norm_f, s.d, s.eps, !s.residual_in_fp32, out + j * s.d);
+    if (thread == 0) {  // every thread's copy of the stream is the same: thread 0's goes out
+      std::memcpy(hidden, t.h, b * d * sizeof(float));
+      for (int64_t j = 0; j < b; ++j) {  // the stream is float32 unless the residual is held in W
+        rms_norm<W>(hidden + j * d, norm_f, d, s.eps, !s.residual_in_fp32, out + j * d);
+      }
     }
   }
 }
