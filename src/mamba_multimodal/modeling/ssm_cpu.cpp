@@ -445,7 +445,8 @@ extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float
 // One decode step (one new token per row) of a whole stack of Mamba blocks, for `generate()` on CPU: a decode step
 // reads every weight once for a handful of multiply-adds each, so its speed is the speed at which the weights stream
 // from memory. The matrix-vector products (GEMVs) stream each weight row once for all b rows of the batch, with
-// several AVX2/FMA accumulators, over OpenMP threads that split the output rows (one parallel region per step).
+// several AVX2/FMA accumulators, in one OpenMP parallel region per step whose threads split the channels (see
+// `thread_share`).
 //
 // Weights are the module's own parameter storage: float32, or bfloat16 widened to float32 in registers. Everything
 // is accumulated in float32 and the recurrent state stays float32. With bfloat16 weights the step rounds to bfloat16
