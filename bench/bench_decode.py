@@ -5,7 +5,9 @@ and transformers' `MambaForCausalLM` load it, llama.cpp's own converter (`conver
 the `llama-cpp-python` sdist) turns it into f32, f16 and q8_0 GGUF files, and `llama-bench` built from that source
 measures them (`-p 512 -n 128 -t 2 -r 3`). Per runtime, batch 1, 2 threads, medians of 3 repeats:
 - prefill: one forward of 512 tokens (llama.cpp: pp512);
-- decode: 128 new tokens after a one-token prompt, through `generate()` (min_new_tokens = max_new_tokens = 128) and
+- decode: 128 new tokens after a one-token prompt, through `generate()` (max_new_tokens = 128, no end-of-sequence
+  token, as llama-bench's tg128 ignores it: a `min_new_tokens` would add two logits processors that scan the whole
+  vocabulary at every step, ~1 ms a token at 130m, a cost of the benchmark's setup rather than of decoding) and
   through a loop of cached forwards (llama.cpp: tg128);
 - the bound: a decode step reads every weight once, so the memory bandwidth measured here (a 2-thread sum over a
   large tensor) over the bytes of the weights caps tokens/s; each decode is given as a percentage of its bound;
@@ -127,15 +129,19 @@ def greedy_loop(model, start, new_tokens: int) -> list[int]:
 
 
 def greedy_generate(model, start, new_tokens: int) -> list[int]:
-    """`new_tokens` greedy tokens after `start` (1, l) through `generate()`, end-of-sequence ignored."""
+    """`new_tokens` greedy tokens after `start` (1, l) through `generate()`, with no end-of-sequence token."""
     import torch
     from transformers import GenerationConfig
 
+    model.generation_config.eos_token_id = None  # else generate() keeps the model's own (a merge of the two configs)
     settings = GenerationConfig(
-        max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, use_cache=True, pad_token_id=0
+        max_new_tokens=new_tokens, do_sample=False, use_cache=True, pad_token_id=0, eos_token_id=None
     )
     output = model.generate(start, attention_mask=torch.ones_like(start), generation_config=settings)
-    return output[0, start.shape[1] :].tolist()
+    tokens = output[0, start.shape[1] :].tolist()
+    if len(tokens) != new_tokens:
+        raise RuntimeError(f"generate() stopped after {len(tokens)} of {new_tokens} new tokens")
+    return tokens
 
 
 def measure_torch(runtime: str, dtype: str, folder: Path, prompt, new_tokens: int, repeats: int) -> dict:

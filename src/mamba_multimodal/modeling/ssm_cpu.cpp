@@ -631,11 +631,13 @@ struct DecodeShape {
 };
 
 // How the threads share a step: each owns a contiguous share of the channels (`thread_share`) and runs everything of
-// its channels on its own — its rows of in_proj (x and z), the conv window, dt_proj, the state update and the gate —
-// so that only two products need the other threads' channels: x_proj and out_proj, which each thread computes over
-// its own columns (split-K) into its slot of a partial-sum buffer. After a barrier every thread adds the slots up in
-// the same order, into its own copy of the residual stream. Two barriers a layer: a decode step is a few hundred
-// microseconds of work per layer, and on a busy machine each barrier can wait for a descheduled thread.
+// its channels on its own — its rows of in_proj (x and z), the conv window, dt_proj, the state update and the gate.
+// x_proj, which needs every channel, is computed by each thread over its own columns (split-K) into its slot of a
+// partial-sum buffer, which every thread then adds up in the same order. out_proj is split by output rows instead:
+// split over columns, two threads streaming alternate halves of every row ran at half the bandwidth of two streaming
+// whole rows (x_proj is 5% of the weights). Three barriers a layer (before x_proj's sum, before out_proj, after it):
+// a decode step is a few hundred microseconds of work per layer, and on a busy machine each barrier can wait for a
+// descheduled thread.
 //
 // This thread's share [begin, end) of `count` channels: contiguous, in multiples of 8 (whole vectors), the same in
 // every layer. Within a share the phases loop over the batch outside and over the channels inside, where the compiler
@@ -648,10 +650,10 @@ inline void thread_share(int64_t count, int64_t& begin, int64_t& end) {
 }
 
 // The scratch rows of one step (float32). Shared, each thread writing only its channels: xz (b, 2 d_in), u, dt, gate,
-// y (b, d_in). Per thread: h (b, d), the thread's copy of the residual stream; normed (b, d); dbc (b, r + 2n).
-// Partial sums, one slot per thread: dbc_parts (threads, b, r + 2n), out_parts (threads, b, d).
+// y (b, d_in). Per thread: normed (b, d) and dbc (b, r + 2n). x_proj's partial sums, one slot per thread:
+// dbc_parts (threads, b, r + 2n).
 struct DecodeScratch {
-  float *xz, *u, *dt, *gate, *y, *h, *normed, *dbc, *dbc_parts, *out_parts;
+  float *xz, *u, *dt, *gate, *y, *normed, *dbc, *dbc_parts;
 };
 
 // part (b, N) = W[:, c0:c1] · x_j[c0:c1] for every row of W (N, K) and batch row j of x (b, K): this thread's
@@ -741,15 +743,14 @@ void update_states(const DecodeLayer& L, const DecodeShape& s, const float* mask
   }
 }
 
-// One block, run by every thread of the region on its share of the channels; t.h (this thread's copy of the
-// residual stream) in, updated.
+// One block, run by every thread of the region on its share of the channels; h (b, d), the residual stream, updated.
 template <typename W>
-void decode_block(const DecodeLayer& L, const DecodeShape& s, const float* mask, const DecodeScratch& t) {
+void decode_block(const DecodeLayer& L, const DecodeShape& s, const float* mask, float* h, const DecodeScratch& t) {
   const int64_t b = s.batch, d = s.d, d_in = s.d_in, m = s.rank + 2 * s.n;
   const int threads = omp_get_num_threads(), thread = omp_get_thread_num();
   int64_t c0, c1;
   thread_share(d_in, c0, c1);
-  for (int64_t j = 0; j < b; ++j) rms_norm<W>(t.h + j * d, static_cast<const W*>(L.norm), d, s.eps, true, t.normed + j * d);
+  for (int64_t j = 0; j < b; ++j) rms_norm<W>(h + j * d, static_cast<const W*>(L.norm), d, s.eps, true, t.normed + j * d);
   const W* in_proj = static_cast<const W*>(L.in_proj);
   const W* in_bias = static_cast<const W*>(L.in_proj_bias);
   const auto keep_xz = [&](int64_t j, int64_t i, float v) { t.xz[j * 2 * d_in + i] = held<W>(v); };
@@ -760,43 +761,36 @@ void decode_block(const DecodeLayer& L, const DecodeShape& s, const float* mask,
 #pragma omp barrier
   for (int64_t i = 0; i < b * m; ++i) t.dbc[i] = held<W>(sum_slots(t.dbc_parts, b * m, threads, i));
   update_states<W>(L, s, mask, t, c0, c1);
-  gemv_columns(static_cast<const W*>(L.out_proj), t.y, b, d_in, d, c0, c1, t.out_parts + thread * b * d);
 #pragma omp barrier
-  // Output projection's sum and the residual: held in W unless the residual is kept in float32.
-  const W* out_bias = static_cast<const W*>(L.out_proj_bias);
-  for (int64_t j = 0; j < b; ++j) {
-    for (int64_t i = 0; i < d; ++i) {
-      const float v = sum_slots(t.out_parts, b * d, threads, j * d + i) + (out_bias ? widen(out_bias[i]) : 0.0f);
-      const float sum = t.h[j * d + i] + held<W>(v);
-      t.h[j * d + i] = s.residual_in_fp32 ? sum : held<W>(sum);
-    }
-  }
+  // Output projection and the residual: held in W unless the residual is kept in float32.
+  const bool round_sum = !s.residual_in_fp32;
+  gemv(static_cast<const W*>(L.out_proj), static_cast<const W*>(L.out_proj_bias), t.y, b, d_in, d,
+       [&](int64_t j, int64_t i, float v) {
+         const float sum = h[j * d + i] + held<W>(v);
+         h[j * d + i] = round_sum ? held<W>(sum) : sum;
+       });  // gemv's `omp for` ends with a barrier: the next block's norm reads the whole stream
 }
 
 template <typename W>
 void decode_step(const void* const* table, int64_t layers, const W* norm_f, const float* mask, float* hidden,
                  float* out, const DecodeShape& s, int nthreads) {
   const int64_t b = s.batch, d = s.d, d_in = s.d_in, m = s.rank + 2 * s.n;
-  std::vector<float> shared(b * d_in * 6), parts(nthreads * b * (m + d)), own(nthreads * b * (2 * d + m));
+  std::vector<float> shared(b * d_in * 6), dbc_parts(nthreads * b * m), own(nthreads * b * (d + m));
 #pragma omp parallel num_threads(nthreads)
   {
-    const int thread = omp_get_thread_num();
-    float* mine = own.data() + thread * b * (2 * d + m);
+    float* mine = own.data() + omp_get_thread_num() * b * (d + m);
     float* x = shared.data();
-    const DecodeScratch t{x, x + 2 * b * d_in, x + 3 * b * d_in, x + 4 * b * d_in, x + 5 * b * d_in,
-                          mine, mine + b * d, mine + 2 * b * d, parts.data(), parts.data() + nthreads * b * m};
-    std::memcpy(t.h, hidden, b * d * sizeof(float));
+    const DecodeScratch t{x,    x + 2 * b * d_in, x + 3 * b * d_in, x + 4 * b * d_in, x + 5 * b * d_in,
+                          mine, mine + b * d,     dbc_parts.data()};
     for (int64_t layer = 0; layer < layers; ++layer) {
       const void* const* p = table + layer * kDecodeTableWidth;
       const DecodeLayer L{p[0], p[1], p[2],  p[3], p[4],  p[5],  p[6], p[7], static_cast<const float*>(p[8]),
                           p[9], p[10], p[11], const_cast<void*>(p[12]), static_cast<float*>(const_cast<void*>(p[13]))};
-      decode_block<W>(L, s, mask, t);
+      decode_block<W>(L, s, mask, hidden, t);
     }
-    if (thread == 0) {  // every thread's copy of the stream is the same: thread 0's goes out
-      std::memcpy(hidden, t.h, b * d * sizeof(float));
-      for (int64_t j = 0; j < b; ++j) {  // the stream is float32 unless the residual is held in W
-        rms_norm<W>(hidden + j * d, norm_f, d, s.eps, !s.residual_in_fp32, out + j * d);
-      }
+#pragma omp single
+    for (int64_t j = 0; j < b; ++j) {  // the stream is float32 unless the residual is held in W
+      rms_norm<W>(hidden + j * d, norm_f, d, s.eps, !s.residual_in_fp32, out + j * d);
     }
   }
 }
