@@ -121,6 +121,52 @@ def test_accelerates_bf16_wrapper_meets_the_policy_inside_the_forward(native, mo
         torch.testing.assert_close(logits, expected, atol=0, rtol=0)
 
 
+class PolicedLinear(torch.nn.Module):
+    """One linear layer under the policy, as a model's forward is."""
+
+    is_activation_checkpointing = False  # what the policy asks a PreTrainedModel before a training step
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.layer = torch.nn.Linear(in_features, out_features)
+
+    @precision.float32_unless_native_bf16
+    def forward(self, x):
+        return self.layer(x)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 17])
+def test_a_few_rows_of_a_bf16_linear_stream_through_the_kernel(rows, monkeypatch):
+    """Without native bf16, F.linear of bf16 tensors over at most MAX_HEAD_ROWS rows (no autograd) runs on the
+    kernel's GEMV rather than on a float32 copy of the weights: the float64 product rounded to bf16, give or take the
+    last bit (another summation order), in bf16; more rows, or autograd, keep the widened torch product."""
+    from mamba_multimodal.modeling import mamba_decode
+
+    if mamba_decode.ssm_cpu.load() is None:
+        pytest.skip("no C++ compiler: the kernel is not built")
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
+    streamed, linear_by_rows = [], mamba_decode.linear_by_rows
+
+    def counted(*args):
+        output = linear_by_rows(*args)
+        streamed.append(output is not None)
+        return output
+
+    monkeypatch.setattr(mamba_decode, "linear_by_rows", counted)
+    torch.manual_seed(0)
+    model = PolicedLinear(96, 40).bfloat16()
+    layer, inputs = model.layer, torch.randn(rows, 96).bfloat16()
+    with torch.no_grad():
+        output = model(inputs)
+    expected = F.linear(inputs.double(), layer.weight.double(), layer.bias.double())
+    assert output.dtype == torch.bfloat16
+    assert streamed == [rows <= mamba_decode.MAX_HEAD_ROWS]
+    torch.testing.assert_close(output.double(), expected.bfloat16().double(), atol=0, rtol=2**-7)
+    with torch.enable_grad():
+        model(inputs.requires_grad_()).sum().backward()  # autograd: torch's widened product, gradients flow
+    assert inputs.grad is not None and streamed[-1] is False
+
+
 def test_gradient_checkpointing_over_bf16_weights_trains_in_bf16(monkeypatch):
     """Its recomputation runs in the backward, outside the forward's float32 compute: the step stays in bf16."""
     monkeypatch.setattr(precision, "has_native_bf16", lambda: False)

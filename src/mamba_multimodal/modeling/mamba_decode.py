@@ -179,18 +179,27 @@ def fused_linear(linear: nn.Module, inputs: torch.Tensor, backend: str = "auto")
     autograd, on other devices, dtypes or modules than a plain `nn.Linear` of `FUSED_DTYPES`, for more than
     `MAX_HEAD_ROWS` rows, or without the kernel. inputs: (..., in) in the weights' dtype. With bfloat16 weights the
     result is rounded to bfloat16, as torch's bfloat16 product is, and returned in float32."""
-    weight = linear.weight
+    if backend not in FUSED_BACKENDS or torch.is_grad_enabled() or not _plain(linear, nn.Linear) or _global_hooks():
+        return None
+    return linear_by_rows(inputs, linear.weight, linear.bias)
+
+
+def linear_by_rows(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
+    """F.linear(inputs, weight, bias) (..., out) in float32 by the kernel's GEMV (each weight row streamed once for
+    all rows of inputs), or None where it does not apply: autograd on any argument, other devices or dtypes than
+    `FUSED_DTYPES` (inputs in the weights' dtype), non-contiguous weights, more than `MAX_HEAD_ROWS` rows, tracing,
+    or no kernel. inputs: (..., in). With bfloat16 weights the result is rounded to bfloat16 (as torch's product)."""
     rows = inputs.numel() // max(inputs.shape[-1], 1)
     if (
-        backend not in FUSED_BACKENDS
-        or torch.is_grad_enabled()
-        or not _plain(linear, nn.Linear)
-        or weight.dtype not in FUSED_DTYPES
-        or not (_fits(weight, weight.dtype) and _fits(linear.bias, weight.dtype))
+        weight.dtype not in FUSED_DTYPES
         or inputs.dtype != weight.dtype
-        or _device_type(inputs) != "cpu"
+        or weight.dim() != 2
+        or inputs.shape[-1] != weight.shape[1]
         or not 0 < rows <= MAX_HEAD_ROWS
-        or _global_hooks()
+        or not (_fits(weight, weight.dtype) and _fits(bias, weight.dtype))
+        or (bias is not None and bias.shape != weight.shape[:1])
+        or _device_type(inputs) != "cpu"
+        or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (inputs, weight, bias)))
         or torch.jit.is_tracing()
         or torch.compiler.is_compiling()
     ):
@@ -201,7 +210,7 @@ def fused_linear(linear: nn.Module, inputs: torch.Tensor, backend: str = "auto")
     x = inputs.reshape(rows, -1).to(torch.float32, copy=True)
     out = torch.empty(rows, weight.shape[0], dtype=torch.float32)
     library.linear_rows(
-        weight.data_ptr(), _pointer(linear.bias), int(weight.dtype == torch.bfloat16), ssm_cpu._ptr(x),
+        weight.data_ptr(), _pointer(bias), int(weight.dtype == torch.bfloat16), ssm_cpu._ptr(x),
         ssm_cpu._ptr(out), rows, weight.shape[1], weight.shape[0], ssm_cpu._threads(),
     )  # fmt: skip
     return out.reshape(*inputs.shape[:-1], weight.shape[0])
@@ -213,5 +222,6 @@ __all__ = [
     "decode_stack",
     "fused_decode_plan",
     "fused_linear",
+    "linear_by_rows",
     "without_function_modes",
 ]

@@ -14,8 +14,11 @@ outside it, and `generate()` calls it each step):
 - no native bf16, bf16 weights (`model.to(torch.bfloat16)`, `from_pretrained(..., dtype=torch.bfloat16)`): the
   weights and activations stay bf16 in memory (half the bytes; outputs and caches in the dtypes they have on any
   CPU), while the slow ops (`WIDENED_FUNCTIONS`: linear, convolutions, norms, matmuls, attention, GELU, softmax)
-  compute on float32 copies and round their output back to bf16. Not applied to a training step with gradient
-  checkpointing, whose recomputation runs outside the forward (it stays in bf16).
+  compute on float32 copies and round their output back to bf16. A linear over a few rows without autograd (a
+  short prompt's prefill, a classifier head) instead streams its bf16 weights once through the C++ kernel's GEMV,
+  widened in registers (`mamba_decode.linear_by_rows`): a float32 copy of the weights would cost more than the
+  product. Not applied to a training step with gradient checkpointing, whose recomputation runs outside the forward
+  (it stays in bf16).
 
 One warning per process names the CPU and the instruction sets it lacks. Other dtypes (float16) are left alone.
 """
@@ -106,11 +109,23 @@ class _Float32Compute(TorchFunctionMode):
         kwargs = kwargs or {}
         if func not in WIDENED_FUNCTIONS:
             return func(*args, **kwargs)
+        if func is F.linear:
+            output = _linear_by_rows(*args, **kwargs)
+            if output is not None:
+                return output
         first = next(iter(_tensors(args)), None)
         output = func(*_widened(args), **{key: _widened(value) for key, value in kwargs.items()})
         if first is not None and first.dtype == torch.bfloat16 and isinstance(output, torch.Tensor):
             output = output.to(torch.bfloat16)
         return output
+
+
+def _linear_by_rows(input, weight, bias=None):
+    """F.linear of bf16 tensors over a few rows by the kernel's GEMV, in bf16; None where it does not apply."""
+    from .mamba_decode import linear_by_rows  # the kernel's module imports torch's machinery this one sits under
+
+    output = linear_by_rows(input, weight, bias)
+    return None if output is None else output.to(input.dtype)
 
 
 def _tensors(value):
