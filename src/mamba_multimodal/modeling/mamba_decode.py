@@ -75,40 +75,59 @@ def _negative_exp(mixer: nn.Module, A_log: torch.Tensor, dtype: torch.dtype) -> 
 def _layer_pointers(block, classes, dtype, conv_state, ssm_state) -> list[int | None] | None:
     """The kernel's table row of one block (`DecodeLayer` in ssm_cpu.cpp), or None when the block is not what the
     kernel implements: `classes` (block, norm, mixer) exactly, plain `nn.Linear`/`nn.Conv1d` projections (a PEFT LoRA
-    wrapper is not), no forward hooks, every parameter `dtype`. Reads the modules' dicts directly: this runs for
-    every layer at every step, where `nn.Module.__getattr__` would cost a good part of a small model's step."""
+    wrapper is not), no forward hooks, every parameter `dtype`. This runs for every layer at every step, so it reads
+    the modules' dicts directly (`nn.Module.__getattr__` would cost a good part of a small model's step), and the
+    parameters' part of the row is kept on the block and reused while the same parameter tensors sit at the same
+    addresses with the same layout and A_log's version is unchanged."""
     norm, mixer = block._modules["norm"], block._modules["mixer"]
     parts = mixer._modules
-    linears = [parts["in_proj"], parts["x_proj"], parts["dt_proj"], parts["out_proj"]]
-    modules = [block, norm, mixer, parts["conv1d"], *linears]
+    conv, linears = parts["conv1d"], (parts["in_proj"], parts["x_proj"], parts["dt_proj"], parts["out_proj"])
+    modules = (block, norm, mixer, conv, *linears)
     if (
         (type(block), type(norm), type(mixer)) != classes
+        or type(conv) is not nn.Conv1d
         or any(type(linear) is not nn.Linear for linear in linears)
-        or type(parts["conv1d"]) is not nn.Conv1d
         or any(module._forward_hooks or module._forward_pre_hooks for module in modules)
     ):
         return None
     in_proj, x_proj, dt_proj, out_proj = (linear._parameters for linear in linears)
-    conv, own = parts["conv1d"]._parameters, mixer._parameters
-    parameters = [
-        norm._parameters["weight"], in_proj["weight"], in_proj["bias"], conv["weight"], conv["bias"],
-        x_proj["weight"], dt_proj["weight"], dt_proj["bias"], own["A_log"], own["D"], out_proj["weight"],
-        out_proj["bias"],
-    ]  # fmt: skip
-    if x_proj["bias"] is not None or dt_proj["bias"] is None:
+    own = mixer._parameters
+    parameters = (
+        norm._parameters["weight"], in_proj["weight"], in_proj["bias"], conv._parameters["weight"],
+        conv._parameters["bias"], x_proj["weight"], dt_proj["weight"], dt_proj["bias"], own["A_log"], own["D"],
+        out_proj["weight"], out_proj["bias"], x_proj["bias"],
+    )  # fmt: skip
+    layout = [(p.data_ptr(), p.is_contiguous()) for p in parameters if p is not None]
+    key = (classes, dtype, modules, parameters, layout, own["A_log"]._version)
+    kept = block.__dict__.get("_decode_row")
+    if kept is None or kept[0] != key:
+        row = _parameter_row(mixer, parameters, dtype)
+        if row is None:
+            return None
+        kept = (key, row)
+        block.__dict__["_decode_row"] = kept
+    return [*kept[1], conv_state.data_ptr(), ssm_state.data_ptr()]
+
+
+def _parameter_row(mixer, parameters, dtype) -> list[int | None] | None:
+    """The parameters' pointers of a block's table row, in `DecodeLayer`'s order (A_log's place holds A in float32),
+    or None where the kernel does not apply: x_proj with a bias, dt_proj without one, a tensor off the CPU, not
+    contiguous or not `dtype`."""
+    *kernel_parameters, x_proj_bias = parameters
+    if x_proj_bias is not None or kernel_parameters[7] is None:
         return None
-    parameters[8] = _negative_exp(mixer, own["A_log"], dtype)  # the kernel reads A (float32), not A_log
-    if parameters[8] is None:
+    kernel_parameters[8] = _negative_exp(mixer, kernel_parameters[8], dtype)
+    if kernel_parameters[8] is None:
         return None
     pointers = []
-    for index, parameter in enumerate(parameters):  # _fits and _pointer inlined: 12 parameters × every layer
+    for index, parameter in enumerate(kernel_parameters):
         if parameter is None:
             pointers.append(None)
         elif parameter.is_cpu and parameter.is_contiguous() and (index == 8 or parameter.dtype == dtype):
             pointers.append(parameter.data_ptr())
         else:
             return None
-    return [*pointers, conv_state.data_ptr(), ssm_state.data_ptr()]
+    return pointers
 
 
 def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output_hidden_states: bool) -> list | None:
@@ -158,7 +177,11 @@ def decode_stack(model, table: list, inputs_embeds: torch.Tensor, cache, attenti
     table: `fused_decode_plan`'s, for these inputs. attention_mask: (b, 1) with 0 for a padded step, or None."""
     config, first = model.config, model.layers[0].mixer
     batch, dtype = inputs_embeds.shape[0], inputs_embeds.dtype
-    pointers = (ctypes.c_void_p * len(table))(*table)
+    kept = model.__dict__.get("_decode_pointers")  # a generation's steps pass the same table: one ctypes array
+    if kept is None or kept[0] != table:
+        kept = (table, (ctypes.c_void_p * len(table))(*table))
+        model.__dict__["_decode_pointers"] = kept
+    pointers = kept[1]
     hidden = inputs_embeds.reshape(batch, -1).to(torch.float32, copy=True)  # the residual stream, updated in place
     out = torch.empty_like(hidden)
     mask = None if attention_mask is None else attention_mask.reshape(batch).to(torch.float32).contiguous()
