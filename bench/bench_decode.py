@@ -22,8 +22,12 @@ of the sdist, cmake Release with GGML_NATIVE, CPU only, targets llama-bench, lla
 minutes on 2 cores), with a venv for its converter (torch, transformers, numpy, sentencepiece, its own gguf-py).
 Without the build the llama.cpp rows are skipped and the script says how to build.
 
+Rounds: the speed of a shared machine drifts over minutes, and the runtimes are measured one after another, so
+`--rounds N` measures all of them N times over (each round: the torch runtimes, then llama-bench) and reports each
+rate as the median of its rounds (every round's value kept in the JSON).
+
 Usage: python bench/bench_decode.py [--shape 130m|demo|all] [--quick] [--skip-llama-cpp] [--build-llama-cpp]
-                                    [--output bench/results/bench_decode.json]
+                                    [--rounds N] [--output bench/results/bench_decode.json]
 """
 
 from __future__ import annotations
@@ -396,6 +400,23 @@ def bench_torch(name: str, shape: dict, args) -> dict:
             "decode_prompt": prompt[0, :1].tolist(), "repeats": repeats, "rows": rows}  # fmt: skip
 
 
+RATES = ("prefill_tokens_per_s", "decode_tokens_per_s", "decode_loop_tokens_per_s")
+
+
+def median_of_rounds(rounds: list[list[dict]]) -> list[dict]:
+    """One round's rows, each rate the median of that row's rate over `rounds` (lists of rows in the same order);
+    every round's value under `rounds_<rate>`."""
+    merged = []
+    for rows in zip(*rounds, strict=True):
+        row = dict(rows[0])
+        for rate in RATES:
+            if rate in row:
+                row[f"rounds_{rate}"] = [each[rate] for each in rows]
+                row[rate] = statistics.median(row[f"rounds_{rate}"])
+        merged.append(row)
+    return merged
+
+
 def llama_cpp_built() -> bool:
     return all(llama_cpp_binary(name).exists() for name in LLAMA_CPP_TARGETS)
 
@@ -409,8 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--convert-python", type=Path, default=converter_python(),
                         help="the python that runs llama.cpp's converter (default: the build's venv)")  # fmt: skip
     parser.add_argument("--work-dir", type=Path, default=CACHE / "bench_decode", help="weights and GGUF files")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every runtime this many times over and report medians (default 1)")  # fmt: skip
     parser.add_argument("--output", default="bench/results/bench_decode.json")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be a positive number of rounds, got {args.rounds}")
 
     import torch
     from transformers.utils import logging
@@ -427,20 +452,27 @@ def main(argv: list[str] | None = None) -> int:
     shapes = SHAPES if args.shape == "all" else {args.shape: SHAPES[args.shape]}
     if args.quick:
         shapes = {"quick": QUICK_SHAPE}
-    bandwidth = memory_bandwidth_gbs(2**20 if args.quick else 2**27, 1 if args.quick else REPEATS)
-    results = {name: bench_torch(name, shape, args) for name, shape in shapes.items()}
-    # llama.cpp after every torch row: the binaries are looked for only now
     with_llama_cpp = not args.skip_llama_cpp and llama_cpp_built()
     if not args.skip_llama_cpp and not with_llama_cpp:
         print(f"llama.cpp is not built in {LLAMA_CPP_DIR}: its rows are skipped (build it: --build-llama-cpp)")
+    rounds, bandwidths = [], []
+    for _ in range(args.rounds):  # each round: the bandwidth, the torch rows, then llama.cpp's
+        bandwidths.append(memory_bandwidth_gbs(2**20 if args.quick else 2**27, 1 if args.quick else REPEATS))
+        results = {name: bench_torch(name, shape, args) for name, shape in shapes.items()}
+        for name, result in results.items():
+            if with_llama_cpp:
+                folder = args.work_dir / name / "hf"
+                sizes = (result["prefill"], result["decode"], result["repeats"])
+                result["rows"] += measure_llama_cpp(folder, folder.parent, *sizes, args.convert_python)
+        rounds.append(results)
+    bandwidth = statistics.median(bandwidths)
     for name, result in results.items():
-        if with_llama_cpp:
-            folder = args.work_dir / name / "hf"
-            sizes = (result["prefill"], result["decode"], result["repeats"])
-            result["rows"] += measure_llama_cpp(folder, folder.parent, *sizes, args.convert_python)
+        result["rows"] = median_of_rounds([each[name]["rows"] for each in rounds])
+        result["rounds"] = args.rounds
         finish_rows(result["rows"], bandwidth)
         title = (f"{name}: {shapes[name]}, {result['parameters'] / 1e6:.1f} M parameters, prefill {result['prefill']}, "
-                 f"decode {result['decode']}, batch 1, {THREADS} threads, bound at {bandwidth:.1f} GB/s")  # fmt: skip
+                 f"decode {result['decode']}, batch 1, {THREADS} threads, bound at {bandwidth:.1f} GB/s, medians "
+                 f"of {args.rounds} round(s)")  # fmt: skip
         print_table(title, result["rows"])
     load_after = os.getloadavg()[0]
     print(f"\n1-minute load average after: {load_after:.2f}")

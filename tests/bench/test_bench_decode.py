@@ -34,7 +34,8 @@ def greedy_without_cache(folder: Path, prompt: list[int], new_tokens: int) -> li
 
 def test_the_quick_run_reports_every_torch_runtime_and_true_token_claims(bench_decode, tmp_path, capsys):
     output = tmp_path / "bench_decode.json"
-    arguments = ["--quick", "--skip-llama-cpp", "--work-dir", str(tmp_path / "work"), "--output", str(output)]
+    arguments = ["--quick", "--skip-llama-cpp", "--rounds", "2", "--work-dir", str(tmp_path / "work"),
+                 "--output", str(output)]  # fmt: skip
 
     assert bench_decode.main(arguments) == 0
 
@@ -45,6 +46,7 @@ def test_the_quick_run_reports_every_torch_runtime_and_true_token_claims(bench_d
     rows = shape["rows"]
     runtimes = [(row["runtime"], row["dtype"]) for row in rows]
     assert runtimes == [("ours", "fp32"), ("transformers", "fp32"), ("ours", "bf16")]
+    assert shape["rounds"] == 2 and all(len(row["rounds_decode_tokens_per_s"]) == 2 for row in rows)
     assert rows[1]["weight_bytes"] == rows[0]["weight_bytes"] == 2 * rows[2]["weight_bytes"]
     reference = greedy_without_cache(tmp_path / "work" / "quick" / "hf", shape["decode_prompt"], shape["decode"])
     assert rows[0]["tokens"] == reference
@@ -59,6 +61,15 @@ def test_the_quick_run_reports_every_torch_runtime_and_true_token_claims(bench_d
     assert rows[1]["same_tokens"]  # transformers' fp32 model decodes the same tokens as ours
     printed = capsys.readouterr().out
     assert "| transformers | fp32 |" in printed and "1-minute load average before" in printed
+
+
+def test_rounds_report_the_median_of_each_rate_and_keep_every_round(bench_decode):
+    rows = [{"runtime": "ours", "dtype": "fp32", "prefill_tokens_per_s": rate, "decode_tokens_per_s": 2 * rate}
+            for rate in (30.0, 10.0, 20.0)]  # fmt: skip
+    (merged,) = bench_decode.median_of_rounds([[row] for row in rows])
+    assert merged["prefill_tokens_per_s"] == 20.0 and merged["decode_tokens_per_s"] == 40.0
+    assert merged["rounds_prefill_tokens_per_s"] == [30.0, 10.0, 20.0]
+    assert "decode_loop_tokens_per_s" not in merged and (merged["runtime"], merged["dtype"]) == ("ours", "fp32")
 
 
 def test_llama_bench_json_gives_the_median_rate_of_each_file_and_test(bench_decode):
