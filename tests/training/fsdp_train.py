@@ -97,6 +97,9 @@ def train(output_dir: str, recipe: str, steps: int) -> int:
                   os.path.join(output_dir, "model.safetensors"))  # fmt: skip
         print(f"trained on {world_size} process(es), {wrapped} FSDP blocks")
     if sharded:
+        # Both processes leave together: a process that tears its gloo pairs down while the other still has work in
+        # flight (rank 0 writing the file) once aborted at exit ("terminate called without an active exception").
+        dist.barrier()
         dist.destroy_process_group()
     return wrapped
 
