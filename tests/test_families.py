@@ -538,16 +538,19 @@ def test_bf16_autocast_on_a_cpu_with_native_bf16_computes_in_bf16_within_toleran
 
 @pytest.mark.parametrize(("family", "model_class"), CASES)
 def test_bf16_weights_on_a_cpu_without_native_bf16_compute_in_float32(family, model_class, monkeypatch):
-    """bf16 storage: no slow bf16 matmul runs, the outputs are within bf16 tolerance of the float32 model, and a
-    training step reaches every bf16 parameter."""
+    """bf16 storage: no slow bf16 matmul runs, the outputs are within bf16 tolerance of the float32 model and in
+    the dtypes torch alone gives them (bf16 compute, as on a CPU with native bf16), and a training step reaches every
+    bf16 parameter."""
     model = build(family, model_class).bfloat16()
     inputs = inputs_for(model_class, model.config, with_labels=True)
     # as bf16 models take images (in their weights' dtype), so that both runs see the same values
     inputs = {key: value.bfloat16().float() if value.is_floating_point() else value for key, value in inputs.items()}
     # the float32 model with the same (bf16-rounded) weights
     expected_outputs, expected_gradients = outputs_and_gradients(build(family, model_class).bfloat16().float(), inputs)
+    native_outputs, _, _ = bf16_run(model, inputs, native=True, monkeypatch=monkeypatch, autocast=False)
     outputs, gradients, slow_ops = bf16_run(model, inputs, native=False, monkeypatch=monkeypatch, autocast=False)
     assert not slow_ops, f"bf16 matmuls or convolutions ran: {sorted(set(slow_ops))}"
+    assert [t.dtype for t in outputs] == [t.dtype for t in native_outputs]
     for index, (output, expected) in enumerate(zip(outputs, expected_outputs, strict=True)):
         assert_close_to_scale(output, expected, BF16_TOLERANCE["outputs"], f"output {index}")
     for name, gradient in gradients.items():

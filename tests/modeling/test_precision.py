@@ -121,6 +121,53 @@ def test_accelerates_bf16_wrapper_meets_the_policy_inside_the_forward(native, mo
         torch.testing.assert_close(logits, expected, atol=0, rtol=0)
 
 
+def test_bf16_weights_compute_exactly_as_float32_on_the_rounded_weights(monkeypatch):
+    """Without native bf16, a forward that keeps no cache runs on float32 copies of the bf16 weights: bit for bit the
+    float32 model with the same rounded weights, its outputs rounded to bf16 once. The model keeps its own bf16
+    parameters, and BatchNorm's running statistics (updated in training) reach them."""
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
+    model = tiny("mambavision", "AutoModelForImageClassification").bfloat16()
+    reference = tiny("mambavision", "AutoModelForImageClassification").bfloat16().float()
+    parameters = dict(model.named_parameters())
+    inputs = pixel_inputs(model)
+    with torch.no_grad():
+        output = model(pixel_values=inputs["pixel_values"].bfloat16(), labels=inputs["labels"])
+        expected = reference(pixel_values=inputs["pixel_values"].bfloat16().float(), labels=inputs["labels"])
+    assert output.logits.dtype == output.loss.dtype == torch.bfloat16
+    torch.testing.assert_close(output.logits, expected.logits.bfloat16(), atol=0, rtol=0)
+    torch.testing.assert_close(output.loss, expected.loss.bfloat16(), atol=0, rtol=0)
+    assert dict(model.named_parameters()) == parameters  # the same Parameter objects, still bf16
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+
+    model.train(), reference.train()
+    with torch.no_grad():
+        model(pixel_values=inputs["pixel_values"].bfloat16())
+        reference(pixel_values=inputs["pixel_values"].bfloat16().float())
+    statistics = {n: b for n, b in model.named_buffers() if "running" in n}
+    assert statistics and all(b.dtype == torch.bfloat16 for b in statistics.values())
+    for name, expected_buffer in reference.named_buffers():
+        if name in statistics:
+            torch.testing.assert_close(statistics[name], expected_buffer.bfloat16(), atol=0, rtol=0, msg=name)
+
+
+def test_a_second_thread_computes_per_op_while_the_weights_are_swapped(monkeypatch):
+    """The float32 copies are swapped into the model itself: while one forward runs on them, a forward on another
+    thread takes the per-op path (within bf16 tolerance of the swapped one, every op's output rounded to bf16)."""
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
+    model = tiny("mambavision", "AutoModelForImageClassification").bfloat16()
+    pixel_values = pixel_inputs(model)["pixel_values"].bfloat16()
+    per_op, enter = [], precision._Float32Compute.__enter__
+    monkeypatch.setattr(precision._Float32Compute, "__enter__", lambda mode: per_op.append(mode) or enter(mode))
+    with torch.no_grad():
+        swapped = model(pixel_values=pixel_values).logits
+        assert not per_op
+        with precision._SWAP:  # as while another thread's forward runs
+            rounded_per_op = model(pixel_values=pixel_values).logits
+    assert per_op and rounded_per_op.dtype == torch.bfloat16
+    scale = swapped.float().abs().max().item()
+    torch.testing.assert_close(rounded_per_op.float(), swapped.float(), atol=5e-2 * scale, rtol=0)
+
+
 class PolicedLinear(torch.nn.Module):
     """One linear layer under the policy, as a model's forward is."""
 
@@ -129,6 +176,8 @@ class PolicedLinear(torch.nn.Module):
     def __init__(self, in_features, out_features):
         super().__init__()
         self.layer = torch.nn.Linear(in_features, out_features)
+
+    keeps_bf16_activations = True  # the per-op path, where a few rows stream through the kernel
 
     @precision.float32_unless_native_bf16
     def forward(self, x):

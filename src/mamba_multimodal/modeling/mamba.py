@@ -306,6 +306,9 @@ class MambaPreTrainedModel(PreTrainedModel):
     base_model_prefix = "backbone"
     _no_split_modules = ["MambaBlock"]
     supports_gradient_checkpointing = True
+    # bf16 weights on a CPU without native bf16 (`precision`): activations rounded to bf16 after every widened op,
+    # as the fused bf16 decode step rounds them (float32 between ops would part from its tokens)
+    keeps_bf16_activations = True
 
     @classmethod
     def from_pretrained(cls, *args, key_mapping: dict[str, str] | None = None, **kwargs):

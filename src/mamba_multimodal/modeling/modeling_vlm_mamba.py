@@ -124,6 +124,9 @@ class VLMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     input_modalities = ("image", "text")
     supports_gradient_checkpointing = True
     _no_split_modules = ["MambaBlock", "VisionMambaLayer", "MambaVisionBlock"]
+    # bf16 weights on a CPU without native bf16 (`precision`): activations rounded to bf16 after every widened op,
+    # as the fused bf16 decode step rounds them (float32 between ops would part from its tokens)
+    keeps_bf16_activations = True
 
 
 # The tower of each `vision_config.model_type`: it takes (images, C, H, W) and returns `last_hidden_state` and, with

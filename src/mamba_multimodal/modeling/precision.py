@@ -12,13 +12,16 @@ outside it, and `generate()` calls it each step):
 - no native bf16, under `torch.autocast("cpu", dtype=torch.bfloat16)` with float32 weights: the forward runs with
   autocast off and its bf16 tensor inputs widened to float32, so it computes exactly as without autocast.
 - no native bf16, bf16 weights (`model.to(torch.bfloat16)`, `from_pretrained(..., dtype=torch.bfloat16)`): the
-  weights and activations stay bf16 in memory (half the bytes; outputs and caches in the dtypes they have on any
-  CPU), while the slow ops (`WIDENED_FUNCTIONS`: linear, convolutions, norms, matmuls, attention, GELU, softmax)
-  compute on float32 copies and round their output back to bf16. A linear over a few rows without autograd (a
-  short prompt's prefill, a classifier head) instead streams its bf16 weights once through the C++ kernel's GEMV,
-  widened in registers (`mamba_decode.linear_by_rows`): a float32 copy of the weights would cost more than the
-  product. Not applied to a training step with gradient checkpointing, whose recomputation runs outside the forward
-  (it stays in bf16).
+  weights stay bf16 in memory (half the bytes) and the outputs and caches come in the dtypes they have on any CPU.
+  A forward that keeps no cache (a vision backbone, a classifier) runs whole on float32 copies of the weights,
+  made when it starts, and rounds its outputs to bf16: float32's work plus one widening of each weight. The Mamba
+  LM and VLM-Mamba, and any forward that keeps a cache, keep bf16 activations: the slow ops (`WIDENED_FUNCTIONS`:
+  linear, convolutions, norms, matmuls, attention, GELU, softmax) compute on float32 copies of their arguments and
+  round their output back to bf16, the rounding the fused bf16 decode step reproduces. There, a linear over a few
+  rows without autograd (a short prompt's prefill, a head) streams its bf16 weights once through the C++ kernel's
+  GEMV, widened in registers (`mamba_decode.linear_by_rows`): a float32 copy of the weights would cost more than
+  the product. Not applied to a training step with gradient checkpointing, whose recomputation runs outside the
+  forward (it stays in bf16).
 
 One warning per process names the CPU and the instruction sets it lacks. Other dtypes (float16) are left alone.
 """
@@ -28,13 +31,13 @@ from __future__ import annotations
 import functools
 import platform
 import threading
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
-from transformers.utils import logging
+from transformers.utils import ModelOutput, logging
 
 logger = logging.get_logger(__name__)
 
@@ -52,6 +55,7 @@ WIDENED_FUNCTIONS = frozenset({
     torch.Tensor.mm, torch.einsum, torch.addmm, torch.baddbmm, F.gelu, F.softmax, torch.softmax, torch.Tensor.softmax,
 })  # fmt: skip
 _state = threading.local()  # _state.inside: a policed forward is running on this thread (nested models pass through)
+_SWAP = threading.Lock()  # held while a forward runs on swapped float32 weights (`_float32_weights`)
 
 
 def architecture() -> str:
@@ -109,23 +113,22 @@ class _Float32Compute(TorchFunctionMode):
         kwargs = kwargs or {}
         if func not in WIDENED_FUNCTIONS:
             return func(*args, **kwargs)
-        if func is F.linear:
-            output = _linear_by_rows(*args, **kwargs)
-            if output is not None:
-                return output
         first = next(iter(_tensors(args)), None)
-        output = func(*_widened(args), **{key: _widened(value) for key, value in kwargs.items()})
+        output = _linear_by_rows(*args, **kwargs) if func is F.linear else None
+        if output is None:
+            output = func(*_widened(args), **{key: _widened(value) for key, value in kwargs.items()})
         if first is not None and first.dtype == torch.bfloat16 and isinstance(output, torch.Tensor):
             output = output.to(torch.bfloat16)
         return output
 
 
 def _linear_by_rows(input, weight, bias=None):
-    """F.linear of bf16 tensors over a few rows by the kernel's GEMV, in bf16; None where it does not apply."""
-    from .mamba_decode import linear_by_rows  # the kernel's module imports torch's machinery this one sits under
+    """F.linear of a bf16 weight over a few rows by the kernel's GEMV, in float32; None where it does not apply."""
+    # Imported here, not at the top: transformers' remote-code loader copies a model's files by their `from .x import`
+    # lines, so the import must be this form; and it must be looked up at call time (tests count its calls).
+    from .mamba_decode import linear_by_rows
 
-    output = linear_by_rows(input, weight, bias)
-    return None if output is None else output.to(input.dtype)
+    return linear_by_rows(input, weight, bias)
 
 
 def _tensors(value):
@@ -159,11 +162,67 @@ def _checkpointing(model) -> bool:
     return model.is_gradient_checkpointing
 
 
+def _narrowed(output):
+    """The forward's output with its float32 tensors as bf16 (inside ModelOutputs, tuples and lists too)."""
+    if isinstance(output, torch.Tensor):
+        return output.to(torch.bfloat16) if output.dtype == torch.float32 else output
+    if isinstance(output, ModelOutput):
+        for key, value in output.items():
+            output[key] = _narrowed(value)
+        return output
+    if isinstance(output, (list, tuple)):
+        return type(output)(_narrowed(item) for item in output)
+    return output
+
+
+@contextmanager
+def _float32_weights(model: torch.nn.Module):
+    """Swaps every bf16 parameter and buffer of the model for a float32 copy while the block runs (one copy per tensor:
+    tied weights stay tied). The copies are differentiable, so gradients reach the bf16 parameters. The buffers of
+    modules in training mode are written back, for those the forward updates in place (BatchNorm's running
+    statistics); inference tensors keep no version counter that would tell which did."""
+    slots = [
+        (store, name, tensor, store is module._buffers and module.training)
+        for module in model.modules() for store in (module._parameters, module._buffers)
+        for name, tensor in store.items() if tensor is not None and tensor.dtype == torch.bfloat16
+    ]  # fmt: skip
+    copies: dict[int, torch.Tensor] = {}
+    for store, name, tensor, _ in slots:
+        store[name] = copies.setdefault(id(tensor), tensor.float())
+    try:
+        yield
+    finally:
+        for store, name, tensor, written_back in slots:
+            copy, store[name] = store[name], tensor
+            if written_back:  # exact where the forward left it alone (bf16 -> float32 -> bf16)
+                with torch.no_grad():
+                    tensor.copy_(copy)
+
+
+def _keeps_bf16_activations(model, kwargs) -> bool:
+    """Whether the forward rounds activations to bf16 between ops: the model class asks for it, or a cache is kept
+    (`use_cache=True`) or continued (a cache argument)."""
+    cache_given = any(kwargs.get(name) is not None for name in ("cache", "cache_params", "past_key_values"))
+    return getattr(model, "keeps_bf16_activations", False) or bool(kwargs.get("use_cache")) or cache_given
+
+
 def float32_unless_native_bf16(forward):
     """Decorates a model's `forward` with the module's policy: on a CPU without native bf16, bf16 autocast is turned
     off inside it (bf16 inputs widened to float32) and bf16 weights are read into float32 ops; on a CPU with it, or for
     float32 weights without autocast, the forward runs unchanged. Nested policed forwards (a VLM's tower and language
-    model) run inside the outer one's decision."""
+    model) run inside the outer one's decision.
+
+    bf16 weights are read in one of two ways:
+    - the whole forward on float32 copies of the weights (`_float32_weights`), its float32 outputs narrowed to bf16:
+      the forward then does exactly float32's work plus one widening of each weight. Per-op interception instead cost
+      a small MambaVision forward a quarter of its time in Python, and narrowing every op's output to bf16 and widening
+      it again in the next op another third. The copies live while the forward runs (in training, until the backward,
+      as any widened op's do): float32's memory for the weights, for that long.
+    - per op (`_Float32Compute`), the activations rounded to bf16 after every widened op: for a model class that
+      sets `keeps_bf16_activations` (the Mamba LM's, whose fused bf16 decode step reproduces that rounding token for
+      token, and whose residual stream keeps a dtype of its own), for a forward that returns or continues a cache
+      (whose states keep their dtypes: bf16 windows, float32 scan states), and while another thread runs a forward on
+      swapped weights."""
 
     @functools.wraps(forward)
     def policed_forward(self, *args, **kwargs):
@@ -175,14 +234,19 @@ def float32_unless_native_bf16(forward):
         if device != "cpu" or not (autocast or bf16_weights):
             return forward(self, *args, **kwargs)
         _warn_float32_fallback()
-        if not bf16_weights:  # float32 weights: bf16 inputs would meet them in ops that refuse mixed dtypes
+        swap = bf16_weights and not _keeps_bf16_activations(self, kwargs) and _SWAP.acquire(blocking=False)
+        if swap or not bf16_weights:  # float32 weights: bf16 inputs would meet them in ops that refuse mixed dtypes
             args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
         _state.inside = True
         try:
-            with torch.autocast("cpu", enabled=False), _Float32Compute() if bf16_weights else nullcontext():
-                return forward(self, *args, **kwargs)
+            compute = _float32_weights(self) if swap else _Float32Compute() if bf16_weights else nullcontext()
+            with torch.autocast("cpu", enabled=False), compute:
+                output = forward(self, *args, **kwargs)
         finally:
             _state.inside = False
+            if swap:
+                _SWAP.release()
+        return _narrowed(output) if swap else output
 
     policed_forward.keeps_float32_without_native_bf16 = True  # what the generic test checks for every model class
     return policed_forward
