@@ -17,7 +17,9 @@ and every bf16 row twice where the CPU has no native bf16: with this package's p
 user gets) and with it forced off (what torch alone does on this CPU). `bf16 / fp32` is float32's time over bf16's:
 1.0 or more means bf16 is no slower. Target: >= 1.0 on every CPU (policy on), >= 1.5 where matmuls dominate on a CPU
 with native bf16 (AVX512-BF16, AMX-BF16). Each row: the median of `--repeats` timed calls after a warm-up call; a
-call of torch alone in bf16 that takes more than SLOW_CALL_S (a CPU without native bf16) is timed once.
+model's rows under the policy are timed round-robin (one call of each per round), so that a drift of the machine's
+speed hits float32 and bf16 alike; a call of torch alone in bf16 that takes more than SLOW_CALL_S (a CPU without
+native bf16) is timed once.
 
 Usage: python bench/bench_dtype.py [--quick] [--repeats N] [--models NAME ...] [--output PATH]
 Full runs write bench/results/bench_dtype.json; --quick (tiny configs, one call per row, no warm-up: the test) writes
@@ -193,25 +195,51 @@ def policy(enabled: bool):
     return nullcontext() if enabled else mock.patch.object(precision, "has_native_bf16", lambda: True)
 
 
-def measure(name: str, quick: bool, repeats: int, native: bool) -> list[dict]:
-    """Every (kind, precision, policy) row of one model; each training row from the same initial weights."""
+def interleaved_median_seconds(calls: list, repeats: int, warmup: bool = True) -> list[float]:
+    """The median seconds of each of `calls`, timed round-robin: every round times each call once, starting one later
+    than the round before, after one warm-up call each (none in the quick run). This machine's speed drifts by 1.2-1.5x
+    over minutes, so calls timed one after the other in blocks would compare different machines."""
+    if warmup:
+        for call in calls:
+            call()
+    times = [[] for _ in calls]
+    for round_index in range(repeats):
+        for offset in range(len(calls)):
+            index = (round_index + offset) % len(calls)
+            start = time.perf_counter()
+            calls[index]()
+            times[index].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def row_call(model, inputs: dict, infer_batch: int, kind: str, precision: str):
+    """The callable of one row; each training row from the same initial weights."""
     import torch
 
+    torch.manual_seed(0)
+    if kind == "train":
+        return train_step(copy.deepcopy(model).train(), inputs, precision)
+    return infer_call(model.eval(), batch_of(inputs, infer_batch), precision)
+
+
+def measure(name: str, quick: bool, repeats: int, native: bool) -> list[dict]:
+    """Every (kind, precision, policy) row of one model. The rows under the policy (what a user gets) are timed
+    interleaved, so that their ratios to float32 hold on a drifting machine; torch alone (policy off) after them."""
     model, inputs, infer_batch = build(name, quick)
-    rows = []
-    for kind, precision in ROWS:
-        for enabled in [True] if native or precision == "fp32" else [True, False]:
-            torch.manual_seed(0)
-            if kind == "train":
-                call = train_step(copy.deepcopy(model).train(), inputs, precision)
-            else:
-                call = infer_call(model.eval(), batch_of(inputs, infer_batch), precision)
-            with policy(enabled):
-                seconds, timed = median_call_seconds(call, repeats, warmup=not quick, cap=not enabled)
-            row = {"model": name, "kind": kind, "precision": precision, "seconds": seconds, "timed_calls": timed,
-                   "policy": "on" if enabled else "off (torch alone)"}  # fmt: skip
-            rows.append(row)
-            print(f"  {name} {kind} {precision}, policy {row['policy']}: {seconds:.3f} s", flush=True)
+    calls = [row_call(model, inputs, infer_batch, kind, precision) for kind, precision in ROWS]
+    seconds = interleaved_median_seconds(calls, repeats, warmup=not quick)
+    rows = [{"model": name, "kind": kind, "precision": precision, "seconds": s, "timed_calls": repeats, "policy": "on"}
+            for (kind, precision), s in zip(ROWS, seconds, strict=True)]  # fmt: skip
+    del calls
+    for kind, precision in [] if native else [row for row in ROWS if row[1] != "fp32"]:
+        with policy(False):
+            call = row_call(model, inputs, infer_batch, kind, precision)
+            s, timed = median_call_seconds(call, repeats, warmup=not quick, cap=True)
+        rows.append({"model": name, "kind": kind, "precision": precision, "seconds": s, "timed_calls": timed,
+                     "policy": "off (torch alone)"})  # fmt: skip
+    rows.sort(key=lambda row: (ROWS.index((row["kind"], row["precision"])), row["policy"] != "on"))
+    for row in rows:
+        print(f"  {name} {row['kind']} {row['precision']}, policy {row['policy']}: {row['seconds']:.3f} s", flush=True)
     fp32 = {row["kind"]: row["seconds"] for row in rows if row["precision"] == "fp32"}
     for row in rows:
         row["bf16_over_fp32"] = fp32[row["kind"]] / row["seconds"]

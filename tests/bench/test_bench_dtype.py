@@ -32,3 +32,16 @@ def test_the_quick_run_times_every_model_in_every_precision(tmp_path, monkeypatc
     assert report["native_bf16"] == list(precision.native_bf16_flags()) and len(report["load_average_after"]) == 3
     printed = capsys.readouterr().out
     assert "| model | step | precision | policy | seconds | bf16 / fp32 |" in printed and "native bf16:" in printed
+
+
+def test_a_models_rows_are_timed_round_robin(monkeypatch):
+    """One call of each row per round, each round starting one row later, after one warm-up call of each."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    bench_dtype = importlib.import_module("bench_dtype")
+    order = []
+    calls = [lambda name=name: order.append(name) for name in "abc"]
+
+    medians = bench_dtype.interleaved_median_seconds(calls, repeats=3)
+
+    assert order == list("abc" + "abc" + "bca" + "cab")
+    assert len(medians) == 3 and all(m >= 0 for m in medians)
