@@ -150,22 +150,29 @@ def test_bf16_weights_compute_exactly_as_float32_on_the_rounded_weights(monkeypa
             torch.testing.assert_close(statistics[name], expected_buffer.bfloat16(), atol=0, rtol=0, msg=name)
 
 
-def test_a_second_thread_computes_per_op_while_the_weights_are_swapped(monkeypatch):
-    """The float32 copies are swapped into the model itself: while one forward runs on them, a forward on another
-    thread takes the per-op path (within bf16 tolerance of the swapped one, every op's output rounded to bf16)."""
+@pytest.mark.parametrize("case", ["another thread on swapped weights", "weights over the swap limit"])
+def test_float32_activations_widen_op_by_op_where_the_weights_are_not_swapped(case, monkeypatch):
+    """While one forward runs on swapped float32 weights (they are swapped into the model itself), a forward on
+    another thread widens op by op; so does a model whose float32 copies would exceed `SWAP_LIMIT_BYTES`. Either
+    keeps float32 activations: the same float32 arithmetic on the same values (an op mixing float32 activations with a
+    bf16 parameter promotes it exactly), so the output is bit for bit the swapped forward's, rounded to bf16 once."""
     monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
     model = tiny("mambavision", "AutoModelForImageClassification").bfloat16()
     pixel_values = pixel_inputs(model)["pixel_values"].bfloat16()
-    per_op, enter = [], precision._Float32Compute.__enter__
-    monkeypatch.setattr(precision._Float32Compute, "__enter__", lambda mode: per_op.append(mode) or enter(mode))
+    modes, enter = [], precision._Float32Compute.__enter__
+    monkeypatch.setattr(precision._Float32Compute, "__enter__", lambda mode: modes.append(mode) or enter(mode))
     with torch.no_grad():
         swapped = model(pixel_values=pixel_values).logits
-        assert not per_op
-        with precision._SWAP:  # as while another thread's forward runs
-            rounded_per_op = model(pixel_values=pixel_values).logits
-    assert per_op and rounded_per_op.dtype == torch.bfloat16
-    scale = swapped.float().abs().max().item()
-    torch.testing.assert_close(rounded_per_op.float(), swapped.float(), atol=5e-2 * scale, rtol=0)
+        assert not modes
+        if case == "weights over the swap limit":
+            monkeypatch.setattr(precision, "SWAP_LIMIT_BYTES", precision._float32_bytes(model) - 1)
+            by_op = model(pixel_values=pixel_values).logits
+        else:
+            with precision._SWAP:  # as while another thread's forward runs
+                by_op = model(pixel_values=pixel_values).logits
+    assert [mode.float32_activations for mode in modes] == [True]
+    assert by_op.dtype == torch.bfloat16
+    torch.testing.assert_close(by_op, swapped, atol=0, rtol=0)
 
 
 class PolicedLinear(torch.nn.Module):

@@ -55,6 +55,11 @@ WIDENED_FUNCTIONS = frozenset({
     torch.Tensor.mm, torch.einsum, torch.addmm, torch.baddbmm, F.gelu, F.softmax, torch.softmax, torch.Tensor.softmax,
 })  # fmt: skip
 _state = threading.local()  # _state.inside: a policed forward is running on this thread (nested models pass through)
+# Models whose float32 weights take at most this run a bf16-weight forward on float32 copies made all at once; larger
+# ones widen op by op (`float32_unless_native_bf16`). Measured here, against float32: 2.3 MB (MambaVision's test
+# preset) 1.02x at once, 0.85x op by op; 127 MB (MambaVision-T) 0.84x at once (33,000 page faults a forward), 0.91x op
+# by op (7,900).
+SWAP_LIMIT_BYTES = 32 * 2**20
 _SWAP = threading.Lock()  # held while a forward runs on swapped float32 weights (`_float32_weights`)
 
 
@@ -105,9 +110,15 @@ def _warn_float32_fallback() -> None:
 
 
 class _Float32Compute(TorchFunctionMode):
-    """Runs `WIDENED_FUNCTIONS` on float32 copies of their bf16 tensor arguments, their output cast back to the dtype
-    of their first tensor argument (the activations: bf16 stays bf16 between ops, as on any CPU). Autograd flows back
-    through the copies into bf16 parameters."""
+    """Runs `WIDENED_FUNCTIONS` on float32 copies of their bf16 tensor arguments. Their output is cast back to the
+    dtype of their first tensor argument (the activations: bf16 stays bf16 between ops, as on any CPU), or, with
+    `float32_activations`, left in float32, so that the activations stay float32 between ops and are never narrowed
+    and widened again (the caller narrows the forward's outputs). Autograd flows back through the copies into bf16
+    parameters."""
+
+    def __init__(self, float32_activations: bool = False):
+        super().__init__()
+        self.float32_activations = float32_activations
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -117,9 +128,8 @@ class _Float32Compute(TorchFunctionMode):
         output = _linear_by_rows(*args, **kwargs) if func is F.linear else None
         if output is None:
             output = func(*_widened(args), **{key: _widened(value) for key, value in kwargs.items()})
-        if first is not None and first.dtype == torch.bfloat16 and isinstance(output, torch.Tensor):
-            output = output.to(torch.bfloat16)
-        return output
+        narrow = not self.float32_activations and first is not None and first.dtype == torch.bfloat16
+        return output.to(torch.bfloat16) if narrow and isinstance(output, torch.Tensor) else output
 
 
 def _linear_by_rows(input, weight, bias=None):
@@ -199,6 +209,11 @@ def _float32_weights(model: torch.nn.Module):
                     tensor.copy_(copy)
 
 
+def _float32_bytes(model: torch.nn.Module) -> int:
+    """The bytes of float32 copies of the model's bf16 parameters."""
+    return 4 * sum(p.numel() for p in model.parameters() if p.dtype == torch.bfloat16)
+
+
 def _keeps_bf16_activations(model, kwargs) -> bool:
     """Whether the forward rounds activations to bf16 between ops: the model class asks for it, or a cache is kept
     (`use_cache=True`) or continued (a cache argument)."""
@@ -212,17 +227,21 @@ def float32_unless_native_bf16(forward):
     float32 weights without autocast, the forward runs unchanged. Nested policed forwards (a VLM's tower and language
     model) run inside the outer one's decision.
 
-    bf16 weights are read in one of two ways:
-    - the whole forward on float32 copies of the weights (`_float32_weights`), its float32 outputs narrowed to bf16:
-      the forward then does exactly float32's work plus one widening of each weight. Per-op interception instead cost
-      a small MambaVision forward a quarter of its time in Python, and narrowing every op's output to bf16 and widening
-      it again in the next op another third. The copies live while the forward runs (in training, until the backward,
-      as any widened op's do): float32's memory for the weights, for that long.
-    - per op (`_Float32Compute`), the activations rounded to bf16 after every widened op: for a model class that
-      sets `keeps_bf16_activations` (the Mamba LM's, whose fused bf16 decode step reproduces that rounding token for
-      token, and whose residual stream keeps a dtype of its own), for a forward that returns or continues a cache
-      (whose states keep their dtypes: bf16 windows, float32 scan states), and while another thread runs a forward on
-      swapped weights."""
+    bf16 weights are read in one of three ways:
+    - a forward that keeps no cache runs with float32 activations, its float32 outputs narrowed to bf16 at the end:
+      narrowing every op's output to bf16 and widening it again in the next op cost a small MambaVision forward a
+      third of its time. Its weights are widened
+      - all at once when the forward starts, if their float32 copies take at most `SWAP_LIMIT_BYTES`
+        (`_float32_weights`): the forward then does exactly float32's work plus one widening of each weight, where
+        per-op interception costs a Python hook on every torch call (a quarter of that small forward). The copies
+        live while the forward runs (in training, until the backward, as any widened op's do);
+      - op by op (`_Float32Compute(float32_activations=True)`) for larger models, or while another thread runs a
+        forward on swapped weights: copies of a few hundred megabytes come from fresh pages on every forward, whose
+        faults and unmapping cost MambaVision-T (127 MB) 47 ms a forward, more than the hooks.
+    - per op with the activations rounded to bf16 after every widened op (`_Float32Compute()`): for a model class
+      that sets `keeps_bf16_activations` (the Mamba LM's, whose fused bf16 decode step reproduces that rounding token
+      for token, and whose residual stream keeps a dtype of its own) and for a forward that returns or continues a
+      cache (whose states keep their dtypes: bf16 windows, float32 scan states)."""
 
     @functools.wraps(forward)
     def policed_forward(self, *args, **kwargs):
@@ -234,19 +253,24 @@ def float32_unless_native_bf16(forward):
         if device != "cpu" or not (autocast or bf16_weights):
             return forward(self, *args, **kwargs)
         _warn_float32_fallback()
-        swap = bf16_weights and not _keeps_bf16_activations(self, kwargs) and _SWAP.acquire(blocking=False)
+        float32_activations = bf16_weights and not _keeps_bf16_activations(self, kwargs)
+        swap = float32_activations and _float32_bytes(self) <= SWAP_LIMIT_BYTES and _SWAP.acquire(blocking=False)
         if swap or not bf16_weights:  # float32 weights: bf16 inputs would meet them in ops that refuse mixed dtypes
             args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
         _state.inside = True
         try:
-            compute = _float32_weights(self) if swap else _Float32Compute() if bf16_weights else nullcontext()
+            compute = (
+                _float32_weights(self) if swap
+                else _Float32Compute(float32_activations) if bf16_weights
+                else nullcontext()
+            )  # fmt: skip
             with torch.autocast("cpu", enabled=False), compute:
                 output = forward(self, *args, **kwargs)
         finally:
             _state.inside = False
             if swap:
                 _SWAP.release()
-        return _narrowed(output) if swap else output
+        return _narrowed(output) if float32_activations else output
 
     policed_forward.keeps_float32_without_native_bf16 = True  # what the generic test checks for every model class
     return policed_forward
