@@ -13,9 +13,10 @@ outside it, and `generate()` calls it each step):
   autocast off and its bf16 tensor inputs widened to float32, so it computes exactly as without autocast.
 - no native bf16, bf16 weights (`model.to(torch.bfloat16)`, `from_pretrained(..., dtype=torch.bfloat16)`): the
   weights stay bf16 in memory (half the bytes) and the outputs and caches come in the dtypes they have on any CPU.
-  A forward that keeps no cache (a vision backbone, a classifier) runs whole on float32 copies of the weights,
-  made when it starts, and rounds its outputs to bf16: float32's work plus one widening of each weight. The Mamba
-  LM and VLM-Mamba, and any forward that keeps a cache, keep bf16 activations: the slow ops (`WIDENED_FUNCTIONS`:
+  A forward that keeps no cache (a vision backbone, a classifier) computes in float32 throughout and rounds its
+  outputs to bf16: on float32 copies of the weights made when it starts (float32's work plus one widening of each
+  weight; up to `SWAP_LIMIT_BYTES` of copies), else widening each weight as its op runs. The Mamba LM and
+  VLM-Mamba, and any forward that keeps a cache, keep bf16 activations: the slow ops (`WIDENED_FUNCTIONS`:
   linear, convolutions, norms, matmuls, attention, GELU, softmax) compute on float32 copies of their arguments and
   round their output back to bf16, the rounding the fused bf16 decode step reproduces. There, a linear over a few
   rows without autograd (a short prompt's prefill, a head) streams its bf16 weights once through the C++ kernel's
@@ -255,10 +256,10 @@ def float32_unless_native_bf16(forward):
         _warn_float32_fallback()
         float32_activations = bf16_weights and not _keeps_bf16_activations(self, kwargs)
         swap = float32_activations and _float32_bytes(self) <= SWAP_LIMIT_BYTES and _SWAP.acquire(blocking=False)
-        if swap or not bf16_weights:  # float32 weights: bf16 inputs would meet them in ops that refuse mixed dtypes
-            args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
         _state.inside = True
         try:
+            if swap or not bf16_weights:  # float32 weights: bf16 inputs would meet them in ops refusing mixed dtypes
+                args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
             compute = (
                 _float32_weights(self) if swap
                 else _Float32Compute(float32_activations) if bf16_weights
