@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import cuda_standin
-from mamba_multimodal.modeling import ssm
+from mamba_multimodal.modeling import precision, ssm
 from mamba_multimodal.registry import FAMILIES
 from test_families import BATCH, CASES, build, inputs_for, outputs_and_gradients, perturb_, tensors_of
 
@@ -82,7 +82,9 @@ def assert_close_all(actual, expected, tolerance, what: str) -> None:
 def test_the_cuda_path_gives_the_cpu_paths_outputs_and_gradients(family, model_class, dtype, monkeypatch):
     """Forward and backward: the CPU path's outputs and parameter gradients; every selective scan on the "cuda" path
     (Coupled Mamba's coupled scan on "pytorch": mamba_ssm has no kernel for it), each forward scan with its backward,
-    and every argument as selective_scan.cpp checks it."""
+    and every argument as selective_scan.cpp checks it. The CPU path computes as on a CPU with native bf16 (bf16
+    compute, as on a GPU, where the bf16 policy of `modeling.precision` never applies)."""
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: True)
     model = build(family, model_class).to(dtype)
     perturb_(model)
     inputs = with_padding(model_class, inputs_for(model_class, model.config, with_labels=True))

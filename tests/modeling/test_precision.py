@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 from mamba_multimodal.modeling import precision, ssm
 from mamba_multimodal.registry import FAMILIES
@@ -104,8 +105,17 @@ def test_bf16_inputs_under_autocast_are_widened_for_float32_weights(monkeypatch)
     torch.testing.assert_close(logits, expected, atol=0, rtol=0)
 
 
+@pytest.fixture
+def fresh_accelerator_state():
+    """accelerate's process-wide state, reset before and after: an Accelerator of another precision made by an earlier
+    test would refuse this test's, and this test's bf16 one a later test's."""
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
+
+
 @pytest.mark.parametrize("native", [False, True])
-def test_accelerates_bf16_wrapper_meets_the_policy_inside_the_forward(native, monkeypatch):
+def test_accelerates_bf16_wrapper_meets_the_policy_inside_the_forward(native, monkeypatch, fresh_accelerator_state):
     """Trainer's `--bf16` on CPU: accelerate wraps `model.forward` in bf16 autocast; the policy runs inside it."""
     monkeypatch.setattr(precision, "has_native_bf16", lambda: native)
     model = tiny("mambavision", "AutoModelForImageClassification")
