@@ -175,7 +175,9 @@ def test_float32_activations_widen_op_by_op_where_the_weights_are_not_swapped(ca
         swapped = model(pixel_values=pixel_values).logits
         assert not modes
         if case == "weights over the swap limit":
-            monkeypatch.setattr(precision, "SWAP_LIMIT_BYTES", precision._float32_bytes(model) - 1)
+            monkeypatch.setattr(
+                precision, "SWAP_LIMIT_BYTES", precision._float32_bytes(precision._bf16_slots(model)) - 1
+            )
             by_op = model(pixel_values=pixel_values).logits
         else:
             with precision._SWAP:  # as while another thread's forward runs

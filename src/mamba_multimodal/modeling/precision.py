@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from transformers.utils import ModelOutput, logging
 
+from .cache_utils import LEGACY_CACHE_NAMES
 from .ssm import _device_type  # the device seam of every dispatch (tests/cuda_standin.py reads CPU tensors as "cuda")
 
 logger = logging.get_logger(__name__)
@@ -188,17 +189,28 @@ def _narrowed(output):
     return output
 
 
-@contextmanager
-def _float32_weights(model: torch.nn.Module):
-    """Swaps every bf16 parameter and buffer of the model for a float32 copy while the block runs (one copy per tensor:
-    tied weights stay tied). The copies are differentiable, so gradients reach the bf16 parameters. The buffers of
-    modules in training mode are written back, for those the forward updates in place (BatchNorm's running
-    statistics); inference tensors keep no version counter that would tell which did."""
-    slots = [
+def _bf16_slots(model: torch.nn.Module) -> list[tuple[dict, str, torch.Tensor, bool]]:
+    """(store, name, tensor, written back) for every bf16 parameter and buffer of the model: the `_parameters` or
+    `_buffers` dict that holds it, and whether `_float32_weights` writes it back (a buffer of a module in training
+    mode)."""
+    return [
         (store, name, tensor, store is module._buffers and module.training)
         for module in model.modules() for store in (module._parameters, module._buffers)
         for name, tensor in store.items() if tensor is not None and tensor.dtype == torch.bfloat16
     ]  # fmt: skip
+
+
+def _float32_bytes(slots) -> int:
+    """The bytes of float32 copies of the tensors of `_bf16_slots` (a tied weight once)."""
+    return 4 * sum({id(tensor): tensor.numel() for _, _, tensor, _ in slots}.values())
+
+
+@contextmanager
+def _float32_weights(slots):
+    """Swaps every bf16 parameter and buffer of a model (its `_bf16_slots`) for a float32 copy while the block runs
+    (one copy per tensor: tied weights stay tied). The copies are differentiable, so gradients reach the bf16
+    parameters. The buffers of modules in training mode are written back, for those the forward updates in place
+    (BatchNorm's running statistics); inference tensors keep no version counter that would tell which did."""
     copies: dict[int, torch.Tensor] = {}
     for store, name, tensor, _ in slots:
         store[name] = copies.setdefault(id(tensor), tensor.float())
@@ -212,15 +224,10 @@ def _float32_weights(model: torch.nn.Module):
                     tensor.copy_(copy)
 
 
-def _float32_bytes(model: torch.nn.Module) -> int:
-    """The bytes of float32 copies of the model's bf16 parameters."""
-    return 4 * sum(p.numel() for p in model.parameters() if p.dtype == torch.bfloat16)
-
-
 def _keeps_bf16_activations(model, kwargs) -> bool:
     """Whether the forward rounds activations to bf16 between ops: the model class asks for it, or a cache is kept
     (`use_cache=True`) or continued (a cache argument)."""
-    cache_given = any(kwargs.get(name) is not None for name in ("cache", "cache_params", "past_key_values"))
+    cache_given = any(kwargs.get(name) is not None for name in ("cache", *LEGACY_CACHE_NAMES))
     return getattr(model, "keeps_bf16_activations", False) or bool(kwargs.get("use_cache")) or cache_given
 
 
@@ -257,13 +264,14 @@ def float32_unless_native_bf16(forward):
             return forward(self, *args, **kwargs)
         _warn_float32_fallback()
         float32_activations = bf16_weights and not _keeps_bf16_activations(self, kwargs)
-        swap = float32_activations and _float32_bytes(self) <= SWAP_LIMIT_BYTES and _SWAP.acquire(blocking=False)
+        slots = _bf16_slots(self) if float32_activations else []
+        swap = float32_activations and _float32_bytes(slots) <= SWAP_LIMIT_BYTES and _SWAP.acquire(blocking=False)
         _state.inside = True
         try:
             if swap or not bf16_weights:  # float32 weights: bf16 inputs would meet them in ops refusing mixed dtypes
                 args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
             compute = (
-                _float32_weights(self) if swap
+                _float32_weights(slots) if swap
                 else _Float32Compute(float32_activations) if bf16_weights
                 else nullcontext()
             )  # fmt: skip
