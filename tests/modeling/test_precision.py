@@ -187,6 +187,31 @@ def test_float32_activations_widen_op_by_op_where_the_weights_are_not_swapped(ca
     torch.testing.assert_close(by_op, swapped, atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("case", ["swapped", "over the swap limit"])
+def test_a_vlms_tower_computes_in_float32_inside_the_vlms_per_op_rounding(case, monkeypatch):
+    """VLM-Mamba rounds its activations to bf16 per op (its decode step reproduces that rounding), but its vision
+    tower, which keeps no cache, computes inside it as it does alone: float32 throughout (swapped weights, or widened
+    op by op over the swap limit), its output rounded once. The reference: the float32 tower on the rounded weights,
+    independent of the policy. The per-op rounding resumes after it (the projector's output is bf16)."""
+    monkeypatch.setattr(precision, "has_native_bf16", lambda: False)
+    torch.manual_seed(0)
+    family = FAMILIES["vlm_mamba"]
+    vlm = family.auto_models["AutoModelForImageTextToText"](family.tiny_config("mambavision-tower")).eval()
+    vlm = vlm.bfloat16()
+    reference = type(vlm.model.vision_tower)(vlm.config.vision_config)
+    reference.load_state_dict({k: v.float() for k, v in vlm.model.vision_tower.state_dict().items()})
+    size = vlm.config.vision_config.image_size
+    pixel_values = torch.randn(2, 3, size, size).bfloat16()
+    if case == "over the swap limit":
+        monkeypatch.setattr(precision, "SWAP_LIMIT_BYTES", 0)
+    with torch.no_grad():
+        features = vlm.model.get_image_features(pixel_values)
+        expected = reference.eval()(pixel_values.float()).last_hidden_state
+    assert features.last_hidden_state.dtype == features.pooler_output.dtype == torch.bfloat16
+    torch.testing.assert_close(features.last_hidden_state, expected.bfloat16(), atol=0, rtol=0)
+    assert all(p.dtype == torch.bfloat16 for p in vlm.parameters())
+
+
 class PolicedLinear(torch.nn.Module):
     """One linear layer under the policy, as a model's forward is."""
 

@@ -16,7 +16,8 @@ outside it, and `generate()` calls it each step):
   A forward that keeps no cache (a vision backbone, a classifier) computes in float32 throughout and rounds its
   outputs to bf16: on float32 copies of the weights made when it starts (float32's work plus one widening of each
   weight; up to `SWAP_LIMIT_BYTES` of copies), else widening each weight as its op runs. The Mamba LM and
-  VLM-Mamba, and any forward that keeps a cache, keep bf16 activations: the slow ops (`WIDENED_FUNCTIONS`:
+  VLM-Mamba (but for its vision tower, which computes as it does alone), and any forward that keeps a cache, keep
+  bf16 activations: the slow ops (`WIDENED_FUNCTIONS`:
   linear, convolutions, norms, matmuls, attention, GELU, softmax) compute on float32 copies of their arguments and
   round their output back to bf16, the rounding the fused bf16 decode step reproduces. There, a linear over a few
   rows without autograd (a short prompt's prefill, a head) streams its bf16 weights once through the C++ kernel's
@@ -58,7 +59,9 @@ WIDENED_FUNCTIONS = frozenset({
     torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.Tensor.bmm, torch.mm,
     torch.Tensor.mm, torch.einsum, torch.addmm, torch.baddbmm, F.gelu, F.softmax, torch.softmax, torch.Tensor.softmax,
 })  # fmt: skip
-_state = threading.local()  # _state.inside: a policed forward is running on this thread (nested models pass through)
+# _state.inside: a policed forward is running on this thread (nested models run inside its decision); _state.rounding:
+# its `_Float32Compute` when it rounds activations to bf16 per op (a nested model that keeps no cache leaves it).
+_state = threading.local()
 # Models whose float32 weights take at most this run a bf16-weight forward on float32 copies made all at once; larger
 # ones widen op by op (`float32_unless_native_bf16`). Measured here, against float32: 2.3 MB (MambaVision's test
 # preset) 1.02x at once, 0.85x op by op; 127 MB (MambaVision-T) 0.84x at once (33,000 page faults a forward), 0.91x op
@@ -129,7 +132,10 @@ class _Float32Compute(TorchFunctionMode):
         if func not in WIDENED_FUNCTIONS:
             return func(*args, **kwargs)
         first = next(iter(_tensors(args)), None)
-        output = _linear_by_rows(*args, **kwargs) if func is F.linear else None
+        # The kernel's GEMV serves the rounding path's bf16 linears over a few rows; float32 activations get torch's
+        # product (a nested tower on swapped float32 weights computes exactly as it does alone).
+        by_rows = func is F.linear and not self.float32_activations
+        output = _linear_by_rows(*args, **kwargs) if by_rows else None
         if output is None:
             output = func(*_widened(args), **{key: _widened(value) for key, value in kwargs.items()})
         narrow = not self.float32_activations and first is not None and first.dtype == torch.bfloat16
@@ -231,11 +237,48 @@ def _keeps_bf16_activations(model, kwargs) -> bool:
     return getattr(model, "keeps_bf16_activations", False) or bool(kwargs.get("use_cache")) or cache_given
 
 
+def _float32_inside(forward, model, rounding: _Float32Compute, args, kwargs):
+    """The forward of a nested model that keeps no cache (a VLM's vision tower), run inside an outer forward that
+    rounds its activations to bf16 per op (`rounding`, the outer `_Float32Compute`): in float32 throughout, as it runs
+    alone (on its weights swapped to float32 copies where they fit `SWAP_LIMIT_BYTES`, else widened op by op), its
+    outputs narrowed to bf16 once. What it hands the outer model is then the same in a forward with a cache and in one
+    without: the rounding the decode step reproduces starts after it."""
+    slots = _bf16_slots(model)
+    swap = _float32_bytes(slots) <= SWAP_LIMIT_BYTES and _SWAP.acquire(blocking=False)
+    _state.rounding = None
+    try:
+        args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
+        with _suspended(rounding), _float32_weights(slots) if swap else _Float32Compute(float32_activations=True):
+            output = forward(model, *args, **kwargs)
+    finally:
+        _state.rounding = rounding
+        if swap:
+            _SWAP.release()
+    return _narrowed(output)
+
+
+@contextmanager
+def _suspended(mode: _Float32Compute):
+    """`mode` off while the block runs: taken off torch's function-mode stack when it is the innermost mode (then no
+    Python hook runs on the block's ops), else told to keep float32 activations."""
+    if torch.overrides._get_current_function_mode() is mode:
+        with torch.overrides._pop_mode_temporarily():
+            yield
+        return
+    mode.float32_activations = True
+    try:
+        yield
+    finally:
+        mode.float32_activations = False
+
+
 def float32_unless_native_bf16(forward):
     """Decorates a model's `forward` with the module's policy: on a CPU without native bf16, bf16 autocast is turned
     off inside it (bf16 inputs widened to float32) and bf16 weights are read into float32 ops; on a CPU with it, or for
     float32 weights without autocast, the forward runs unchanged. Nested policed forwards (a VLM's tower and language
-    model) run inside the outer one's decision.
+    model) run inside the outer one's decision, but for one case: a nested model with bf16 weights that keeps no cache
+    (a VLM's tower), inside a forward that rounds per op, computes in float32 and rounds its outputs once
+    (`_float32_inside`), as it does alone.
 
     bf16 weights are read in one of three ways:
     - a forward that keeps no cache runs with float32 activations, its float32 outputs narrowed to bf16 at the end:
@@ -255,7 +298,13 @@ def float32_unless_native_bf16(forward):
 
     @functools.wraps(forward)
     def policed_forward(self, *args, **kwargs):
-        if getattr(_state, "inside", False) or has_native_bf16():
+        if getattr(_state, "inside", False):
+            rounding = getattr(_state, "rounding", None)
+            bf16_weights = _weights_dtype_and_device(self)[0] == torch.bfloat16
+            if rounding is None or not bf16_weights or _keeps_bf16_activations(self, kwargs):
+                return forward(self, *args, **kwargs)
+            return _float32_inside(forward, self, rounding, args, kwargs)
+        if has_native_bf16():
             return forward(self, *args, **kwargs)
         dtype, device = _weights_dtype_and_device(self)
         autocast = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
@@ -275,10 +324,11 @@ def float32_unless_native_bf16(forward):
                 else _Float32Compute(float32_activations) if bf16_weights
                 else nullcontext()
             )  # fmt: skip
+            _state.rounding = compute if bf16_weights and not float32_activations else None
             with torch.autocast("cpu", enabled=False), compute:
                 output = forward(self, *args, **kwargs)
         finally:
-            _state.inside = False
+            _state.inside, _state.rounding = False, None
             if swap:
                 _SWAP.release()
         return _narrowed(output) if float32_activations else output
