@@ -8,9 +8,13 @@
 // Layouts: u, delta, z, out: (b, d, l); A: (d, n); B, C: (b, l, n) (time-major, so B_t is one cache line);
 // D, delta_bias: (d,); initial_state (h_{-1}, nullable: zeros) and last_state: (b, d, n).
 //
-// Why this is fast: one (b, d) channel is a sequential loop over l whose state (n floats) stays in registers,
-// the n-loop vectorises (exp included), and channels run in parallel. Nothing of size (b, d, l, n) is ever
-// materialised: the backward recomputes the channel's states into a per-thread buffer of l * n floats.
+// Why this is fast: one (b, d) channel is a sequential loop over l whose state (n floats) stays in cache, and
+// channels run in parallel. The selective scan runs eight channels of a batch element together, one per lane of an
+// AVX2 vector (`scan_block`, `scan_block_backward`): each step's softplus, gate and sum over n are then vector work
+// too, where one channel alone vectorises only over n (two vectors at n = 16) and does them per channel (3x faster
+// forward, 2x backward at n = 16; channels left over, and the coupled scan, run one by one). Nothing of size
+// (b, d, l, n) is ever materialised: the backward recomputes the channels' states into per-thread buffers of
+// l * n floats per channel.
 
 #include <algorithm>
 #include <cmath>
@@ -96,6 +100,196 @@ void scan_channel(const ScanInputs& in, int64_t b, int64_t d, float* h, float* o
   }
 }
 
+// Channels scanned together by `scan_block`: one AVX2 vector of float32 (eight lanes), one channel per lane.
+constexpr int64_t kLanes = 8;
+
+// Runs kLanes channels (b, d0 .. d0 + kLanes - 1) forward together, one channel per vector lane, and writes their
+// gated outputs and last states. Scanning one channel alone vectorises only over the n state entries (two vectors at
+// n = 16) and leaves its step's scalar work (the softplus, the gate's sigmoid, the sum of C_t · h_t over n) per
+// channel; across lanes all of it is vector work. `h` is a per-thread buffer of n * kLanes floats (h[i][lane]).
+void scan_block(const ScanInputs& in, int64_t b, int64_t d0, float* h, float* At, float* out, float* last_state) {
+  const int64_t n = in.nstate, l = in.len, dim = in.dim;
+  const float* B_b = in.B + b * l * n;
+  const float* C_b = in.C + b * l * n;
+  const int64_t row0 = (b * dim + d0) * l;
+  float bias[kLanes], skip[kLanes];
+  for (int64_t c = 0; c < kLanes; ++c) {
+    bias[c] = in.delta_bias ? in.delta_bias[d0 + c] : 0.0f;
+    skip[c] = in.D ? in.D[d0 + c] : 0.0f;
+    const float* h0 = in.start(b, d0 + c);
+    for (int64_t i = 0; i < n; ++i) {
+      h[i * kLanes + c] = h0 ? h0[i] : 0.0f;
+      At[i * kLanes + c] = in.A[(d0 + c) * n + i];
+    }
+  }
+  for (int64_t t = 0; t < l; ++t) {
+    float dt[kLanes], dt_x[kLanes], x[kLanes], y[kLanes];
+#pragma omp simd
+    for (int64_t c = 0; c < kLanes; ++c) {
+      const float raw = in.delta[row0 + c * l + t] + bias[c];
+      dt[c] = in.delta_softplus ? softplus(raw) : raw;
+      x[c] = in.u[row0 + c * l + t];
+      dt_x[c] = dt[c] * x[c];
+      y[c] = 0.0f;
+    }
+    const float* B_t = B_b + t * n;
+    const float* C_t = C_b + t * n;
+    for (int64_t i = 0; i < n; ++i) {
+      float* h_i = h + i * kLanes;
+      const float* A_i = At + i * kLanes;
+      const float B_ti = B_t[i], C_ti = C_t[i];
+#pragma omp simd
+      for (int64_t c = 0; c < kLanes; ++c) {
+        h_i[c] = std::exp(dt[c] * A_i[c]) * h_i[c] + dt_x[c] * B_ti;
+        y[c] += C_ti * h_i[c];
+      }
+    }
+#pragma omp simd
+    for (int64_t c = 0; c < kLanes; ++c) {
+      float value = y[c] + skip[c] * x[c];
+      if (in.z) {
+        const float zt = in.z[row0 + c * l + t];
+        value *= zt * sigmoid(zt);
+      }
+      out[row0 + c * l + t] = value;
+    }
+  }
+  if (last_state) {
+    for (int64_t c = 0; c < kLanes; ++c) {
+      for (int64_t i = 0; i < n; ++i) last_state[(b * dim + d0 + c) * n + i] = h[i * kLanes + c];
+    }
+  }
+}
+
+// Per-thread buffers of `scan_block_backward`: lane-major (..., kLanes) copies of one block's forward and gradients.
+struct BlockBuffers {
+  std::vector<float> h, At, h0, dh, dA, history, decays, deltas, y_ungated, dB, dC;
+  BlockBuffers(int64_t l, int64_t n)
+      : h(n * kLanes), At(n * kLanes), h0(n * kLanes), dh(n * kLanes), dA(n * kLanes), history(l * n * kLanes),
+        decays(l * n * kLanes), deltas(l * kLanes), y_ungated(l * kLanes), dB(l * n * kLanes), dC(l * n * kLanes) {}
+};
+
+// The backward of kLanes channels (b, d0 ...) together, one per lane (the gradients of `scan_channel`'s equations as
+// `selective_scan_bwd` writes them for one channel). Recomputes the block's states and decays first. dB and dC sum
+// over channels: each lane adds into the thread's buf.dB / buf.dC (l, n, kLanes), which the caller sums over lanes
+// and threads; dA, dD and ddelta_bias get the block's channels directly.
+void scan_block_backward(const ScanInputs& in, int64_t b, int64_t d0, const float* dout, const float* dlast_state,
+                         float* du, float* ddelta, float* dA, float* dD, float* dz, float* ddelta_bias,
+                         float* dinitial_state, BlockBuffers& buf) {
+  const int64_t n = in.nstate, l = in.len, dim = in.dim;
+  const float* B_b = in.B + b * l * n;
+  const float* C_b = in.C + b * l * n;
+  const int64_t row0 = (b * dim + d0) * l;
+  float* h = buf.h.data();
+  float* At = buf.At.data();
+  float bias[kLanes], skip[kLanes], dD_acc[kLanes], dbias_acc[kLanes];
+  for (int64_t c = 0; c < kLanes; ++c) {
+    bias[c] = in.delta_bias ? in.delta_bias[d0 + c] : 0.0f;
+    skip[c] = in.D ? in.D[d0 + c] : 0.0f;
+    dD_acc[c] = dbias_acc[c] = 0.0f;
+    const float* h0 = in.start(b, d0 + c);
+    for (int64_t i = 0; i < n; ++i) {
+      buf.h0[i * kLanes + c] = h[i * kLanes + c] = h0 ? h0[i] : 0.0f;
+      At[i * kLanes + c] = in.A[(d0 + c) * n + i];
+      buf.dh[i * kLanes + c] = dlast_state ? dlast_state[(b * dim + d0 + c) * n + i] : 0.0f;
+      buf.dA[i * kLanes + c] = 0.0f;
+    }
+  }
+  // Forward: every state h_t, decay exp(Δ_t A) and Δ_t, and the ungated output.
+  for (int64_t t = 0; t < l; ++t) {
+    float* dt = buf.deltas.data() + t * kLanes;
+    float* y = buf.y_ungated.data() + t * kLanes;
+    float dt_x[kLanes];
+#pragma omp simd
+    for (int64_t c = 0; c < kLanes; ++c) {
+      const float raw = in.delta[row0 + c * l + t] + bias[c];
+      dt[c] = in.delta_softplus ? softplus(raw) : raw;
+      const float x = in.u[row0 + c * l + t];
+      dt_x[c] = dt[c] * x;
+      y[c] = skip[c] * x;  // the ungated output: D x + C_t · h_t
+    }
+    const float* B_t = B_b + t * n;
+    const float* C_t = C_b + t * n;
+    for (int64_t i = 0; i < n; ++i) {
+      float* h_i = h + i * kLanes;
+      float* a_ti = buf.decays.data() + (t * n + i) * kLanes;
+      float* kept = buf.history.data() + (t * n + i) * kLanes;
+      const float* A_i = At + i * kLanes;
+      const float B_ti = B_t[i], C_ti = C_t[i];
+#pragma omp simd
+      for (int64_t c = 0; c < kLanes; ++c) {
+        a_ti[c] = std::exp(dt[c] * A_i[c]);
+        h_i[c] = a_ti[c] * h_i[c] + dt_x[c] * B_ti;
+        kept[c] = h_i[c];
+        y[c] += C_ti * h_i[c];
+      }
+    }
+  }
+  // Backward through time.
+  float* dh = buf.dh.data();
+  for (int64_t t = l - 1; t >= 0; --t) {
+    const float* dt = buf.deltas.data() + t * kLanes;
+    const float* y = buf.y_ungated.data() + t * kLanes;
+    float g[kLanes], x[kLanes], dx[kLanes], ddt[kLanes];
+#pragma omp simd
+    for (int64_t c = 0; c < kLanes; ++c) {
+      const int64_t at = row0 + c * l + t;
+      g[c] = dout[at];
+      if (in.z) {
+        const float zt = in.z[at], sig = sigmoid(zt);
+        dz[at] = g[c] * y[c] * sig * (1.0f + zt * (1.0f - sig));
+        g[c] *= zt * sig;
+      }
+      x[c] = in.u[at];
+      dD_acc[c] += g[c] * x[c];
+      dx[c] = g[c] * skip[c];
+      ddt[c] = 0.0f;
+    }
+    const float* B_t = B_b + t * n;
+    const float* C_t = C_b + t * n;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* h_t = buf.history.data() + (t * n + i) * kLanes;
+      const float* h_prev = t > 0 ? buf.history.data() + ((t - 1) * n + i) * kLanes : buf.h0.data() + i * kLanes;
+      const float* a_t = buf.decays.data() + (t * n + i) * kLanes;
+      const float* A_i = At + i * kLanes;
+      float* dh_i = dh + i * kLanes;
+      float* dB_ti = buf.dB.data() + (t * n + i) * kLanes;
+      float* dC_ti = buf.dC.data() + (t * n + i) * kLanes;
+      float* dA_i = buf.dA.data() + i * kLanes;
+      const float B_ti = B_t[i], C_ti = C_t[i];
+#pragma omp simd
+      for (int64_t c = 0; c < kLanes; ++c) {
+        const float grad_h = dh_i[c] + g[c] * C_ti;
+        dC_ti[c] += g[c] * h_t[c];
+        const float decay_grad = grad_h * a_t[c] * h_prev[c];  // ∂L/∂(Δ A_i) through exp(Δ A_i)
+        ddt[c] += decay_grad * A_i[c] + grad_h * B_ti * x[c];
+        dA_i[c] += decay_grad * dt[c];
+        dB_ti[c] += grad_h * dt[c] * x[c];
+        dx[c] += grad_h * dt[c] * B_ti;
+        dh_i[c] = grad_h * a_t[c];
+      }
+    }
+#pragma omp simd
+    for (int64_t c = 0; c < kLanes; ++c) {
+      const int64_t at = row0 + c * l + t;
+      du[at] = dx[c];
+      if (in.delta_softplus) ddt[c] *= sigmoid(in.delta[at] + bias[c]);
+      ddelta[at] = ddt[c];
+      dbias_acc[c] += ddt[c];
+    }
+  }
+  for (int64_t c = 0; c < kLanes; ++c) {
+    const int64_t d = d0 + c;
+    for (int64_t i = 0; i < n; ++i) {
+      // dh is now ∂L/∂h_{-1}: the gradient of the initial state.
+      if (dinitial_state) dinitial_state[(b * dim + d) * n + i] = dh[i * kLanes + c];
+      dA[d * n + i] += buf.dA[i * kLanes + c];
+    }
+    if (dD) dD[d] += dD_acc[c];
+    if (ddelta_bias) ddelta_bias[d] += dbias_acc[c];
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -105,13 +299,20 @@ void selective_scan_fwd(const float* u, const float* delta, const float* A, cons
                         const float* initial_state, float* out, float* last_state, int64_t batch, int64_t dim,
                         int64_t len, int64_t nstate, int nthreads) {
   const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
+  // Work items: blocks of kLanes channels of one batch element, then the channels left over (dim % kLanes) one by one.
+  const int64_t blocks = dim / kLanes, tail = dim - blocks * kLanes;
 #pragma omp parallel num_threads(nthreads)
   {
-    std::vector<float> h(nstate);
+    std::vector<float> h(nstate * kLanes), At(nstate * kLanes);
 #pragma omp for schedule(static)
-    for (int64_t bd = 0; bd < batch * dim; ++bd) {
-      const int64_t b = bd / dim, d = bd % dim;
-      scan_channel(in, b, d, h.data(), out + bd * len, true, nullptr, nullptr, nullptr);
+    for (int64_t item = 0; item < batch * (blocks + tail); ++item) {
+      const int64_t b = item / (blocks + tail), k = item % (blocks + tail);
+      if (k < blocks) {
+        scan_block(in, b, k * kLanes, h.data(), At.data(), out, last_state);
+        continue;
+      }
+      const int64_t bd = b * dim + blocks * kLanes + (k - blocks);
+      scan_channel(in, b, bd % dim, h.data(), out + bd * len, true, nullptr, nullptr, nullptr);
       if (last_state) std::memcpy(last_state + bd * nstate, h.data(), nstate * sizeof(float));
     }
   }
@@ -127,23 +328,36 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
                         float* dinitial_state, int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
   const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
   const int64_t n = nstate, l = len;
-  // dB_t and dC_t sum over channels: each thread accumulates its channels into its own (l, n) buffer, and the
-  // buffers are added once per batch element. Batch elements run one after another so the per-channel
-  // accumulators (dA, dD, ddelta_bias) are only ever touched by one thread at a time.
+  // dB_t and dC_t sum over channels: each thread accumulates its channels into its own (l, n) buffer (its blocks'
+  // lanes into an (l, n, kLanes) one), and the buffers are added once per batch element. Batch elements run one after
+  // another so the per-channel accumulators (dA, dD, ddelta_bias) are only ever touched by one thread at a time.
+  // Channels run kLanes at a time (`scan_block_backward`), the dim % kLanes left over one by one.
+  const int64_t first_single = dim / kLanes * kLanes;
   std::vector<float> dB_partial(static_cast<size_t>(nthreads) * l * n);
   std::vector<float> dC_partial(static_cast<size_t>(nthreads) * l * n);
+  std::vector<BlockBuffers> block_buffers(first_single > 0 ? nthreads : 0, BlockBuffers(first_single > 0 ? l : 0, n));
   for (int64_t b = 0; b < batch; ++b) {
     std::fill(dB_partial.begin(), dB_partial.end(), 0.0f);
     std::fill(dC_partial.begin(), dC_partial.end(), 0.0f);
 #pragma omp parallel num_threads(nthreads)
     {
       const int tid = omp_get_thread_num();
+      if (first_single > 0) {
+        BlockBuffers& buf = block_buffers[tid];
+        std::fill(buf.dB.begin(), buf.dB.end(), 0.0f);
+        std::fill(buf.dC.begin(), buf.dC.end(), 0.0f);
+#pragma omp for schedule(static) nowait
+        for (int64_t d0 = 0; d0 < first_single; d0 += kLanes) {
+          scan_block_backward(in, b, d0, dout, dlast_state, du, ddelta, dA, dD, dz, ddelta_bias, dinitial_state,
+                              buf);
+        }
+      }
       float* dB_local = dB_partial.data() + tid * l * n;
       float* dC_local = dC_partial.data() + tid * l * n;
       std::vector<float> h(n), dh(n), dA_local(n), zeros(n, 0.0f);
       std::vector<float> history(l * n), decays(l * n), deltas(l), y_ungated(l);
 #pragma omp for schedule(static)
-      for (int64_t d = 0; d < dim; ++d) {
+      for (int64_t d = first_single; d < dim; ++d) {
         const int64_t row = (b * dim + d) * l;
         scan_channel(in, b, d, h.data(), y_ungated.data(), false, history.data(), decays.data(), deltas.data());
         const float* A_row = A + d * n;
@@ -207,6 +421,12 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
       for (int k = 0; k < nthreads; ++k) {
         sum_B += dB_partial[k * l * n + j];
         sum_C += dC_partial[k * l * n + j];
+      }
+      for (const BlockBuffers& buf : block_buffers) {
+        for (int64_t c = 0; c < kLanes; ++c) {
+          sum_B += buf.dB[j * kLanes + c];
+          sum_C += buf.dC[j * kLanes + c];
+        }
       }
       dB_b[j] = sum_B;
       dC_b[j] = sum_C;
