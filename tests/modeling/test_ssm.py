@@ -12,8 +12,8 @@ FP32_ATOL = 1e-4  # max-abs error, relative to the scale of the tensor when that
 BF16_RTOL = 2e-2
 SCAN_ARGS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 FAST_PATHS = ("cpu", "pytorch")
-SHAPES = [(1, 4, 3, 1), (2, 8, 5, 37), (3, 16, 16, 64), (2, 6, 4, 129), (2, 19, 16, 9)]  # (b, d, n, l): L=1, odd L, b>1;
-# d: the CPU kernel scans 8 channels together, and any left over one by one (19 = 2 blocks + 3)
+# (b, d, n, l): L=1, odd L, b>1; d: the CPU kernel scans 8 channels together, any left over one by one (19 = 2 × 8 + 3)
+SHAPES = [(1, 4, 3, 1), (2, 8, 5, 37), (3, 16, 16, 64), (2, 6, 4, 129), (2, 19, 16, 9)]
 
 
 def make_scan_inputs(batch, dim, nstate, length, dtype=torch.float32, with_optional=True):

@@ -261,8 +261,11 @@ def _float32_inside(forward, model, rounding: _Float32Compute, args, kwargs):
 def _suspended(mode: _Float32Compute):
     """`mode` off while the block runs: taken off torch's function-mode stack when it is the innermost mode (then no
     Python hook runs on the block's ops), else told to keep float32 activations."""
-    if torch.overrides._get_current_function_mode() is mode:
-        with torch.overrides._pop_mode_temporarily():
+    # torch's own helpers (private, in torch.overrides since 2.0): without them, the flag below does the same work
+    innermost = getattr(torch.overrides, "_get_current_function_mode", lambda: None)
+    pop_temporarily = getattr(torch.overrides, "_pop_mode_temporarily", None)
+    if pop_temporarily is not None and innermost() is mode:
+        with pop_temporarily():
             yield
         return
     mode.float32_activations = True
@@ -300,8 +303,11 @@ def float32_unless_native_bf16(forward):
     def policed_forward(self, *args, **kwargs):
         if getattr(_state, "inside", False):
             rounding = getattr(_state, "rounding", None)
-            bf16_weights = _weights_dtype_and_device(self)[0] == torch.bfloat16
-            if rounding is None or not bf16_weights or _keeps_bf16_activations(self, kwargs):
+            if (
+                rounding is None
+                or _keeps_bf16_activations(self, kwargs)
+                or _weights_dtype_and_device(self)[0] != torch.bfloat16
+            ):
                 return forward(self, *args, **kwargs)
             return _float32_inside(forward, self, rounding, args, kwargs)
         if has_native_bf16():
