@@ -10,11 +10,11 @@
 //
 // Why this is fast: one (b, d) channel is a sequential loop over l whose state (n floats) stays in cache, and
 // channels run in parallel. The selective scan runs eight channels of a batch element together, one per lane of an
-// AVX2 vector (`scan_block`, `scan_block_backward`): each step's softplus, gate and sum over n are then vector work
-// too, where one channel alone vectorises only over n (two vectors at n = 16) and does them per channel (3x faster
-// forward, 2x backward at n = 16; channels left over, and the coupled scan, run one by one). Nothing of size
-// (b, d, l, n) is ever materialised: the backward recomputes the channels' states into per-thread buffers of
-// l * n floats per channel.
+// AVX2 vector (`Block`, `scan_block`, `scan_block_backward`): each step's softplus, gate and sum over n are then
+// vector work too, where one channel alone vectorises only over n (two vectors at n = 16) and does them per channel
+// (3x faster forward, 2x backward at n = 16; the coupled scan still runs channels one by one). Nothing of size
+// (b, d, l, n) is ever materialised: the backward recomputes a block's states into per-thread buffers of
+// l * n * 8 floats, and all (batch element, block) pairs run in one parallel region.
 
 #include <algorithm>
 #include <cmath>
@@ -48,89 +48,76 @@ struct ScanInputs {
   }
 };
 
-// Runs one channel forward. Writes the pre-gate output y (or the gated one when `gate` is true) and,
-// when `history` is given, every state h_t, every decay exp(Δ_t A) and every Δ_t, for the backward.
-void scan_channel(const ScanInputs& in, int64_t b, int64_t d, float* h, float* out_row, bool gate,
-                  float* history, float* decays, float* deltas) {
-  const int64_t n = in.nstate, l = in.len;
-  const int64_t row = (b * in.dim + d) * l;
-  const float* A_row = in.A + d * n;
-  const float* B_b = in.B + b * l * n;
-  const float* C_b = in.C + b * l * n;
-  const float bias = in.delta_bias ? in.delta_bias[d] : 0.0f;
-  const float skip = in.D ? in.D[d] : 0.0f;
-  const float* h0 = in.start(b, d);
-  if (h0) {
-    std::memcpy(h, h0, n * sizeof(float));
-  } else {
-    std::fill(h, h + n, 0.0f);
-  }
-  for (int64_t t = 0; t < l; ++t) {
-    float dt = in.delta[row + t] + bias;
-    if (in.delta_softplus) dt = softplus(dt);
-    const float x = in.u[row + t];
-    const float dt_x = dt * x;
-    const float* B_t = B_b + t * n;
-    const float* C_t = C_b + t * n;
-    float* decay_t = decays ? decays + t * n : nullptr;
-    float y = 0.0f;
-    if (decay_t) {
-#pragma omp simd reduction(+ : y)
-      for (int64_t i = 0; i < n; ++i) {
-        const float a = std::exp(dt * A_row[i]);
-        decay_t[i] = a;
-        h[i] = a * h[i] + dt_x * B_t[i];
-        y += C_t[i] * h[i];
-      }
-      std::memcpy(history + t * n, h, n * sizeof(float));
-      deltas[t] = dt;
-    } else {
-#pragma omp simd reduction(+ : y)
-      for (int64_t i = 0; i < n; ++i) {
-        h[i] = std::exp(dt * A_row[i]) * h[i] + dt_x * B_t[i];
-        y += C_t[i] * h[i];
-      }
-    }
-    y += skip * x;
-    if (gate && in.z) {
-      const float zt = in.z[row + t];
-      y *= zt * sigmoid(zt);
-    }
-    out_row[t] = y;
-  }
-}
-
-// Channels scanned together by `scan_block`: one AVX2 vector of float32 (eight lanes), one channel per lane.
+// Channels scanned together: one AVX2 vector of float32 (eight lanes), one channel per lane. Scanning one channel
+// alone vectorises only over the n state entries (two vectors at n = 16) and leaves its step's scalar work (the
+// softplus, the gate's sigmoid, the sum of C_t · h_t over n) per channel; across lanes all of it is vector work.
 constexpr int64_t kLanes = 8;
 
-// Runs kLanes channels (b, d0 .. d0 + kLanes - 1) forward together, one channel per vector lane, and writes their
-// gated outputs and last states. Scanning one channel alone vectorises only over the n state entries (two vectors at
-// n = 16) and leaves its step's scalar work (the softplus, the gate's sigmoid, the sum of C_t · h_t over n) per
-// channel; across lanes all of it is vector work. `h` is a per-thread buffer of n * kLanes floats (h[i][lane]).
-void scan_block(const ScanInputs& in, int64_t b, int64_t d0, float* h, float* At, float* out, float* last_state) {
-  const int64_t n = in.nstate, l = in.len, dim = in.dim;
-  const float* B_b = in.B + b * l * n;
-  const float* C_b = in.C + b * l * n;
-  const int64_t row0 = (b * dim + d0) * l;
-  float bias[kLanes], skip[kLanes];
-  for (int64_t c = 0; c < kLanes; ++c) {
-    bias[c] = in.delta_bias ? in.delta_bias[d0 + c] : 0.0f;
-    skip[c] = in.D ? in.D[d0 + c] : 0.0f;
-    const float* h0 = in.start(b, d0 + c);
-    for (int64_t i = 0; i < n; ++i) {
-      h[i * kLanes + c] = h0 ? h0[i] : 0.0f;
-      At[i * kLanes + c] = in.A[(d0 + c) * n + i];
+// Up to kLanes channels (b, d0 .. d0 + count - 1) of one batch element, scanned together. Lanes past `count` (the
+// dim % kLanes channels left over at the end of a row) repeat the last live channel's inputs and write nothing, so
+// every channel runs the same code. Per-lane buffers are lane-major: x[i][lane] is x[i * kLanes + lane].
+struct Block {
+  int64_t b, d0, count;
+  int64_t rows[kLanes];  // where each lane's (b, d, :) row starts in u, delta, z, out
+
+  Block(const ScanInputs& in, int64_t b, int64_t d0) : b(b), d0(d0), count(std::min(kLanes, in.dim - d0)) {
+    for (int64_t c = 0; c < kLanes; ++c) rows[c] = (b * in.dim + channel(c)) * in.len;
+  }
+  int64_t channel(int64_t c) const { return d0 + std::min(c, count - 1); }
+  bool live(int64_t c) const { return c < count; }
+
+  // Each lane's Δ bias, D, and row of A into lane-major At (n, kLanes).
+  void load_constants(const ScanInputs& in, float* bias, float* skip, float* At) const {
+    for (int64_t c = 0; c < kLanes; ++c) {
+      bias[c] = in.delta_bias ? in.delta_bias[channel(c)] : 0.0f;
+      skip[c] = in.D ? in.D[channel(c)] : 0.0f;
+      for (int64_t i = 0; i < in.nstate; ++i) At[i * kLanes + c] = in.A[channel(c) * in.nstate + i];
     }
   }
+  // Lane-major (n, kLanes) copy of the per-channel states `states` ((b, d, n), nullable: zeros); dead lanes get 0.
+  void load_states(const ScanInputs& in, const float* states, float* h) const {
+    for (int64_t c = 0; c < kLanes; ++c) {
+      const float* from = states && live(c) ? states + (b * in.dim + d0 + c) * in.nstate : nullptr;
+      for (int64_t i = 0; i < in.nstate; ++i) h[i * kLanes + c] = from ? from[i] : 0.0f;
+    }
+  }
+  // The live lanes of lane-major h (n, kLanes) into `states` (b, d, n).
+  void store_states(const ScanInputs& in, const float* h, float* states) const {
+    for (int64_t c = 0; c < count; ++c) {
+      for (int64_t i = 0; i < in.nstate; ++i) states[(b * in.dim + d0 + c) * in.nstate + i] = h[i * kLanes + c];
+    }
+  }
+};
+
+// What the forward keeps of one block for its backward: every state h_t and decay exp(Δ_t A) (l, n, kLanes), every
+// Δ_t and ungated output D x_t + C_t · h_t (l, kLanes).
+struct BlockTrace {
+  std::vector<float> history, decays, deltas, y_ungated;
+  BlockTrace(int64_t l, int64_t n)
+      : history(l * n * kLanes), decays(l * n * kLanes), deltas(l * kLanes), y_ungated(l * kLanes) {}
+};
+
+// Runs one block forward from its initial state; h and At are per-thread buffers of n * kLanes floats. Without a
+// trace it writes the gated outputs into `out` and, when given, the last states; with one (kTrace) it records
+// what the backward needs and writes nothing else.
+template <bool kTrace>
+void scan_block(const ScanInputs& in, const Block& block, float* h, float* At, float* out, float* last_state,
+                BlockTrace* trace) {
+  const int64_t n = in.nstate, l = in.len;
+  const float* B_b = in.B + block.b * l * n;
+  const float* C_b = in.C + block.b * l * n;
+  float bias[kLanes], skip[kLanes];
+  block.load_constants(in, bias, skip, At);
+  block.load_states(in, in.initial_state, h);
   for (int64_t t = 0; t < l; ++t) {
     float dt[kLanes], dt_x[kLanes], x[kLanes], y[kLanes];
 #pragma omp simd
     for (int64_t c = 0; c < kLanes; ++c) {
-      const float raw = in.delta[row0 + c * l + t] + bias[c];
+      const float raw = in.delta[block.rows[c] + t] + bias[c];
       dt[c] = in.delta_softplus ? softplus(raw) : raw;
-      x[c] = in.u[row0 + c * l + t];
+      x[c] = in.u[block.rows[c] + t];
       dt_x[c] = dt[c] * x[c];
-      y[c] = 0.0f;
+      y[c] = skip[c] * x[c];
     }
     const float* B_t = B_b + t * n;
     const float* C_t = C_b + t * n;
@@ -138,106 +125,113 @@ void scan_block(const ScanInputs& in, int64_t b, int64_t d0, float* h, float* At
       float* h_i = h + i * kLanes;
       const float* A_i = At + i * kLanes;
       const float B_ti = B_t[i], C_ti = C_t[i];
+      if constexpr (kTrace) {
+        float* decay = trace->decays.data() + (t * n + i) * kLanes;
+        float* kept = trace->history.data() + (t * n + i) * kLanes;
 #pragma omp simd
-      for (int64_t c = 0; c < kLanes; ++c) {
-        h_i[c] = std::exp(dt[c] * A_i[c]) * h_i[c] + dt_x[c] * B_ti;
-        y[c] += C_ti * h_i[c];
+        for (int64_t c = 0; c < kLanes; ++c) {
+          decay[c] = std::exp(dt[c] * A_i[c]);
+          h_i[c] = decay[c] * h_i[c] + dt_x[c] * B_ti;
+          kept[c] = h_i[c];
+          y[c] += C_ti * h_i[c];
+        }
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < kLanes; ++c) {
+          h_i[c] = std::exp(dt[c] * A_i[c]) * h_i[c] + dt_x[c] * B_ti;
+          y[c] += C_ti * h_i[c];
+        }
       }
+    }
+    if constexpr (kTrace) {
+      std::copy(dt, dt + kLanes, trace->deltas.data() + t * kLanes);
+      std::copy(y, y + kLanes, trace->y_ungated.data() + t * kLanes);
+      continue;
     }
 #pragma omp simd
     for (int64_t c = 0; c < kLanes; ++c) {
-      float value = y[c] + skip[c] * x[c];
+      float value = y[c];
       if (in.z) {
-        const float zt = in.z[row0 + c * l + t];
+        const float zt = in.z[block.rows[c] + t];
         value *= zt * sigmoid(zt);
       }
-      out[row0 + c * l + t] = value;
+      if (block.live(c)) out[block.rows[c] + t] = value;
     }
   }
-  if (last_state) {
-    for (int64_t c = 0; c < kLanes; ++c) {
-      for (int64_t i = 0; i < n; ++i) last_state[(b * dim + d0 + c) * n + i] = h[i * kLanes + c];
-    }
-  }
+  if (!kTrace && last_state) block.store_states(in, h, last_state);
 }
 
-// Per-thread buffers of `scan_block_backward`: lane-major (..., kLanes) copies of one block's forward and gradients.
-struct BlockBuffers {
-  std::vector<float> h, At, h0, dh, dA, history, decays, deltas, y_ungated, dB, dC;
-  BlockBuffers(int64_t l, int64_t n)
-      : h(n * kLanes), At(n * kLanes), h0(n * kLanes), dh(n * kLanes), dA(n * kLanes), history(l * n * kLanes),
-        decays(l * n * kLanes), deltas(l * kLanes), y_ungated(l * kLanes), dB(l * n * kLanes), dC(l * n * kLanes) {}
+// Gradients the backward writes whole, per element: (b, d, l) rows and the initial states' (b, d, n), nullable.
+struct ElementGrads {
+  float *du, *ddelta, *dz, *dinitial_state;
 };
 
-// The backward of kLanes channels (b, d0 ...) together, one per lane (the gradients of `scan_channel`'s equations as
-// `selective_scan_bwd` writes them for one channel). Recomputes the block's states and decays first. dB and dC sum
-// over channels: each lane adds into the thread's buf.dB / buf.dC (l, n, kLanes), which the caller sums over lanes
-// and threads; dA, dD and ddelta_bias get the block's channels directly.
-void scan_block_backward(const ScanInputs& in, int64_t b, int64_t d0, const float* dout, const float* dlast_state,
-                         float* du, float* ddelta, float* dA, float* dD, float* dz, float* ddelta_bias,
-                         float* dinitial_state, BlockBuffers& buf) {
-  const int64_t n = in.nstate, l = in.len, dim = in.dim;
-  const float* B_b = in.B + b * l * n;
-  const float* C_b = in.C + b * l * n;
-  const int64_t row0 = (b * dim + d0) * l;
-  float* h = buf.h.data();
-  float* At = buf.At.data();
-  float bias[kLanes], skip[kLanes], dD_acc[kLanes], dbias_acc[kLanes];
-  for (int64_t c = 0; c < kLanes; ++c) {
-    bias[c] = in.delta_bias ? in.delta_bias[d0 + c] : 0.0f;
-    skip[c] = in.D ? in.D[d0 + c] : 0.0f;
-    dD_acc[c] = dbias_acc[c] = 0.0f;
-    const float* h0 = in.start(b, d0 + c);
-    for (int64_t i = 0; i < n; ++i) {
-      buf.h0[i * kLanes + c] = h[i * kLanes + c] = h0 ? h0[i] : 0.0f;
-      At[i * kLanes + c] = in.A[(d0 + c) * n + i];
-      buf.dh[i * kLanes + c] = dlast_state ? dlast_state[(b * dim + d0 + c) * n + i] : 0.0f;
-      buf.dA[i * kLanes + c] = 0.0f;
-    }
-  }
-  // Forward: every state h_t, decay exp(Δ_t A) and Δ_t, and the ungated output.
-  for (int64_t t = 0; t < l; ++t) {
-    float* dt = buf.deltas.data() + t * kLanes;
-    float* y = buf.y_ungated.data() + t * kLanes;
-    float dt_x[kLanes];
-#pragma omp simd
-    for (int64_t c = 0; c < kLanes; ++c) {
-      const float raw = in.delta[row0 + c * l + t] + bias[c];
-      dt[c] = in.delta_softplus ? softplus(raw) : raw;
-      const float x = in.u[row0 + c * l + t];
-      dt_x[c] = dt[c] * x;
-      y[c] = skip[c] * x;  // the ungated output: D x + C_t · h_t
-    }
-    const float* B_t = B_b + t * n;
-    const float* C_t = C_b + t * n;
-    for (int64_t i = 0; i < n; ++i) {
-      float* h_i = h + i * kLanes;
-      float* a_ti = buf.decays.data() + (t * n + i) * kLanes;
-      float* kept = buf.history.data() + (t * n + i) * kLanes;
-      const float* A_i = At + i * kLanes;
-      const float B_ti = B_t[i], C_ti = C_t[i];
-#pragma omp simd
-      for (int64_t c = 0; c < kLanes; ++c) {
-        a_ti[c] = std::exp(dt[c] * A_i[c]);
-        h_i[c] = a_ti[c] * h_i[c] + dt_x[c] * B_ti;
-        kept[c] = h_i[c];
-        y[c] += C_ti * h_i[c];
+// One thread's share of the backward: its buffers, and its sums of the gradients that add over channels (dB, dC:
+// (b, l, n)) or over batch elements (dA: (d, n); dD, ddelta_bias: (d,)), which the caller adds over threads.
+struct BackwardShare {
+  BlockTrace trace;
+  std::vector<float> h, At, dh, dA_lanes, dB_lanes, dC_lanes;  // lane-major
+  std::vector<float> dA, dD, ddelta_bias, dB, dC;
+  int64_t lanes_batch = -1;  // the batch element whose lane sums dB_lanes / dC_lanes hold
+
+  BackwardShare(const ScanInputs& in)
+      : trace(in.len, in.nstate), h(in.nstate * kLanes), At(in.nstate * kLanes), dh(in.nstate * kLanes),
+        dA_lanes(in.nstate * kLanes), dB_lanes(in.len * in.nstate * kLanes), dC_lanes(in.len * in.nstate * kLanes),
+        dA(in.dim * in.nstate), dD(in.dim), ddelta_bias(in.dim), dB(in.batch * in.len * in.nstate),
+        dC(in.batch * in.len * in.nstate) {}
+
+  // Adds the lane sums of dB and dC into this share's (b, l, n) sums, once per batch element rather than per block,
+  // and clears them for the batch element `next` (-1: none).
+  void switch_batch(int64_t next, int64_t steps) {
+    if (lanes_batch >= 0) {
+      float* dB_b = dB.data() + lanes_batch * steps;
+      float* dC_b = dC.data() + lanes_batch * steps;
+      for (int64_t j = 0; j < steps; ++j) {
+        float sum_B = 0.0f, sum_C = 0.0f;
+#pragma omp simd reduction(+ : sum_B, sum_C)
+        for (int64_t c = 0; c < kLanes; ++c) {
+          sum_B += dB_lanes[j * kLanes + c];
+          sum_C += dC_lanes[j * kLanes + c];
+        }
+        dB_b[j] += sum_B;
+        dC_b[j] += sum_C;
       }
+      std::fill(dB_lanes.begin(), dB_lanes.end(), 0.0f);
+      std::fill(dC_lanes.begin(), dC_lanes.end(), 0.0f);
     }
+    lanes_batch = next;
   }
-  // Backward through time.
-  float* dh = buf.dh.data();
+};
+
+// The backward of one block (the gradients of `scan_block`'s equations). Recomputes the block's trace, then walks
+// back through time. dh is ∂L/∂h_t; dead lanes get zero output gradients, so they add nothing to any sum.
+void scan_block_backward(const ScanInputs& in, const Block& block, const float* dout, const float* dlast_state,
+                         const ElementGrads& grads, BackwardShare& share) {
+  const int64_t n = in.nstate, l = in.len;
+  const float* B_b = in.B + block.b * l * n;
+  const float* C_b = in.C + block.b * l * n;
+  BlockTrace& trace = share.trace;
+  if (share.lanes_batch != block.b) share.switch_batch(block.b, l * n);
+  scan_block<true>(in, block, share.h.data(), share.At.data(), nullptr, nullptr, &trace);
+  float* h0 = share.h.data();  // the forward is done with it: now the initial states, h_prev of step 0
+  block.load_states(in, in.initial_state, h0);
+  block.load_states(in, dlast_state, share.dh.data());
+  std::fill(share.dA_lanes.begin(), share.dA_lanes.end(), 0.0f);
+  const float* At = share.At.data();
+  float* dh = share.dh.data();
+  float bias[kLanes], skip[kLanes], dD_acc[kLanes] = {}, dbias_acc[kLanes] = {};
+  block.load_constants(in, bias, skip, share.At.data());
   for (int64_t t = l - 1; t >= 0; --t) {
-    const float* dt = buf.deltas.data() + t * kLanes;
-    const float* y = buf.y_ungated.data() + t * kLanes;
+    const float* dt = trace.deltas.data() + t * kLanes;
+    const float* y = trace.y_ungated.data() + t * kLanes;
     float g[kLanes], x[kLanes], dx[kLanes], ddt[kLanes];
 #pragma omp simd
     for (int64_t c = 0; c < kLanes; ++c) {
-      const int64_t at = row0 + c * l + t;
-      g[c] = dout[at];
+      const int64_t at = block.rows[c] + t;
+      g[c] = block.live(c) ? dout[at] : 0.0f;
       if (in.z) {
         const float zt = in.z[at], sig = sigmoid(zt);
-        dz[at] = g[c] * y[c] * sig * (1.0f + zt * (1.0f - sig));
+        if (block.live(c)) grads.dz[at] = g[c] * y[c] * sig * (1.0f + zt * (1.0f - sig));
         g[c] *= zt * sig;
       }
       x[c] = in.u[at];
@@ -248,14 +242,14 @@ void scan_block_backward(const ScanInputs& in, int64_t b, int64_t d0, const floa
     const float* B_t = B_b + t * n;
     const float* C_t = C_b + t * n;
     for (int64_t i = 0; i < n; ++i) {
-      const float* h_t = buf.history.data() + (t * n + i) * kLanes;
-      const float* h_prev = t > 0 ? buf.history.data() + ((t - 1) * n + i) * kLanes : buf.h0.data() + i * kLanes;
-      const float* a_t = buf.decays.data() + (t * n + i) * kLanes;
+      const float* h_t = trace.history.data() + (t * n + i) * kLanes;
+      const float* h_prev = t > 0 ? trace.history.data() + ((t - 1) * n + i) * kLanes : h0 + i * kLanes;
+      const float* a_t = trace.decays.data() + (t * n + i) * kLanes;
       const float* A_i = At + i * kLanes;
       float* dh_i = dh + i * kLanes;
-      float* dB_ti = buf.dB.data() + (t * n + i) * kLanes;
-      float* dC_ti = buf.dC.data() + (t * n + i) * kLanes;
-      float* dA_i = buf.dA.data() + i * kLanes;
+      float* dB_ti = share.dB_lanes.data() + (t * n + i) * kLanes;
+      float* dC_ti = share.dC_lanes.data() + (t * n + i) * kLanes;
+      float* dA_i = share.dA_lanes.data() + i * kLanes;
       const float B_ti = B_t[i], C_ti = C_t[i];
 #pragma omp simd
       for (int64_t c = 0; c < kLanes; ++c) {
@@ -271,22 +265,34 @@ void scan_block_backward(const ScanInputs& in, int64_t b, int64_t d0, const floa
     }
 #pragma omp simd
     for (int64_t c = 0; c < kLanes; ++c) {
-      const int64_t at = row0 + c * l + t;
-      du[at] = dx[c];
+      const int64_t at = block.rows[c] + t;
       if (in.delta_softplus) ddt[c] *= sigmoid(in.delta[at] + bias[c]);
-      ddelta[at] = ddt[c];
       dbias_acc[c] += ddt[c];
+      if (block.live(c)) {
+        grads.du[at] = dx[c];
+        grads.ddelta[at] = ddt[c];
+      }
     }
   }
-  for (int64_t c = 0; c < kLanes; ++c) {
-    const int64_t d = d0 + c;
-    for (int64_t i = 0; i < n; ++i) {
-      // dh is now ∂L/∂h_{-1}: the gradient of the initial state.
-      if (dinitial_state) dinitial_state[(b * dim + d) * n + i] = dh[i * kLanes + c];
-      dA[d * n + i] += buf.dA[i * kLanes + c];
-    }
-    if (dD) dD[d] += dD_acc[c];
-    if (ddelta_bias) ddelta_bias[d] += dbias_acc[c];
+  // dh is now ∂L/∂h_{-1}: the gradient of the initial states.
+  if (grads.dinitial_state) block.store_states(in, dh, grads.dinitial_state);
+  for (int64_t c = 0; c < block.count; ++c) {
+    const int64_t d = block.d0 + c;
+    for (int64_t i = 0; i < n; ++i) share.dA[d * n + i] += share.dA_lanes[i * kLanes + c];
+    share.dD[d] += dD_acc[c];
+    share.ddelta_bias[d] += dbias_acc[c];
+  }
+}
+
+// Adds each thread's share of one gradient into `total` (nullable: not wanted): total[j] += Σ_thread part[j].
+template <typename Part>
+void add_shares(const std::vector<BackwardShare>& shares, Part part, int64_t size, float* total, bool accumulate) {
+  if (!total) return;
+#pragma omp for schedule(static)
+  for (int64_t j = 0; j < size; ++j) {
+    float sum = accumulate ? total[j] : 0.0f;
+    for (const BackwardShare& share : shares) sum += (share.*part)[j];
+    total[j] = sum;
   }
 }
 
@@ -299,21 +305,14 @@ void selective_scan_fwd(const float* u, const float* delta, const float* A, cons
                         const float* initial_state, float* out, float* last_state, int64_t batch, int64_t dim,
                         int64_t len, int64_t nstate, int nthreads) {
   const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
-  // Work items: blocks of kLanes channels of one batch element, then the channels left over (dim % kLanes) one by one.
-  const int64_t blocks = dim / kLanes, tail = dim - blocks * kLanes;
+  const int64_t blocks = (dim + kLanes - 1) / kLanes;  // per batch element; the last may be partly dead
 #pragma omp parallel num_threads(nthreads)
   {
     std::vector<float> h(nstate * kLanes), At(nstate * kLanes);
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < batch * (blocks + tail); ++item) {
-      const int64_t b = item / (blocks + tail), k = item % (blocks + tail);
-      if (k < blocks) {
-        scan_block(in, b, k * kLanes, h.data(), At.data(), out, last_state);
-        continue;
-      }
-      const int64_t bd = b * dim + blocks * kLanes + (k - blocks);
-      scan_channel(in, b, bd % dim, h.data(), out + bd * len, true, nullptr, nullptr, nullptr);
-      if (last_state) std::memcpy(last_state + bd * nstate, h.data(), nstate * sizeof(float));
+    for (int64_t item = 0; item < batch * blocks; ++item) {
+      const Block block(in, item / blocks, item % blocks * kLanes);
+      scan_block<false>(in, block, h.data(), At.data(), out, last_state, nullptr);
     }
   }
 }
@@ -327,112 +326,29 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
                         float* ddelta, float* dA, float* dB, float* dC, float* dD, float* dz, float* ddelta_bias,
                         float* dinitial_state, int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
   const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
-  const int64_t n = nstate, l = len;
-  // dB_t and dC_t sum over channels: each thread accumulates its channels into its own (l, n) buffer (its blocks'
-  // lanes into an (l, n, kLanes) one), and the buffers are added once per batch element. Batch elements run one after
-  // another so the per-channel accumulators (dA, dD, ddelta_bias) are only ever touched by one thread at a time.
-  // Channels run kLanes at a time (`scan_block_backward`), the dim % kLanes left over one by one.
-  const int64_t first_single = dim / kLanes * kLanes;
-  std::vector<float> dB_partial(static_cast<size_t>(nthreads) * l * n);
-  std::vector<float> dC_partial(static_cast<size_t>(nthreads) * l * n);
-  std::vector<BlockBuffers> block_buffers(first_single > 0 ? nthreads : 0, BlockBuffers(first_single > 0 ? l : 0, n));
-  for (int64_t b = 0; b < batch; ++b) {
-    std::fill(dB_partial.begin(), dB_partial.end(), 0.0f);
-    std::fill(dC_partial.begin(), dC_partial.end(), 0.0f);
+  const ElementGrads grads{du, ddelta, dz, dinitial_state};
+  // All (batch element, block) pairs run in one parallel region. The gradients that sum over channels (dB, dC) or
+  // over batch elements (dA, dD, ddelta_bias) go to each thread's share, added over threads at the end.
+  const int64_t blocks = (dim + kLanes - 1) / kLanes;
+  std::vector<BackwardShare> shares(nthreads, BackwardShare(in));
 #pragma omp parallel num_threads(nthreads)
-    {
-      const int tid = omp_get_thread_num();
-      if (first_single > 0) {
-        BlockBuffers& buf = block_buffers[tid];
-        std::fill(buf.dB.begin(), buf.dB.end(), 0.0f);
-        std::fill(buf.dC.begin(), buf.dC.end(), 0.0f);
-#pragma omp for schedule(static) nowait
-        for (int64_t d0 = 0; d0 < first_single; d0 += kLanes) {
-          scan_block_backward(in, b, d0, dout, dlast_state, du, ddelta, dA, dD, dz, ddelta_bias, dinitial_state,
-                              buf);
-        }
-      }
-      float* dB_local = dB_partial.data() + tid * l * n;
-      float* dC_local = dC_partial.data() + tid * l * n;
-      std::vector<float> h(n), dh(n), dA_local(n), zeros(n, 0.0f);
-      std::vector<float> history(l * n), decays(l * n), deltas(l), y_ungated(l);
+  {
+    BackwardShare& share = shares[omp_get_thread_num()];
 #pragma omp for schedule(static)
-      for (int64_t d = first_single; d < dim; ++d) {
-        const int64_t row = (b * dim + d) * l;
-        scan_channel(in, b, d, h.data(), y_ungated.data(), false, history.data(), decays.data(), deltas.data());
-        const float* A_row = A + d * n;
-        const float* B_b = B + b * l * n;
-        const float* C_b = C + b * l * n;
-        const float skip = D ? D[d] : 0.0f;
-        const float bias = delta_bias ? delta_bias[d] : 0.0f;
-        const float* h0 = in.start(b, d);
-        if (dlast_state) {
-          std::memcpy(dh.data(), dlast_state + (b * dim + d) * n, n * sizeof(float));
-        } else {
-          std::fill(dh.begin(), dh.end(), 0.0f);
-        }
-        std::fill(dA_local.begin(), dA_local.end(), 0.0f);
-        float dD_acc = 0.0f, dbias_acc = 0.0f;
-        for (int64_t t = l - 1; t >= 0; --t) {
-          float g = dout[row + t];
-          if (z) {
-            const float zt = z[row + t], sig = sigmoid(zt);
-            dz[row + t] = g * y_ungated[t] * sig * (1.0f + zt * (1.0f - sig));
-            g *= zt * sig;
-          }
-          const float x = u[row + t], dt = deltas[t];
-          const float* B_t = B_b + t * n;
-          const float* C_t = C_b + t * n;
-          const float* h_t = history.data() + t * n;
-          const float* h_prev = t > 0 ? history.data() + (t - 1) * n : (h0 ? h0 : zeros.data());
-          const float* a_t = decays.data() + t * n;
-          float* dB_t = dB_local + t * n;
-          float* dC_t = dC_local + t * n;
-          dD_acc += g * x;
-          float dx = g * skip, ddt = 0.0f;
-#pragma omp simd reduction(+ : dx, ddt)
-          for (int64_t i = 0; i < n; ++i) {
-            const float dh_i = dh[i] + g * C_t[i];
-            dC_t[i] += g * h_t[i];
-            const float decay_grad = dh_i * a_t[i] * h_prev[i];  // ∂L/∂(Δ A_i) through exp(Δ A_i)
-            ddt += decay_grad * A_row[i] + dh_i * B_t[i] * x;
-            dA_local[i] += decay_grad * dt;
-            dB_t[i] += dh_i * dt * x;
-            dx += dh_i * dt * B_t[i];
-            dh[i] = dh_i * a_t[i];
-          }
-          du[row + t] = dx;
-          if (delta_softplus) ddt *= sigmoid(delta[row + t] + bias);
-          ddelta[row + t] = ddt;
-          dbias_acc += ddt;
-        }
-        // dh is now ∂L/∂h_{-1}: the gradient of the initial state.
-        if (dinitial_state) std::memcpy(dinitial_state + (b * dim + d) * n, dh.data(), n * sizeof(float));
-        for (int64_t i = 0; i < n; ++i) dA[d * n + i] += dA_local[i];
-        if (dD) dD[d] += dD_acc;
-        if (ddelta_bias) ddelta_bias[d] += dbias_acc;
-      }
+    for (int64_t item = 0; item < batch * blocks; ++item) {
+      const Block block(in, item / blocks, item % blocks * kLanes);
+      scan_block_backward(in, block, dout, dlast_state, grads, share);
     }
-    float* dB_b = dB + b * l * n;
-    float* dC_b = dC + b * l * n;
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t j = 0; j < l * n; ++j) {
-      float sum_B = 0.0f, sum_C = 0.0f;
-      for (int k = 0; k < nthreads; ++k) {
-        sum_B += dB_partial[k * l * n + j];
-        sum_C += dC_partial[k * l * n + j];
-      }
-      for (const BlockBuffers& buf : block_buffers) {
-        for (int64_t c = 0; c < kLanes; ++c) {
-          sum_B += buf.dB[j * kLanes + c];
-          sum_C += buf.dC[j * kLanes + c];
-        }
-      }
-      dB_b[j] = sum_B;
-      dC_b[j] = sum_C;
-    }
+    share.switch_batch(-1, len * nstate);
+#pragma omp barrier
+    add_shares(shares, &BackwardShare::dB, batch * len * nstate, dB, false);
+    add_shares(shares, &BackwardShare::dC, batch * len * nstate, dC, false);
+    add_shares(shares, &BackwardShare::dA, dim * nstate, dA, true);
+    add_shares(shares, &BackwardShare::dD, dim, dD, true);
+    add_shares(shares, &BackwardShare::ddelta_bias, dim, ddelta_bias, true);
   }
 }
+
 
 // ----------------------------------------------------------------------------------------------- coupled scan
 // Coupled Mamba (arXiv 2405.18014, Eq. 6) for M modalities sharing one time axis. Per channel (b, d):
