@@ -365,9 +365,9 @@ def run_coupled(inputs, backend, coupling, dtype=torch.float32):
 
 @pytest.mark.parametrize("backend", FAST_PATHS)
 @pytest.mark.parametrize("coupling", ssm_coupled.COUPLINGS)
-@pytest.mark.parametrize("length", [1, 17])
-def test_coupled_scan_fast_paths_match_reference(backend, coupling, length):
-    inputs = make_coupled_inputs(length=length)
+@pytest.mark.parametrize(("dim", "length"), [(5, 1), (5, 17), (19, 9)])  # 19 channels: two blocks of eight and three
+def test_coupled_scan_fast_paths_match_reference(backend, coupling, dim, length):
+    inputs = make_coupled_inputs(dim=dim, length=length)
     out_ref, last_ref, grads_ref = run_coupled(inputs, "reference", coupling, dtype=torch.float64)
     out, last, grads = run_coupled(inputs, backend, coupling)
     assert_close_scaled(out, out_ref, name="output")
@@ -382,8 +382,9 @@ def carried_state(coupling, modalities=3, batch=2, dim=5, nstate=4):
 
 @pytest.mark.parametrize("backend", FAST_PATHS)
 @pytest.mark.parametrize("coupling", ssm_coupled.COUPLINGS)
-def test_coupled_scan_from_an_initial_state_matches_reference(backend, coupling):
-    inputs = {**make_coupled_inputs(length=7), "initial_state": carried_state(coupling)}
+@pytest.mark.parametrize("dim", [5, 19])
+def test_coupled_scan_from_an_initial_state_matches_reference(backend, coupling, dim):
+    inputs = {**make_coupled_inputs(dim=dim, length=7), "initial_state": carried_state(coupling, dim=dim)}
     out_ref, last_ref, grads_ref = run_coupled(inputs, "reference", coupling, dtype=torch.float64)
     out, last, grads = run_coupled(inputs, backend, coupling)
     assert_close_scaled(out, out_ref, name="output")

@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import platform
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -137,7 +137,7 @@ class _Float32Compute(TorchFunctionMode):
         by_rows = func is F.linear and not self.float32_activations
         output = _linear_by_rows(*args, **kwargs) if by_rows else None
         if output is None:
-            output = func(*_widened(args), **{key: _widened(value) for key, value in kwargs.items()})
+            output = func(*_widened(args), **_widened(kwargs))
         narrow = not self.float32_activations and first is not None and first.dtype == torch.bfloat16
         return output.to(torch.bfloat16) if narrow and isinstance(output, torch.Tensor) else output
 
@@ -161,11 +161,13 @@ def _tensors(value):
 
 
 def _widened(value):
-    """bf16 tensors (also inside a list or tuple) as float32; anything else as it is."""
+    """bf16 tensors (also inside a list, a tuple or a plain dict) as float32; anything else as it is."""
     if isinstance(value, torch.Tensor):
         return value.float() if value.dtype == torch.bfloat16 else value
     if isinstance(value, (list, tuple)):
         return type(value)(_widened(item) for item in value)
+    if type(value) is dict:  # keyword arguments; a ModelOutput (a dict subclass) passes as it is
+        return {key: _widened(item) for key, item in value.items()}
     return value
 
 
@@ -237,24 +239,33 @@ def _keeps_bf16_activations(model, kwargs) -> bool:
     return getattr(model, "keeps_bf16_activations", False) or bool(kwargs.get("use_cache")) or cache_given
 
 
-def _float32_inside(forward, model, rounding: _Float32Compute, args, kwargs):
-    """The forward of a nested model that keeps no cache (a VLM's vision tower), run inside an outer forward that
-    rounds its activations to bf16 per op (`rounding`, the outer `_Float32Compute`): in float32 throughout, as it runs
-    alone (on its weights swapped to float32 copies where they fit `SWAP_LIMIT_BYTES`, else widened op by op), its
-    outputs narrowed to bf16 once. What it hands the outer model is then the same in a forward with a cache and in one
-    without: the rounding the decode step reproduces starts after it."""
+def _in_float32(forward, model, args, kwargs):
+    """The forward of a model with bf16 weights, computed with float32 activations throughout: on its weights swapped
+    to float32 copies where they fit `SWAP_LIMIT_BYTES` and no other thread holds swapped ones, else widened op by op.
+    Its outputs are narrowed to bf16 once."""
     slots = _bf16_slots(model)
     swap = _float32_bytes(slots) <= SWAP_LIMIT_BYTES and _SWAP.acquire(blocking=False)
-    _state.rounding = None
     try:
-        args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
-        with _suspended(rounding), _float32_weights(slots) if swap else _Float32Compute(float32_activations=True):
+        args, kwargs = _widened(args), _widened(kwargs)
+        with _float32_weights(slots) if swap else _Float32Compute(float32_activations=True):
             output = forward(model, *args, **kwargs)
     finally:
-        _state.rounding = rounding
         if swap:
             _SWAP.release()
     return _narrowed(output)
+
+
+def _float32_inside(forward, model, rounding: _Float32Compute, args, kwargs):
+    """The forward of a nested model that keeps no cache (a VLM's vision tower), run inside an outer forward that
+    rounds its activations to bf16 per op (`rounding`, the outer `_Float32Compute`): `_in_float32`, as it runs alone,
+    with the outer mode suspended. What it hands the outer model is then the same in a forward with a cache and in one
+    without: the rounding the decode step reproduces starts after it."""
+    _state.rounding = None
+    try:
+        with _suspended(rounding):
+            return _in_float32(forward, model, args, kwargs)
+    finally:
+        _state.rounding = rounding
 
 
 @contextmanager
@@ -318,26 +329,20 @@ def float32_unless_native_bf16(forward):
         if device != "cpu" or not (autocast or bf16_weights):
             return forward(self, *args, **kwargs)
         _warn_float32_fallback()
-        float32_activations = bf16_weights and not _keeps_bf16_activations(self, kwargs)
-        slots = _bf16_slots(self) if float32_activations else []
-        swap = float32_activations and _float32_bytes(slots) <= SWAP_LIMIT_BYTES and _SWAP.acquire(blocking=False)
         _state.inside = True
         try:
-            if swap or not bf16_weights:  # float32 weights: bf16 inputs would meet them in ops refusing mixed dtypes
-                args, kwargs = _widened(args), {key: _widened(value) for key, value in kwargs.items()}
-            compute = (
-                _float32_weights(slots) if swap
-                else _Float32Compute(float32_activations) if bf16_weights
-                else nullcontext()
-            )  # fmt: skip
-            _state.rounding = compute if bf16_weights and not float32_activations else None
-            with torch.autocast("cpu", enabled=False), compute:
-                output = forward(self, *args, **kwargs)
+            with torch.autocast("cpu", enabled=False):
+                if bf16_weights and not _keeps_bf16_activations(self, kwargs):
+                    return _in_float32(forward, self, args, kwargs)
+                if bf16_weights:
+                    _state.rounding = _Float32Compute()
+                    with _state.rounding:
+                        return forward(self, *args, **kwargs)
+                # autocast over float32 weights: bf16 inputs would meet them in ops refusing mixed dtypes
+                args, kwargs = _widened(args), _widened(kwargs)
+                return forward(self, *args, **kwargs)
         finally:
             _state.inside, _state.rounding = False, None
-            if swap:
-                _SWAP.release()
-        return _narrowed(output) if float32_activations else output
 
     policed_forward.keeps_float32_without_native_bf16 = True  # what the generic test checks for every model class
     return policed_forward

@@ -30,6 +30,136 @@ namespace {
 inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+// ------------------------------------------------------------------------------------------------ lane blocks
+// Channels scanned together: one AVX2 vector of float32 (eight lanes), one channel per lane. Scanning one channel
+// alone vectorises only over the n state entries (two vectors at n = 16) and leaves its step's scalar work (the
+// softplus, the gate's sigmoid, the sum of C_t · h_t over n) per channel; across lanes all of it is vector work.
+constexpr int64_t kLanes = 8;
+
+// Up to kLanes channels (b, d0 .. d0 + count - 1) of one batch element, scanned together. Lanes past `count` (the
+// dim % kLanes channels left over at the end of a row) repeat the last live channel's inputs and write nothing, so
+// every channel runs the same code. Per-lane buffers are lane-major: x[i][lane] is x[i * kLanes + lane].
+struct Block {
+  int64_t b, d0, count, dim;
+  int64_t rows[kLanes];  // where each lane's (b, d, :) row of length `len` starts in a (b, d, len) tensor
+
+  Block(int64_t dim, int64_t len, int64_t b, int64_t d0) : b(b), d0(d0), count(std::min(kLanes, dim - d0)), dim(dim) {
+    for (int64_t c = 0; c < kLanes; ++c) rows[c] = (b * dim + channel(c)) * len;
+  }
+  int64_t channel(int64_t c) const { return d0 + std::min(c, count - 1); }
+  bool live(int64_t c) const { return c < count; }
+
+  // Each lane's value of a per-channel vector (d,) (nullable: zeros) into lanes (kLanes,).
+  void load_values(const float* per_channel, float* lanes) const {
+    for (int64_t c = 0; c < kLanes; ++c) lanes[c] = per_channel ? per_channel[channel(c)] : 0.0f;
+  }
+  // Each lane's row of a per-channel matrix (d, n) into lane-major (n, kLanes).
+  void load_rows(const float* matrix, int64_t n, float* lanes) const {
+    for (int64_t c = 0; c < kLanes; ++c) {
+      for (int64_t i = 0; i < n; ++i) lanes[i * kLanes + c] = matrix[channel(c) * n + i];
+    }
+  }
+  // Lane-major (n, kLanes) copy of per-channel states (b, d, n) (nullable: zeros); dead lanes get zeros.
+  void load_states(const float* states, int64_t n, float* lanes) const {
+    for (int64_t c = 0; c < kLanes; ++c) {
+      const float* from = states && live(c) ? states + (b * dim + d0 + c) * n : nullptr;
+      for (int64_t i = 0; i < n; ++i) lanes[i * kLanes + c] = from ? from[i] : 0.0f;
+    }
+  }
+  // The live lanes of lane-major (n, kLanes) into per-channel states (b, d, n).
+  void store_states(const float* lanes, int64_t n, float* states) const {
+    for (int64_t c = 0; c < count; ++c) {
+      for (int64_t i = 0; i < n; ++i) states[(b * dim + d0 + c) * n + i] = lanes[i * kLanes + c];
+    }
+  }
+};
+
+// One thread's sums of the gradients that add over channels (dB, dC: (M, b, l, n)) or over batch elements (dA:
+// (M, d, n); dD, ddelta_bias: (M, d)), for M modalities (1 for the selective scan); `add_shares` adds them over
+// threads. dB and dC gather per lane first (lane-major (M, l, n, kLanes)) and are summed over lanes once per batch
+// element rather than once per block.
+struct GradientShare {
+  int64_t modalities, batch, dim, len, nstate;
+  std::vector<float> dB_lanes, dC_lanes, dA, dD, ddelta_bias, dB, dC;
+  int64_t lanes_batch = -1;  // the batch element whose lane sums dB_lanes / dC_lanes hold
+
+  GradientShare(int64_t modalities, int64_t batch, int64_t dim, int64_t len, int64_t nstate)
+      : modalities(modalities), batch(batch), dim(dim), len(len), nstate(nstate),
+        dB_lanes(modalities * len * nstate * kLanes), dC_lanes(modalities * len * nstate * kLanes),
+        dA(modalities * dim * nstate), dD(modalities * dim), ddelta_bias(modalities * dim),
+        dB(modalities * batch * len * nstate), dC(modalities * batch * len * nstate) {}
+
+  // The lane sums of modality m at step t, (n, kLanes) each.
+  float* dB_lanes_at(int64_t m, int64_t t) { return dB_lanes.data() + (m * len + t) * nstate * kLanes; }
+  float* dC_lanes_at(int64_t m, int64_t t) { return dC_lanes.data() + (m * len + t) * nstate * kLanes; }
+
+  // Makes the lane sums those of batch element `next` (-1: none): adds what they hold into dB and dC first.
+  void switch_batch(int64_t next) {
+    if (next == lanes_batch) return;
+    if (lanes_batch >= 0) {
+      const int64_t steps = len * nstate;
+      for (int64_t m = 0; m < modalities; ++m) {
+        float* dB_mb = dB.data() + (m * batch + lanes_batch) * steps;
+        float* dC_mb = dC.data() + (m * batch + lanes_batch) * steps;
+        const float* dB_m = dB_lanes.data() + m * steps * kLanes;
+        const float* dC_m = dC_lanes.data() + m * steps * kLanes;
+        for (int64_t j = 0; j < steps; ++j) {
+          float sum_B = 0.0f, sum_C = 0.0f;
+#pragma omp simd reduction(+ : sum_B, sum_C)
+          for (int64_t c = 0; c < kLanes; ++c) {
+            sum_B += dB_m[j * kLanes + c];
+            sum_C += dC_m[j * kLanes + c];
+          }
+          dB_mb[j] += sum_B;
+          dC_mb[j] += sum_C;
+        }
+      }
+      std::fill(dB_lanes.begin(), dB_lanes.end(), 0.0f);
+      std::fill(dC_lanes.begin(), dC_lanes.end(), 0.0f);
+    }
+    lanes_batch = next;
+  }
+
+  // Adds modality m's per-lane dA (n, kLanes), dD and ddelta_bias (kLanes,) of a block's live lanes.
+  void add_block(const Block& block, int64_t m, const float* dA_lanes, const float* dD_lanes,
+                 const float* dbias_lanes) {
+    for (int64_t c = 0; c < block.count; ++c) {
+      const int64_t d = m * dim + block.d0 + c;
+      for (int64_t i = 0; i < nstate; ++i) dA[d * nstate + i] += dA_lanes[i * kLanes + c];
+      dD[d] += dD_lanes[c];
+      ddelta_bias[d] += dbias_lanes[c];
+    }
+  }
+};
+
+// Adds every thread's share of one gradient into `total` (nullable: not wanted), inside a parallel region: total[j]
+// (+)= Σ_thread part[j], accumulating into what the caller zeroed or overwriting.
+void add_shares(const std::vector<GradientShare>& shares, std::vector<float> GradientShare::*part, float* total,
+                bool accumulate) {
+  if (!total) return;
+  const int64_t size = static_cast<int64_t>((shares.front().*part).size());
+#pragma omp for schedule(static)
+  for (int64_t j = 0; j < size; ++j) {
+    float sum = accumulate ? total[j] : 0.0f;
+    for (const GradientShare& share : shares) sum += (share.*part)[j];
+    total[j] = sum;
+  }
+}
+
+// Adds every thread's share into the caller's gradients (dA, dD, ddelta_bias zeroed by the caller; dB, dC written
+// whole), after each thread has flushed its lane sums. Inside a parallel region.
+void add_all_shares(std::vector<GradientShare>& shares, float* dA, float* dB, float* dC, float* dD,
+                    float* ddelta_bias) {
+  shares[omp_get_thread_num()].switch_batch(-1);
+#pragma omp barrier
+  add_shares(shares, &GradientShare::dB, dB, false);
+  add_shares(shares, &GradientShare::dC, dC, false);
+  add_shares(shares, &GradientShare::dA, dA, true);
+  add_shares(shares, &GradientShare::dD, dD, true);
+  add_shares(shares, &GradientShare::ddelta_bias, ddelta_bias, true);
+}
+
+// ------------------------------------------------------------------------------------------- selective scan
 struct ScanInputs {
   const float* u;
   const float* delta;
@@ -42,51 +172,6 @@ struct ScanInputs {
   int delta_softplus;
   const float* initial_state;  // nullable: zeros
   int64_t batch, dim, len, nstate;
-  // The state channel (b, d) starts from, or nullptr for zeros.
-  const float* start(int64_t b, int64_t d) const {
-    return initial_state ? initial_state + (b * dim + d) * nstate : nullptr;
-  }
-};
-
-// Channels scanned together: one AVX2 vector of float32 (eight lanes), one channel per lane. Scanning one channel
-// alone vectorises only over the n state entries (two vectors at n = 16) and leaves its step's scalar work (the
-// softplus, the gate's sigmoid, the sum of C_t · h_t over n) per channel; across lanes all of it is vector work.
-constexpr int64_t kLanes = 8;
-
-// Up to kLanes channels (b, d0 .. d0 + count - 1) of one batch element, scanned together. Lanes past `count` (the
-// dim % kLanes channels left over at the end of a row) repeat the last live channel's inputs and write nothing, so
-// every channel runs the same code. Per-lane buffers are lane-major: x[i][lane] is x[i * kLanes + lane].
-struct Block {
-  int64_t b, d0, count;
-  int64_t rows[kLanes];  // where each lane's (b, d, :) row starts in u, delta, z, out
-
-  Block(const ScanInputs& in, int64_t b, int64_t d0) : b(b), d0(d0), count(std::min(kLanes, in.dim - d0)) {
-    for (int64_t c = 0; c < kLanes; ++c) rows[c] = (b * in.dim + channel(c)) * in.len;
-  }
-  int64_t channel(int64_t c) const { return d0 + std::min(c, count - 1); }
-  bool live(int64_t c) const { return c < count; }
-
-  // Each lane's Δ bias, D, and row of A into lane-major At (n, kLanes).
-  void load_constants(const ScanInputs& in, float* bias, float* skip, float* At) const {
-    for (int64_t c = 0; c < kLanes; ++c) {
-      bias[c] = in.delta_bias ? in.delta_bias[channel(c)] : 0.0f;
-      skip[c] = in.D ? in.D[channel(c)] : 0.0f;
-      for (int64_t i = 0; i < in.nstate; ++i) At[i * kLanes + c] = in.A[channel(c) * in.nstate + i];
-    }
-  }
-  // Lane-major (n, kLanes) copy of the per-channel states `states` ((b, d, n), nullable: zeros); dead lanes get 0.
-  void load_states(const ScanInputs& in, const float* states, float* h) const {
-    for (int64_t c = 0; c < kLanes; ++c) {
-      const float* from = states && live(c) ? states + (b * in.dim + d0 + c) * in.nstate : nullptr;
-      for (int64_t i = 0; i < in.nstate; ++i) h[i * kLanes + c] = from ? from[i] : 0.0f;
-    }
-  }
-  // The live lanes of lane-major h (n, kLanes) into `states` (b, d, n).
-  void store_states(const ScanInputs& in, const float* h, float* states) const {
-    for (int64_t c = 0; c < count; ++c) {
-      for (int64_t i = 0; i < in.nstate; ++i) states[(b * in.dim + d0 + c) * in.nstate + i] = h[i * kLanes + c];
-    }
-  }
 };
 
 // What the forward keeps of one block for its backward: every state h_t and decay exp(Δ_t A) (l, n, kLanes), every
@@ -97,18 +182,29 @@ struct BlockTrace {
       : history(l * n * kLanes), decays(l * n * kLanes), deltas(l * kLanes), y_ungated(l * kLanes) {}
 };
 
-// Runs one block forward from its initial state; h and At are per-thread buffers of n * kLanes floats. Without a
-// trace it writes the gated outputs into `out` and, when given, the last states; with one (kTrace) it records
-// what the backward needs and writes nothing else.
+// A thread's buffers for the selective scan, lane-major: the state h and A (n, kLanes); in the backward also the
+// trace, ∂L/∂h and the block's dA (n, kLanes).
+struct ScanBuffers {
+  std::vector<float> h, At, dh, dA;
+  BlockTrace trace;
+  ScanBuffers(int64_t n, int64_t traced_len) : h(n * kLanes), At(n * kLanes), dh(n * kLanes), dA(n * kLanes),
+                                               trace(traced_len, n) {}
+};
+
+// Runs one block forward from its initial state. Without a trace it writes the gated outputs into `out` and, when
+// given, the last states; with one (kTrace) it records what the backward needs and writes nothing else.
 template <bool kTrace>
-void scan_block(const ScanInputs& in, const Block& block, float* h, float* At, float* out, float* last_state,
-                BlockTrace* trace) {
+void scan_block(const ScanInputs& in, const Block& block, ScanBuffers& buf, float* out, float* last_state) {
   const int64_t n = in.nstate, l = in.len;
   const float* B_b = in.B + block.b * l * n;
   const float* C_b = in.C + block.b * l * n;
   float bias[kLanes], skip[kLanes];
-  block.load_constants(in, bias, skip, At);
-  block.load_states(in, in.initial_state, h);
+  block.load_values(in.delta_bias, bias);
+  block.load_values(in.D, skip);
+  block.load_rows(in.A, n, buf.At.data());
+  block.load_states(in.initial_state, n, buf.h.data());
+  float* h = buf.h.data();
+  const float* At = buf.At.data();
   for (int64_t t = 0; t < l; ++t) {
     float dt[kLanes], dt_x[kLanes], x[kLanes], y[kLanes];
 #pragma omp simd
@@ -126,8 +222,8 @@ void scan_block(const ScanInputs& in, const Block& block, float* h, float* At, f
       const float* A_i = At + i * kLanes;
       const float B_ti = B_t[i], C_ti = C_t[i];
       if constexpr (kTrace) {
-        float* decay = trace->decays.data() + (t * n + i) * kLanes;
-        float* kept = trace->history.data() + (t * n + i) * kLanes;
+        float* decay = buf.trace.decays.data() + (t * n + i) * kLanes;
+        float* kept = buf.trace.history.data() + (t * n + i) * kLanes;
 #pragma omp simd
         for (int64_t c = 0; c < kLanes; ++c) {
           decay[c] = std::exp(dt[c] * A_i[c]);
@@ -144,8 +240,8 @@ void scan_block(const ScanInputs& in, const Block& block, float* h, float* At, f
       }
     }
     if constexpr (kTrace) {
-      std::copy(dt, dt + kLanes, trace->deltas.data() + t * kLanes);
-      std::copy(y, y + kLanes, trace->y_ungated.data() + t * kLanes);
+      std::copy(dt, dt + kLanes, buf.trace.deltas.data() + t * kLanes);
+      std::copy(y, y + kLanes, buf.trace.y_ungated.data() + t * kLanes);
       continue;
     }
 #pragma omp simd
@@ -158,69 +254,33 @@ void scan_block(const ScanInputs& in, const Block& block, float* h, float* At, f
       if (block.live(c)) out[block.rows[c] + t] = value;
     }
   }
-  if (!kTrace && last_state) block.store_states(in, h, last_state);
+  if (!kTrace && last_state) block.store_states(h, n, last_state);
 }
 
-// Gradients the backward writes whole, per element: (b, d, l) rows and the initial states' (b, d, n), nullable.
+// Gradients written whole, per element: (b, d, l) rows and the initial states' (b, d, n) (nullable).
 struct ElementGrads {
   float *du, *ddelta, *dz, *dinitial_state;
 };
 
-// One thread's share of the backward: its buffers, and its sums of the gradients that add over channels (dB, dC:
-// (b, l, n)) or over batch elements (dA: (d, n); dD, ddelta_bias: (d,)), which the caller adds over threads.
-struct BackwardShare {
-  BlockTrace trace;
-  std::vector<float> h, At, dh, dA_lanes, dB_lanes, dC_lanes;  // lane-major
-  std::vector<float> dA, dD, ddelta_bias, dB, dC;
-  int64_t lanes_batch = -1;  // the batch element whose lane sums dB_lanes / dC_lanes hold
-
-  BackwardShare(const ScanInputs& in)
-      : trace(in.len, in.nstate), h(in.nstate * kLanes), At(in.nstate * kLanes), dh(in.nstate * kLanes),
-        dA_lanes(in.nstate * kLanes), dB_lanes(in.len * in.nstate * kLanes), dC_lanes(in.len * in.nstate * kLanes),
-        dA(in.dim * in.nstate), dD(in.dim), ddelta_bias(in.dim), dB(in.batch * in.len * in.nstate),
-        dC(in.batch * in.len * in.nstate) {}
-
-  // Adds the lane sums of dB and dC into this share's (b, l, n) sums, once per batch element rather than per block,
-  // and clears them for the batch element `next` (-1: none).
-  void switch_batch(int64_t next, int64_t steps) {
-    if (lanes_batch >= 0) {
-      float* dB_b = dB.data() + lanes_batch * steps;
-      float* dC_b = dC.data() + lanes_batch * steps;
-      for (int64_t j = 0; j < steps; ++j) {
-        float sum_B = 0.0f, sum_C = 0.0f;
-#pragma omp simd reduction(+ : sum_B, sum_C)
-        for (int64_t c = 0; c < kLanes; ++c) {
-          sum_B += dB_lanes[j * kLanes + c];
-          sum_C += dC_lanes[j * kLanes + c];
-        }
-        dB_b[j] += sum_B;
-        dC_b[j] += sum_C;
-      }
-      std::fill(dB_lanes.begin(), dB_lanes.end(), 0.0f);
-      std::fill(dC_lanes.begin(), dC_lanes.end(), 0.0f);
-    }
-    lanes_batch = next;
-  }
-};
-
-// The backward of one block (the gradients of `scan_block`'s equations). Recomputes the block's trace, then walks
-// back through time. dh is ∂L/∂h_t; dead lanes get zero output gradients, so they add nothing to any sum.
+// The backward of one block (the gradients of `scan_block`'s equations): recomputes the block's trace, then walks
+// back through time. dh is ∂L/∂h_t. Dead lanes get zero output gradients, so they add nothing to any sum.
 void scan_block_backward(const ScanInputs& in, const Block& block, const float* dout, const float* dlast_state,
-                         const ElementGrads& grads, BackwardShare& share) {
+                         const ElementGrads& grads, ScanBuffers& buf, GradientShare& share) {
   const int64_t n = in.nstate, l = in.len;
   const float* B_b = in.B + block.b * l * n;
   const float* C_b = in.C + block.b * l * n;
-  BlockTrace& trace = share.trace;
-  if (share.lanes_batch != block.b) share.switch_batch(block.b, l * n);
-  scan_block<true>(in, block, share.h.data(), share.At.data(), nullptr, nullptr, &trace);
-  float* h0 = share.h.data();  // the forward is done with it: now the initial states, h_prev of step 0
-  block.load_states(in, in.initial_state, h0);
-  block.load_states(in, dlast_state, share.dh.data());
-  std::fill(share.dA_lanes.begin(), share.dA_lanes.end(), 0.0f);
-  const float* At = share.At.data();
-  float* dh = share.dh.data();
+  const BlockTrace& trace = buf.trace;
+  share.switch_batch(block.b);
+  scan_block<true>(in, block, buf, nullptr, nullptr);
+  float* h0 = buf.h.data();  // the forward is done with it: now the initial states, h_prev of step 0
+  block.load_states(in.initial_state, n, h0);
+  block.load_states(dlast_state, n, buf.dh.data());
+  std::fill(buf.dA.begin(), buf.dA.end(), 0.0f);
+  const float* At = buf.At.data();
+  float* dh = buf.dh.data();
   float bias[kLanes], skip[kLanes], dD_acc[kLanes] = {}, dbias_acc[kLanes] = {};
-  block.load_constants(in, bias, skip, share.At.data());
+  block.load_values(in.delta_bias, bias);
+  block.load_values(in.D, skip);
   for (int64_t t = l - 1; t >= 0; --t) {
     const float* dt = trace.deltas.data() + t * kLanes;
     const float* y = trace.y_ungated.data() + t * kLanes;
@@ -241,15 +301,17 @@ void scan_block_backward(const ScanInputs& in, const Block& block, const float* 
     }
     const float* B_t = B_b + t * n;
     const float* C_t = C_b + t * n;
+    float* dB_t = share.dB_lanes_at(0, t);
+    float* dC_t = share.dC_lanes_at(0, t);
     for (int64_t i = 0; i < n; ++i) {
       const float* h_t = trace.history.data() + (t * n + i) * kLanes;
       const float* h_prev = t > 0 ? trace.history.data() + ((t - 1) * n + i) * kLanes : h0 + i * kLanes;
       const float* a_t = trace.decays.data() + (t * n + i) * kLanes;
       const float* A_i = At + i * kLanes;
       float* dh_i = dh + i * kLanes;
-      float* dB_ti = share.dB_lanes.data() + (t * n + i) * kLanes;
-      float* dC_ti = share.dC_lanes.data() + (t * n + i) * kLanes;
-      float* dA_i = share.dA_lanes.data() + i * kLanes;
+      float* dB_ti = dB_t + i * kLanes;
+      float* dC_ti = dC_t + i * kLanes;
+      float* dA_i = buf.dA.data() + i * kLanes;
       const float B_ti = B_t[i], C_ti = C_t[i];
 #pragma omp simd
       for (int64_t c = 0; c < kLanes; ++c) {
@@ -275,24 +337,211 @@ void scan_block_backward(const ScanInputs& in, const Block& block, const float* 
     }
   }
   // dh is now ∂L/∂h_{-1}: the gradient of the initial states.
-  if (grads.dinitial_state) block.store_states(in, dh, grads.dinitial_state);
-  for (int64_t c = 0; c < block.count; ++c) {
-    const int64_t d = block.d0 + c;
-    for (int64_t i = 0; i < n; ++i) share.dA[d * n + i] += share.dA_lanes[i * kLanes + c];
-    share.dD[d] += dD_acc[c];
-    share.ddelta_bias[d] += dbias_acc[c];
+  if (grads.dinitial_state) block.store_states(dh, n, grads.dinitial_state);
+  share.add_block(block, 0, buf.dA.data(), dD_acc, dbias_acc);
+}
+
+// -------------------------------------------------------------------------------------------- coupled scan
+// Coupled Mamba (arXiv 2405.18014, Eq. 6) for M modalities sharing one time axis. Per channel (b, d):
+//   h^m_t = exp(Δ^m_t A^m) ⊙ c^m_{t-1} + Δ^m_t B^m_t x^m_t ;  y^m_t = C^m_t · h^m_t + D^m x^m_t (gated by silu(z^m_t))
+// where the carried state c is  w Σ_m h^m_t  shared by all modalities when `coupled` (w = 1: Eq. 6's sum;
+// w = 1/M: the mean), or each modality's own h^m_t otherwise (independent chains).
+// Layouts: u, delta, z, out: (M, b, d, l); A: (M, d, n); B, C: (M, b, l, n); D, delta_bias: (M, d);
+// initial_state (nullable: zeros) and last_state: (b, d, n) when coupled, (M, b, d, n) otherwise.
+// A block runs kLanes channels of one batch element through every modality, as the selective scan's does.
+struct CoupledInputs {
+  const float *u, *delta, *A, *B, *C, *D, *z, *delta_bias;
+  int delta_softplus, coupled;
+  float weight;
+  int64_t modalities, batch, dim, len, nstate;
+  const float* initial_state;  // nullable: zeros
+  int64_t plane() const { return batch * dim * len; }  // one modality's (b, d, l)
+  const float* seq(const float* BC, int64_t m, int64_t b) const { return BC + (m * batch + b) * len * nstate; }
+  int64_t carried() const { return coupled ? 1 : modalities; }
+  // The carried state k's (b, d, n) slice of `states` ((carried(), b, d, n), nullable).
+  const float* carried_slice(const float* states, int64_t k) const {
+    return states ? states + k * batch * dim * nstate : nullptr;
+  }
+};
+
+// A thread's buffers for the coupled scan, lane-major: per modality A (M, n, kLanes), Δ bias and D (M, kLanes); the
+// carried states of steps 0 .. traced_len ((traced_len + 1), carried(), n, kLanes), of which the forward alone uses
+// two; every Δ and ungated output (M, traced_len, kLanes); in the backward ∂L/∂c twice (carried(), n, kLanes), and
+// the block's dA (M, n, kLanes), dD and ddelta_bias (M, kLanes).
+struct CoupledBuffers {
+  std::vector<float> At, bias, skip, states, deltas, y_ungated, dc, dc_prev, dA, dD, ddelta_bias;
+  CoupledBuffers(const CoupledInputs& in, int64_t traced_len)
+      : At(in.modalities * in.nstate * kLanes), bias(in.modalities * kLanes), skip(in.modalities * kLanes),
+        states((std::max<int64_t>(traced_len, 1) + 1) * in.carried() * in.nstate * kLanes),
+        deltas(in.modalities * traced_len * kLanes), y_ungated(in.modalities * traced_len * kLanes),
+        dc(in.carried() * in.nstate * kLanes), dc_prev(in.carried() * in.nstate * kLanes),
+        dA(in.modalities * in.nstate * kLanes), dD(in.modalities * kLanes), ddelta_bias(in.modalities * kLanes) {}
+  float* state(const CoupledInputs& in, int64_t t) { return states.data() + t * in.carried() * in.nstate * kLanes; }
+};
+
+// Each lane's constants of every modality, and the carried states entering step 0 into buf.state(0).
+void load_coupled_block(const CoupledInputs& in, const Block& block, CoupledBuffers& buf,
+                        const float* initial_state) {
+  const int64_t n = in.nstate;
+  for (int64_t m = 0; m < in.modalities; ++m) {
+    block.load_rows(in.A + m * in.dim * n, n, buf.At.data() + m * n * kLanes);
+    block.load_values(in.delta_bias ? in.delta_bias + m * in.dim : nullptr, buf.bias.data() + m * kLanes);
+    block.load_values(in.D ? in.D + m * in.dim : nullptr, buf.skip.data() + m * kLanes);
+  }
+  for (int64_t k = 0; k < in.carried(); ++k) {
+    block.load_states(in.carried_slice(initial_state, k), n, buf.state(in, 0) + k * n * kLanes);
   }
 }
 
-// Adds each thread's share of one gradient into `total` (nullable: not wanted): total[j] += Σ_thread part[j].
-template <typename Part>
-void add_shares(const std::vector<BackwardShare>& shares, Part part, int64_t size, float* total, bool accumulate) {
-  if (!total) return;
-#pragma omp for schedule(static)
-  for (int64_t j = 0; j < size; ++j) {
-    float sum = accumulate ? total[j] : 0.0f;
-    for (const BackwardShare& share : shares) sum += (share.*part)[j];
-    total[j] = sum;
+// Runs one block forward. Without a trace (kTrace false) the carried states alternate between buf.state(0) and
+// buf.state(1), and it writes the gated outputs and the last carried states; with one it keeps every step's carried
+// states (buf.state(t) enters step t), Δ and ungated outputs, and writes nothing else.
+template <bool kTrace>
+void coupled_block(const CoupledInputs& in, const Block& block, CoupledBuffers& buf, float* out, float* last_state) {
+  const int64_t n = in.nstate, l = in.len, M = in.modalities;
+  const bool coupled = in.coupled;
+  load_coupled_block(in, block, buf, in.initial_state);
+  for (int64_t t = 0; t < l; ++t) {
+    const float* c_in = buf.state(in, kTrace ? t : t % 2);
+    float* c_out = buf.state(in, kTrace ? t + 1 : (t + 1) % 2);
+    if (coupled) std::fill(c_out, c_out + n * kLanes, 0.0f);
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t plane = m * in.plane();
+      const float* bias = buf.bias.data() + m * kLanes;
+      const float* skip = buf.skip.data() + m * kLanes;
+      float dt[kLanes], dt_x[kLanes], x[kLanes], y[kLanes];
+#pragma omp simd
+      for (int64_t c = 0; c < kLanes; ++c) {
+        const float raw = in.delta[plane + block.rows[c] + t] + bias[c];
+        dt[c] = in.delta_softplus ? softplus(raw) : raw;
+        x[c] = in.u[plane + block.rows[c] + t];
+        dt_x[c] = dt[c] * x[c];
+        y[c] = skip[c] * x[c];
+      }
+      const float* B_t = in.seq(in.B, m, block.b) + t * n;
+      const float* C_t = in.seq(in.C, m, block.b) + t * n;
+      const float* c_m = c_in + (coupled ? 0 : m * n * kLanes);
+      float* target = c_out + (coupled ? 0 : m * n * kLanes);
+      for (int64_t i = 0; i < n; ++i) {
+        const float* A_i = buf.At.data() + (m * n + i) * kLanes;
+        const float B_ti = B_t[i], C_ti = C_t[i];
+#pragma omp simd
+        for (int64_t c = 0; c < kLanes; ++c) {
+          const float h = std::exp(dt[c] * A_i[c]) * c_m[i * kLanes + c] + dt_x[c] * B_ti;
+          y[c] += C_ti * h;
+          target[i * kLanes + c] = coupled ? target[i * kLanes + c] + h : h;
+        }
+      }
+      if constexpr (kTrace) {
+        std::copy(dt, dt + kLanes, buf.deltas.data() + (m * l + t) * kLanes);
+        std::copy(y, y + kLanes, buf.y_ungated.data() + (m * l + t) * kLanes);
+        continue;
+      }
+#pragma omp simd
+      for (int64_t c = 0; c < kLanes; ++c) {
+        float value = y[c];
+        if (in.z) {
+          const float zt = in.z[plane + block.rows[c] + t];
+          value *= zt * sigmoid(zt);
+        }
+        if (block.live(c)) out[plane + block.rows[c] + t] = value;
+      }
+    }
+    if (coupled) {
+#pragma omp simd
+      for (int64_t j = 0; j < n * kLanes; ++j) c_out[j] *= in.weight;
+    }
+  }
+  if (kTrace || !last_state) return;
+  const float* last = buf.state(in, l % 2);
+  for (int64_t k = 0; k < in.carried(); ++k) {
+    block.store_states(last + k * n * kLanes, n, last_state + k * in.batch * in.dim * n);
+  }
+}
+
+// The backward of one block: recomputes its trace, then walks back through time. dc is ∂L/∂(carried states leaving
+// step t); each modality's state h^m reaches them with weight w when coupled (1 otherwise), so ∂L/∂h^m = g C + w dc.
+void coupled_block_backward(const CoupledInputs& in, const Block& block, const float* dout, const float* dlast_state,
+                            const ElementGrads& grads, CoupledBuffers& buf, GradientShare& share) {
+  const int64_t n = in.nstate, l = in.len, M = in.modalities, K = in.carried();
+  const bool coupled = in.coupled;
+  const float carry_weight = coupled ? in.weight : 1.0f;
+  share.switch_batch(block.b);
+  coupled_block<true>(in, block, buf, nullptr, nullptr);
+  for (int64_t k = 0; k < K; ++k) block.load_states(in.carried_slice(dlast_state, k), n, buf.dc.data() + k * n * kLanes);
+  for (std::vector<float>* sums : {&buf.dA, &buf.dD, &buf.ddelta_bias}) std::fill(sums->begin(), sums->end(), 0.0f);
+  float* dD_acc = buf.dD.data();
+  float* dbias_acc = buf.ddelta_bias.data();
+  for (int64_t t = l - 1; t >= 0; --t) {
+    const float* c_prev = buf.state(in, t);
+    std::fill(buf.dc_prev.begin(), buf.dc_prev.end(), 0.0f);
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t plane = m * in.plane();
+      const float* dt = buf.deltas.data() + (m * l + t) * kLanes;
+      const float* y = buf.y_ungated.data() + (m * l + t) * kLanes;
+      const float* skip = buf.skip.data() + m * kLanes;
+      const float* bias = buf.bias.data() + m * kLanes;
+      float g[kLanes], x[kLanes], dx[kLanes], ddt[kLanes];
+#pragma omp simd
+      for (int64_t c = 0; c < kLanes; ++c) {
+        const int64_t at = plane + block.rows[c] + t;
+        g[c] = block.live(c) ? dout[at] : 0.0f;
+        if (in.z) {
+          const float zt = in.z[at], sig = sigmoid(zt);
+          if (block.live(c)) grads.dz[at] = g[c] * y[c] * sig * (1.0f + zt * (1.0f - sig));
+          g[c] *= zt * sig;
+        }
+        x[c] = in.u[at];
+        dD_acc[m * kLanes + c] += g[c] * x[c];
+        dx[c] = g[c] * skip[c];
+        ddt[c] = 0.0f;
+      }
+      const float* B_t = in.seq(in.B, m, block.b) + t * n;
+      const float* C_t = in.seq(in.C, m, block.b) + t * n;
+      const float* c_m = c_prev + (coupled ? 0 : m * n * kLanes);
+      const float* dc_m = buf.dc.data() + (coupled ? 0 : m * n * kLanes);
+      float* dc_prev_m = buf.dc_prev.data() + (coupled ? 0 : m * n * kLanes);
+      float* dB_t = share.dB_lanes_at(m, t);
+      float* dC_t = share.dC_lanes_at(m, t);
+      for (int64_t i = 0; i < n; ++i) {
+        const float* A_i = buf.At.data() + (m * n + i) * kLanes;
+        float* dA_i = buf.dA.data() + (m * n + i) * kLanes;
+        const float B_ti = B_t[i], C_ti = C_t[i];
+        const int64_t o = i * kLanes;
+#pragma omp simd
+        for (int64_t c = 0; c < kLanes; ++c) {
+          const float a = std::exp(dt[c] * A_i[c]);  // recomputed: cheaper than keeping (M, l, n, kLanes) decays
+          const float h = a * c_m[o + c] + dt[c] * x[c] * B_ti;
+          const float grad_h = g[c] * C_ti + carry_weight * dc_m[o + c];
+          dC_t[o + c] += g[c] * h;
+          const float decay_grad = grad_h * a * c_m[o + c];  // ∂L/∂(Δ A_i) through exp(Δ A_i)
+          ddt[c] += decay_grad * A_i[c] + grad_h * B_ti * x[c];
+          dA_i[c] += decay_grad * dt[c];
+          dB_t[o + c] += grad_h * dt[c] * x[c];
+          dx[c] += grad_h * dt[c] * B_ti;
+          dc_prev_m[o + c] += grad_h * a;
+        }
+      }
+#pragma omp simd
+      for (int64_t c = 0; c < kLanes; ++c) {
+        const int64_t at = plane + block.rows[c] + t;
+        if (in.delta_softplus) ddt[c] *= sigmoid(in.delta[at] + bias[c]);
+        dbias_acc[m * kLanes + c] += ddt[c];
+        if (block.live(c)) {
+          grads.du[at] = dx[c];
+          grads.ddelta[at] = ddt[c];
+        }
+      }
+    }
+    std::swap(buf.dc, buf.dc_prev);
+  }
+  if (grads.dinitial_state) {  // dc is now ∂L/∂(carried states entering step 0)
+    for (int64_t k = 0; k < K; ++k) {
+      block.store_states(buf.dc.data() + k * n * kLanes, n, grads.dinitial_state + k * in.batch * in.dim * n);
+    }
+  }
+  for (int64_t m = 0; m < M; ++m) {
+    share.add_block(block, m, buf.dA.data() + m * n * kLanes, dD_acc + m * kLanes, dbias_acc + m * kLanes);
   }
 }
 
@@ -308,18 +557,19 @@ void selective_scan_fwd(const float* u, const float* delta, const float* A, cons
   const int64_t blocks = (dim + kLanes - 1) / kLanes;  // per batch element; the last may be partly dead
 #pragma omp parallel num_threads(nthreads)
   {
-    std::vector<float> h(nstate * kLanes), At(nstate * kLanes);
+    ScanBuffers buf(nstate, 0);
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < batch * blocks; ++item) {
-      const Block block(in, item / blocks, item % blocks * kLanes);
-      scan_block<false>(in, block, h.data(), At.data(), out, last_state, nullptr);
+      const Block block(dim, len, item / blocks, item % blocks * kLanes);
+      scan_block<false>(in, block, buf, out, last_state);
     }
   }
 }
 
 // Gradients of every input. dA, dD, ddelta_bias must be zeroed by the caller (they accumulate over b);
 // dB, dC and dinitial_state (nullable) are written whole. dlast_state (nullable) is the gradient flowing into the
-// returned last state.
+// returned last state. All (batch element, block) pairs run in one parallel region; what sums over channels or
+// batch elements goes to each thread's `GradientShare`, added over threads at the end.
 void selective_scan_bwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
                         const float* D, const float* z, const float* delta_bias, int delta_softplus,
                         const float* initial_state, const float* dout, const float* dlast_state, float* du,
@@ -327,251 +577,62 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
                         float* dinitial_state, int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
   const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
   const ElementGrads grads{du, ddelta, dz, dinitial_state};
-  // All (batch element, block) pairs run in one parallel region. The gradients that sum over channels (dB, dC) or
-  // over batch elements (dA, dD, ddelta_bias) go to each thread's share, added over threads at the end.
   const int64_t blocks = (dim + kLanes - 1) / kLanes;
-  std::vector<BackwardShare> shares(nthreads, BackwardShare(in));
+  std::vector<GradientShare> shares(nthreads, GradientShare(1, batch, dim, len, nstate));
 #pragma omp parallel num_threads(nthreads)
   {
-    BackwardShare& share = shares[omp_get_thread_num()];
+    ScanBuffers buf(nstate, len);
+    GradientShare& share = shares[omp_get_thread_num()];
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < batch * blocks; ++item) {
-      const Block block(in, item / blocks, item % blocks * kLanes);
-      scan_block_backward(in, block, dout, dlast_state, grads, share);
+      const Block block(dim, len, item / blocks, item % blocks * kLanes);
+      scan_block_backward(in, block, dout, dlast_state, grads, buf, share);
     }
-    share.switch_batch(-1, len * nstate);
-#pragma omp barrier
-    add_shares(shares, &BackwardShare::dB, batch * len * nstate, dB, false);
-    add_shares(shares, &BackwardShare::dC, batch * len * nstate, dC, false);
-    add_shares(shares, &BackwardShare::dA, dim * nstate, dA, true);
-    add_shares(shares, &BackwardShare::dD, dim, dD, true);
-    add_shares(shares, &BackwardShare::ddelta_bias, dim, ddelta_bias, true);
+    add_all_shares(shares, dA, dB, dC, dD, ddelta_bias);
   }
 }
 
-
-// ----------------------------------------------------------------------------------------------- coupled scan
-// Coupled Mamba (arXiv 2405.18014, Eq. 6) for M modalities sharing one time axis. Per channel (b, d):
-//   h^m_t = exp(Δ^m_t A^m) ⊙ c^m_{t-1} + Δ^m_t B^m_t x^m_t ;  y^m_t = C^m_t · h^m_t + D^m x^m_t (gated by silu(z^m_t))
-// where the carried state c is  w Σ_m h^m_t  shared by all modalities when `coupled` (w = 1: Eq. 6's sum;
-// w = 1/M: the mean), or each modality's own h^m_t otherwise (independent chains).
-// Layouts: u, delta, z, out: (M, b, d, l); A: (M, d, n); B, C: (M, b, l, n); D, delta_bias: (M, d);
-// initial_state (nullable: zeros) and last_state: (b, d, n) when coupled, (M, b, d, n) otherwise.
-struct CoupledInputs {
-  const float *u, *delta, *A, *B, *C, *D, *z, *delta_bias;
-  int delta_softplus, coupled;
-  float weight;
-  int64_t modalities, batch, dim, len, nstate;
-  int64_t row(int64_t m, int64_t b, int64_t d) const { return ((m * batch + b) * dim + d) * len; }
-  int64_t seq(int64_t m, int64_t b) const { return (m * batch + b) * len * nstate; }
-  int64_t carried() const { return coupled ? 1 : modalities; }
-};
-
-// Advances one channel by one step: reads the carried states `c_in` (carried() x n), writes the next ones to
-// `c_out` (a different buffer); y_out[m] gets the ungated output of modality m. When coupled, each modality's new
-// state is added into c_out as it is made (one pass, vectorised), then scaled by the weight. (The `coupled`
-// branches are loop-invariant: -O3 unswitches them.)
-// steps: the channel's Δ, (M, l), from channel_steps.
-static void coupled_step(const CoupledInputs& in, int64_t b, int64_t d, int64_t t, const float* steps,
-                         const float* __restrict c_in, float* __restrict c_out, float* y_out) {
-  const int64_t n = in.nstate;
-  const bool coupled = in.coupled;
-  if (coupled) std::fill(c_out, c_out + n, 0.0f);
-  for (int64_t m = 0; m < in.modalities; ++m) {
-    const float dt = steps[m * in.len + t], x = in.u[in.row(m, b, d) + t], dt_x = dt * x;
-    const float* __restrict A_row = in.A + (m * in.dim + d) * n;
-    const float* __restrict B_t = in.B + in.seq(m, b) + t * n;
-    const float* __restrict C_t = in.C + in.seq(m, b) + t * n;
-    const float* __restrict c_m = c_in + (coupled ? 0 : m * n);
-    float* __restrict target = c_out + (coupled ? 0 : m * n);
-    float y = 0.0f;
-#pragma omp simd reduction(+ : y)
-    for (int64_t i = 0; i < n; ++i) {
-      const float h = std::exp(dt * A_row[i]) * c_m[i] + dt_x * B_t[i];
-      y += C_t[i] * h;
-      if (coupled) {
-        target[i] += h;
-      } else {
-        target[i] = h;
-      }
-    }
-    y_out[m] = y + (in.D ? in.D[m * in.dim + d] : 0.0f) * x;
-  }
-  if (coupled) {
-    const float weight = in.weight;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) c_out[i] *= weight;
-  }
-}
-
-// Δ of channel (b, d) for every modality and step into steps (M, l): softplus(delta + bias) in one vectorised pass
-// rather than one scalar call per step.
-static void channel_steps(const CoupledInputs& in, int64_t b, int64_t d, float* __restrict steps) {
-  for (int64_t m = 0; m < in.modalities; ++m) {
-    const float* __restrict row = in.delta + in.row(m, b, d);
-    const float bias = in.delta_bias ? in.delta_bias[m * in.dim + d] : 0.0f;
-    float* __restrict out = steps + m * in.len;
-    if (in.delta_softplus) {
-#pragma omp simd
-      for (int64_t t = 0; t < in.len; ++t) out[t] = softplus(row[t] + bias);
-    } else {
-#pragma omp simd
-      for (int64_t t = 0; t < in.len; ++t) out[t] = row[t] + bias;
-    }
-  }
-}
-
-// The carried states of channel (b, d) from `states` ((carried(), b, d, n), nullable: zeros) into c.
-static void load_carried(const CoupledInputs& in, const float* states, int64_t b, int64_t d, float* c) {
-  for (int64_t k = 0; k < in.carried(); ++k) {
-    float* target = c + k * in.nstate;
-    if (states) {
-      std::memcpy(target, states + ((k * in.batch + b) * in.dim + d) * in.nstate, in.nstate * sizeof(float));
-    } else {
-      std::fill(target, target + in.nstate, 0.0f);
-    }
-  }
-}
-
-extern "C" void coupled_scan_fwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
-                                 const float* D, const float* z, const float* delta_bias, int delta_softplus,
-                                 int coupled, float weight, const float* initial_state, float* out,
-                                 float* last_state, int64_t modalities, int64_t batch, int64_t dim, int64_t len,
-                                 int64_t nstate, int nthreads) {
-  const CoupledInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight,
-                         modalities, batch, dim, len, nstate};
+void coupled_scan_fwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
+                      const float* D, const float* z, const float* delta_bias, int delta_softplus, int coupled,
+                      float weight, const float* initial_state, float* out, float* last_state, int64_t modalities,
+                      int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
+  const CoupledInputs in{u,      delta,      A,     B,   C,   D,   z,      delta_bias,   delta_softplus,
+                         coupled, weight, modalities, batch, dim, len, nstate, initial_state};
+  const int64_t blocks = (dim + kLanes - 1) / kLanes;
 #pragma omp parallel num_threads(nthreads)
   {
-    std::vector<float> c(in.carried() * nstate), c_next(in.carried() * nstate), y(modalities), steps(modalities * len);
+    CoupledBuffers buf(in, 0);
 #pragma omp for schedule(static)
-    for (int64_t bd = 0; bd < batch * dim; ++bd) {
-      const int64_t b = bd / dim, d = bd % dim;
-      load_carried(in, initial_state, b, d, c.data());
-      channel_steps(in, b, d, steps.data());
-      for (int64_t t = 0; t < len; ++t) {
-        coupled_step(in, b, d, t, steps.data(), c.data(), c_next.data(), y.data());
-        std::swap(c, c_next);
-        for (int64_t m = 0; m < modalities; ++m) {
-          const int64_t at = in.row(m, b, d) + t;
-          out[at] = z ? y[m] * z[at] * sigmoid(z[at]) : y[m];
-        }
-      }
-      for (int64_t k = 0; k < in.carried(); ++k) {
-        float* target = last_state + ((k * batch + b) * dim + d) * nstate;  // k = 0 only when coupled
-        std::memcpy(target, c.data() + k * nstate, nstate * sizeof(float));
-      }
+    for (int64_t item = 0; item < batch * blocks; ++item) {
+      const Block block(dim, len, item / blocks, item % blocks * kLanes);
+      coupled_block<false>(in, block, buf, out, last_state);
     }
   }
 }
 
 // Gradients of every input. dA, dD, ddelta_bias must be zeroed by the caller; dB, dC and dinitial_state (nullable)
-// are written whole. The backward recomputes the channel's carried states (l x carried() x n floats per thread) and
-// walks back.
-extern "C" void coupled_scan_bwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
-                                 const float* D, const float* z, const float* delta_bias, int delta_softplus,
-                                 int coupled, float weight, const float* initial_state, const float* dout,
-                                 const float* dlast_state, float* du, float* ddelta, float* dA, float* dB, float* dC,
-                                 float* dD, float* dz, float* ddelta_bias, float* dinitial_state, int64_t modalities,
-                                 int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
-  const CoupledInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, coupled, weight,
-                         modalities, batch, dim, len, nstate};
-  const int64_t n = nstate, l = len, M = modalities, K = in.carried();
-  const int64_t per_thread = M * l * n;  // dB, dC of one batch element, summed over this thread's channels
-  std::vector<float> dB_partial(static_cast<size_t>(nthreads) * per_thread);
-  std::vector<float> dC_partial(static_cast<size_t>(nthreads) * per_thread);
-  for (int64_t b = 0; b < batch; ++b) {
-    std::fill(dB_partial.begin(), dB_partial.end(), 0.0f);
-    std::fill(dC_partial.begin(), dC_partial.end(), 0.0f);
+// are written whole. Scheduled as `selective_scan_bwd`.
+void coupled_scan_bwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
+                      const float* D, const float* z, const float* delta_bias, int delta_softplus, int coupled,
+                      float weight, const float* initial_state, const float* dout, const float* dlast_state,
+                      float* du, float* ddelta, float* dA, float* dB, float* dC, float* dD, float* dz,
+                      float* ddelta_bias, float* dinitial_state, int64_t modalities, int64_t batch, int64_t dim,
+                      int64_t len, int64_t nstate, int nthreads) {
+  const CoupledInputs in{u,      delta,      A,     B,   C,   D,   z,      delta_bias,   delta_softplus,
+                         coupled, weight, modalities, batch, dim, len, nstate, initial_state};
+  const ElementGrads grads{du, ddelta, dz, dinitial_state};
+  const int64_t blocks = (dim + kLanes - 1) / kLanes;
+  std::vector<GradientShare> shares(nthreads, GradientShare(modalities, batch, dim, len, nstate));
 #pragma omp parallel num_threads(nthreads)
-    {
-      const int tid = omp_get_thread_num();
-      float* dB_local = dB_partial.data() + tid * per_thread;
-      float* dC_local = dC_partial.data() + tid * per_thread;
-      std::vector<float> carried_history((l + 1) * K * n), y_step(M), steps(M * l), y_ungated(M * l), dc(K * n),
-          dc_prev(K * n), dA_local(M * n);
+  {
+    CoupledBuffers buf(in, len);
+    GradientShare& share = shares[omp_get_thread_num()];
 #pragma omp for schedule(static)
-      for (int64_t d = 0; d < dim; ++d) {
-        // 1. Recompute forward: carried_history[t] is the state entering step t.
-        load_carried(in, initial_state, b, d, carried_history.data());
-        channel_steps(in, b, d, steps.data());
-        for (int64_t t = 0; t < l; ++t) {
-          const float* c = carried_history.data() + t * K * n;
-          coupled_step(in, b, d, t, steps.data(), c, carried_history.data() + (t + 1) * K * n, y_step.data());
-          for (int64_t m = 0; m < M; ++m) y_ungated[m * l + t] = y_step[m];
-        }
-        // 2. Walk back. dc is ∂L/∂(state leaving step t).
-        if (dlast_state) {
-          for (int64_t k = 0; k < K; ++k)
-            std::memcpy(dc.data() + k * n, dlast_state + ((k * batch + b) * dim + d) * n, n * sizeof(float));
-        } else {
-          std::fill(dc.begin(), dc.end(), 0.0f);
-        }
-        std::fill(dA_local.begin(), dA_local.end(), 0.0f);
-        for (int64_t t = l - 1; t >= 0; --t) {
-          const float* c_prev = carried_history.data() + t * K * n;
-          std::fill(dc_prev.begin(), dc_prev.end(), 0.0f);
-          for (int64_t m = 0; m < M; ++m) {
-            const int64_t at = in.row(m, b, d) + t;
-            float g = dout[at];
-            if (z) {
-              const float zt = z[at], sig = sigmoid(zt);
-              dz[at] = g * y_ungated[m * l + t] * sig * (1.0f + zt * (1.0f - sig));
-              g *= zt * sig;
-            }
-            const float dt = steps[m * l + t], x = u[at];
-            const float* A_row = A + (m * dim + d) * n;
-            const float* B_t = B + in.seq(m, b) + t * n;
-            const float* C_t = C + in.seq(m, b) + t * n;
-            const float* c_m = c_prev + (coupled ? 0 : m * n);
-            const float* dc_m = dc.data() + (coupled ? 0 : m * n);
-            float* dc_prev_m = dc_prev.data() + (coupled ? 0 : m * n);
-            float* dB_t = dB_local + (m * l + t) * n;
-            float* dC_t = dC_local + (m * l + t) * n;
-            float* dA_m = dA_local.data() + m * n;
-            const float carry_weight = coupled ? weight : 1.0f;
-            float dx = g * (D ? D[m * dim + d] : 0.0f), ddt = 0.0f;
-#pragma omp simd reduction(+ : dx, ddt)
-            for (int64_t i = 0; i < n; ++i) {
-              const float a = std::exp(dt * A_row[i]);
-              const float h = a * c_m[i] + dt * x * B_t[i];
-              const float dh = g * C_t[i] + carry_weight * dc_m[i];
-              dC_t[i] += g * h;
-              const float decay_grad = dh * a * c_m[i];
-              ddt += decay_grad * A_row[i] + dh * B_t[i] * x;
-              dA_m[i] += decay_grad * dt;
-              dB_t[i] += dh * dt * x;
-              dx += dh * dt * B_t[i];
-              dc_prev_m[i] += dh * a;
-            }
-            if (D) dD[m * dim + d] += g * x;
-            du[at] = dx;
-            if (delta_softplus) ddt *= sigmoid(delta[at] + (delta_bias ? delta_bias[m * dim + d] : 0.0f));
-            ddelta[at] = ddt;
-            if (ddelta_bias) ddelta_bias[m * dim + d] += ddt;
-          }
-          std::swap(dc, dc_prev);
-        }
-        if (dinitial_state) {  // dc is now ∂L/∂(state entering step 0)
-          for (int64_t k = 0; k < K; ++k)
-            std::memcpy(dinitial_state + ((k * batch + b) * dim + d) * n, dc.data() + k * n, n * sizeof(float));
-        }
-        for (int64_t j = 0; j < M * n; ++j) dA[(j / n * dim + d) * n + j % n] += dA_local[j];
-      }
+    for (int64_t item = 0; item < batch * blocks; ++item) {
+      const Block block(dim, len, item / blocks, item % blocks * kLanes);
+      coupled_block_backward(in, block, dout, dlast_state, grads, buf, share);
     }
-    for (int64_t m = 0; m < M; ++m) {
-      float* dB_mb = dB + in.seq(m, b);
-      float* dC_mb = dC + in.seq(m, b);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-      for (int64_t j = 0; j < l * n; ++j) {
-        float sum_B = 0.0f, sum_C = 0.0f;
-        for (int k = 0; k < nthreads; ++k) {
-          sum_B += dB_partial[k * per_thread + m * l * n + j];
-          sum_C += dC_partial[k * per_thread + m * l * n + j];
-        }
-        dB_mb[j] = sum_B;
-        dC_mb[j] = sum_C;
-      }
-    }
+    add_all_shares(shares, dA, dB, dC, dD, ddelta_bias);
   }
 }
 
