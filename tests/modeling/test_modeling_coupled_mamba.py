@@ -180,7 +180,8 @@ def test_inference_in_pieces_equals_one_pass(coupling, padding):
     torch.testing.assert_close(pieces.logits, whole.logits, atol=ATOL, rtol=0)
     for name in ("ssm_states", "conv_states"):
         for expected, got in zip(getattr(whole.cache, name), getattr(pieces.cache, name), strict=True):
-            torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=name)
+            # Eq. 6's sum grows the carried state (to ~60 here, where float32's ulp is 4e-6): relative as well
+            torch.testing.assert_close(got, expected, atol=ATOL, rtol=1.3e-6, msg=name)
 
 
 @pytest.mark.parametrize("pooling", ["mean", "max", "last"])
