@@ -742,7 +742,7 @@ inline void store(W* to, float v) {
   }
 }
 
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+inline float silu(float x) { return x / (1.0f + inline_exp(-x)); }
 
 #ifdef MAMBA_DECODE_AVX2
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
@@ -973,7 +973,7 @@ void update_states(const DecodeLayer& L, const DecodeShape& s, const float* mask
       float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
       for (int64_t i = 0; i < n; ++i) {
-        state[i] = std::exp(step * A[i]) * state[i] + step_x * B[i];
+        state[i] = inline_exp(step * A[i]) * state[i] + step_x * B[i];
         acc += C[i] * state[i];
       }
       acc += x * widen(D[c]);
