@@ -70,7 +70,9 @@ CLASSIFIERS = {
 
 def assert_wrapped_like_the_model(model, inputs, task_type):
     """The wrapped model's loss and logits equal the model's before wrapping; every LoRA B gets a gradient."""
-    model.eval()
+    # The model frozen as PEFT freezes it: on some CPUs (AVX-512) torch's float32 linear runs another kernel, with
+    # another summation order, for a weight that requires grad, even under no_grad.
+    model.eval().requires_grad_(False)
     with torch.no_grad():
         expected = model(**inputs)
     wrapped = get_peft_model(model, LoraConfig(task_type=task_type, target_modules=TARGETS, r=4))
