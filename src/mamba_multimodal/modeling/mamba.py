@@ -52,7 +52,14 @@ from .cache_utils import (
 )
 from .mamba_decode import decode_stack, fused_decode_plan, fused_linear, without_function_modes
 from .precision import float32_unless_native_bf16
-from .ssm import _announce, causal_conv1d_update, selective_scan, selective_scan_states, selective_state_update
+from .ssm import (
+    _announce,
+    causal_conv1d_update,
+    project_tokens,
+    selective_scan,
+    selective_scan_states,
+    selective_state_update,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -127,7 +134,7 @@ class MambaMixer(MambaMixerParameters):
         x = self._convolve(x, cache, conv_state, in_place)
         x = _zero_padding(x, mask, time_dim=2)
         # 3. Input-dependent step Δ and projections B, C. Δ = 0 at pads leaves the state untouched there.
-        time_step, B, C = self.x_proj(x.transpose(1, 2)).split(
+        time_step, B, C = project_tokens(self.x_proj, x).split(
             [self.time_step_rank, self.ssm_state_size, self.ssm_state_size], dim=-1
         )  #                                                                          (b, l, r), (b, l, n), (b, l, n)
         delta = self.dt_proj(time_step).transpose(1, 2)  #                                               (b, d_in, l)
@@ -136,7 +143,7 @@ class MambaMixer(MambaMixerParameters):
         # 4. Selective scan (or one recurrent step), gated by silu(z).
         y = self._scan(x, delta, B.transpose(1, 2), C.transpose(1, 2), gate, mask is None, cache, ssm_state, in_place)
         # 5. Back to the residual width.
-        return self.out_proj(y.transpose(1, 2).to(hidden_states.dtype))
+        return project_tokens(self.out_proj, y.to(hidden_states.dtype))
 
     def _steps_in_place(self, cache: Cache | None, conv_state: torch.Tensor | None, seq_len: int) -> bool:
         """One decoding step without autograd updates the cached tensors in place (mamba_ssm's step kernels). With

@@ -56,7 +56,7 @@ from .cache_utils import LegacyCacheOutputMixin, check_forward_kwargs, legacy_ca
 from .mamba import MambaMixerParameters, init_mamba_mixer
 from .pooling_coupled_mamba import fuse
 from .precision import float32_unless_native_bf16
-from .ssm import _is_tracing, causal_conv1d_update
+from .ssm import _is_tracing, causal_conv1d_update, project_tokens
 from .ssm_coupled import coupled_scan, coupled_state_update
 from .streaming_coupled_mamba import (
     CoupledMambaCache,
@@ -168,7 +168,7 @@ class CoupledMambaMixer(MambaMixerParameters):
     def output(self, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """y: (b, d_in, l) → (b, l, d), or (b, d_in) → (b, d) for one step; zero at padded steps."""
         if y.dim() == 3:
-            return _zero_padded(self.out_proj(y.transpose(1, 2)), mask, time_dim=1)
+            return _zero_padded(project_tokens(self.out_proj, y), mask, time_dim=1)
         return _zero_padded(self.out_proj(y), mask, time_dim=None)
 
 

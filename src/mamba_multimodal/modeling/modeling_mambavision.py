@@ -44,7 +44,7 @@ from ..configuration.configuration_mambavision import MambaVisionConfig
 from ..hub_mixin import HubModelMixin
 from .cache_utils import check_forward_kwargs
 from .precision import float32_unless_native_bf16
-from .ssm import selective_scan
+from .ssm import project_tokens, selective_scan
 
 try:  # transformers >= 5.2x; older 5.x releases keep it in utils
     from transformers.backbone_utils import BackboneMixin
@@ -191,7 +191,7 @@ class MambaVisionMixer(nn.Module):
         x = F.silu(self.conv1d_x(x))
         z = F.silu(self.conv1d_z(z))
         # 3. Input-dependent Δ, B, C. The module call adds the dt bias once ...
-        x_dbl = self.x_proj(x.transpose(1, 2))  #                                   (b, l, r + 2n)
+        x_dbl = project_tokens(self.x_proj, x)  #                                   (b, l, r + 2n)
         dt, B, C = torch.split(x_dbl, [self.time_step_rank, self.state_size, self.state_size], dim=-1)
         dt = self.dt_proj(dt).transpose(1, 2)  #                                     (b, d_half, l)
         # 4. ... and the scan adds it again (`delta_bias`), as NVIDIA's trained weights expect.
@@ -208,7 +208,7 @@ class MambaVisionMixer(nn.Module):
             backend=self.config.scan_backend,
         )  #                                                                         (b, d_half, l)
         # 5. Concatenate (not gate) with the z branch and project back.
-        return self.out_proj(torch.cat([y, z], dim=1).transpose(1, 2))  #            (b, l, d)
+        return project_tokens(self.out_proj, torch.cat([y, z], dim=1))  #            (b, l, d)
 
 
 class MambaVisionAttention(nn.Module):

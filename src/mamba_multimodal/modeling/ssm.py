@@ -32,6 +32,7 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from transformers.utils import logging
 
 from ..configuration.validation import SCAN_BACKENDS as BACKENDS  # the choices of every config's `scan_backend`
@@ -449,11 +450,21 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None):
     return out[..., 0] if single_step else out
 
 
+def project_tokens(linear: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`linear` over the tokens of channels-first x (b, d, l): (b, l, out), as one (b·l, d) product. Handed the
+    transposed view x.transpose(1, 2) itself, torch's matmul cannot fold it to 2-D (nor a (b, 1, d) view whose size-1
+    dim has stride 1) and runs a batched product over b expanded copies of the weight: in bf16 on a CPU with AMX those
+    copies are made (32 MB a call in MambaVision's last stage at batch 64, 28 ms of a 97 ms forward)."""
+    batch, channels, length = x.shape
+    return linear(x.transpose(1, 2).reshape(batch * length, channels)).view(batch, length, -1)
+
+
 __all__ = [
     "BACKENDS",
     "causal_conv1d_update",
     "check_scan_inputs",
     "cuda_kernels",
+    "project_tokens",
     "resolve_backend",
     "selective_scan",
     "selective_scan_ref",
