@@ -63,6 +63,35 @@ def test_fast_paths_match_reference_on_outputs_and_gradients(backend, shape, wit
             assert_close_scaled(grads[name], grads_ref[name], name=f"{path} gradient of {name}")
 
 
+# Layouts of u, delta and z (b, d, l) as the models hand them over: a projection's (b, l, d) output transposed, one
+# half of a (b, l, 2d) one (the mixers' x and gate: not dense), every other step of a longer one.
+LAYOUTS = {
+    "tokens-last": lambda t: t.transpose(1, 2).contiguous().transpose(1, 2),
+    "half-of-tokens-last": lambda t: (
+        torch.cat([t, torch.randn_like(t)], dim=1).transpose(1, 2).contiguous().transpose(1, 2)[:, : t.shape[1]]
+    ),
+    "every-other-step": lambda t: torch.stack([t, torch.randn_like(t)], dim=-1).flatten(-2)[..., ::2],
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shape", [(2, 19, 16, 9), (1, 8, 4, 3)])
+def test_the_cpu_kernel_reads_u_delta_z_in_the_layout_they_come_in(layout, shape):
+    """u, delta and z as strided views (the kernel reads them through their strides, without copies): outputs and
+    every gradient as the float64 reference's on the same values."""
+    inputs = make_scan_inputs(*shape)
+    for name in ("u", "delta", "z"):
+        strided = LAYOUTS[layout](inputs[name].detach())
+        assert torch.equal(strided, inputs[name].detach()) and strided.stride() != inputs[name].stride()
+        inputs[name] = strided
+    out_ref, last_ref, grads_ref = run_scan(inputs, "reference", dtype=torch.float64)
+    out, last, grads = run_scan(inputs, "cpu")
+    assert_close_scaled(out, out_ref, name="output")
+    assert_close_scaled(last, last_ref, name="last state")
+    for name in grads:
+        assert_close_scaled(grads[name], grads_ref[name], name=f"gradient of {name}")
+
+
 @pytest.mark.parametrize("backend", ["reference", *FAST_PATHS])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("with_optional", [True, False])
@@ -113,7 +142,8 @@ def test_bf16_inputs_accumulate_in_fp32_and_return_bf16(backend):
 
 @pytest.mark.skipif(ssm_cpu.load() is None, reason="no C++ kernel here")
 @pytest.mark.parametrize("time_major", [False, True], ids=["B-C-contiguous", "B-C-transposed-as-the-mixer-gives"])
-def test_the_kernel_scans_bf16_storage_exactly_as_its_float32_widening(time_major):
+@pytest.mark.parametrize("layout", ["contiguous", "tokens-last"], ids=lambda layout: f"u-delta-z-{layout}")
+def test_the_kernel_scans_bf16_storage_exactly_as_its_float32_widening(time_major, layout):
     """bf16 storage, float32 accumulation: the kernel's scan of bf16 tensors is its scan of the same values widened
     to float32 (converted in the one copy that lays B and C out time-major), in either layout of B and C, on outputs
     and gradients; only the bf16 output and gradients are rounded."""
@@ -122,6 +152,9 @@ def test_the_kernel_scans_bf16_storage_exactly_as_its_float32_widening(time_majo
     if time_major:  # the mixer's x_proj(...).split(...) gives B and C as (b, l, n), transposed to (b, n, l)
         for name in ("B", "C"):
             inputs[name] = inputs[name].detach().transpose(1, 2).contiguous().transpose(1, 2)
+    if layout != "contiguous":
+        for name in ("u", "delta", "z"):
+            inputs[name] = LAYOUTS[layout](inputs[name].detach())
     stored = {k: v if k in ("A", "D", "delta_bias") else v.detach().bfloat16() for k, v in inputs.items()}
     widened = {k: v.detach().float() for k, v in stored.items()}
     # weights that bf16 holds exactly: both runs then start their backward from the same output gradient

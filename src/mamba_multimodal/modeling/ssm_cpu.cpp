@@ -1,11 +1,12 @@
 // Fused selective scan and Coupled Mamba's coupled scan for CPUs (OpenMP), forward and backward.
 //
 // Built on first use by ssm_cpu.py with the system C++ compiler and loaded through ctypes: no torch headers,
-// no ninja, about a second to compile. All tensors are float32 and contiguous; the Python side converts.
+// no ninja, about a second to compile. All tensors are float32; the Python side converts. They are contiguous but for
+// the selective scan's (b, d, l) tensors, which it reads and writes through their strides (`Layout`).
 //
 // Glossary: b batch, d channels, l sequence length, n state size, Δ (delta) input-dependent step.
 //   h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t x_t ;  y_t = C_t · h_t + D x_t ;  out_t = y_t * silu(z_t)
-// Layouts: u, delta, z, out: (b, d, l); A: (d, n); B, C: (b, l, n) (time-major, so B_t is one cache line);
+// Layouts: u, delta, z, out: (b, d, l) (the selective scan's: any strides); A: (d, n); B, C: (b, l, n) (time-major, so B_t is one cache line);
 // D, delta_bias: (d,); initial_state (h_{-1}, nullable: zeros) and last_state: (b, d, n).
 //
 // Why this is fast: one (b, d) channel is a sequential loop over l whose state (n floats) stays in cache, and
@@ -78,22 +79,12 @@ constexpr int64_t kLanes = 8;
 // every channel runs the same code. Per-lane buffers are lane-major: x[i][lane] is x[i * kLanes + lane].
 struct Block {
   int64_t b, d0, count, dim;
-  int64_t rows[kLanes];  // where each lane's (b, d, :) row of length `len` starts in a (b, d, len) tensor
-  float live[kLanes];    // 1 for a live lane, 0 for a dead one
+  float live[kLanes];  // 1 for a live lane, 0 for a dead one
 
-  Block(int64_t dim, int64_t len, int64_t b, int64_t d0) : b(b), d0(d0), count(std::min(kLanes, dim - d0)), dim(dim) {
-    for (int64_t c = 0; c < kLanes; ++c) {
-      rows[c] = (b * dim + channel(c)) * len;
-      live[c] = c < count ? 1.0f : 0.0f;
-    }
+  Block(int64_t dim, int64_t b, int64_t d0) : b(b), d0(d0), count(std::min(kLanes, dim - d0)), dim(dim) {
+    for (int64_t c = 0; c < kLanes; ++c) live[c] = c < count ? 1.0f : 0.0f;
   }
   int64_t channel(int64_t c) const { return d0 + std::min(c, count - 1); }
-
-  // Writes the live lanes' values at step t of their rows in a (b, d, len) tensor. A loop of its own: a conditional
-  // store (AVX2 has no masked scatter) inside a lane loop keeps the compiler from vectorising the rest of it.
-  void store_lanes(const float* values, float* tensor, int64_t t) const {
-    for (int64_t c = 0; c < count; ++c) tensor[rows[c] + t] = values[c];
-  }
 
   // Each lane's value of a per-channel vector (d,) (nullable: zeros) into lanes (kLanes,).
   void load_values(const float* per_channel, float* lanes) const {
@@ -117,6 +108,31 @@ struct Block {
     for (int64_t c = 0; c < count; ++c) {
       for (int64_t i = 0; i < n; ++i) states[(b * dim + d0 + c) * n + i] = lanes[i * kLanes + c];
     }
+  }
+};
+
+// Where element (b, d, t) of a (b, d, l) tensor lives: b * batch + d * channel + t * time (strides in elements).
+// The selective scan reads and writes its (b, d, l) tensors in whatever layout the caller has them: channels-first
+// and contiguous (1 along time), or a view of a tokens-last tensor (1 along channels: a projection's output
+// transposed), which would otherwise cost a transposing copy per tensor and call.
+struct Layout {
+  int64_t batch, channel, time;
+  static Layout contiguous(int64_t dim, int64_t len) { return {dim * len, len, 1}; }
+};
+
+// A block's lanes in one (b, d, l) tensor: lane c's element at step t is at start[c] + t * step.
+struct LaneRows {
+  int64_t start[kLanes];
+  int64_t step;
+
+  LaneRows(const Block& block, const Layout& layout) : step(layout.time) {
+    for (int64_t c = 0; c < kLanes; ++c) start[c] = block.b * layout.batch + block.channel(c) * layout.channel;
+  }
+  int64_t at(int64_t c, int64_t t) const { return start[c] + t * step; }
+  // Writes the live lanes' values at step t. A loop of its own: a conditional store (AVX2 has no masked scatter)
+  // inside a lane loop keeps the compiler from vectorising the rest of it.
+  void store(const float* values, float* tensor, int64_t t, int64_t count) const {
+    for (int64_t c = 0; c < count; ++c) tensor[at(c, t)] = values[c];
   }
 };
 
@@ -205,32 +221,34 @@ void add_all_shares(std::vector<GradientShare>& shares, float* dA, float* dB, fl
   add_shares(shares, &GradientShare::ddelta_bias, ddelta_bias, true);
 }
 
-// values *= silu(z) at step t of each lane's row of z (b, d, l).
-inline void gate_lanes(const Block& block, const float* z, int64_t t, float* values) {
+// values *= silu(z) at step t of each lane's row of z (b, d, l), laid out as `rows`.
+inline void gate_lanes(const LaneRows& rows, const float* z, int64_t t, float* values) {
 #pragma omp simd
   for (int64_t c = 0; c < kLanes; ++c) {
-    const float zt = z[block.rows[c] + t];
+    const float zt = z[rows.at(c, t)];
     values[c] *= zt * sigmoid(zt);
   }
 }
 
 // The backward of `gate_lanes` on the output gradients g at step t: writes ∂L/∂z of the live lanes into dz (the
-// ungated values y) and turns g into the gradients of the ungated values.
-inline void gate_lanes_backward(const Block& block, const float* z, int64_t t, const float* y, float* g, float* dz) {
+// ungated values y) and turns g into the gradients of the ungated values. z and dz laid out as `z_rows`, `dz_rows`.
+inline void gate_lanes_backward(const Block& block, const LaneRows& z_rows, const float* z, const LaneRows& dz_rows,
+                                int64_t t, const float* y, float* g, float* dz) {
   float dz_lanes[kLanes];
 #pragma omp simd
   for (int64_t c = 0; c < kLanes; ++c) {
-    const float zt = z[block.rows[c] + t], sig = sigmoid(zt);
+    const float zt = z[z_rows.at(c, t)], sig = sigmoid(zt);
     dz_lanes[c] = g[c] * y[c] * sig * (1.0f + zt * (1.0f - sig));
     g[c] *= zt * sig;
   }
-  block.store_lanes(dz_lanes, dz, t);
+  dz_rows.store(dz_lanes, dz, t, block.count);
 }
 
 // ddt *= softplus'(delta + bias) = sigmoid(delta + bias) at step t of each lane's row of delta (b, d, l).
-inline void softplus_lanes_backward(const Block& block, const float* delta, const float* bias, int64_t t, float* ddt) {
+inline void softplus_lanes_backward(const LaneRows& rows, const float* delta, const float* bias, int64_t t,
+                                    float* ddt) {
 #pragma omp simd
-  for (int64_t c = 0; c < kLanes; ++c) ddt[c] *= sigmoid(delta[block.rows[c] + t] + bias[c]);
+  for (int64_t c = 0; c < kLanes; ++c) ddt[c] *= sigmoid(delta[rows.at(c, t)] + bias[c]);
 }
 
 // ------------------------------------------------------------------------------------------- selective scan
@@ -246,6 +264,7 @@ struct ScanInputs {
   int delta_softplus;
   const float* initial_state;  // nullable: zeros
   int64_t batch, dim, len, nstate;
+  Layout u_layout, delta_layout, z_layout;
 };
 
 // What the forward keeps of one block for its backward: every state h_t and decay exp(Δ_t A) (l, n, kLanes), every
@@ -268,8 +287,11 @@ struct ScanBuffers {
 // Runs one block forward from its initial state. Without a trace it writes the gated outputs into `out` and, when
 // given, the last states; with one (kTrace) it records what the backward needs and writes nothing else.
 template <bool kTrace>
-void scan_block(const ScanInputs& in, const Block& block, ScanBuffers& buf, float* out, float* last_state) {
+void scan_block(const ScanInputs& in, const Block& block, ScanBuffers& buf, float* out, const Layout& out_layout,
+                float* last_state) {
   const int64_t n = in.nstate, l = in.len;
+  const LaneRows u_rows(block, in.u_layout), delta_rows(block, in.delta_layout), z_rows(block, in.z_layout);
+  const LaneRows out_rows(block, out_layout);
   const float* B_b = in.B + block.b * l * n;
   const float* C_b = in.C + block.b * l * n;
   float bias[kLanes], skip[kLanes];
@@ -283,9 +305,9 @@ void scan_block(const ScanInputs& in, const Block& block, ScanBuffers& buf, floa
     float dt[kLanes], dt_x[kLanes], x[kLanes], y[kLanes];
 #pragma omp simd
     for (int64_t c = 0; c < kLanes; ++c) {
-      const float raw = in.delta[block.rows[c] + t] + bias[c];
+      const float raw = in.delta[delta_rows.at(c, t)] + bias[c];
       dt[c] = in.delta_softplus ? softplus(raw) : raw;
-      x[c] = in.u[block.rows[c] + t];
+      x[c] = in.u[u_rows.at(c, t)];
       dt_x[c] = dt[c] * x[c];
       y[c] = skip[c] * x[c];
     }
@@ -318,27 +340,32 @@ void scan_block(const ScanInputs& in, const Block& block, ScanBuffers& buf, floa
       std::copy(y, y + kLanes, buf.trace.y_ungated.data() + t * kLanes);
       continue;
     }
-    if (in.z) gate_lanes(block, in.z, t, y);
-    block.store_lanes(y, out, t);
+    if (in.z) gate_lanes(z_rows, in.z, t, y);
+    out_rows.store(y, out, t, block.count);
   }
   if (!kTrace && last_state) block.store_states(h, n, last_state);
 }
 
-// Gradients written whole, per element: (b, d, l) rows and the initial states' (b, d, n) (nullable).
+// Gradients written whole, per element: (b, d, l) rows in the given layouts (the selective scan's; the coupled scan
+// writes contiguous planes), and the initial states' (b, d, n) (nullable).
 struct ElementGrads {
   float *du, *ddelta, *dz, *dinitial_state;
+  Layout du_layout, ddelta_layout, dz_layout;
 };
 
 // The backward of one block (the gradients of `scan_block`'s equations): recomputes the block's trace, then walks
 // back through time. dh is ∂L/∂h_t. Dead lanes get zero output gradients, so they add nothing to any sum.
-void scan_block_backward(const ScanInputs& in, const Block& block, const float* dout, const float* dlast_state,
-                         const ElementGrads& grads, ScanBuffers& buf, GradientShare& share) {
+void scan_block_backward(const ScanInputs& in, const Block& block, const float* dout, const Layout& dout_layout,
+                         const float* dlast_state, const ElementGrads& grads, ScanBuffers& buf, GradientShare& share) {
   const int64_t n = in.nstate, l = in.len;
+  const LaneRows u_rows(block, in.u_layout), delta_rows(block, in.delta_layout), z_rows(block, in.z_layout);
+  const LaneRows dout_rows(block, dout_layout), du_rows(block, grads.du_layout);
+  const LaneRows ddelta_rows(block, grads.ddelta_layout), dz_rows(block, grads.dz_layout);
   const float* B_b = in.B + block.b * l * n;
   const float* C_b = in.C + block.b * l * n;
   const BlockTrace& trace = buf.trace;
   share.switch_batch(block.b);
-  scan_block<true>(in, block, buf, nullptr, nullptr);
+  scan_block<true>(in, block, buf, nullptr, dout_layout, nullptr);
   float* h0 = buf.h.data();  // the forward is done with it: now the initial states, h_prev of step 0
   block.load_states(in.initial_state, n, h0);
   block.load_states(dlast_state, n, buf.dh.data());
@@ -353,11 +380,11 @@ void scan_block_backward(const ScanInputs& in, const Block& block, const float* 
     const float* y = trace.y_ungated.data() + t * kLanes;
     float g[kLanes], x[kLanes], dx[kLanes], ddt[kLanes];
 #pragma omp simd
-    for (int64_t c = 0; c < kLanes; ++c) g[c] = dout[block.rows[c] + t] * block.live[c];
-    if (in.z) gate_lanes_backward(block, in.z, t, y, g, grads.dz);
+    for (int64_t c = 0; c < kLanes; ++c) g[c] = dout[dout_rows.at(c, t)] * block.live[c];
+    if (in.z) gate_lanes_backward(block, z_rows, in.z, dz_rows, t, y, g, grads.dz);
 #pragma omp simd
     for (int64_t c = 0; c < kLanes; ++c) {
-      x[c] = in.u[block.rows[c] + t];
+      x[c] = in.u[u_rows.at(c, t)];
       dD_acc[c] += g[c] * x[c];
       dx[c] = g[c] * skip[c];
       ddt[c] = 0.0f;
@@ -388,11 +415,11 @@ void scan_block_backward(const ScanInputs& in, const Block& block, const float* 
         dh_i[c] = grad_h * a_t[c];
       }
     }
-    if (in.delta_softplus) softplus_lanes_backward(block, in.delta, bias, t, ddt);
+    if (in.delta_softplus) softplus_lanes_backward(delta_rows, in.delta, bias, t, ddt);
 #pragma omp simd
     for (int64_t c = 0; c < kLanes; ++c) dbias_acc[c] += ddt[c];
-    block.store_lanes(dx, grads.du, t);
-    block.store_lanes(ddt, grads.ddelta, t);
+    du_rows.store(dx, grads.du, t, block.count);
+    ddelta_rows.store(ddt, grads.ddelta, t, block.count);
   }
   // dh is now ∂L/∂h_{-1}: the gradient of the initial states.
   if (grads.dinitial_state) block.store_states(dh, n, grads.dinitial_state);
@@ -457,6 +484,7 @@ void load_coupled_block(const CoupledInputs& in, const Block& block, CoupledBuff
 template <bool kTrace>
 void coupled_block(const CoupledInputs& in, const Block& block, CoupledBuffers& buf, float* out, float* last_state) {
   const int64_t n = in.nstate, l = in.len, M = in.modalities;
+  const LaneRows rows(block, Layout::contiguous(in.dim, l));  // in every modality's plane
   const bool coupled = in.coupled;
   load_coupled_block(in, block, buf, in.initial_state);
   for (int64_t t = 0; t < l; ++t) {
@@ -470,9 +498,9 @@ void coupled_block(const CoupledInputs& in, const Block& block, CoupledBuffers& 
       float dt[kLanes], dt_x[kLanes], x[kLanes], y[kLanes];
 #pragma omp simd
       for (int64_t c = 0; c < kLanes; ++c) {
-        const float raw = in.delta[plane + block.rows[c] + t] + bias[c];
+        const float raw = in.delta[plane + rows.at(c, t)] + bias[c];
         dt[c] = in.delta_softplus ? softplus(raw) : raw;
-        x[c] = in.u[plane + block.rows[c] + t];
+        x[c] = in.u[plane + rows.at(c, t)];
         dt_x[c] = dt[c] * x[c];
         y[c] = skip[c] * x[c];
       }
@@ -495,8 +523,8 @@ void coupled_block(const CoupledInputs& in, const Block& block, CoupledBuffers& 
         std::copy(y, y + kLanes, buf.y_ungated.data() + (m * l + t) * kLanes);
         continue;
       }
-      if (in.z) gate_lanes(block, in.z + plane, t, y);
-      block.store_lanes(y, out + plane, t);
+      if (in.z) gate_lanes(rows, in.z + plane, t, y);
+      rows.store(y, out + plane, t, block.count);
     }
     if (coupled) {
 #pragma omp simd
@@ -517,6 +545,7 @@ void coupled_block_backward(const CoupledInputs& in, const Block& block, const f
   const int64_t n = in.nstate, l = in.len, M = in.modalities, K = in.carried();
   const bool coupled = in.coupled;
   const float carry_weight = coupled ? in.weight : 1.0f;
+  const LaneRows rows(block, Layout::contiguous(in.dim, l));  // in every modality's plane
   share.switch_batch(block.b);
   coupled_block<true>(in, block, buf, nullptr, nullptr);
   for (int64_t k = 0; k < K; ++k) block.load_states(in.carried_slice(dlast_state, k), n, buf.dc.data() + k * n * kLanes);
@@ -534,11 +563,11 @@ void coupled_block_backward(const CoupledInputs& in, const Block& block, const f
       const float* bias = buf.bias.data() + m * kLanes;
       float g[kLanes], x[kLanes], dx[kLanes], ddt[kLanes];
 #pragma omp simd
-      for (int64_t c = 0; c < kLanes; ++c) g[c] = dout[plane + block.rows[c] + t] * block.live[c];
-      if (in.z) gate_lanes_backward(block, in.z + plane, t, y, g, grads.dz + plane);
+      for (int64_t c = 0; c < kLanes; ++c) g[c] = dout[plane + rows.at(c, t)] * block.live[c];
+      if (in.z) gate_lanes_backward(block, rows, in.z + plane, rows, t, y, g, grads.dz + plane);
 #pragma omp simd
       for (int64_t c = 0; c < kLanes; ++c) {
-        x[c] = in.u[plane + block.rows[c] + t];
+        x[c] = in.u[plane + rows.at(c, t)];
         dD_acc[m * kLanes + c] += g[c] * x[c];
         dx[c] = g[c] * skip[c];
         ddt[c] = 0.0f;
@@ -569,11 +598,11 @@ void coupled_block_backward(const CoupledInputs& in, const Block& block, const f
           dc_prev_m[o + c] += grad_h * a;
         }
       }
-      if (in.delta_softplus) softplus_lanes_backward(block, in.delta + plane, bias, t, ddt);
+      if (in.delta_softplus) softplus_lanes_backward(rows, in.delta + plane, bias, t, ddt);
 #pragma omp simd
       for (int64_t c = 0; c < kLanes; ++c) dbias_acc[m * kLanes + c] += ddt[c];
-      block.store_lanes(dx, grads.du + plane, t);
-      block.store_lanes(ddt, grads.ddelta + plane, t);
+      rows.store(dx, grads.du + plane, t, block.count);
+      rows.store(ddt, grads.ddelta + plane, t, block.count);
     }
     std::swap(buf.dc, buf.dc_prev);
   }
@@ -587,23 +616,29 @@ void coupled_block_backward(const CoupledInputs& in, const Block& block, const f
   }
 }
 
+// The layout of the k-th tensor in a list of (batch, channel, time) strides.
+Layout layout_at(const int64_t* strides, int k) { return {strides[3 * k], strides[3 * k + 1], strides[3 * k + 2]}; }
+
 }  // namespace
 
 extern "C" {
 
+// strides: the (batch, channel, time) element strides of u, delta, z and out, in that order (12 values).
 void selective_scan_fwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
                         const float* D, const float* z, const float* delta_bias, int delta_softplus,
                         const float* initial_state, float* out, float* last_state, int64_t batch, int64_t dim,
-                        int64_t len, int64_t nstate, int nthreads) {
-  const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
+                        int64_t len, int64_t nstate, const int64_t* strides, int nthreads) {
+  const ScanInputs in{u,   delta,  A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len,
+                      nstate, layout_at(strides, 0), layout_at(strides, 1), layout_at(strides, 2)};
+  const Layout out_layout = layout_at(strides, 3);
   const int64_t blocks = (dim + kLanes - 1) / kLanes;  // per batch element; the last may be partly dead
 #pragma omp parallel num_threads(nthreads)
   {
     ScanBuffers buf(nstate, 0);
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < batch * blocks; ++item) {
-      const Block block(dim, len, item / blocks, item % blocks * kLanes);
-      scan_block<false>(in, block, buf, out, last_state);
+      const Block block(dim, item / blocks, item % blocks * kLanes);
+      scan_block<false>(in, block, buf, out, out_layout, last_state);
     }
   }
 }
@@ -611,14 +646,19 @@ void selective_scan_fwd(const float* u, const float* delta, const float* A, cons
 // Gradients of every input. dA, dD, ddelta_bias must be zeroed by the caller (they accumulate over b);
 // dB, dC and dinitial_state (nullable) are written whole. dlast_state (nullable) is the gradient flowing into the
 // returned last state. All (batch element, block) pairs run in one parallel region; what sums over channels or
-// batch elements goes to each thread's `GradientShare`, added over threads at the end.
+// batch elements goes to each thread's `GradientShare`, added over threads at the end. strides: the (batch, channel,
+// time) element strides of u, delta, z, dout, du, ddelta and dz, in that order (21 values).
 void selective_scan_bwd(const float* u, const float* delta, const float* A, const float* B, const float* C,
                         const float* D, const float* z, const float* delta_bias, int delta_softplus,
                         const float* initial_state, const float* dout, const float* dlast_state, float* du,
                         float* ddelta, float* dA, float* dB, float* dC, float* dD, float* dz, float* ddelta_bias,
-                        float* dinitial_state, int64_t batch, int64_t dim, int64_t len, int64_t nstate, int nthreads) {
-  const ScanInputs in{u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len, nstate};
-  const ElementGrads grads{du, ddelta, dz, dinitial_state};
+                        float* dinitial_state, int64_t batch, int64_t dim, int64_t len, int64_t nstate,
+                        const int64_t* strides, int nthreads) {
+  const ScanInputs in{u,   delta,  A, B, C, D, z, delta_bias, delta_softplus, initial_state, batch, dim, len,
+                      nstate, layout_at(strides, 0), layout_at(strides, 1), layout_at(strides, 2)};
+  const Layout dout_layout = layout_at(strides, 3);
+  const ElementGrads grads{du, ddelta, dz, dinitial_state, layout_at(strides, 4), layout_at(strides, 5),
+                           layout_at(strides, 6)};
   const int64_t blocks = (dim + kLanes - 1) / kLanes;
   std::vector<GradientShare> shares(nthreads, GradientShare(1, batch, dim, len, nstate));
 #pragma omp parallel num_threads(nthreads)
@@ -627,8 +667,8 @@ void selective_scan_bwd(const float* u, const float* delta, const float* A, cons
     GradientShare& share = shares[omp_get_thread_num()];
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < batch * blocks; ++item) {
-      const Block block(dim, len, item / blocks, item % blocks * kLanes);
-      scan_block_backward(in, block, dout, dlast_state, grads, buf, share);
+      const Block block(dim, item / blocks, item % blocks * kLanes);
+      scan_block_backward(in, block, dout, dout_layout, dlast_state, grads, buf, share);
     }
     add_all_shares(shares, dA, dB, dC, dD, ddelta_bias);
   }
@@ -646,7 +686,7 @@ void coupled_scan_fwd(const float* u, const float* delta, const float* A, const 
     CoupledBuffers buf(in, 0);
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < batch * blocks; ++item) {
-      const Block block(dim, len, item / blocks, item % blocks * kLanes);
+      const Block block(dim, item / blocks, item % blocks * kLanes);
       coupled_block<false>(in, block, buf, out, last_state);
     }
   }
@@ -662,7 +702,8 @@ void coupled_scan_bwd(const float* u, const float* delta, const float* A, const 
                       int64_t len, int64_t nstate, int nthreads) {
   const CoupledInputs in{u,      delta,      A,     B,   C,   D,   z,      delta_bias,   delta_softplus,
                          coupled, weight, modalities, batch, dim, len, nstate, initial_state};
-  const ElementGrads grads{du, ddelta, dz, dinitial_state};
+  const Layout plane = Layout::contiguous(dim, len);  // each modality's (b, d, l) plane
+  const ElementGrads grads{du, ddelta, dz, dinitial_state, plane, plane, plane};
   const int64_t blocks = (dim + kLanes - 1) / kLanes;
   std::vector<GradientShare> shares(nthreads, GradientShare(modalities, batch, dim, len, nstate));
 #pragma omp parallel num_threads(nthreads)
@@ -671,7 +712,7 @@ void coupled_scan_bwd(const float* u, const float* delta, const float* A, const 
     GradientShare& share = shares[omp_get_thread_num()];
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < batch * blocks; ++item) {
-      const Block block(dim, len, item / blocks, item % blocks * kLanes);
+      const Block block(dim, item / blocks, item % blocks * kLanes);
       coupled_block_backward(in, block, dout, dlast_state, grads, buf, share);
     }
     add_all_shares(shares, dA, dB, dC, dD, ddelta_bias);

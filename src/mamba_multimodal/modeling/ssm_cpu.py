@@ -200,8 +200,9 @@ def _build(compiler: str, target: Path) -> None:
 
 def _declare(library: ctypes.CDLL) -> None:
     f, i = _c_float_p, ctypes.c_int
-    library.selective_scan_fwd.argtypes = [f] * 8 + [i, f, f, f, _i64, _i64, _i64, _i64, i]
-    library.selective_scan_bwd.argtypes = [f] * 8 + [i] + [f] * 12 + [_i64, _i64, _i64, _i64, i]
+    strides = ctypes.POINTER(_i64)
+    library.selective_scan_fwd.argtypes = [f] * 8 + [i, f, f, f, _i64, _i64, _i64, _i64, strides, i]
+    library.selective_scan_bwd.argtypes = [f] * 8 + [i] + [f] * 12 + [_i64, _i64, _i64, _i64, strides, i]
     coupled_sizes = [_i64] * 5 + [i]
     library.coupled_scan_fwd.argtypes = [f] * 8 + [i, i, ctypes.c_float, f, f, f, *coupled_sizes]
     library.coupled_scan_bwd.argtypes = [f] * 8 + [i, i, ctypes.c_float] + [f] * 12 + coupled_sizes
@@ -286,6 +287,47 @@ def _kernel_inputs(u, delta, A, B, C, D, z, delta_bias) -> list[torch.Tensor | N
     )
 
 
+def _scan_inputs(u, delta, A, B, C, D, z, delta_bias) -> list[torch.Tensor | None]:
+    """The selective scan's float32 inputs: as `_kernel_inputs`, but u, delta and z in any layout (`_f32_any_layout`),
+    their strides handed to the kernel."""
+    f32 = _kernel_inputs(None, None, A, B, C, D, None, delta_bias)
+    f32[0], f32[1], f32[6] = _f32_any_layout(u), _f32_any_layout(delta), _f32_any_layout(z)
+    return f32
+
+
+def _f32_any_layout(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """A float32 (b, d, l) tensor that the selective scan reads through its strides: `tensor` itself when it is
+    float32, whatever its layout (no copy); else one converted copy, tokens-last when `tensor` is (a projection's
+    output transposed: unit stride along channels), so that the conversion streams rather than transposes."""
+    if tensor is None:
+        return None
+    tensor = tensor.detach()
+    if tensor.dtype == torch.float32:
+        return tensor
+    if _tokens_last(tensor):
+        return tensor.transpose(1, 2).to(torch.float32, memory_format=torch.contiguous_format).transpose(1, 2)
+    return tensor.to(torch.float32, memory_format=torch.contiguous_format)
+
+
+def _tokens_last(tensor: torch.Tensor) -> bool:
+    """Whether a (b, d, l) tensor has unit stride along its channels (a view of a (b, l, d) one)."""
+    return tensor.stride(1) == 1 and tensor.shape[2] > 1
+
+
+def _empty_like_layout(tensor: torch.Tensor) -> torch.Tensor:
+    """An empty float32 tensor of `tensor`'s shape (b, d, l), tokens-last when `tensor` is."""
+    batch, dim, length = tensor.shape
+    if _tokens_last(tensor):
+        return torch.empty(batch, length, dim).transpose(1, 2)
+    return torch.empty(batch, dim, length)
+
+
+def _layouts(*tensors: torch.Tensor | None):
+    """The (batch, channel, time) element strides of (b, d, l) tensors (zeros for None), as the kernel's int64 array."""
+    strides = [value for tensor in tensors for value in (tensor.stride() if tensor is not None else (0, 0, 0))]
+    return (_i64 * len(strides))(*strides)
+
+
 def _save_inputs(ctx, originals, float32_copies) -> None:
     """Saves the float32 copies (None as an empty tensor) and the original dtypes, for the backward."""
     ctx.save_for_backward(*[t if t is not None else torch.empty(0) for t in float32_copies])
@@ -297,11 +339,12 @@ def _saved_inputs(ctx) -> list[torch.Tensor | None]:
     return [t if present else None for t, present in zip(ctx.saved_tensors, ctx.present, strict=True)]
 
 
-def _gradient_buffers(u, delta, A, B, C, D, z, delta_bias) -> list[torch.Tensor | None]:
-    """Buffers for the kernels' gradients: the accumulated ones (A, D, delta_bias) zeroed, the others written whole."""
-    grads = [torch.empty_like(t) for t in (u, delta)] + [torch.zeros_like(A)]
+def _gradient_buffers(u, delta, A, B, C, D, z, delta_bias, empty=torch.empty_like) -> list[torch.Tensor | None]:
+    """Buffers for the kernels' gradients: the accumulated ones (A, D, delta_bias) zeroed, the others written whole;
+    those of u, delta and z made by `empty` from the input."""
+    grads = [empty(t) for t in (u, delta)] + [torch.zeros_like(A)]
     grads += [torch.empty_like(t) for t in (B, C)]
-    grads += [None if D is None else torch.zeros_like(D), None if z is None else torch.empty_like(z)]
+    grads += [None if D is None else torch.zeros_like(D), None if z is None else empty(z)]
     return [*grads, None if delta_bias is None else torch.zeros_like(delta_bias)]
 
 
@@ -313,20 +356,22 @@ def _to_input_dtypes(dtypes, grads) -> list[torch.Tensor | None]:
 
 class SelectiveScanCPU(torch.autograd.Function):
     """Autograd wrapper of the fused kernel. Inputs in mamba_ssm's layout; B and C are (b, n, l); initial_state is
-    h_{-1} (b, d, n), or None for zeros."""
+    h_{-1} (b, d, n), or None for zeros. u, delta and z are read in the layout they come in (a view of a projection's
+    (b, l, d) output included), and the output is laid out tokens-last, (b, l, d) transposed, as the output
+    projection reads it."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state=None):
         library = load()
         batch, dim, length = u.shape
         nstate = A.shape[1]
-        f32 = _kernel_inputs(u, delta, A, B, C, D, z, delta_bias)
+        f32 = _scan_inputs(u, delta, A, B, C, D, z, delta_bias)
         h0 = _f32(initial_state)
-        out = torch.empty(batch, dim, length, dtype=torch.float32)
+        out = torch.empty(batch, length, dim, dtype=torch.float32).transpose(1, 2)
         last_state = torch.empty(batch, dim, nstate, dtype=torch.float32)
         library.selective_scan_fwd(
             *map(_ptr, f32), int(delta_softplus), _ptr(h0), _ptr(out), _ptr(last_state),
-            batch, dim, length, nstate, _threads(),
+            batch, dim, length, nstate, _layouts(f32[0], f32[1], f32[6], out), _threads(),
         )  # fmt: skip
         _save_inputs(ctx, (u, delta, A, B, C, D, z, delta_bias, initial_state), [*f32, h0])
         ctx.delta_softplus = delta_softplus
@@ -339,13 +384,15 @@ class SelectiveScanCPU(torch.autograd.Function):
         *inputs, h0 = _saved_inputs(ctx)
         batch, dim, length = inputs[0].shape
         nstate = inputs[2].shape[1]
-        grads = _gradient_buffers(*inputs)
+        grads = _gradient_buffers(*inputs, empty=_empty_like_layout)
         dh0 = None if h0 is None else torch.empty_like(h0)
         # Keep the float32 copies referenced: a temporary freed before the call would leave a dangling pointer.
-        dout, dlast_state = _f32(dout), _f32(dlast_state)
+        dout, dlast_state = _f32_any_layout(dout), _f32(dlast_state)
+        du, ddelta, dz = grads[0], grads[1], grads[6]
+        layouts = _layouts(inputs[0], inputs[1], inputs[6], dout, du, ddelta, dz)
         library.selective_scan_bwd(
             *map(_ptr, inputs), int(ctx.delta_softplus), _ptr(h0), _ptr(dout), _ptr(dlast_state),
-            *map(_ptr, grads), _ptr(dh0), batch, dim, length, nstate, _threads(),
+            *map(_ptr, grads), _ptr(dh0), batch, dim, length, nstate, layouts, _threads(),
         )  # fmt: skip
         *dtypes, h0_dtype = ctx.dtypes
         dh0 = None if dh0 is None else dh0.to(h0_dtype)
