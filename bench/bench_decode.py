@@ -27,7 +27,8 @@ Rounds: the speed of a shared machine drifts over minutes, and the runtimes are 
 rate as the median of its rounds (every round's value kept in the JSON).
 
 Usage: python bench/bench_decode.py [--shape 130m|demo|all] [--quick] [--skip-llama-cpp] [--build-llama-cpp]
-                                    [--rounds N] [--output bench/results/bench_decode.json]
+                                    [--rounds N] [--output PATH]
+Full runs write bench/results/bench_decode.json; --quick writes to the system temp folder unless --output is given.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from pathlib import Path
 
 from common import THREADS, machine, time_calls, write_json
 
+RESULTS = Path(__file__).parent / "results" / "bench_decode.json"
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 CACHE = Path(os.environ.get("MAMBA_MULTIMODAL_CACHE", Path.home() / ".cache" / "mamba_multimodal"))
 LLAMA_CPP_DIR = CACHE / f"llama.cpp-{LLAMA_CPP_PYTHON_VERSION}"
@@ -432,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=CACHE / "bench_decode", help="weights and GGUF files")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure every runtime this many times over and report medians (default 1)")  # fmt: skip
-    parser.add_argument("--output", default="bench/results/bench_decode.json")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="default: bench/results/bench_decode.json; --quick: the temp folder")  # fmt: skip
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be a positive number of rounds, got {args.rounds}")
@@ -479,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     output = {"machine": report, "load_average_1min_before": load_before, "load_average_1min_after": load_after,
               "memory_bandwidth_gbs": bandwidth, "llama_cpp_python_version": LLAMA_CPP_PYTHON_VERSION if with_llama_cpp
               else None, "shapes": results}  # fmt: skip
-    print(f"wrote {write_json(output, Path(args.output))}")
+    path = args.output or (Path(tempfile.gettempdir()) / "bench_decode.json" if args.quick else RESULTS)
+    print(f"wrote {write_json(output, path)}")
     return 0
 
 
