@@ -272,14 +272,23 @@ def parse_llama_bench(report: str) -> dict[str, dict[str, float]]:
     return results
 
 
-def run_llama_bench(paths: list[Path], prefill: int, decode: int, repeats: int) -> dict[str, dict[str, float]]:
-    """llama-bench's rates for each GGUF file; its JSON kept next to the first one."""
-    models = [argument for path in paths for argument in ("-m", str(path))]
-    command = [llama_cpp_binary("llama-bench"), *models, "-p", str(prefill), "-n", str(decode), "-t", str(THREADS),
-               "-r", str(repeats), "-o", "json"]  # fmt: skip
-    report = captured(command).decode()
-    (paths[0].parent / "llama-bench.json").write_text(report)
-    return parse_llama_bench(report)
+def run_llama_bench(paths: list[Path], prefill: int, decode: int, repeats: int) -> tuple[dict, dict[str, str]]:
+    """llama-bench's rates for each GGUF file ({file name: rates}), one run per file (its JSON kept beside it), and
+    {file name: the end of its error} for each run that failed: one GGUF type crashing (llama.cpp 0.3.36's q8_0
+    segfaults on an AMX Xeon at the quick shape) leaves the others' rows."""
+    rates, failures = {}, {}
+    for path in paths:
+        command = [llama_cpp_binary("llama-bench"), "-m", str(path), "-p", str(prefill), "-n", str(decode),
+                   "-t", str(THREADS), "-r", str(repeats), "-o", "json"]  # fmt: skip
+        try:
+            report = captured(command).decode()
+        except RuntimeError as error:
+            failures[path.name] = str(error)[-500:]
+            print(f"llama-bench failed on {path.name}; its row is left out:\n{failures[path.name]}")
+            continue
+        path.with_suffix(".llama-bench.json").write_text(report)
+        rates.update(parse_llama_bench(report))
+    return rates, failures
 
 
 def byte_decoder() -> dict[str, int]:
@@ -327,20 +336,24 @@ def check_llama_cpp_tokens(gguf_path: Path, tokens: list[str], folder: Path) -> 
     }
 
 
-def measure_llama_cpp(folder: Path, work: Path, prefill: int, decode: int, repeats: int, python: Path) -> list[dict]:
-    """llama-bench's rows for the f32, f16 and q8_0 conversions of `folder`; their tokens checked where the GGUF holds
+def measure_llama_cpp(
+    folder: Path, work: Path, prefill: int, decode: int, repeats: int, python: Path
+) -> tuple[list[dict], dict[str, str]]:
+    """llama-bench's rows for the f32, f16 and q8_0 conversions of `folder`, their tokens checked where the GGUF holds
     GPT-NeoX's whole vocabulary (the converter gives a smaller model the first tokens of it, which cannot spell the
-    prompt)."""
+    prompt), and the failed runs (`run_llama_bench`)."""
     converted = convert_to_gguf(folder, work, python)
-    rates = run_llama_bench([entry["path"] for entry in converted.values()], prefill, decode, repeats)
+    rates, failures = run_llama_bench([entry["path"] for entry in converted.values()], prefill, decode, repeats)
     rows = []
     for gguf_type, entry in converted.items():
+        if entry["path"].name not in rates:
+            continue
         check = {"same_tokens": None}
         if len(entry["tokens"]) >= GPT_NEOX_VOCABULARY:
             check = check_llama_cpp_tokens(entry["path"], entry["tokens"], folder)
         rows.append({"runtime": "llama.cpp", "dtype": gguf_type, "weight_bytes": entry["tensor_bytes"],
                      **rates[entry["path"].name], **check})  # fmt: skip
-    return rows
+    return rows, failures
 
 
 # ------------------------------------------------------------------------------------------------------- the report
@@ -466,7 +479,9 @@ def main(argv: list[str] | None = None) -> int:
             if with_llama_cpp:
                 folder = args.work_dir / name / "hf"
                 sizes = (result["prefill"], result["decode"], result["repeats"])
-                result["rows"] += measure_llama_cpp(folder, folder.parent, *sizes, args.convert_python)
+                rows, failures = measure_llama_cpp(folder, folder.parent, *sizes, args.convert_python)
+                result["rows"] += rows
+                result.setdefault("llama_cpp_failures", []).append(failures)
         rounds.append(results)
     bandwidth = statistics.median(bandwidths)
     for name, result in results.items():
