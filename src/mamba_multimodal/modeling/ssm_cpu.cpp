@@ -799,6 +799,8 @@ inline float hsum(__m256 v) {
 }
 #endif
 
+constexpr int kPrefetchBytes = 2048;  // how far ahead of the row being read `dot_row` asks for the weights
+
 // out[j] = w · x_j for the NB vectors x_j = x + j * ldx (float32), reading the row w (length K) once.
 template <int NB, typename W>
 inline void dot_row(const W* __restrict w, const float* __restrict x, int64_t ldx, int64_t K, float* out) {
@@ -808,6 +810,10 @@ inline void dot_row(const W* __restrict w, const float* __restrict x, int64_t ld
   if constexpr (NB == 1) {  // four chains keep the FMA latency hidden while the row streams in
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (; k + 32 <= K; k += 32) {
+      // A thread streams a few MB of rows (contiguous) per layer, between the small ops: asking for the line 2 KB
+      // ahead keeps more of it in flight than the hardware prefetchers do (bf16 rows, 130m's stack on an AMX Xeon,
+      // 2 threads: 11.3 -> 8.8 ms a step; float32's step was already at the measured bandwidth and is unchanged).
+      _mm_prefetch(reinterpret_cast<const char*>(w + k) + kPrefetchBytes, _MM_HINT_T0);
       a0 = _mm256_fmadd_ps(load8(w + k), load8(x + k), a0);
       a1 = _mm256_fmadd_ps(load8(w + k + 8), load8(x + k + 8), a1);
       a2 = _mm256_fmadd_ps(load8(w + k + 16), load8(x + k + 16), a2);
