@@ -230,7 +230,8 @@ def captured(command: list, **options) -> bytes:
     """The command's stdout; its stderr's end in the error when it fails."""
     result = subprocess.run(command, capture_output=True, check=False, **options)
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{result.stderr.decode(errors='replace')[-3000:]}")
+        stderr = result.stderr.decode(errors="replace")[-3000:]
+        raise RuntimeError(f"{' '.join(map(str, command))} failed (exit status {result.returncode}):\n{stderr}")
     return result.stdout
 
 
