@@ -1,5 +1,8 @@
 """VLM-Mamba: the configuration, the three vision towers, image placement, the loss, gradients, save/load, and the
-language model against transformers' MambaForCausalLM. Generation is in test_generation.py (every family)."""
+language model against transformers' MambaForCausalLM, the vision feature cache. Generation is in test_generation.py
+(every family)."""
+
+import copy
 
 import pytest
 import torch
@@ -185,6 +188,63 @@ def test_tied_word_embeddings_share_the_head_and_survive_a_round_trip(tmp_path):
     loaded = VLMambaForConditionalGeneration.from_pretrained(tmp_path)
     assert loaded.lm_head.weight.data_ptr() == loaded.get_input_embeddings().weight.data_ptr()
     assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+
+
+# ------------------------------------------------------------------------------------------ vision feature cache
+def tower_calls(model) -> list[int]:
+    """The batch size of every forward of the model's vision tower, as it happens."""
+    calls = []
+    model.model.vision_tower.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape[0]))
+    return calls
+
+
+@pytest.mark.parametrize("mode", ["mambavision", "vision_mamba"])
+def test_the_vision_feature_cache_gives_the_frozen_towers_output_running_it_once_per_image(mode):
+    torch.manual_seed(0)
+    model = VLMambaForConditionalGeneration(tiny_config(mode)).train()
+    model.model.vision_tower.requires_grad_(False)
+    input_ids, pixel_values = prompt(model.config, (5, 5, 5))
+    pixel_values[2] = pixel_values[0]  # one image twice in the batch
+    reference = copy.deepcopy(model)
+    reference.model.vision_tower.eval()  # a frozen tower: running statistics, no drop-path
+    expected = reference(input_ids=input_ids, pixel_values=pixel_values).logits
+    cache, calls = model.enable_vision_feature_cache(), tower_calls(model)
+    first = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    order = [1, 0, 2]
+    second = model(input_ids=input_ids[order], pixel_values=pixel_values[order]).logits
+    torch.testing.assert_close(first, expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(second, expected[order], rtol=0, atol=1e-5)
+    assert calls == [2] and (cache.misses, cache.hits, len(cache)) == (2, 4, 2)
+    assert model.training and model.model.vision_tower.training  # the modes are the caller's again
+    second.sum().backward()
+    trained = {name for name, weight in model.named_parameters() if weight.grad is not None}
+    assert any(".multi_modal_projector." in name for name in trained)
+    assert not any(".vision_tower." in name for name in trained)
+
+
+def test_the_vision_feature_cache_serves_the_classifier_and_steps_aside_for_hidden_states():
+    torch.manual_seed(0)
+    model = VLMambaForImageTextClassification(tiny_config("vision_mamba", num_labels=3)).eval()
+    model.requires_grad_(False)
+    _, pixel_values = prompt(model.config)
+    input_ids = torch.randint(3, IMAGE_TOKEN, (2, 6))
+    expected = model(input_ids=input_ids, pixel_values=pixel_values).logits
+    cache, calls = model.enable_vision_feature_cache(), tower_calls(model)
+    for _ in range(2):
+        torch.testing.assert_close(model(input_ids=input_ids, pixel_values=pixel_values).logits, expected)
+    assert calls == [2] and cache.hits == 2
+    features = model.model.get_image_features(pixel_values, output_hidden_states=True)
+    assert features.hidden_states is not None and calls == [2, 2]  # the tower ran: its hidden states were asked for
+    model.disable_vision_feature_cache()
+    model(input_ids=input_ids, pixel_values=pixel_values)
+    assert calls == [2, 2, 2]
+
+
+def test_the_vision_feature_cache_refuses_a_tower_that_trains():
+    model = VLMambaForConditionalGeneration(tiny_config("vision_mamba"))
+    with pytest.raises(ValueError, match=r"the vision tower trains .* freeze it first"):
+        model.enable_vision_feature_cache()
+    assert model.model.vision_feature_cache is None
 
 
 # ------------------------------------------------------------------------------------------ from pretrained parts

@@ -130,6 +130,29 @@ def test_a_cobra_run_from_the_command_line_leaves_the_tower_as_it_was(tmp_path):
     assert any(changed(seen["state"], run.model.state_dict(), "model.multi_modal_projector."))
 
 
+def test_freeze_and_cache_vision_features_from_the_command_line_reuse_the_frozen_towers_features(tmp_path):
+    """--freeze vision_tower keeps the tower as it was; --cache-vision-features then runs it once per distinct image
+    (the run's 4 rows hold 4 images, seen in each of 2 epochs) and is dropped before the saved model is scored."""
+    argv = ["vqa", *TINY_RUN, "--max-steps", "4", "--freeze", "vision_tower", "--cache-vision-features", "--lora",
+            "--output-dir", str(tmp_path)]  # fmt: skip
+    task, model_args, data_args, args = flow.parse("train", argv)
+    seen = {}
+
+    def snapshot(run, args):
+        base = run.model.get_base_model()
+        seen.update(cache=base.model.vision_feature_cache, calls=[],
+                    tower={k: v.clone() for k, v in base.model.vision_tower.state_dict().items()})  # fmt: skip
+        base.model.vision_tower.register_forward_pre_hook(lambda module, args: seen["calls"].append(len(args[0])))
+
+    run, _ = flow.train(task, model_args, data_args, args, on_built=snapshot)
+    cache = seen["cache"]
+    # two batches of new images, none in the second epoch; then the scorer's 2 test images, the cache dropped
+    assert (len(cache), cache.misses, cache.hits) == (4, 4, 4) and seen["calls"] == [2, 2, 2]
+    vlm = run.model.get_base_model().model  # run.model: the PeftModel, merged
+    assert all(torch.equal(vlm.vision_tower.state_dict()[name], value) for name, value in seen["tower"].items())
+    assert vlm.vision_feature_cache is None
+
+
 # ------------------------------------------------------------------------------------------------ checkpointing
 def saved_activation_bytes(model, inputs) -> tuple[int, dict[str, torch.Tensor]]:
     """Bytes of the tensors autograd keeps for the backward (parameters excluded) in one forward, and the gradients

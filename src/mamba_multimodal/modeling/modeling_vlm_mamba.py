@@ -16,6 +16,7 @@ Glossary: b batch, l sequence length, P image tokens per image (`image_seq_lengt
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 from typing import Unpack
@@ -128,6 +129,72 @@ class VLMambaPreTrainedModel(HubModelMixin, PreTrainedModel):
     # as the fused bf16 decode step rounds them (float32 between ops would part from its tokens)
     keeps_bf16_activations = True
 
+    def enable_vision_feature_cache(self) -> VisionFeatureCache:
+        """Runs the frozen vision tower once per distinct image from now on (`VisionFeatureCache`): for training
+        runs that show the same images epoch after epoch with the tower frozen. Returns the cache (its `hits`,
+        `misses`); `disable_vision_feature_cache()` empties it.
+
+        Raises:
+            ValueError: a parameter of the tower requires gradients (a tower that trains changes its features).
+        """
+        model = self._vlm_model()
+        training = [name for name, weight in model.vision_tower.named_parameters() if weight.requires_grad]
+        if training:
+            raise ValueError(
+                f"enable_vision_feature_cache: the vision tower trains ({len(training)} parameters require grad, e.g."
+                f" {training[0]!r}), so its features change from step to step; freeze it first "
+                "(`model.vision_tower.requires_grad_(False)`, or a recipe that freezes vision_tower)"
+            )
+        model.vision_feature_cache = VisionFeatureCache()
+        return model.vision_feature_cache
+
+    def disable_vision_feature_cache(self) -> None:
+        """Back to running the tower on every call; the cached features are dropped."""
+        self._vlm_model().vision_feature_cache = None
+
+    def _vlm_model(self) -> VLMambaModel:
+        return self if isinstance(self, VLMambaModel) else self.model
+
+
+class VisionFeatureCache:
+    """A frozen vision tower's features per image, each computed once: a training run that shows the same images
+    epoch after epoch (easy-VQA: ten questions or so per image) runs the tower once per distinct image.
+
+    Images are told apart by a SHA-256 digest of their pixel values (dtype, shape and bytes), so the cache is exact
+    whatever the data pipeline: the same pixels give the same features, computed as a frozen tower runs (evaluation
+    mode: BatchNorm's running statistics, no dropout or drop-path; no gradients). `VLMambaModel.
+    enable_vision_feature_cache` installs one; it holds (P, d_v) per image (easy-VQA's MambaVision: 4 × 256 floats).
+    """
+
+    def __init__(self):
+        self.features: dict[bytes, torch.Tensor] = {}
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __call__(self, pixel_values: torch.Tensor, compute) -> torch.Tensor:
+        """pixel_values (images, C, H, W) → (images, P, d_v): cached rows, and `compute(pixel_values[new])` for the
+        images not seen before, run once over all of them."""
+        keys = [self.digest(image) for image in pixel_values]
+        first_of_new: dict[bytes, int] = {}  # an image new to the cache, repeated in the batch, is computed once
+        for index, key in enumerate(keys):
+            if key not in self.features:
+                first_of_new.setdefault(key, index)
+        new = list(first_of_new.values())
+        if new:
+            for index, features in zip(new, compute(pixel_values[new]), strict=True):
+                self.features.setdefault(keys[index], features)
+        self.misses += len(new)
+        self.hits += len(keys) - len(new)
+        return torch.stack([self.features[key] for key in keys]).to(pixel_values.device)
+
+    @staticmethod
+    def digest(image: torch.Tensor) -> bytes:
+        """SHA-256 of one image's dtype, shape and pixel bytes."""
+        data = image.detach().contiguous().cpu().view(-1).view(torch.uint8).numpy()
+        return hashlib.sha256(f"{image.dtype}{tuple(image.shape)}".encode() + data.tobytes()).digest()
+
 
 # The tower of each `vision_config.model_type`: it takes (images, C, H, W) and returns `last_hidden_state` and, with
 # `output_hidden_states`, `hidden_states` (a remote-code bundle has no Auto registration to build it from).
@@ -146,6 +213,7 @@ class VLMambaModel(VLMambaPreTrainedModel):
         self.vision_tower = VISION_TOWERS[config.vision_config.model_type](config.vision_config)
         self.multi_modal_projector = VLMambaMultiModalProjector(config)
         self.language_model = MambaModel(config.text_config)
+        self.vision_feature_cache: VisionFeatureCache | None = None  # `enable_vision_feature_cache`
         self.post_init()
 
     @float32_unless_native_bf16
@@ -173,18 +241,40 @@ class VLMambaModel(VLMambaPreTrainedModel):
         # the projector after a tower without weights (the patch tower).
         weights = itertools.chain(self.vision_tower.parameters(), self.multi_modal_projector.parameters())
         pixel_values = pixel_values.to(next(weights).dtype)
-        outputs = self.vision_tower(
-            pixel_values, output_hidden_states=output_hidden_states or layer != -1, return_dict=True
-        )
-        features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]
-        if features.dim() == 4:  # a feature map (images, d_v, h, w), MambaVision's stage 4: positions in raster order
-            features = features.flatten(2).transpose(1, 2)
+        if self.vision_feature_cache is not None and not output_hidden_states:
+            features = self.vision_feature_cache(pixel_values, self._tower_features)
+            last_hidden_state = None  # the tower did not run for the images it had seen
+        else:
+            outputs = self.vision_tower(
+                pixel_values, output_hidden_states=output_hidden_states or layer != -1, return_dict=True
+            )
+            features, last_hidden_state = self._selected_positions(outputs), outputs.last_hidden_state
         features = features.to(next(self.multi_modal_projector.parameters()).dtype)  # the patch tower's are pixels
         return BaseModelOutputWithPooling(
-            last_hidden_state=outputs.last_hidden_state,
+            last_hidden_state=last_hidden_state,
             pooler_output=self.multi_modal_projector(features),
             hidden_states=outputs.hidden_states if output_hidden_states else None,
         )
+
+    def _selected_positions(self, outputs) -> torch.Tensor:
+        """The tower's outputs at `vision_feature_layer` as (images, P, d_v), what the projector takes."""
+        layer = self.config.vision_feature_layer
+        features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]
+        if features.dim() == 4:  # a feature map (images, d_v, h, w), MambaVision's stage 4: positions in raster order
+            features = features.flatten(2).transpose(1, 2)
+        return features
+
+    def _tower_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(images, C, H, W) → (images, P, d_v) from the tower in evaluation mode, without gradients: what a frozen
+        tower gives, for `VisionFeatureCache`."""
+        tower, was_training = self.vision_tower, self.vision_tower.training
+        tower.eval()
+        try:
+            with torch.no_grad():
+                layer = self.config.vision_feature_layer
+                return self._selected_positions(tower(pixel_values, output_hidden_states=layer != -1, return_dict=True))
+        finally:
+            tower.train(was_training)
 
     def get_placeholder_mask(
         self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, image_features: torch.Tensor

@@ -34,6 +34,12 @@ class ModelArguments:
                                 "smoke runs); default: a small fresh model sized for a CPU")  # fmt: skip
     config_overrides: str | None = _option(None, "config fields to change, `key=value,key=value` (values read as JSON)")
     lora: bool = _option(False, "train LoRA adapters (the family's preset, lora_config_for)")
+    freeze: str | None = _option(None, "parts of the model kept as they are, added to the recipe's: module names, "
+                                 "comma-separated (e.g. `vision_tower`); no gradients, evaluation mode")  # fmt: skip
+    cache_vision_features: bool = _option(False, "VLM-Mamba with its vision tower frozen (--freeze vision_tower or "
+                                          "the recipe's): the tower runs once per distinct training image, its "
+                                          "features reused in later epochs (exact: the same pixels, the same "
+                                          "features)")  # fmt: skip
 
 
 @dataclass

@@ -137,8 +137,12 @@ def parse(command: str, argv: list[str]):
         raise SystemExit(0)
     if command == "evaluate" and model_args.model in (None, "tiny"):
         raise UsageError("--model: evaluate needs a trained model's folder or Hub id")
-    if command == "evaluate" and (model_args.lora or model_args.config_overrides):
-        raise UsageError("--lora / --config-overrides: evaluate scores the saved model as it is")
+    training_only = (model_args.lora, model_args.config_overrides, model_args.freeze, model_args.cache_vision_features)
+    if command == "evaluate" and any(training_only):
+        raise UsageError(
+            "--lora / --config-overrides / --freeze / --cache-vision-features: evaluate scores the saved model as it is"
+        )
+    frozen_parts(model_args.freeze)  # its form, before anything is loaded
     if data_args.dataset is None and task.default_dataset is None:
         raise UsageError(f"--dataset: {task.name} needs {task.data}")
     check_local("--model", model_args.model)
@@ -239,7 +243,7 @@ def freeze(model, parts: tuple[str, ...]) -> None:
     for part in parts:
         modules = [module for name, module in model.named_modules() if name.rpartition(".")[2] == part]
         if not modules:
-            raise UsageError(f"--recipe: it freezes {part!r}, which {type(model).__name__} does not have")
+            raise UsageError(f"--freeze / --recipe: {type(model).__name__} has no part named {part!r}")
         for module in modules:
             module.requires_grad_(False)
             module.register_forward_pre_hook(_in_evaluation_mode)
@@ -247,6 +251,26 @@ def freeze(model, parts: tuple[str, ...]) -> None:
 
 def _in_evaluation_mode(module, args) -> None:
     module.eval()
+
+
+def frozen_parts(option: str | None) -> tuple[str, ...]:
+    """--freeze "vision_tower,lm_head" → ("vision_tower", "lm_head")."""
+    parts = tuple(part.strip() for part in (option or "").split(",") if part.strip())
+    if option is not None and not parts:
+        raise UsageError(f"--freeze: expected module names separated by commas (e.g. vision_tower), got {option!r}")
+    return parts
+
+
+def cache_vision_features(model) -> None:
+    """--cache-vision-features: the model's frozen vision tower runs once per distinct image (`VLMambaPreTrained
+    Model.enable_vision_feature_cache`); `model` may be a PeftModel."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not hasattr(base, "enable_vision_feature_cache"):
+        raise UsageError(f"--cache-vision-features: {type(base).__name__} has no vision tower (VLM-Mamba's tasks do)")
+    try:
+        base.enable_vision_feature_cache()
+    except ValueError as error:
+        raise UsageError(f"--cache-vision-features: {error}; --freeze vision_tower does") from None
 
 
 def set_over_recipe(task: Task, data_args, args) -> list[str]:
@@ -294,11 +318,13 @@ def train(task: Task, model_args, data_args, args, *, callbacks=(), on_built=Non
     args = dataclasses.replace(args, resume_from_checkpoint=resumed)
     _seed(args)
     run = build(task, model_args, data_args)
-    freeze(run.model, task.recipes[data_args.recipe].frozen)
+    freeze(run.model, task.recipes[data_args.recipe].frozen + frozen_parts(model_args.freeze))
     if model_args.lora:
         from .lora import get_lora_model
 
         run.model = get_lora_model(run.model)
+    if model_args.cache_vision_features:
+        cache_vision_features(run.model)
     if on_built is not None:
         on_built(run, args)
     recipe = data_args.recipe
@@ -317,6 +343,8 @@ def train_run(task: Task, run: TaskRun, args, data_args=None, *, callbacks=(), r
     trainer.train(resume_from_checkpoint=True if str(resume).lower() == "true" else resume)
     if hasattr(trainer.model, "merge_and_unload"):
         trainer.model = trainer.model.merge_and_unload()
+    if hasattr(trainer.model, "disable_vision_feature_cache"):  # the scorer's images are new: the tower runs
+        trainer.model.disable_vision_feature_cache()
     metrics = task.load("scorer")(run, trainer, data_args)
     save(task, run, trainer, metrics, recipe=recipe, lora=lora, command=command)
     return metrics
