@@ -2,6 +2,7 @@
 missing or corrupt image does, on fixtures in the official layouts (and on the real easy-vqa package)."""
 
 import logging
+from pathlib import Path
 
 import datasets
 import PIL.Image
@@ -297,3 +298,31 @@ def test_easy_vqa_captions_describe_each_labelled_image():
 def test_easy_vqa_rejects_unknown_splits():
     with pytest.raises(ValueError, match="splits must be a non-empty tuple of train, test"):
         load_easy_vqa(("validation",))
+
+
+# ------------------------------------------------------------------------------------------------ decoded once
+def test_decoded_once_reads_the_same_images_decoding_each_file_once(monkeypatch):
+    from mamba_multimodal.training.data.images import DecodedImages, decoded_once
+
+    questions = load_easy_vqa(("test",))["test"].select(range(40))  # ten or so questions per image
+    decoded = []
+    original = datasets.Image.decode_example
+    monkeypatch.setattr(datasets.Image, "decode_example", lambda self, value, **kw: decoded.append(value["path"])
+                        or original(self, value, **kw))  # fmt: skip
+    once = decoded_once(questions)
+    for _ in range(2):  # two epochs, rows one by one and in batches
+        rows, batch = [once[index] for index in range(len(once))], once[:]
+    paths = [image["path"] for image in questions.cast_column("image", datasets.Image(decode=False))["image"]]
+    assert sorted(decoded) == sorted(set(paths)) and len(set(paths)) < len(paths)
+    assert [row["question"] for row in rows] == batch["question"] == questions["question"]
+    for row, image, path in zip(rows, batch["image"], paths, strict=True):
+        assert row["image"].tobytes() == image.tobytes() == PIL.Image.open(path).tobytes()
+
+    one_image = questions.cast_column("image", datasets.Image(decode=False))[0]["image"]
+    size = PIL.Image.open(one_image["path"])
+    budget = DecodedImages(max_bytes=2 * size.width * size.height * len(size.getbands()))
+    images = [budget.image({"path": path, "bytes": None}) for path in dict.fromkeys(paths)]
+    assert len(budget.images) == 2 and budget.bytes <= budget.max_bytes  # the least recently used went first
+    assert list(budget.images.values()) == images[-2:]
+    embedded = {"path": None, "bytes": Path(one_image["path"]).read_bytes()}
+    assert budget.image(embedded) is not budget.image(embedded) and budget.image(None) is None

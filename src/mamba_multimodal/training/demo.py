@@ -130,7 +130,8 @@ PROG = "mamba-multimodal demo"
 # their running statistics and its drop-path is off; 97.5% against 98.5% with the tower in training mode, seed 0, one
 # run each on an AVX-512 EPYC), which makes its features a function of the image alone, so --cache-vision-features
 # runs it once per training image instead of every step (0.089 -> 0.077 s a step once the first epoch has seen every
-# image, same machine). No evaluation during training: the test split is answered before and after instead.
+# image, same machine); Trainer reads the training images decoded once per file (`flow`, `data.images.decoded_once`:
+# 6-11% off a step). No evaluation during training: the test split is answered before and after instead.
 LORA_OPTIONS = (
     "--lora", "--freeze", "vision_tower", "--cache-vision-features", "--learning-rate", "5e-3", "--max-steps", "3000",
     "--eval-strategy", "no", "--logging-steps", "50",

@@ -296,9 +296,20 @@ def build(task: Task, model_args, data_args, evaluate_only: bool = False) -> Tas
 def trainer_for(run: TaskRun, args, callbacks=()):
     from .trainer import MambaTrainer
 
-    return MambaTrainer(model=run.model, args=args, train_dataset=run.train, eval_dataset=run.eval,
+    return MambaTrainer(model=run.model, args=args, train_dataset=_read_every_epoch(run.train), eval_dataset=run.eval,
                         data_collator=run.collator, compute_metrics=run.compute_metrics,
                         callbacks=list(callbacks))  # fmt: skip
+
+
+def _read_every_epoch(train):
+    """The training split as Trainer reads it: images decoded once per file (`data.images.decoded_once`)."""
+    import datasets
+
+    if train is None or not isinstance(getattr(train, "features", {}).get("image"), datasets.Image):
+        return train
+    from .data.images import decoded_once
+
+    return decoded_once(train)
 
 
 def _seed(args) -> None:

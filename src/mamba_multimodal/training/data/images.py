@@ -10,8 +10,10 @@ or "skip" (its rows are dropped and one warning gives the count and the first id
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 
+import datasets
 import PIL.Image
 from transformers.utils import logging
 
@@ -74,3 +76,44 @@ def keep_rows(column: Sequence[int], bad_ids: set[int]) -> list[int]:
 
 
 __all__ = ["ON_MISSING_IMAGE", "check_on_missing_image", "keep_rows", "unusable_images"]
+
+
+class DecodedImages:
+    """Decoded images kept by file, up to `max_bytes` of pixels (the least recently used go first): a training run
+    that reads each image of a small dataset epoch after epoch (easy-VQA: ten or so questions per image) decodes it
+    once instead of at every row. Images without a path (bytes in the dataset) are decoded each time."""
+
+    def __init__(self, column: str = "image", max_bytes: int = 1 << 30):
+        self.column, self.max_bytes = column, max_bytes
+        self.images: OrderedDict[str, PIL.Image.Image] = OrderedDict()
+        self.bytes = 0
+        self.decoder = datasets.Image()
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        """A `datasets.Dataset.with_transform` transform: the column's {"path", "bytes"} entries → PIL images."""
+        return {**batch, self.column: [self.image(value) for value in batch[self.column]]}
+
+    def image(self, value: dict | None) -> PIL.Image.Image | None:
+        path = (value or {}).get("path")
+        if value is None or not path or value.get("bytes") is not None:
+            return None if value is None else self.decoder.decode_example(value)
+        if path in self.images:
+            self.images.move_to_end(path)
+            return self.images[path]
+        image = self.decoder.decode_example(value)
+        image.load()
+        self.images[path] = image
+        self.bytes += _pixel_bytes(image)
+        while self.bytes > self.max_bytes and len(self.images) > 1:
+            self.bytes -= _pixel_bytes(self.images.popitem(last=False)[1])
+        return image
+
+
+def _pixel_bytes(image: PIL.Image.Image) -> int:
+    return image.width * image.height * len(image.getbands())
+
+
+def decoded_once(split: datasets.Dataset, column: str = "image", max_bytes: int = 1 << 30) -> datasets.Dataset:
+    """`split` whose image `column` decodes each file once (`DecodedImages`), for training over several epochs. The
+    rows read as before (PIL images), through `with_transform`."""
+    return split.cast_column(column, datasets.Image(decode=False)).with_transform(DecodedImages(column, max_bytes))
