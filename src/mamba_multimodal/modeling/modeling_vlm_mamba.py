@@ -160,9 +160,10 @@ class VisionFeatureCache:
     """A frozen vision tower's features per image, each computed once: a training run that shows the same images
     epoch after epoch (easy-VQA: ten questions or so per image) runs the tower once per distinct image.
 
-    Images are told apart by a SHA-256 digest of their pixel values (dtype, shape and bytes), so the cache is exact
-    whatever the data pipeline: the same pixels give the same features, computed as a frozen tower runs (evaluation
-    mode: BatchNorm's running statistics, no dropout or drop-path; no gradients). `VLMambaModel.
+    Images are told apart by a SHA-256 digest of their pixel values (dtype, shape and bytes), whatever the data
+    pipeline; the features are computed as a frozen tower runs (evaluation mode: BatchNorm's running statistics, no
+    dropout or drop-path; no gradients), over the batch's new images only, so they may differ from a call over the
+    whole batch in float rounding (matrix products block differently by batch size). `VLMambaModel.
     enable_vision_feature_cache` installs one; it holds (P, d_v) per image (easy-VQA's MambaVision: 4 × 256 floats).
     """
 

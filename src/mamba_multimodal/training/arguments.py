@@ -38,8 +38,8 @@ class ModelArguments:
                                  "comma-separated (e.g. `vision_tower`); no gradients, evaluation mode")  # fmt: skip
     cache_vision_features: bool = _option(False, "VLM-Mamba with its vision tower frozen (--freeze vision_tower or "
                                           "the recipe's): the tower runs once per distinct training image, its "
-                                          "features reused in later epochs (exact: the same pixels, the same "
-                                          "features)")  # fmt: skip
+                                          "features reused in later epochs (images told apart by a "
+                                          "digest of their pixels)")  # fmt: skip
 
 
 @dataclass
