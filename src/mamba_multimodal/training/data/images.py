@@ -5,6 +5,9 @@ distinct image is checked to exist (one `stat` each); with `verify_images=True` 
 `open` + `load`), which finds truncated or corrupt files at load time at the cost of reading every image.
 A failing image is handled by `on_missing_image`: "raise" (ValueError naming the image id, the path and the reason)
 or "skip" (its rows are dropped and one warning gives the count and the first ids).
+
+For training over several epochs, `decoded_once` gives a split whose images decode once per file (`DecodedImages`, a
+bounded cache of decoded images by path); `flow.trainer_for` hands Trainer the training split through it.
 """
 
 from __future__ import annotations
@@ -75,9 +78,6 @@ def keep_rows(column: Sequence[int], bad_ids: set[int]) -> list[int]:
     return [index for index, image_id in enumerate(column) if image_id not in bad_ids]
 
 
-__all__ = ["ON_MISSING_IMAGE", "check_on_missing_image", "keep_rows", "unusable_images"]
-
-
 class DecodedImages:
     """Decoded images kept by file, up to `max_bytes` of pixels (the least recently used go first): a training run
     that reads each image of a small dataset epoch after epoch (easy-VQA: ten or so questions per image) decodes it
@@ -117,3 +117,13 @@ def decoded_once(split: datasets.Dataset, column: str = "image", max_bytes: int 
     """`split` whose image `column` decodes each file once (`DecodedImages`), for training over several epochs. The
     rows read as before (PIL images), through `with_transform`."""
     return split.cast_column(column, datasets.Image(decode=False)).with_transform(DecodedImages(column, max_bytes))
+
+
+__all__ = [
+    "ON_MISSING_IMAGE",
+    "DecodedImages",
+    "check_on_missing_image",
+    "decoded_once",
+    "keep_rows",
+    "unusable_images",
+]
