@@ -185,7 +185,7 @@ class VisionFeatureCache:
         new = list(first_of_new.values())
         if new:
             for index, features in zip(new, compute(pixel_values[new]), strict=True):
-                self.features.setdefault(keys[index], features)
+                self.features[keys[index]] = features
         self.misses += len(new)
         self.hits += len(keys) - len(new)
         return torch.stack([self.features[key] for key in keys]).to(pixel_values.device)

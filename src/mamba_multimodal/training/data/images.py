@@ -94,9 +94,12 @@ class DecodedImages:
         return {**batch, self.column: [self.image(value) for value in batch[self.column]]}
 
     def image(self, value: dict | None) -> PIL.Image.Image | None:
-        path = (value or {}).get("path")
-        if value is None or not path or value.get("bytes") is not None:
-            return None if value is None else self.decoder.decode_example(value)
+        if value is None:  # a row without an image (LLaVA's text-only turns)
+            return None
+        path = value.get("path")
+        # Embedded bytes carry at most a bare file name, which may repeat across folders: not a key.
+        if not path or value.get("bytes") is not None:
+            return self.decoder.decode_example(value)
         if path in self.images:
             self.images.move_to_end(path)
             return self.images[path]
