@@ -11,7 +11,7 @@ from test_generation import IMAGE_TOKEN, VOCAB, left_padded_prompts
 from transformers import MambaConfig
 
 from mamba_multimodal import MambaForCausalLM, VLMambaConfig, VLMambaForConditionalGeneration
-from mamba_multimodal.modeling import mamba, mamba_decode, ssm_cpu
+from mamba_multimodal.modeling import mamba_decode, ssm_cpu
 from mamba_multimodal.modeling.cache_utils import RECURRENT_CACHE_RELEASE, SUPPORTS_STATE_ROLLBACK
 
 
@@ -57,10 +57,15 @@ def vlm(dtype=torch.float32):
 
 @pytest.fixture
 def fused_steps(monkeypatch):
-    """Counts the decode steps that ran on the fused path."""
+    """The decode steps that ran on the fused path: "logits" where the head ran in the kernel's call, else "stack"."""
     calls = []
-    decode_stack = mamba.decode_stack
-    monkeypatch.setattr(mamba, "decode_stack", lambda *args: (calls.append(1), decode_stack(*args))[1])
+    run_step = mamba_decode._run_step
+
+    def counted(model, table, inputs_embeds, cache, attention_mask, head):
+        calls.append("stack" if head is None else "logits")
+        return run_step(model, table, inputs_embeds, cache, attention_mask, head)
+
+    monkeypatch.setattr(mamba_decode, "_run_step", counted)
     return calls
 
 
@@ -129,6 +134,7 @@ def test_generate_gives_the_reference_tokens(family, generation, dtype, fused_st
     torch.manual_seed(1)
     generated = model.generate(input_ids, **kwargs)
     assert fused_steps, "generate() never ran the fused step"
+    assert set(fused_steps) == {"logits"}, "every decode step runs the stack and the head in one call"
     steps = len(fused_steps)
     torch.manual_seed(1)
     expected = reference.generate(input_ids, **kwargs)
@@ -144,11 +150,88 @@ def test_speculative_decoding_verifies_on_the_reference_step(monkeypatch):
     input_ids = torch.randint(3, VOCAB, (1, 6)).repeat(1, 3)
     expected = model.generate(input_ids, max_new_tokens=10, do_sample=False)
     fused_models = []
-    decode_stack = mamba.decode_stack
-    monkeypatch.setattr(mamba, "decode_stack", lambda m, *a: (fused_models.append(m), decode_stack(m, *a))[1])
+    run_step = mamba_decode._run_step
+    monkeypatch.setattr(mamba_decode, "_run_step", lambda m, *a: (fused_models.append(m), run_step(m, *a))[1])
     generated = model.generate(input_ids, max_new_tokens=10, do_sample=False, assistant_model=draft)
     assert torch.equal(generated, expected)
     assert model.backbone not in fused_models
+
+
+def _replace_a_projection(model):
+    mixer = model.backbone.layers[0].mixer
+    mixer.out_proj = copy.deepcopy(model.backbone.layers[1].mixer.out_proj)
+
+
+def _swap_a_storage(model):
+    weight = model.backbone.layers[1].mixer.in_proj.weight
+    weight.data = weight.data * 1.5  # a new storage under the same Parameter, as Module.to() swaps them
+
+
+def _edit_A_log_in_place(model):
+    with torch.no_grad():
+        model.backbone.layers[0].mixer.A_log.mul_(0.5)  # the kernel reads a copy of A = -exp(A_log)
+
+
+def _transpose_a_storage(model):
+    weight = model.backbone.layers[1].mixer.x_proj.weight
+    weight.data = weight.data.t().contiguous().t()  # the same values, no longer row-major
+
+
+def _biased_head(model):
+    torch.manual_seed(3)  # the same bias in both twins
+    head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+    model.lm_head = head
+
+
+@pytest.mark.parametrize(
+    "edit", [_replace_a_projection, _swap_a_storage, _edit_A_log_in_place, _transpose_a_storage, _biased_head]
+)
+def test_weights_changed_between_generations_are_what_the_next_one_reads(edit, fused_steps):
+    """The fused step keeps the kernel's table of a model's weights and checks it once per generate() call (and at
+    every forward outside one): after a projection is replaced, a parameter's storage swapped or laid out otherwise,
+    A_log edited in place, or a head with a bias put in, the next call computes with the weights as they are."""
+    model, reference = twins(mamba_lm()[0])
+    input_ids = torch.randint(3, VOCAB, (2, 5))
+    model.generate(input_ids, max_new_tokens=4, do_sample=False)
+    assert fused_steps
+    edit(model), edit(reference)
+    steps = len(fused_steps)
+    generated = model.generate(input_ids, max_new_tokens=6, do_sample=False)
+    assert len(fused_steps) > steps or edit is _transpose_a_storage  # a transposed layout keeps the reference
+    assert torch.equal(generated, reference.generate(input_ids, max_new_tokens=6, do_sample=False))
+
+
+@torch.no_grad()
+def test_a_forward_loop_sees_a_change_between_its_steps(fused_steps):
+    """Outside generate() every step checks the table: a hook added between two steps of one cache runs."""
+    model, reference = twins(mamba_lm()[0])
+    prompt, token = torch.randint(3, VOCAB, (2, 5)), torch.randint(3, VOCAB, (2, 1))
+    cache, reference_cache = model(prompt).cache, reference(prompt).cache
+    model(token, cache=cache), reference(token, cache=reference_cache)
+    assert len(fused_steps) == 1
+    seen = []
+    model.backbone.layers[0].mixer.in_proj.register_forward_hook(lambda *args: seen.append(1))
+    logits = model(token, cache=cache).logits
+    assert len(fused_steps) == 1 and seen == [1]
+    torch.testing.assert_close(logits, reference(token, cache=reference_cache).logits, atol=2e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("hooked", ["backbone", "embeddings"])
+def test_a_hook_on_the_modules_the_fused_call_skips_runs_once(hooked, fused_steps):
+    """The causal LM's one-call decode step skips its backbone's module call, and its embeddings' when they have
+    hooks: a hook on either keeps the forward (whose stack still runs fused), and the hook runs once per step."""
+    model = mamba_lm()[0]
+    cache = model(torch.randint(3, VOCAB, (2, 5))).cache
+    model(torch.randint(3, VOCAB, (2, 1)), cache=cache)
+    assert fused_steps == ["logits"]
+    seen = []
+    module = model.backbone if hooked == "backbone" else model.backbone.embeddings
+    module.register_forward_pre_hook(lambda *args: seen.append(1))
+    model(torch.randint(3, VOCAB, (2, 1)), cache=cache)
+    assert seen == [1] and fused_steps == ["logits", "stack"]
 
 
 def test_lora_wrapped_projections_keep_the_reference_step(fused_steps):

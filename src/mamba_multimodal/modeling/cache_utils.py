@@ -23,6 +23,9 @@ conv window in place reports its token with `increase_count` (`count_step_in_pla
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +33,7 @@ import torch
 import transformers
 from packaging.version import Version
 from transformers.cache_utils import Cache
-from transformers.generation import GenerationMode
+from transformers.generation import GenerationMixin, GenerationMode
 from transformers.utils import TransformersKwargs
 from transformers.utils.deprecation import deprecate_kwarg
 
@@ -64,10 +67,19 @@ def check_forward_kwargs(model: torch.nn.Module, kwargs: dict[str, Any]) -> dict
 
 def legacy_cache_names(forward: Callable) -> Callable:
     """A forward that also takes its `cache` as `cache_params=` or `past_key_values=` (transformers < 5.24), with
-    transformers' deprecation warning; both an old and the new name at once is a ValueError."""
+    transformers' deprecation warning; both an old and the new name at once is a ValueError. A call without an old
+    name goes straight to the forward: the two `deprecate_kwarg` wrappers cost a small model's decode step 2%."""
+    renaming = forward
     for name in LEGACY_CACHE_NAMES:  # 5.40: the release in which LLaVA's `deprecate_kwarg` drops `past_key_values`
-        forward = deprecate_kwarg(name, "5.40.0", new_name="cache", raise_if_both_names=True)(forward)
-    return forward
+        renaming = deprecate_kwarg(name, "5.40.0", new_name="cache", raise_if_both_names=True)(renaming)
+
+    @functools.wraps(renaming)
+    def forward_with_legacy_names(*args, **kwargs):
+        if any(name in kwargs for name in LEGACY_CACHE_NAMES):
+            return renaming(*args, **kwargs)
+        return forward(*args, **kwargs)
+
+    return forward_with_legacy_names
 
 
 def generation_cache(model_inputs: dict[str, Any]) -> Cache | None:
@@ -119,10 +131,39 @@ def _holds_state(cache: Any) -> bool:
     return any(getattr(layer, "has_previous_state", {}).get(0, False) for layer in layers)
 
 
+# A token per generate() call running in this context (`generation_call`), else None.
+_GENERATION_CALL: contextvars.ContextVar[object | None] = contextvars.ContextVar("generation_call", default=None)
+
+
+@contextlib.contextmanager
+def generation_call():
+    """Marks a generate() call: nothing changes the model's modules or parameters while one runs (transformers'
+    generation loop only calls the forward), so the fused decode step checks them on its first step of the call
+    (`mamba_decode.StackWeights.holds`) and trusts that check on the others. Outside a call every step checks.
+    Nested calls (an assistant model's) each check once."""
+    token = _GENERATION_CALL.set(object())
+    try:
+        yield
+    finally:
+        _GENERATION_CALL.reset(token)
+
+
+def current_generation_call() -> object | None:
+    """The token of the generate() call running in this context (`generation_call`), or None."""
+    return _GENERATION_CALL.get()
+
+
 class RecurrentGenerationMixin:
     """For a `GenerationMixin` model whose cache is recurrent. Assisted and prompt-lookup decoding need 5.25's state
     rollback, and continuing from a returned cache needs its token count (generate() feeds only the tokens the
-    cache has not seen); on an earlier transformers both are refused, naming the release, before anything runs."""
+    cache has not seen); on an earlier transformers both are refused, naming the release, before anything runs.
+    generate() runs as transformers' inside `generation_call()`, so that the fused decode step checks
+    the model's weights once per call rather than at every token."""
+
+    @functools.wraps(GenerationMixin.generate)
+    def generate(self, *args, **kwargs):
+        with generation_call():
+            return super().generate(*args, **kwargs)
 
     def _validate_generation_mode(self, generation_mode, *args, **kwargs):
         if generation_mode == GenerationMode.ASSISTED_GENERATION and not SUPPORTS_STATE_ROLLBACK:
@@ -163,7 +204,9 @@ __all__ = [
     "cached_states",
     "check_forward_kwargs",
     "count_step_in_place",
+    "current_generation_call",
     "generation_cache",
+    "generation_call",
     "is_recording_past",
     "legacy_cache_names",
     "recurrent_states_to_keep",

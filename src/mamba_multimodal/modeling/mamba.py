@@ -50,7 +50,14 @@ from .cache_utils import (
     legacy_cache_names,
     recurrent_states_to_keep,
 )
-from .mamba_decode import decode_stack, fused_decode_plan, fused_linear, without_function_modes
+from .mamba_decode import (
+    decode_logits,
+    decode_stack,
+    fused_decode_plan,
+    fused_linear,
+    head_fits,
+    without_function_modes,
+)
 from .precision import float32_unless_native_bf16
 from .ssm import (
     _announce,
@@ -376,10 +383,8 @@ class MambaModel(MambaPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        use_cache = use_cache if use_cache is not None else (self.config.use_cache and not self.training)
+        use_cache = self.keeps_cache(use_cache)
         inputs_embeds = self._embed(input_ids, inputs_embeds, attention_mask)
-        if self.gradient_checkpointing and self.training:
-            use_cache = False
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
         with without_function_modes():  # the plan reads ~12 tensors a layer: keep a mode's hook off each access
@@ -391,6 +396,41 @@ class MambaModel(MambaPreTrainedModel):
             hidden_states, all_hidden_states = self._blocks(inputs_embeds, cache, attention_mask, output_hidden_states)
         cache = cache if use_cache else None
         return MambaOutput(last_hidden_state=hidden_states, cache=cache, hidden_states=all_hidden_states)
+
+    def keeps_cache(self, use_cache: bool | None) -> bool:
+        """Whether a forward returns (and, without one, makes) a cache: `use_cache`, else the config's outside
+        training; never while training with gradient checkpointing."""
+        use_cache = use_cache if use_cache is not None else (self.config.use_cache and not self.training)
+        return bool(use_cache) and not (self.gradient_checkpointing and self.training)
+
+    def decode_step_logits(self, lm_head: nn.Module, input_ids, inputs_embeds, cache, attention_mask):
+        """float32 logits (b, 1, vocab) of `lm_head` after one decode step from input_ids (b, 1) or inputs_embeds
+        (b, 1, d), by one call of the C++ kernel for the blocks, the final norm and the head
+        (`mamba_decode.decode_logits`), the cache updated in place; None where that step does not apply, with
+        nothing run (the caller then runs the forward and the head, whose logits these equal). For a caller that
+        asks nothing else of this forward (no hidden states): skipping the module call and the per-op Python of
+        the forward and the head is a third of a small model's decode step on CPU. The embeddings run as a module
+        when they have no hooks (else the forward runs, which would run them once more)."""
+        if (
+            cache is None
+            or torch.is_grad_enabled()
+            or self._forward_hooks  # the module call this skips would run them
+            or self._forward_pre_hooks
+            or (input_ids is None) == (inputs_embeds is None)
+            or (inputs_embeds if input_ids is None else input_ids).shape[1:2] != (1,)
+            or (attention_mask is not None and attention_mask.shape[1:] != (1,))
+        ):
+            return None
+        if inputs_embeds is None:
+            embeddings = self.embeddings
+            if input_ids.dim() != 2 or embeddings._forward_hooks or embeddings._forward_pre_hooks:
+                return None
+            inputs_embeds = embeddings(input_ids)
+        with without_function_modes():
+            table = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states=False)
+            if table is None or not head_fits(lm_head, inputs_embeds.dtype, self.config.hidden_size):
+                return None
+            return decode_logits(self, table, inputs_embeds, cache, attention_mask, lm_head)
 
     def _blocks(self, hidden_states, cache, attention_mask, output_hidden_states):
         """The blocks and the final norm, module by module (the reference path). Returns the final norm's output
@@ -507,6 +547,12 @@ class MambaForCausalLM(RecurrentGenerationMixin, MambaPreTrainedModel, Generatio
         mean over all of them), `shift_labels` (b, l) (targets already aligned with the logits; labels then only ask
         for the loss), `ignore_index`."""
         loss_kwargs = check_forward_kwargs(self, kwargs)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if labels is None and not output_hidden_states:  # a decode step on CPU: one call of the fused kernel
+            logits = self.backbone.decode_step_logits(self.lm_head, input_ids, inputs_embeds, cache, attention_mask)
+            if logits is not None:
+                return MambaCausalLMOutput(logits=logits, cache=cache if self.backbone.keeps_cache(use_cache) else None)
         outputs = self.backbone(
             input_ids,
             inputs_embeds=inputs_embeds,

@@ -17,12 +17,13 @@ Glossary: b batch, d hidden size, d_in intermediate size, n state size, k conv k
 from __future__ import annotations
 
 import ctypes
+import operator
 
 import torch
 from torch import nn
 
 from . import ssm_cpu
-from .cache_utils import cached_states, count_step_in_place, is_recording_past
+from .cache_utils import cached_states, count_step_in_place, current_generation_call, is_recording_past
 from .ssm import _device_type  # the dispatch's device seam (tests/cuda_standin.py runs CPU tensors as "cuda")
 
 FUSED_DTYPES = (torch.float32, torch.bfloat16)  # the weight storages the kernel reads
@@ -72,62 +73,107 @@ def _negative_exp(mixer: nn.Module, A_log: torch.Tensor, dtype: torch.dtype) -> 
     return cached[1]
 
 
-def _layer_pointers(block, classes, dtype, conv_state, ssm_state) -> list[int | None] | None:
-    """The kernel's table row of one block (`DecodeLayer` in ssm_cpu.cpp), or None when the block is not what the
-    kernel implements: `classes` (block, norm, mixer) exactly, plain `nn.Linear`/`nn.Conv1d` projections (a PEFT LoRA
-    wrapper is not), no forward hooks, every parameter `dtype`. This runs for every layer at every step, so it reads
-    the modules' dicts directly (`nn.Module.__getattr__` would cost a good part of a small model's step), and the
-    parameters' part of the row is kept on the block and reused while the same parameter tensors sit at the same
-    addresses with the same layout and A_log's version is unchanged."""
-    norm, mixer = block._modules["norm"], block._modules["mixer"]
-    parts = mixer._modules
-    conv, linears = parts["conv1d"], (parts["in_proj"], parts["x_proj"], parts["dt_proj"], parts["out_proj"])
-    modules = (block, norm, mixer, conv, *linears)
+_DATA_PTR, _IS_CONTIGUOUS = torch.Tensor.data_ptr, torch.Tensor.is_contiguous
+_DTYPE, _VERSION = operator.attrgetter("dtype"), operator.attrgetter("_version")
+_HOOKS, _PRE_HOOKS = operator.attrgetter("_forward_hooks"), operator.attrgetter("_forward_pre_hooks")
+_BLOCK_PARTS = ("norm", "mixer")
+_MIXER_PARTS = ("conv1d", "in_proj", "x_proj", "dt_proj", "out_proj")
+# The parameters the kernel reads of each module of `_block_modules`, in its order (block, norm, mixer, conv1d and
+# the four projections).
+_KERNEL_PARAMETERS = ((), ("weight",), ("A_log", "D")) + (("weight", "bias"),) * 5
+
+
+class StackWeights:
+    """The parameters' part of the kernel's table for a stack of blocks (the first 12 of `DecodeLayer`'s pointers
+    per block; A_log's place holds A = -exp(A_log) in float32), and what it was read from, so that a step can tell
+    in a few C-level passes whether it still holds: the same block objects, whose norm, mixer and projections are
+    the same objects (a PEFT LoRA wrapper or a new Linear replaces one) of the same classes without forward hooks,
+    whose parameters are the same tensors at the same addresses, contiguous, of the same dtype, with A_log unchanged
+    (A is a copy; an in-place edit through `.data`, which autograd does not count either, is not seen). The check
+    costs ~25 µs for 8 layers, rebuilding ~40 µs: inside generate() it runs once per call
+    (`cache_utils.generation_call`)."""
+
+    def __init__(self, layers: nn.ModuleList, classes: tuple[type, type, type], dtype: torch.dtype):
+        self.layers, self.classes, self.dtype = layers, classes, dtype
+        self.blocks = list(layers)
+        self.mixers = [block._modules["mixer"] for block in self.blocks]
+        self.checked_in = None  # the generate() call in which `holds` last passed (or this was built)
+        rows = [_parameter_row(block, classes, dtype) for block in self.blocks]
+        self.rows = None if any(row is None for row in rows) else rows
+        if self.rows is None:  # the reference step runs: nothing to check later
+            return
+        # (dict, key, value) triples whose entries must keep their objects: submodules, then parameters
+        self.slots = [(layers._modules, name, block) for name, block in layers._modules.items()]
+        self.slots += [(block._modules, name, block._modules[name]) for block in self.blocks for name in _BLOCK_PARTS]
+        self.slots += [(mixer._modules, name, mixer._modules[name]) for mixer in self.mixers for name in _MIXER_PARTS]
+        self.modules = [module for block in self.blocks for module in _block_modules(block)]
+        self.slots += [
+            (module._parameters, name, module._parameters[name])
+            for block in self.blocks
+            for module, names in zip(_block_modules(block), _KERNEL_PARAMETERS, strict=True)
+            for name in names
+        ]
+        self.dicts, self.keys, self.values = (list(column) for column in zip(*self.slots, strict=True))
+        self.types = tuple(map(type, self.modules))
+        self.tensors = [value for value in self.values if isinstance(value, torch.Tensor)]
+        self.pointers, self.dtypes = tuple(map(_DATA_PTR, self.tensors)), tuple(map(_DTYPE, self.tensors))
+        self.A_logs = [mixer._parameters["A_log"] for mixer in self.mixers]
+        self.versions = tuple(map(_VERSION, self.A_logs))
+
+    def holds(self, layers: nn.ModuleList, classes: tuple[type, type, type], dtype: torch.dtype) -> bool:
+        """Whether the table still describes `layers`' weights for a step in `dtype` with these `classes`."""
+        if self.rows is None:
+            return False
+        try:
+            current = list(map(operator.getitem, self.dicts, self.keys))
+        except KeyError:  # a submodule or parameter deleted
+            return False
+        return (
+            self.layers is layers
+            and self.classes == classes
+            and self.dtype == dtype
+            and len(layers._modules) == len(self.blocks)
+            and all(map(operator.is_, current, self.values))
+            and tuple(map(type, self.modules)) == self.types
+            and not any(map(len, map(_HOOKS, self.modules)))
+            and not any(map(len, map(_PRE_HOOKS, self.modules)))
+            and tuple(map(_DATA_PTR, self.tensors)) == self.pointers
+            and tuple(map(_DTYPE, self.tensors)) == self.dtypes
+            and all(map(_IS_CONTIGUOUS, self.tensors))
+            and tuple(map(_VERSION, self.A_logs)) == self.versions
+        )
+
+
+def _block_modules(block: nn.Module) -> tuple[nn.Module, ...]:
+    """The modules of a block the kernel reads: block, norm, mixer, conv1d, in_proj, x_proj, dt_proj, out_proj."""
+    mixer = block._modules["mixer"]
+    return (block, block._modules["norm"], mixer, *(mixer._modules[name] for name in _MIXER_PARTS))
+
+
+def _parameter_row(block, classes, dtype) -> list[int | None] | None:
+    """The parameters' pointers of a block's table row, in `DecodeLayer`'s order, or None where the block is not
+    what the kernel implements: `classes` (block, norm, mixer) exactly, plain `nn.Conv1d`/`nn.Linear` projections
+    (a PEFT LoRA wrapper is not), no forward hooks, x_proj without a bias and dt_proj with one, every parameter a
+    contiguous CPU tensor of `dtype`."""
+    modules = _block_modules(block)
+    _, norm, mixer, conv, in_proj, x_proj, dt_proj, out_proj = modules
     if (
         (type(block), type(norm), type(mixer)) != classes
         or type(conv) is not nn.Conv1d
-        or any(type(linear) is not nn.Linear for linear in linears)
+        or any(type(linear) is not nn.Linear for linear in (in_proj, x_proj, dt_proj, out_proj))
         or any(module._forward_hooks or module._forward_pre_hooks for module in modules)
+        or x_proj.bias is not None
+        or dt_proj.bias is None
     ):
         return None
-    in_proj, x_proj, dt_proj, out_proj = (linear._parameters for linear in linears)
-    own = mixer._parameters
+    A = _negative_exp(mixer, mixer._parameters["A_log"], dtype)
     parameters = (
-        norm._parameters["weight"], in_proj["weight"], in_proj["bias"], conv._parameters["weight"],
-        conv._parameters["bias"], x_proj["weight"], dt_proj["weight"], dt_proj["bias"], own["A_log"], own["D"],
-        out_proj["weight"], out_proj["bias"], x_proj["bias"],
+        norm.weight, in_proj.weight, in_proj.bias, conv.weight, conv.bias, x_proj.weight, dt_proj.weight,
+        dt_proj.bias, A, mixer._parameters["D"], out_proj.weight, out_proj.bias,
     )  # fmt: skip
-    layout = [(p.data_ptr(), p.is_contiguous()) for p in parameters if p is not None]
-    key = (classes, dtype, modules, parameters, layout, own["A_log"]._version)
-    kept = block.__dict__.get("_decode_row")
-    if kept is None or kept[0] != key:
-        row = _parameter_row(mixer, parameters, dtype)
-        if row is None:
-            return None
-        kept = (key, row)
-        block.__dict__["_decode_row"] = kept
-    return [*kept[1], conv_state.data_ptr(), ssm_state.data_ptr()]
-
-
-def _parameter_row(mixer, parameters, dtype) -> list[int | None] | None:
-    """The parameters' pointers of a block's table row, in `DecodeLayer`'s order (A_log's place holds A in float32),
-    or None where the kernel does not apply: x_proj with a bias, dt_proj without one, a tensor off the CPU, not
-    contiguous or not `dtype`."""
-    *kernel_parameters, x_proj_bias = parameters
-    if x_proj_bias is not None or kernel_parameters[7] is None:
+    if A is None or not all(_fits(parameter, dtype) for parameter in parameters if parameter is not A):
         return None
-    kernel_parameters[8] = _negative_exp(mixer, kernel_parameters[8], dtype)
-    if kernel_parameters[8] is None:
-        return None
-    pointers = []
-    for index, parameter in enumerate(kernel_parameters):
-        if parameter is None:
-            pointers.append(None)
-        elif parameter.is_cpu and parameter.is_contiguous() and (index == 8 or parameter.dtype == dtype):
-            pointers.append(parameter.data_ptr())
-        else:
-            return None
-    return pointers
+    return [_pointer(parameter) for parameter in parameters]
 
 
 def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output_hidden_states: bool) -> list | None:
@@ -135,7 +181,8 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
     norms and mixers are exactly `classes`), or None where the reference step runs instead. The fused step runs one
     token per row on CPU without autograd, with a cache holding every layer's state that the reference would update
     in place (not a recording cache: assisted decoding's rollback keeps the reference), plain modules, one weight
-    dtype of `FUSED_DTYPES`, no hidden states asked for, and the kernel built."""
+    dtype of `FUSED_DTYPES`, no hidden states asked for, and the kernel built. The parameters' part of the table is
+    kept on the model (`StackWeights`) and reused while it holds."""
     dtype, batch = inputs_embeds.dtype, inputs_embeds.shape[0]
     if (
         cache is None
@@ -152,9 +199,18 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
         or ssm_cpu.load() is None
     ):
         return None
+    weights, call = model.__dict__.get("_decode_weights"), current_generation_call()
+    checked = weights is not None and call is not None and weights.checked_in is call
+    if checked and (weights.layers is not model.layers or weights.classes != classes or weights.dtype != dtype):
+        checked = False
+    if not (checked or (weights is not None and weights.holds(model.layers, classes, dtype))):
+        weights = StackWeights(model.layers, classes, dtype)
+        model.__dict__["_decode_weights"] = weights
+    weights.checked_in = call
+    if weights.rows is None:
+        return None
     table = []
-    for block in model.layers:
-        mixer = block._modules["mixer"]
+    for row, mixer in zip(weights.rows, weights.mixers, strict=True):
         conv_state, ssm_state = cached_states(cache, mixer.layer_idx)
         if (
             conv_state is None
@@ -164,10 +220,8 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
             or not (_fits(conv_state, dtype) and _fits(ssm_state, torch.float32))
         ):
             return None
-        row = _layer_pointers(block, classes, dtype, conv_state, ssm_state)
-        if row is None:
-            return None
         table += row
+        table += (conv_state.data_ptr(), ssm_state.data_ptr())
     return table
 
 
@@ -175,26 +229,56 @@ def decode_stack(model, table: list, inputs_embeds: torch.Tensor, cache, attenti
     """The final norm's output (b, 1, d) after one step of every block of `model` from inputs_embeds (b, 1, d),
     updating the cache in place; float32 when `residual_in_fp32`, else the weights' dtype (as the reference).
     table: `fused_decode_plan`'s, for these inputs. attention_mask: (b, 1) with 0 for a padded step, or None."""
+    out = _run_step(model, table, inputs_embeds, cache, attention_mask, None)
+    out_dtype = torch.float32 if model.config.residual_in_fp32 else inputs_embeds.dtype
+    return out.to(out_dtype).unsqueeze(1)
+
+
+def decode_logits(model, table: list, inputs_embeds: torch.Tensor, cache, attention_mask, head: nn.Linear):
+    """float32 logits (b, 1, vocab) of `head` (`head_fits`) after one step of `model`, as `decode_stack`, in the same
+    call of the kernel: its rows read right after the last block's (one pass of the threads, no return to Python).
+    As `head_logits` computes them: from the final norm's output in the weights' dtype, rounded to bfloat16 with
+    bfloat16 weights."""
+    batch = inputs_embeds.shape[0]
+    logits = torch.empty(batch, head.weight.shape[0], dtype=torch.float32)
+    _run_step(model, table, inputs_embeds, cache, attention_mask, (head, logits))
+    return logits.unsqueeze(1)
+
+
+def head_fits(head: nn.Module, dtype: torch.dtype, hidden_size: int) -> bool:
+    """Whether the kernel can run `head` in the decode step's call: a plain `nn.Linear` (hidden_size → vocab)
+    without hooks, weight and bias contiguous CPU tensors of the step's `dtype`."""
+    if not _plain(head, nn.Linear):
+        return False
+    weight, bias = head._parameters["weight"], head._parameters["bias"]
+    return weight.shape[1] == hidden_size and _fits(weight, dtype) and _fits(bias, dtype)
+
+
+def _run_step(model, table, inputs_embeds, cache, attention_mask, head) -> torch.Tensor:
+    """One call of the kernel's decode step (`mamba_decode_step`); returns the final norm's output (b, d) in
+    float32. head: (nn.Linear, logits (b, vocab) float32 to fill) or None."""
     config, first = model.config, model.layers[0].mixer
     batch, dtype = inputs_embeds.shape[0], inputs_embeds.dtype
     kept = model.__dict__.get("_decode_pointers")  # a generation's steps pass the same table: one ctypes array
     if kept is None or kept[0] != table:
         kept = (table, (ctypes.c_void_p * len(table))(*table))
         model.__dict__["_decode_pointers"] = kept
-    pointers = kept[1]
     hidden = inputs_embeds.reshape(batch, -1).to(torch.float32, copy=True)  # the residual stream, updated in place
     out = torch.empty_like(hidden)
     mask = None if attention_mask is None else attention_mask.reshape(batch).to(torch.float32).contiguous()
+    head_weight, head_bias, vocab, logits = None, None, 0, None
+    if head is not None:
+        linear, logits = head
+        head_weight, head_bias, vocab = linear.weight, linear.bias, linear.weight.shape[0]
     ssm_cpu.load().mamba_decode_step(
-        pointers, len(model.layers), model.norm_f.weight.data_ptr(), int(dtype == torch.bfloat16),
-        ssm_cpu._ptr(mask), ssm_cpu._ptr(hidden), ssm_cpu._ptr(out), batch, config.hidden_size,
-        first.intermediate_size, first.ssm_state_size, first.time_step_rank, first.conv_kernel_size,
-        model.norm_f.variance_epsilon, int(bool(config.residual_in_fp32)), ssm_cpu._threads(),
+        kept[1], len(model.layers), model.norm_f.weight.data_ptr(), int(dtype == torch.bfloat16), _pointer(mask),
+        hidden.data_ptr(), out.data_ptr(), batch, config.hidden_size, first.intermediate_size, first.ssm_state_size,
+        first.time_step_rank, first.conv_kernel_size, model.norm_f.variance_epsilon, int(bool(config.residual_in_fp32)),
+        _pointer(head_weight), _pointer(head_bias), vocab, _pointer(logits), ssm_cpu._threads(),
     )  # fmt: skip
     for block in model.layers:
         count_step_in_place(cache, block.mixer.layer_idx)
-    out_dtype = torch.float32 if config.residual_in_fp32 else dtype
-    return out.to(out_dtype).unsqueeze(1)
+    return out
 
 
 def fused_linear(linear: nn.Module, inputs: torch.Tensor, backend: str = "auto") -> torch.Tensor | None:
@@ -242,9 +326,11 @@ def linear_by_rows(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
 __all__ = [
     "FUSED_BACKENDS",
     "FUSED_DTYPES",
+    "decode_logits",
     "decode_stack",
     "fused_decode_plan",
     "fused_linear",
+    "head_fits",
     "linear_by_rows",
     "without_function_modes",
 ]

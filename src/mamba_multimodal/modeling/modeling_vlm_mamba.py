@@ -450,6 +450,10 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
             model_inputs["pixel_values"] = pixel_values
         return model_inputs
 
+    def _model_is_hooked(self) -> bool:
+        """Whether `self.model` has forward hooks, which a decode step that skips its module call would not run."""
+        return bool(self.model._forward_hooks or self.model._forward_pre_hooks)
+
     @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
@@ -469,6 +473,15 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
         """Inputs as `VLMambaModel`; labels: (b, l), shifted inside, -100 ignored (and so are image tokens).
         kwargs: the loss's as `MambaForCausalLM` (`num_items_in_batch`, `shift_labels`, `ignore_index`)."""
         loss_kwargs = check_forward_kwargs(self, kwargs)
+        language_model = self.model.language_model
+        if output_hidden_states is None:
+            output_hidden_states = language_model.config.output_hidden_states
+        if labels is None and pixel_values is None and not output_hidden_states and not self._model_is_hooked():
+            # a decode step on CPU: the language model's stack and this head in one call of the fused kernel
+            logits = language_model.decode_step_logits(self.lm_head, input_ids, inputs_embeds, cache, attention_mask)
+            if logits is not None:
+                kept = cache if language_model.keeps_cache(use_cache) else None
+                return VLMambaCausalLMOutput(logits=logits, cache=kept)
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,

@@ -1057,11 +1057,21 @@ void decode_block(const DecodeLayer& L, const DecodeShape& s, const float* mask,
        });  // gemv's `omp for` ends with a barrier: the next block's norm reads the whole stream
 }
 
+// The LM head of a decode step, when it runs in the same call: logits (b, vocab) = out · headᵀ + bias, float32,
+// rounded to W as torch's product in W is, from the final norm's output converted to W (as the model's head does).
+template <typename W>
+struct DecodeHead {
+  const W *weight, *bias;
+  int64_t vocab;
+  float* logits;
+};
+
 template <typename W>
 void decode_step(const void* const* table, int64_t layers, const W* norm_f, const float* mask, float* hidden,
-                 float* out, const DecodeShape& s, int nthreads) {
+                 float* out, const DecodeShape& s, const DecodeHead<W>& head, int nthreads) {
   const int64_t b = s.batch, d = s.d, d_in = s.d_in, m = s.rank + 2 * s.n;
   std::vector<float> shared(b * d_in * 6), dbc_parts(nthreads * b * m), own(nthreads * b * (d + m));
+  std::vector<float> head_input(head.weight ? b * d : 0);
 #pragma omp parallel num_threads(nthreads)
   {
     float* mine = own.data() + omp_get_thread_num() * b * (d + m);
@@ -1077,6 +1087,11 @@ void decode_step(const void* const* table, int64_t layers, const W* norm_f, cons
 #pragma omp single
     for (int64_t j = 0; j < b; ++j) {  // the stream is float32 unless the residual is held in W
       rms_norm<W>(hidden + j * d, norm_f, d, s.eps, !s.residual_in_fp32, out + j * d);
+      for (int64_t i = 0; head.weight && i < d; ++i) head_input[j * d + i] = held<W>(out[j * d + i]);
+    }  // `single` ends with a barrier: the head reads every row
+    if (head.weight) {
+      gemv(head.weight, head.bias, head_input.data(), b, d, head.vocab,
+           [&](int64_t j, int64_t n, float v) { head.logits[j * head.vocab + n] = held<W>(v); });
     }
   }
 }
@@ -1085,19 +1100,23 @@ void decode_step(const void* const* table, int64_t layers, const W* norm_f, cons
 
 extern "C" {
 
-// One decode step of `layers` Mamba blocks and the final norm. table: kDecodeTableWidth pointers per layer in
-// DecodeLayer's order (bias pointers nullable); weights_bf16: 1 when every parameter is bfloat16, 0 for float32.
-// mask: (batch,) 0/1 or nullptr. hidden: (batch, d) float32, the embeddings in, the residual stream out.
-// out: (batch, d) float32, the final norm's output (held in bfloat16 when the stream is).
+// One decode step of `layers` Mamba blocks and the final norm, and the LM head when `head` is given. table:
+// kDecodeTableWidth pointers per layer in DecodeLayer's order (bias pointers nullable); weights_bf16: 1 when every
+// parameter is bfloat16, 0 for float32. mask: (batch,) 0/1 or nullptr. hidden: (batch, d) float32, the embeddings
+// in, the residual stream out. out: (batch, d) float32, the final norm's output (held in bfloat16 when the stream
+// is). head: (vocab, d) or nullptr, head_bias: (vocab,) or nullptr; logits: (batch, vocab) float32 (`DecodeHead`).
 void mamba_decode_step(const void* const* table, int64_t layers, const void* norm_f, int weights_bf16,
                        const float* mask, float* hidden, float* out, int64_t batch, int64_t d, int64_t d_in,
                        int64_t nstate, int64_t rank, int64_t conv_kernel, float eps, int residual_in_fp32,
-                       int nthreads) {
+                       const void* head, const void* head_bias, int64_t vocab, float* logits, int nthreads) {
   const DecodeShape s{batch, d, d_in, nstate, rank, conv_kernel, eps, residual_in_fp32 != 0};
   if (weights_bf16) {
-    decode_step<bf16>(table, layers, static_cast<const bf16*>(norm_f), mask, hidden, out, s, nthreads);
+    const DecodeHead<bf16> lm_head{static_cast<const bf16*>(head), static_cast<const bf16*>(head_bias), vocab, logits};
+    decode_step<bf16>(table, layers, static_cast<const bf16*>(norm_f), mask, hidden, out, s, lm_head, nthreads);
   } else {
-    decode_step<float>(table, layers, static_cast<const float*>(norm_f), mask, hidden, out, s, nthreads);
+    const DecodeHead<float> lm_head{static_cast<const float*>(head), static_cast<const float*>(head_bias), vocab,
+                                    logits};
+    decode_step<float>(table, layers, static_cast<const float*>(norm_f), mask, hidden, out, s, lm_head, nthreads);
   }
 }
 

@@ -207,7 +207,8 @@ def _declare(library: ctypes.CDLL) -> None:
     library.coupled_scan_fwd.argtypes = [f] * 8 + [i, i, ctypes.c_float, f, f, f, *coupled_sizes]
     library.coupled_scan_bwd.argtypes = [f] * 8 + [i, i, ctypes.c_float] + [f] * 12 + coupled_sizes
     v, i64 = ctypes.c_void_p, _i64
-    library.mamba_decode_step.argtypes = [ctypes.POINTER(v), i64, v, i, f, f, f] + [i64] * 6 + [ctypes.c_float, i, i]
+    library.mamba_decode_step.argtypes = [ctypes.POINTER(v), i64, v, i, v, v, v] + [i64] * 6 + [ctypes.c_float, i]
+    library.mamba_decode_step.argtypes += [v, v, i64, v, i]
     library.mamba_decode_step.restype = None
     library.linear_rows.argtypes = [v, v, i, f, f, i64, i64, i64, i]
     library.linear_rows.restype = None
