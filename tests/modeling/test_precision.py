@@ -51,6 +51,42 @@ def test_this_cpu_is_detected_as_its_cpuinfo_says(fresh_detection):
     assert precision.has_native_bf16() == any(flag in flags for flag in wanted)
 
 
+X86_AVX512_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 avx512f avx512_bf16\n"
+
+
+@pytest.mark.parametrize(
+    ("machine", "cpuinfo", "expected"),
+    [("x86_64", X86_AVX512_BF16, True), ("x86_64", X86_AMX, False), ("aarch64", ARM_BF16, False)],
+)
+def test_attention_runs_bf16_in_float32_on_x86_without_amx(machine, cpuinfo, expected, monkeypatch):
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.delattr(torch.cpu, "get_capabilities", raising=False)
+    monkeypatch.setattr(precision, "Path", lambda _: type("Text", (), {"read_text": lambda self: cpuinfo})())
+    precision.bf16_attention_in_float32.cache_clear()
+    try:
+        assert precision.bf16_attention_in_float32() is expected
+    finally:
+        precision.bf16_attention_in_float32.cache_clear()
+
+
+@pytest.mark.parametrize("in_float32", [True, False])
+def test_attention_of_bf16_computes_where_the_cpu_runs_it_faster(in_float32, monkeypatch):
+    """bf16 tensors and bf16 autocast: float32 copies where `bf16_attention_in_float32`, torch's bf16 kernel
+    elsewhere; bf16 out either way. float32 tensors outside autocast are torch's float32 attention."""
+    monkeypatch.setattr(precision, "bf16_attention_in_float32", lambda: in_float32)
+    torch.manual_seed(0)
+    query, key, value = (torch.randn(2, 3, 10, 16).bfloat16() for _ in range(3))
+    widened = F.scaled_dot_product_attention(query.float(), key.float(), value.float()).bfloat16()
+    expected = widened if in_float32 else F.scaled_dot_product_attention(query, key, value)
+    assert torch.equal(precision.scaled_dot_product_attention(query, key, value), expected)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = precision.scaled_dot_product_attention(query.float(), key.float(), value.float())
+        expected = widened if in_float32 else F.scaled_dot_product_attention(query.float(), key.float(), value.float())
+    assert autocast.dtype == torch.bfloat16 and torch.equal(autocast, expected)
+    floats = [tensor.float() for tensor in (query, key, value)]
+    assert torch.equal(precision.scaled_dot_product_attention(*floats), F.scaled_dot_product_attention(*floats))
+
+
 def tiny(family: str, auto_name: str):
     torch.manual_seed(0)
     family = FAMILIES[family]

@@ -43,7 +43,7 @@ from transformers.utils.generic import can_return_tuple
 from ..configuration.configuration_mambavision import MambaVisionConfig
 from ..hub_mixin import HubModelMixin
 from .cache_utils import check_forward_kwargs
-from .precision import float32_unless_native_bf16
+from .precision import float32_unless_native_bf16, scaled_dot_product_attention
 from .ssm import project_tokens, selective_scan
 
 try:  # transformers >= 5.2x; older 5.x releases keep it in utils
@@ -228,7 +228,7 @@ class MambaVisionAttention(nn.Module):
         qkv = self.qkv(hidden_states).reshape(batch, length, 3, self.num_heads, self.head_dim)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  #                  (b, heads, l, head_dim) each
         dropout = self.attn_drop if self.training else 0.0
-        attended = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+        attended = scaled_dot_product_attention(query, key, value, dropout_p=dropout)  # float32 where faster
         attended = attended.transpose(1, 2).reshape(batch, length, dim)
         return self.proj_drop(self.proj(attended))
 

@@ -107,6 +107,31 @@ def has_native_bf16() -> bool:
 
 
 @functools.cache
+def bf16_attention_in_float32() -> bool:
+    """Whether bf16 attention runs faster in float32 on this CPU: an x86 CPU without AMX-BF16. torch's CPU flash
+    attention reaches its bf16 speed through AMX; on a Zen 5 EPYC (AVX512-BF16, no AMX; 2 threads) its bf16 forward
+    took 1.1-2.9x and forward + backward 1.6-14x the float32 time at MambaVision's window shapes, where torch's
+    bf16 matmuls run 2x faster than float32. (A CPU without native bf16 computes in float32 anyway.)"""
+    return architecture() == "x86_64" and "amx_bf16" not in _cpu_flags()
+
+
+def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **kwargs) -> torch.Tensor:
+    """`F.scaled_dot_product_attention`, computed on float32 copies where its bf16 kernel is the slower one
+    (`bf16_attention_in_float32`): for bf16 CPU tensors, and under CPU bf16 autocast (which would run it in bf16).
+    Returns what torch's would: bf16 in both cases."""
+    bf16_autocast = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    if (
+        query.device.type != "cpu"
+        or not (bf16_autocast or query.dtype == torch.bfloat16)
+        or not bf16_attention_in_float32()
+    ):
+        return F.scaled_dot_product_attention(query, key, value, **kwargs)
+    with torch.autocast("cpu", enabled=False):
+        attended = F.scaled_dot_product_attention(query.float(), key.float(), value.float(), **kwargs)
+    return attended.to(torch.bfloat16)
+
+
+@functools.cache
 def _warn_float32_fallback() -> None:
     missing = " or ".join(NATIVE_BF16_FLAGS.get(architecture(), ("a native bf16 instruction set",)))
     logger.warning(
@@ -352,7 +377,9 @@ __all__ = [
     "NATIVE_BF16_FLAGS",
     "WIDENED_FUNCTIONS",
     "architecture",
+    "bf16_attention_in_float32",
     "float32_unless_native_bf16",
     "has_native_bf16",
     "native_bf16_flags",
+    "scaled_dot_product_attention",
 ]
