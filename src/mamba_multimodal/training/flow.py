@@ -239,14 +239,17 @@ def _gpu_has_bf16() -> bool:
 def freeze(model, parts: tuple[str, ...]) -> None:
     """Keeps the model's `parts` (modules named so, at any depth: "vision_tower", "language_model") as they are
     while the rest trains: no gradients, and evaluation mode in every forward, so that BatchNorm statistics stay and
-    dropout / drop-path stay off (Trainer puts the whole model in training mode)."""
-    for part in parts:
+    dropout / drop-path stay off (Trainer puts the whole model in training mode). A part named twice (the recipe's
+    and --freeze's) or frozen again carries one such hook, not one per naming."""
+    for part in dict.fromkeys(parts):
         modules = [module for name, module in model.named_modules() if name.rpartition(".")[2] == part]
         if not modules:
             raise UsageError(f"--freeze / --recipe: {type(model).__name__} has no part named {part!r}")
         for module in modules:
             module.requires_grad_(False)
-            module.register_forward_pre_hook(_in_evaluation_mode)
+            # A module matched again (frozen once more) keeps its one hook; torch has no public way to list them.
+            if _in_evaluation_mode not in module._forward_pre_hooks.values():
+                module.register_forward_pre_hook(_in_evaluation_mode)
 
 
 def _in_evaluation_mode(module, args) -> None:
