@@ -305,14 +305,18 @@ def trainer_for(run: TaskRun, args, callbacks=()):
 
 
 def _read_every_epoch(train):
-    """The training split as Trainer reads it: images decoded once per file (`data.images.decoded_once`)."""
+    """The training split as Trainer reads it: the images of every decoded `datasets.Image` column, whatever its name
+    ("image", "img", "picture"), decoded once per file (`data.images.decoded_once`)."""
     import datasets
 
-    if train is None or not isinstance(getattr(train, "features", {}).get("image"), datasets.Image):
+    features = getattr(train, "features", None) or {}
+    # A column declared Image(decode=False) is read as {"path", "bytes"} by its builder: it stays so.
+    columns = [name for name, feature in features.items() if isinstance(feature, datasets.Image) and feature.decode]
+    if not columns:
         return train
     from .data.images import decoded_once
 
-    return decoded_once(train)
+    return decoded_once(train, columns)
 
 
 def _seed(args) -> None:
