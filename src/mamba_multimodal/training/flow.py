@@ -125,8 +125,10 @@ def parse(command: str, argv: list[str]):
     given = given_options(options)
     if "output_dir" not in given:
         options += ["--output-dir", f"runs/{task.name}" if command == "train" else str(Path(os.devnull).parent)]
+    parser = _parser(task)
+    _check_bf16_has_a_device(parser.parse_known_args(options)[0])  # before TrainingArguments refuses it unclearly
     try:
-        model_args, data_args, training_args = _parser(task).parse_args_into_dataclasses(args=options)
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=options)
     except ValueError as error:  # "Some specified arguments are not used by the HfArgumentParser: [...]"
         raise UsageError(f"{task.name}: {error}; `{PROG} {command} {task.name} --help` lists the options") from None
     if data_args.recipe not in task.recipes:
@@ -234,6 +236,21 @@ def _gpu_has_bf16() -> bool:
     import torch
 
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def _check_bf16_has_a_device(options: argparse.Namespace) -> None:
+    """--bf16 / --bf16-full-eval where no accelerator has bf16: TrainingArguments refuses them unless --use-cpu true
+    (bf16 autocast on the CPU), in words that name neither option ("Your setup doesn't support bf16/gpu")."""
+    asked = [f"--{name.replace('_', '-')}" for name in ("bf16", "bf16_full_eval") if getattr(options, name)]
+    if asked and not options.use_cpu and not _accelerator_has_bf16():
+        raise UsageError(f"{' / '.join(asked)}: no GPU here has bf16; on the CPU, bf16 autocast needs --use-cpu true")
+
+
+def _accelerator_has_bf16() -> bool:
+    """TrainingArguments' own test for bf16 without --use-cpu: a GPU (CUDA, XPU, NPU, MPS, ...) with bf16, or XLA."""
+    from transformers.utils import is_torch_bf16_gpu_available, is_torch_xla_available
+
+    return is_torch_bf16_gpu_available() or is_torch_xla_available()
 
 
 def freeze(model, parts: tuple[str, ...]) -> None:
