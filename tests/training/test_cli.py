@@ -93,6 +93,25 @@ def test_a_mistake_is_one_line_naming_it_and_exit_code_2(argv, named, capsys):
     assert lines[0].startswith("mamba-multimodal: error: ") and named in lines[0], lines[0]
 
 
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["train", "vqa", "--bf16", "true"], "--bf16"),
+        (["train", "vqa", "--bf16"], "--bf16"),
+        (["evaluate", "vqa", "--model", "./no/such/folder", "--bf16-full-eval", "true"], "--bf16-full-eval"),
+    ],
+)
+def test_bf16_without_a_bf16_gpu_names_the_option_and_asks_for_use_cpu(argv, named, monkeypatch, capsys):
+    """TrainingArguments refuses bf16 there unless --use-cpu true, in words that name neither option."""
+    monkeypatch.setattr(flow, "_accelerator_has_bf16", lambda: False)  # on a GPU machine too
+    code, _, err = run(argv, capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"mamba-multimodal: error: {named}: no GPU here has bf16; on the CPU, bf16 autocast needs --use-cpu true"
+    ]
+    assert flow.parse("train", ["vqa", "--bf16", "true", "--use-cpu", "true"])[3].bf16
+    assert not flow.parse("train", ["vqa", "--bf16", "false"])[3].bf16
+
+
 @pytest.mark.parametrize("task", ["image-classification", "caption", "vqa", "image-text-classification"])
 def test_train_then_evaluate_each_vision_task(task, tmp_path, capsys):
     output = tmp_path / "run"

@@ -301,14 +301,25 @@ def test_easy_vqa_rejects_unknown_splits():
 
 
 # ------------------------------------------------------------------------------------------------ decoded once
-def test_decoded_once_reads_the_same_images_decoding_each_file_once(monkeypatch):
-    from mamba_multimodal.training.data.images import DecodedImages, decoded_once
+def easy_vqa_questions() -> datasets.Dataset:
+    pytest.importorskip("easy_vqa")
+    return load_easy_vqa(("test",))["test"].select(range(40))  # ten or so questions per image
 
-    questions = load_easy_vqa(("test",))["test"].select(range(40))  # ten or so questions per image
+
+def counted_decodes(monkeypatch) -> list[str]:
+    """The path of every image `datasets.Image` decodes from now on (the decoder `DecodedImages` calls)."""
     decoded = []
     original = datasets.Image.decode_example
     monkeypatch.setattr(datasets.Image, "decode_example", lambda self, value, **kw: decoded.append(value["path"])
                         or original(self, value, **kw))  # fmt: skip
+    return decoded
+
+
+def test_decoded_once_reads_the_same_images_decoding_each_file_once(monkeypatch):
+    from mamba_multimodal.training.data.images import DecodedImages, decoded_once
+
+    questions = easy_vqa_questions()
+    decoded = counted_decodes(monkeypatch)
     once = decoded_once(questions)
     for _ in range(2):  # two epochs, rows one by one and in batches
         rows, batch = [once[index] for index in range(len(once))], once[:]
@@ -326,3 +337,21 @@ def test_decoded_once_reads_the_same_images_decoding_each_file_once(monkeypatch)
     assert list(budget.images.values()) == images[-2:]
     embedded = {"path": None, "bytes": Path(one_image["path"]).read_bytes()}
     assert budget.image(embedded) is not budget.image(embedded) and budget.image(None) is None
+
+
+def test_the_training_split_decodes_an_image_column_of_any_name_once_per_file(monkeypatch):
+    """What Trainer reads: every decoded Image column, here "picture", through `decoded_once`; a column declared
+    Image(decode=False) stays {"path", "bytes"}."""
+    from mamba_multimodal.training import flow
+
+    questions = easy_vqa_questions().rename_column("image", "picture")
+    paths = [image["path"] for image in questions.cast_column("picture", datasets.Image(decode=False))["picture"]]
+    questions = questions.add_column("raw", paths).cast_column("raw", datasets.Image(decode=False))
+    decoded = counted_decodes(monkeypatch)
+    once = flow._read_every_epoch(questions)
+    for _ in range(2):  # two epochs
+        rows = [once[index] for index in range(len(once))]
+    assert sorted(decoded) == sorted(set(paths)) and len(set(paths)) < len(paths)
+    for row, path in zip(rows, paths, strict=True):
+        assert row["picture"].tobytes() == PIL.Image.open(path).tobytes()
+        assert row["raw"] == {"path": path, "bytes": None}

@@ -114,6 +114,18 @@ def test_a_recipe_that_names_a_missing_part_is_a_usage_error():
         flow.freeze(torch.nn.Linear(2, 2), ("vision_tower",))
 
 
+def test_a_part_frozen_twice_carries_one_evaluation_mode_hook():
+    """The recipe's parts plus the same name given with --freeze, then frozen again: one hook per module."""
+    model = torch.nn.ModuleDict({"vision_tower": torch.nn.Linear(2, 2), "lm_head": torch.nn.Linear(2, 2)})
+    flow.freeze(model, ("vision_tower", "vision_tower"))
+    flow.freeze(model, ("vision_tower", "lm_head"))
+    hooks = {name: list(model[name]._forward_pre_hooks.values()) for name in model}
+    assert hooks == {"vision_tower": [flow._in_evaluation_mode], "lm_head": [flow._in_evaluation_mode]}
+    with pytest.raises(flow.UsageError, match="'vision_towr'"):
+        flow.freeze(model, ("vision_tower", "vision_towr"))
+    assert len(model["vision_tower"]._forward_pre_hooks) == 1
+
+
 def test_a_cobra_run_from_the_command_line_leaves_the_tower_as_it_was(tmp_path):
     argv = ["vqa", "--recipe", "cobra", *TINY_RUN, "--warmup-steps", "0", "--output-dir", str(tmp_path)]
     task, model_args, data_args, args = flow.parse("train", argv)

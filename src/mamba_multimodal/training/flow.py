@@ -125,8 +125,10 @@ def parse(command: str, argv: list[str]):
     given = given_options(options)
     if "output_dir" not in given:
         options += ["--output-dir", f"runs/{task.name}" if command == "train" else str(Path(os.devnull).parent)]
+    parser = _parser(task)
+    _check_bf16_has_a_device(parser.parse_known_args(options)[0])  # before TrainingArguments refuses it unclearly
     try:
-        model_args, data_args, training_args = _parser(task).parse_args_into_dataclasses(args=options)
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=options)
     except ValueError as error:  # "Some specified arguments are not used by the HfArgumentParser: [...]"
         raise UsageError(f"{task.name}: {error}; `{PROG} {command} {task.name} --help` lists the options") from None
     if data_args.recipe not in task.recipes:
@@ -236,17 +238,35 @@ def _gpu_has_bf16() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def _check_bf16_has_a_device(options: argparse.Namespace) -> None:
+    """--bf16 / --bf16-full-eval where no accelerator has bf16: TrainingArguments refuses them unless --use-cpu true
+    (bf16 autocast on the CPU), in words that name neither option ("Your setup doesn't support bf16/gpu")."""
+    asked = [f"--{name.replace('_', '-')}" for name in ("bf16", "bf16_full_eval") if getattr(options, name)]
+    if asked and not options.use_cpu and not _accelerator_has_bf16():
+        raise UsageError(f"{' / '.join(asked)}: no GPU here has bf16; on the CPU, bf16 autocast needs --use-cpu true")
+
+
+def _accelerator_has_bf16() -> bool:
+    """TrainingArguments' own test for bf16 without --use-cpu: a GPU (CUDA, XPU, NPU, MPS, ...) with bf16, or XLA."""
+    from transformers.utils import is_torch_bf16_gpu_available, is_torch_xla_available
+
+    return is_torch_bf16_gpu_available() or is_torch_xla_available()
+
+
 def freeze(model, parts: tuple[str, ...]) -> None:
     """Keeps the model's `parts` (modules named so, at any depth: "vision_tower", "language_model") as they are
     while the rest trains: no gradients, and evaluation mode in every forward, so that BatchNorm statistics stay and
-    dropout / drop-path stay off (Trainer puts the whole model in training mode)."""
-    for part in parts:
+    dropout / drop-path stay off (Trainer puts the whole model in training mode). A part named twice (the recipe's
+    and --freeze's) or frozen again carries one such hook, not one per naming."""
+    for part in dict.fromkeys(parts):
         modules = [module for name, module in model.named_modules() if name.rpartition(".")[2] == part]
         if not modules:
             raise UsageError(f"--freeze / --recipe: {type(model).__name__} has no part named {part!r}")
         for module in modules:
             module.requires_grad_(False)
-            module.register_forward_pre_hook(_in_evaluation_mode)
+            # A module matched again (frozen once more) keeps its one hook; torch has no public way to list them.
+            if _in_evaluation_mode not in module._forward_pre_hooks.values():
+                module.register_forward_pre_hook(_in_evaluation_mode)
 
 
 def _in_evaluation_mode(module, args) -> None:
@@ -302,14 +322,18 @@ def trainer_for(run: TaskRun, args, callbacks=()):
 
 
 def _read_every_epoch(train):
-    """The training split as Trainer reads it: images decoded once per file (`data.images.decoded_once`)."""
+    """The training split as Trainer reads it: the images of every decoded `datasets.Image` column, whatever its name
+    ("image", "img", "picture"), decoded once per file (`data.images.decoded_once`)."""
     import datasets
 
-    if train is None or not isinstance(getattr(train, "features", {}).get("image"), datasets.Image):
+    features = getattr(train, "features", None) or {}
+    # A column declared Image(decode=False) is read as {"path", "bytes"} by its builder: it stays so.
+    columns = [name for name, feature in features.items() if isinstance(feature, datasets.Image) and feature.decode]
+    if not columns:
         return train
     from .data.images import decoded_once
 
-    return decoded_once(train)
+    return decoded_once(train, columns)
 
 
 def _seed(args) -> None:

@@ -7,7 +7,8 @@ A failing image is handled by `on_missing_image`: "raise" (ValueError naming the
 or "skip" (its rows are dropped and one warning gives the count and the first ids).
 
 For training over several epochs, `decoded_once` gives a split whose images decode once per file (`DecodedImages`, a
-bounded cache of decoded images by path); `flow.trainer_for` hands Trainer the training split through it.
+bounded cache of decoded images by path, over one image column or several); `flow.trainer_for` hands Trainer the
+training split through it.
 """
 
 from __future__ import annotations
@@ -81,17 +82,19 @@ def keep_rows(column: Sequence[int], bad_ids: set[int]) -> list[int]:
 class DecodedImages:
     """Decoded images kept by file, up to `max_bytes` of pixels (the least recently used go first): a training run
     that reads each image of a small dataset epoch after epoch (easy-VQA: ten or so questions per image) decodes it
-    once instead of at every row. Images without a path (bytes in the dataset) are decoded each time."""
+    once instead of at every row. Images without a path (bytes in the dataset) are decoded each time. `columns`: the
+    image column's name, or several names (one cache for all: a file in two columns decodes once)."""
 
-    def __init__(self, column: str = "image", max_bytes: int = 1 << 30):
-        self.column, self.max_bytes = column, max_bytes
+    def __init__(self, columns: str | Sequence[str] = "image", max_bytes: int = 1 << 30):
+        self.columns = (columns,) if isinstance(columns, str) else tuple(columns)
+        self.max_bytes = max_bytes
         self.images: OrderedDict[str, PIL.Image.Image] = OrderedDict()
         self.bytes = 0
         self.decoder = datasets.Image()
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        """A `datasets.Dataset.with_transform` transform: the column's {"path", "bytes"} entries → PIL images."""
-        return {**batch, self.column: [self.image(value) for value in batch[self.column]]}
+        """A `datasets.Dataset.with_transform` transform: the columns' {"path", "bytes"} entries → PIL images."""
+        return {**batch, **{column: [self.image(value) for value in batch[column]] for column in self.columns}}
 
     def image(self, value: dict | None) -> PIL.Image.Image | None:
         if value is None:  # a row without an image (LLaVA's text-only turns)
@@ -116,10 +119,15 @@ def _pixel_bytes(image: PIL.Image.Image) -> int:
     return image.width * image.height * len(image.getbands())
 
 
-def decoded_once(split: datasets.Dataset, column: str = "image", max_bytes: int = 1 << 30) -> datasets.Dataset:
-    """`split` whose image `column` decodes each file once (`DecodedImages`), for training over several epochs. The
-    rows read as before (PIL images), through `with_transform`."""
-    return split.cast_column(column, datasets.Image(decode=False)).with_transform(DecodedImages(column, max_bytes))
+def decoded_once(
+    split: datasets.Dataset, columns: str | Sequence[str] = "image", max_bytes: int = 1 << 30
+) -> datasets.Dataset:
+    """`split` whose image `columns` (a name or several) decode each file once (`DecodedImages`), for training over
+    several epochs. The rows read as before (PIL images), through `with_transform`."""
+    decoder = DecodedImages(columns, max_bytes)
+    for column in decoder.columns:
+        split = split.cast_column(column, datasets.Image(decode=False))
+    return split.with_transform(decoder)
 
 
 __all__ = [
