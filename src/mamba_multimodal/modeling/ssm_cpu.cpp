@@ -785,26 +785,49 @@ inline void store(W* to, float v) {
 
 inline float silu(float x) { return x / (1.0f + inline_exp(-x)); }
 
-#ifdef MAMBA_DECODE_AVX2
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-inline __m256 load8(const bf16* p) {
-  const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
-}
-inline float hsum(__m256 v) {
-  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-  return _mm_cvtss_f32(sum);
-}
-#endif
-
-#ifdef __AVX512F__  // 16 lanes: at 130m's shape on a Zen 5 EPYC, 1.05x (bf16) and 1.07x (float32) the AVX2 step
-inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 load16(const bf16* p) {
-  const __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
-}
+// The vector registers of `dot_row`: AVX-512F's 16 lanes where the compiler targets them (-march=native), else
+// AVX2's 8. `kPrefetchLines`: the cache lines of weights asked for ahead per iteration of the four-chain loop.
+#if defined(MAMBA_DECODE_AVX2) && defined(__AVX512F__)
+struct Lanes {
+  using Vec = __m512;
+  static constexpr int kWidth = 16;
+  // Every line of the iteration's 64 weights (4 of float32, 2 of bfloat16): with one, bf16 at 130m's shape on a Zen 5
+  // EPYC ran at 0.90x; with every line, 1.05x (float32 1.07x) the AVX2 loop.
+  template <typename W>
+  static constexpr int kPrefetchLines = int(4 * kWidth * sizeof(W)) / 64;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static Vec load(const bf16* p) {
+    const __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+  }
+  static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static float sum(Vec v) { return _mm512_reduce_add_ps(v); }
+};
+#elif defined(MAMBA_DECODE_AVX2)
+struct Lanes {
+  using Vec = __m256;
+  static constexpr int kWidth = 8;
+  // One line an iteration (bf16 rows, 130m's stack on an AMX Xeon, 2 threads: 11.3 -> 8.8 ms a step; float32's step
+  // was already at the measured bandwidth and is unchanged; a second line for float32 ran at 0.92x on a Zen 5).
+  template <typename W>
+  static constexpr int kPrefetchLines = 1;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static Vec load(const bf16* p) {
+    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
+  }
+  static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static float sum(Vec v) {
+    __m128 low = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    low = _mm_add_ps(low, _mm_movehl_ps(low, low));
+    low = _mm_add_ss(low, _mm_movehdup_ps(low));
+    return _mm_cvtss_f32(low);
+  }
+};
 #endif
 
 constexpr int kPrefetchBytes = 2048;  // how far ahead of the row being read `dot_row` asks for the weights
@@ -814,52 +837,32 @@ template <int NB, typename W>
 inline void dot_row(const W* __restrict w, const float* __restrict x, int64_t ldx, int64_t K, float* out) {
   int64_t k = 0;
   float sums[NB];
-#if defined(__AVX512F__)
-  if constexpr (NB == 1) {  // as the AVX2 loop below, 64 weights an iteration; each of their lines asked for ahead
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (; k + 64 <= K; k += 64) {
-      for (int line = 0; line < int(64 * sizeof(W)); line += 64) {  // 4 lines of float32, 2 of bfloat16
-        _mm_prefetch(reinterpret_cast<const char*>(w + k) + kPrefetchBytes + line, _MM_HINT_T0);
-      }
-      a0 = _mm512_fmadd_ps(load16(w + k), load16(x + k), a0);
-      a1 = _mm512_fmadd_ps(load16(w + k + 16), load16(x + k + 16), a1);
-      a2 = _mm512_fmadd_ps(load16(w + k + 32), load16(x + k + 32), a2);
-      a3 = _mm512_fmadd_ps(load16(w + k + 48), load16(x + k + 48), a3);
-    }
-    for (; k + 16 <= K; k += 16) a0 = _mm512_fmadd_ps(load16(w + k), load16(x + k), a0);
-    sums[0] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-  } else {
-    __m512 acc[NB];
-    for (int j = 0; j < NB; ++j) acc[j] = _mm512_setzero_ps();
-    for (; k + 16 <= K; k += 16) {
-      const __m512 wk = load16(w + k);
-      for (int j = 0; j < NB; ++j) acc[j] = _mm512_fmadd_ps(wk, load16(x + j * ldx + k), acc[j]);
-    }
-    for (int j = 0; j < NB; ++j) sums[j] = _mm512_reduce_add_ps(acc[j]);
-  }
-#elif defined(MAMBA_DECODE_AVX2)
+#ifdef MAMBA_DECODE_AVX2
+  using V = Lanes;
+  constexpr int n = V::kWidth;
   if constexpr (NB == 1) {  // four chains keep the FMA latency hidden while the row streams in
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (; k + 32 <= K; k += 32) {
-      // A thread streams a few MB of rows (contiguous) per layer, between the small ops: asking for the line 2 KB
-      // ahead keeps more of it in flight than the hardware prefetchers do (bf16 rows, 130m's stack on an AMX Xeon,
-      // 2 threads: 11.3 -> 8.8 ms a step; float32's step was already at the measured bandwidth and is unchanged).
-      _mm_prefetch(reinterpret_cast<const char*>(w + k) + kPrefetchBytes, _MM_HINT_T0);
-      a0 = _mm256_fmadd_ps(load8(w + k), load8(x + k), a0);
-      a1 = _mm256_fmadd_ps(load8(w + k + 8), load8(x + k + 8), a1);
-      a2 = _mm256_fmadd_ps(load8(w + k + 16), load8(x + k + 16), a2);
-      a3 = _mm256_fmadd_ps(load8(w + k + 24), load8(x + k + 24), a3);
+    typename V::Vec a0 = V::zero(), a1 = a0, a2 = a0, a3 = a0;
+    for (; k + 4 * n <= K; k += 4 * n) {
+      // A thread streams a few MB of rows (contiguous) per layer, between the small ops: asking for the lines 2 KB
+      // ahead keeps more of them in flight than the hardware prefetchers do.
+      for (int line = 0; line < V::template kPrefetchLines<W>; ++line) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + k) + kPrefetchBytes + 64 * line, _MM_HINT_T0);
+      }
+      a0 = V::fma(V::load(w + k), V::load(x + k), a0);
+      a1 = V::fma(V::load(w + k + n), V::load(x + k + n), a1);
+      a2 = V::fma(V::load(w + k + 2 * n), V::load(x + k + 2 * n), a2);
+      a3 = V::fma(V::load(w + k + 3 * n), V::load(x + k + 3 * n), a3);
     }
-    for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(load8(w + k), load8(x + k), a0);
-    sums[0] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; k + n <= K; k += n) a0 = V::fma(V::load(w + k), V::load(x + k), a0);
+    sums[0] = V::sum(V::add(V::add(a0, a1), V::add(a2, a3)));
   } else {  // one chain per vector: NB independent chains
-    __m256 acc[NB];
-    for (int j = 0; j < NB; ++j) acc[j] = _mm256_setzero_ps();
-    for (; k + 8 <= K; k += 8) {
-      const __m256 wk = load8(w + k);
-      for (int j = 0; j < NB; ++j) acc[j] = _mm256_fmadd_ps(wk, load8(x + j * ldx + k), acc[j]);
+    typename V::Vec acc[NB];
+    for (int j = 0; j < NB; ++j) acc[j] = V::zero();
+    for (; k + n <= K; k += n) {
+      const typename V::Vec wk = V::load(w + k);
+      for (int j = 0; j < NB; ++j) acc[j] = V::fma(wk, V::load(x + j * ldx + k), acc[j]);
     }
-    for (int j = 0; j < NB; ++j) sums[j] = hsum(acc[j]);
+    for (int j = 0; j < NB; ++j) sums[j] = V::sum(acc[j]);
   }
 #else
   for (int j = 0; j < NB; ++j) sums[j] = 0.0f;
