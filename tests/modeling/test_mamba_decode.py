@@ -234,6 +234,21 @@ def test_a_hook_on_the_modules_the_fused_call_skips_runs_once(hooked, fused_step
     assert seen == [1] and fused_steps == ["logits", "stack"]
 
 
+@torch.no_grad()
+def test_a_decode_step_of_the_wrong_shape_is_refused_as_the_forward_refuses_it(fused_steps):
+    """The one-call step declines inputs it cannot read (a wrong width, a mask of another batch), and the forward
+    raises its error, the cache unchanged."""
+    model = mamba_lm()[0]
+    cache = model(torch.randint(3, VOCAB, (2, 5))).cache
+    states = [layer.recurrent_states[0].clone() for layer in cache.layers]
+    with pytest.raises(ValueError, match="inputs_embeds must be"):
+        model(inputs_embeds=torch.randn(2, 1, model.config.hidden_size + 3), cache=cache)
+    with pytest.raises(ValueError, match="attention_mask must be"):
+        model(torch.randint(3, VOCAB, (2, 1)), cache=cache, attention_mask=torch.ones(3, 1, dtype=torch.long))
+    assert not fused_steps
+    assert all(torch.equal(layer.recurrent_states[0], state) for layer, state in zip(cache.layers, states, strict=True))
+
+
 def test_lora_wrapped_projections_keep_the_reference_step(fused_steps):
     """A PEFT LoRA layer is not the plain nn.Linear the kernel reads: the step must run through it."""
     model, reference = twins(mamba_lm()[0])

@@ -406,24 +406,28 @@ class MambaModel(MambaPreTrainedModel):
     def decode_step_logits(self, lm_head: nn.Module, input_ids, inputs_embeds, cache, attention_mask):
         """float32 logits (b, 1, vocab) of `lm_head` after one decode step from input_ids (b, 1) or inputs_embeds
         (b, 1, d), by one call of the C++ kernel for the blocks, the final norm and the head
-        (`mamba_decode.decode_logits`), the cache updated in place; None where that step does not apply, with
-        nothing run (the caller then runs the forward and the head, whose logits these equal). For a caller that
-        asks nothing else of this forward (no hidden states): skipping the module call and the per-op Python of
-        the forward and the head is a third of a small model's decode step on CPU. The embeddings run as a module
-        when they have no hooks (else the forward runs, which would run them once more)."""
+        (`mamba_decode.decode_logits`), the cache updated in place; None where that step does not apply, the cache
+        untouched (the caller then runs the forward and the head, whose logits these equal, and which reports
+        inputs of the wrong shape). For a caller that asks nothing else of this forward (no hidden states): the
+        Python of the module call, the forward and the head was ~40% of a small model's decode step on CPU (the
+        demo LM's, bf16). The embeddings run as a module when they have no hooks (else the forward runs, which would
+        run them once more)."""
+        inputs = inputs_embeds if input_ids is None else input_ids
         if (
             cache is None
             or torch.is_grad_enabled()
             or self._forward_hooks  # the module call this skips would run them
             or self._forward_pre_hooks
             or (input_ids is None) == (inputs_embeds is None)
-            or (inputs_embeds if input_ids is None else input_ids).shape[1:2] != (1,)
-            or (attention_mask is not None and attention_mask.shape[1:] != (1,))
+            or inputs.dim() != (2 if inputs_embeds is None else 3)
+            or inputs.shape[1] != 1
+            or (inputs_embeds is not None and inputs_embeds.shape[2] != self.config.hidden_size)
+            or (attention_mask is not None and tuple(attention_mask.shape) != (inputs.shape[0], 1))
         ):
             return None
         if inputs_embeds is None:
             embeddings = self.embeddings
-            if input_ids.dim() != 2 or embeddings._forward_hooks or embeddings._forward_pre_hooks:
+            if embeddings._forward_hooks or embeddings._forward_pre_hooks:
                 return None
             inputs_embeds = embeddings(input_ids)
         with without_function_modes():
