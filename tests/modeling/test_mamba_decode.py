@@ -235,6 +235,20 @@ def test_a_hook_on_the_modules_the_fused_call_skips_runs_once(hooked, fused_step
 
 
 @torch.no_grad()
+def test_a_hook_on_the_vlm_model_keeps_its_forward(fused_steps):
+    """VLM-Mamba's one-call decode step skips `model.model`'s module call: a hook there keeps the forward."""
+    model, inputs = vlm()
+    prompt = torch.tensor([[IMAGE_TOKEN] * model.config.image_seq_length + [5, 6]] * 2)
+    cache = model(prompt, **inputs).cache
+    model(torch.randint(3, VOCAB, (2, 1)), cache=cache)
+    assert fused_steps == ["logits"]
+    seen = []
+    model.model.register_forward_hook(lambda *args: seen.append(1))
+    model(torch.randint(3, VOCAB, (2, 1)), cache=cache)
+    assert seen == [1] and fused_steps == ["logits", "stack"]
+
+
+@torch.no_grad()
 def test_a_decode_step_of_the_wrong_shape_is_refused_as_the_forward_refuses_it(fused_steps):
     """The one-call step declines inputs it cannot read (a wrong width, a mask of another batch), and the forward
     raises its error, the cache unchanged."""
