@@ -59,20 +59,6 @@ def _pointer(tensor: torch.Tensor | None) -> int | None:
     return None if tensor is None else tensor.data_ptr()
 
 
-def _negative_exp(mixer: nn.Module, A_log: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
-    """A = -exp(A_log) in float32 (d_in, n), as the reference step computes it; kept on the mixer (not a parameter
-    nor a buffer) until A_log changes: in place (its version) or replaced (another tensor or storage). None when
-    A_log is not a CPU tensor of `dtype`."""
-    if A_log.dtype != dtype or not A_log.is_cpu:
-        return None
-    key = (id(A_log), A_log._version, A_log.data_ptr(), A_log.dtype)
-    cached = mixer.__dict__.get("_decode_A")
-    if cached is None or cached[0] != key:
-        cached = (key, -torch.exp(A_log.detach().float()))
-        mixer.__dict__["_decode_A"] = cached
-    return cached[1]
-
-
 _DATA_PTR, _IS_CONTIGUOUS = torch.Tensor.data_ptr, torch.Tensor.is_contiguous
 _DTYPE, _VERSION = operator.attrgetter("dtype"), operator.attrgetter("_version")
 _HOOKS, _PRE_HOOKS = operator.attrgetter("_forward_hooks"), operator.attrgetter("_forward_pre_hooks")
@@ -89,9 +75,9 @@ class StackWeights:
     in a few C-level passes whether it still holds: the same block objects, whose norm, mixer and projections are
     the same objects (a PEFT LoRA wrapper or a new Linear replaces one) of the same classes without forward hooks,
     whose parameters are the same tensors at the same addresses, contiguous, of the same dtype, with A_log unchanged
-    (A is a copy; an in-place edit through `.data`, which autograd does not count either, is not seen). The check
-    costs ~25 µs for 8 layers, rebuilding ~40 µs: inside generate() it runs once per call
-    (`cache_utils.generation_call`)."""
+    (A is a copy, made here; an in-place edit through `.data`, which autograd does not count either, is not seen).
+    The check costs ~25 µs for 8 layers (a cache-cold rebuild every step cost a small model ~9% of its token):
+    inside generate() it runs once per call (`cache_utils.generation_call`)."""
 
     def __init__(self, layers: nn.ModuleList, classes: tuple[type, type, type], dtype: torch.dtype):
         self.layers, self.classes, self.dtype = layers, classes, dtype
@@ -99,9 +85,11 @@ class StackWeights:
         self.mixers = [block._modules["mixer"] for block in self.blocks]
         self.checked_in = None  # the generate() call in which `holds` last passed (or this was built)
         rows = [_parameter_row(block, classes, dtype) for block in self.blocks]
-        self.rows = None if any(row is None for row in rows) else rows
-        if self.rows is None:  # the reference step runs: nothing to check later
+        if any(row is None for row in rows):  # the reference step runs: nothing to check later
+            self.rows = None
             return
+        self.rows = [pointers for pointers, _ in rows]
+        self.negative_exp_A = [A for _, A in rows]  # the float32 copies the rows point into, kept alive here
         # (dict, key, value) triples whose entries must keep their objects: submodules, then parameters
         self.slots = [(layers._modules, name, block) for name, block in layers._modules.items()]
         self.slots += [(block._modules, name, block._modules[name]) for block in self.blocks for name in _BLOCK_PARTS]
@@ -120,19 +108,20 @@ class StackWeights:
         self.A_logs = [mixer._parameters["A_log"] for mixer in self.mixers]
         self.versions = tuple(map(_VERSION, self.A_logs))
 
-    def holds(self, layers: nn.ModuleList, classes: tuple[type, type, type], dtype: torch.dtype) -> bool:
-        """Whether the table still describes `layers`' weights for a step in `dtype` with these `classes`."""
-        if self.rows is None:
+    def holds(self, layers: nn.ModuleList, classes: tuple[type, type, type], dtype: torch.dtype, call=None) -> bool:
+        """Whether the table still describes `layers`' weights for a step in `dtype` with these `classes`; within
+        the generate() call (`call`, `cache_utils.current_generation_call`) in which it last held, without looking
+        again at the modules and parameters."""
+        if self.rows is None or self.layers is not layers or self.classes != classes or self.dtype != dtype:
             return False
+        if call is not None and self.checked_in is call:
+            return True
         try:
             current = list(map(operator.getitem, self.dicts, self.keys))
         except KeyError:  # a submodule or parameter deleted
             return False
         return (
-            self.layers is layers
-            and self.classes == classes
-            and self.dtype == dtype
-            and len(layers._modules) == len(self.blocks)
+            len(layers._modules) == len(self.blocks)
             and all(map(operator.is_, current, self.values))
             and tuple(map(type, self.modules)) == self.types
             and not any(map(len, map(_HOOKS, self.modules)))
@@ -150,11 +139,19 @@ def _block_modules(block: nn.Module) -> tuple[nn.Module, ...]:
     return (block, block._modules["norm"], mixer, *(mixer._modules[name] for name in _MIXER_PARTS))
 
 
-def _parameter_row(block, classes, dtype) -> list[int | None] | None:
-    """The parameters' pointers of a block's table row, in `DecodeLayer`'s order, or None where the block is not
-    what the kernel implements: `classes` (block, norm, mixer) exactly, plain `nn.Conv1d`/`nn.Linear` projections
-    (a PEFT LoRA wrapper is not), no forward hooks, x_proj without a bias and dt_proj with one, every parameter a
-    contiguous CPU tensor of `dtype`."""
+def _negative_exp(A_log: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+    """A = -exp(A_log) in float32 (d_in, n), as the reference step computes it; None when A_log is not a CPU tensor
+    of `dtype`."""
+    if A_log.dtype != dtype or not A_log.is_cpu:
+        return None
+    return -torch.exp(A_log.detach().float())
+
+
+def _parameter_row(block, classes, dtype) -> tuple[list[int | None], torch.Tensor] | None:
+    """(the parameters' pointers of a block's table row in `DecodeLayer`'s order, A = -exp(A_log) whose copy A_log's
+    place points into), or None where the block is not what the kernel implements: `classes` (block, norm, mixer)
+    exactly, plain `nn.Conv1d`/`nn.Linear` projections (a PEFT LoRA wrapper is not), no forward hooks, x_proj
+    without a bias and dt_proj with one, every parameter a contiguous CPU tensor of `dtype`."""
     modules = _block_modules(block)
     _, norm, mixer, conv, in_proj, x_proj, dt_proj, out_proj = modules
     if (
@@ -166,14 +163,14 @@ def _parameter_row(block, classes, dtype) -> list[int | None] | None:
         or dt_proj.bias is None
     ):
         return None
-    A = _negative_exp(mixer, mixer._parameters["A_log"], dtype)
+    A = _negative_exp(mixer._parameters["A_log"], dtype)
     parameters = (
         norm.weight, in_proj.weight, in_proj.bias, conv.weight, conv.bias, x_proj.weight, dt_proj.weight,
         dt_proj.bias, A, mixer._parameters["D"], out_proj.weight, out_proj.bias,
     )  # fmt: skip
     if A is None or not all(_fits(parameter, dtype) for parameter in parameters if parameter is not A):
         return None
-    return [_pointer(parameter) for parameter in parameters]
+    return [_pointer(parameter) for parameter in parameters], A
 
 
 def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output_hidden_states: bool) -> list | None:
@@ -200,10 +197,7 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
     ):
         return None
     weights, call = model.__dict__.get("_decode_weights"), current_generation_call()
-    checked = weights is not None and call is not None and weights.checked_in is call
-    if checked and (weights.layers is not model.layers or weights.classes != classes or weights.dtype != dtype):
-        checked = False
-    if not (checked or (weights is not None and weights.holds(model.layers, classes, dtype))):
+    if weights is None or not weights.holds(model.layers, classes, dtype, call):
         weights = StackWeights(model.layers, classes, dtype)
         model.__dict__["_decode_weights"] = weights
     weights.checked_in = call
