@@ -55,6 +55,7 @@ from .mamba_decode import (
     decode_stack,
     fused_decode_plan,
     fused_linear,
+    has_forward_hooks,
     head_fits,
     without_function_modes,
 )
@@ -416,8 +417,7 @@ class MambaModel(MambaPreTrainedModel):
         if (
             cache is None
             or torch.is_grad_enabled()
-            or self._forward_hooks  # the module call this skips would run them
-            or self._forward_pre_hooks
+            or has_forward_hooks(self)  # the module call this skips would run them
             or (input_ids is None) == (inputs_embeds is None)
             or inputs.dim() != (2 if inputs_embeds is None else 3)
             or inputs.shape[1] != 1
@@ -426,10 +426,9 @@ class MambaModel(MambaPreTrainedModel):
         ):
             return None
         if inputs_embeds is None:
-            embeddings = self.embeddings
-            if embeddings._forward_hooks or embeddings._forward_pre_hooks:
+            if has_forward_hooks(self.embeddings):
                 return None
-            inputs_embeds = embeddings(input_ids)
+            inputs_embeds = self.embeddings(input_ids)
         with without_function_modes():
             table = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states=False)
             if table is None or not head_fits(lm_head, inputs_embeds.dtype, self.config.hidden_size):

@@ -45,9 +45,14 @@ def _global_hooks() -> bool:
     return any(getattr(modules, name, None) for name in hook_tables)
 
 
+def has_forward_hooks(module: nn.Module) -> bool:
+    """Whether `module` has forward (pre-)hooks of its own: a step that skips its call would not run them."""
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
 def _plain(module: nn.Module, kind: type) -> bool:
     """Exactly `kind` (a PEFT LoRA layer or a subclass is not) with no forward hooks."""
-    return type(module) is kind and not module._forward_hooks and not module._forward_pre_hooks
+    return type(module) is kind and not has_forward_hooks(module)
 
 
 def _fits(tensor: torch.Tensor | None, dtype: torch.dtype) -> bool:
@@ -158,7 +163,7 @@ def _parameter_row(block, classes, dtype) -> tuple[list[int | None], torch.Tenso
         (type(block), type(norm), type(mixer)) != classes
         or type(conv) is not nn.Conv1d
         or any(type(linear) is not nn.Linear for linear in (in_proj, x_proj, dt_proj, out_proj))
-        or any(module._forward_hooks or module._forward_pre_hooks for module in modules)
+        or any(map(has_forward_hooks, modules))
         or x_proj.bias is not None
         or dt_proj.bias is None
     ):
@@ -324,6 +329,7 @@ __all__ = [
     "decode_stack",
     "fused_decode_plan",
     "fused_linear",
+    "has_forward_hooks",
     "head_fits",
     "linear_by_rows",
     "without_function_modes",

@@ -48,6 +48,7 @@ from .mamba import (
     head_logits,
     prepare_mamba_generation_inputs,
 )
+from .mamba_decode import has_forward_hooks
 from .modeling_mambavision import MambaVisionModel
 from .modeling_vision_mamba import VisionMambaModel, _check_pixel_values
 from .precision import float32_unless_native_bf16
@@ -450,10 +451,6 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
             model_inputs["pixel_values"] = pixel_values
         return model_inputs
 
-    def _model_is_hooked(self) -> bool:
-        """Whether `self.model` has forward hooks, which a decode step that skips its module call would not run."""
-        return bool(self.model._forward_hooks or self.model._forward_pre_hooks)
-
     @float32_unless_native_bf16
     @can_return_tuple
     @legacy_cache_names
@@ -476,7 +473,7 @@ class VLMambaForConditionalGeneration(RecurrentGenerationMixin, VLMambaPreTraine
         language_model = self.model.language_model
         if output_hidden_states is None:
             output_hidden_states = language_model.config.output_hidden_states
-        if labels is None and pixel_values is None and not output_hidden_states and not self._model_is_hooked():
+        if labels is None and pixel_values is None and not output_hidden_states and not has_forward_hooks(self.model):
             # a decode step on CPU: the language model's stack and this head in one call of the fused kernel
             logits = language_model.decode_step_logits(self.lm_head, input_ids, inputs_embeds, cache, attention_mask)
             if logits is not None:
