@@ -25,6 +25,7 @@ from transformers import TrainingArguments, set_seed
 from mamba_multimodal.modeling.modeling_coupled_mamba import CoupledMambaForSequenceClassification
 from mamba_multimodal.registry import FAMILIES
 from mamba_multimodal.training import MambaTrainer
+from mamba_multimodal.training.flow import leave_process_group
 
 SEED = 5
 
@@ -76,6 +77,7 @@ def main() -> None:
     if trainer.is_world_process_zero():
         world_size = trainer.args.world_size
         print(f"trained on {world_size} process(es), global batch {world_size * args.batch_size}")
+    leave_process_group()
 
 
 if __name__ == "__main__":

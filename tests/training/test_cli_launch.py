@@ -9,8 +9,6 @@ follows (measured: 1.2e-7 apart after 3 steps). `test_deepspeed.py` runs the sam
 """
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from fixtures_llava import write_instructions
+from launching import free_port, launched
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
@@ -25,20 +24,12 @@ pytestmark = pytest.mark.slow
 TRAINING = ["--model", "tiny", "--max-steps", "3", "--report-to", "none", "--logging-steps", "1", "--seed", "7"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def train(launcher: list[str], data: Path, output: Path, batch_size: int, *options: str, check: bool = True) -> str:
-    """Runs `mamba-multimodal train instruct` on `data` under `launcher`; returns its stderr."""
+def train(launcher: list[str], data: Path, output: Path, batch_size: int, *options: str, check: bool = True
+          ) -> subprocess.CompletedProcess:  # fmt: skip
+    """Runs `mamba-multimodal train instruct` on `data` under `launcher`."""
     command = [*launcher, "-m", "mamba_multimodal_cli", "train", "instruct", "--dataset", str(data), *TRAINING,
                "--per-device-train-batch-size", str(batch_size), *options, "--output-dir", str(output)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(output.parent / "hf_home")}  # no user accelerate config
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert (result.returncode == 0) == check, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stderr
+    return launched(command, output.parent / "hf_home", finished="wrote ", succeeds=check, timeout=600)
 
 
 def logged_losses(output: Path) -> list[float]:
@@ -80,6 +71,8 @@ def test_two_processes_under_accelerate_launch_train_and_save_what_one_process_d
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                 "--main_process_port", str(free_port())]  # fmt: skip
-    train(launcher, data, tmp_path / "run", 1, "--use-cpu")
+    report = train(launcher, data, tmp_path / "run", 1, "--use-cpu").stdout
     assert_trained_as_one_process(tmp_path / "run", single_process)
+    # The main process alone reports (and would push with --push_to_hub); the other waits for it before leaving.
+    assert report.count("task: instruct") == 1 and report.count(" wrote ") == 1, report
     assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".staging")]

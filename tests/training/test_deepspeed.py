@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from fixtures_llava import write_instructions
-from test_cli_launch import assert_trained_as_one_process, free_port, train
+from launching import free_port
+from test_cli_launch import assert_trained_as_one_process, train
 
 try:
     import deepspeed  # noqa: F401
@@ -79,7 +80,7 @@ def test_zero3_without_gathering_the_weights_stops_before_training_and_names_the
     config = tmp_path / "deepspeed.yaml"
     config.write_text(ACCELERATE_CONFIG.format(port=free_port(), stage=3).replace("_model: true", "_model: false"))
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
-    err = train(launcher, data, tmp_path / "run", 1, "--ddp-backend", "gloo", check=False)
+    err = train(launcher, data, tmp_path / "run", 1, "--ddp-backend", "gloo", check=False).stderr
     lines = [line for line in err.splitlines() if line.startswith("mamba-multimodal: error:")]
     assert len(lines) == 2, err  # one per process, then both stop
     assert "ZeRO-3" in lines[0] and '"stage3_gather_16bit_weights_on_model_save": true' in lines[0]

@@ -5,34 +5,20 @@ order: float32 rounding, measured at ~1e-7). The weights must also move by far m
 (Cobra's recipe) must not move at all.
 """
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 from fsdp_train import tiny_vlm
+from launching import launched
 from safetensors.torch import load_file
 
 SCRIPT = Path(__file__).parent / "fsdp_train.py"
 
 
-# What a process prints when it aborts in gloo's teardown, after its work (a thread still joinable at exit).
-TEARDOWN_ABORT = "terminate called without an active exception"
-
-
-def run(command: list[str], tmp_path: Path, tries: int = 2) -> str:
-    """The command's stdout; launched once more when a process aborted in gloo's teardown after the run had written
-    its result (seen on CI in the oldest set, torch 2.13: both recipes' launches in one run, none in the next five;
-    fsdp_train.py's barrier before destroy_process_group made it rarer, not impossible). Any other failure fails."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    finished = "trained on " in result.stdout and TEARDOWN_ABORT in result.stderr
-    if result.returncode != 0 and finished and tries > 1:
-        return run(command, tmp_path, tries - 1)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+def run(command: list[str], tmp_path: Path) -> str:
+    return launched(command, tmp_path / "hf_home", finished="trained on ").stdout
 
 
 @pytest.mark.parametrize("recipe", ["cobra", "full"])

@@ -8,7 +8,6 @@ to 1e-6.
 """
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ import pytest
 import torch
 from distributed_train import SEED, sentiment_data
 from distributed_train import train as train_script
+from launching import free_port, launched
 from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file
 from torch import nn
@@ -277,17 +277,9 @@ def test_the_best_checkpoint_is_recorded_under_its_final_name(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ processes
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def run_two_processes(launcher: list[str], output: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}  # no user accelerate config
     command = [*launcher, str(SCRIPT), str(output), "--batch-size", "2"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = launched(command, tmp_path / "hf_home", finished="trained on ")
     assert "trained on 2 process(es), global batch 4" in result.stdout
     # Every checkpoint holds the main process's files and both processes' RNG states; no staging folder is left.
     assert sorted(p.name for p in output.iterdir() if p.is_dir()) == ["checkpoint-2", "checkpoint-4"]

@@ -120,8 +120,12 @@ def _duration(seconds: float) -> str:
 
 
 def _print_setup(task, run, args, *, lora=False, recipe: str | None = None, data_args=None) -> None:
-    """The setup block: task and model class, data sizes, parameters, device and threads, output, recipe."""
+    """The setup block: task and model class, data sizes, parameters, device and threads, output, recipe (printed by
+    the main process of a multi-process run)."""
     import torch
+
+    if args.process_index != 0:
+        return
 
     total = sum(p.numel() for p in run.model.parameters())
     trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
@@ -162,7 +166,10 @@ def run_task(command: str, argv: list[str]) -> int:
     task, model_args, data_args, args = flow.parse(command, argv)
     if command == "evaluate":
         setup = lambda run, args: _print_setup(task, run, args)  # noqa: E731
-        print_table(flow.evaluate(task, model_args, data_args, args, on_built=setup)[1])
+        metrics = flow.evaluate(task, model_args, data_args, args, on_built=setup)[1]
+        if args.process_index == 0:
+            print_table(metrics)
+        flow.leave_process_group()
         return 0
     args, push_to = _hub_target(args)
 
@@ -176,6 +183,14 @@ def run_task(command: str, argv: list[str]) -> int:
         # On a line of its own: the progress bar that Ctrl-C stopped has not ended its line.
         print(f"\n{_how_to_resume(argv, args.output_dir)}", file=sys.stderr, flush=True)
         return 130  # 128 + SIGINT, as a shell reports a run stopped by Ctrl-C
+    if args.process_index == 0:  # one report and one push however many processes trained; the others wait below
+        _report_finished(run, metrics, args, push_to)
+    flow.leave_process_group()
+    return 0
+
+
+def _report_finished(run, metrics: dict, args, push_to: str | None) -> None:
+    """The metric table, the files written, and the push (with --push_to_hub) or how to push."""
     print_table(metrics)
     *first, last = flow.result_files(run)
     output = args.output_dir
@@ -185,7 +200,6 @@ def run_task(command: str, argv: list[str]) -> int:
         _push_finished(output, push_to, args)
     else:
         print(f"[{PROG}] to share it: {PROG} push {output} USER/NAME")
-    return 0
 
 
 def command_line(command: str, argv: list[str]) -> str:

@@ -394,6 +394,19 @@ def evaluate(task: Task, model_args, data_args, args, *, on_built=None) -> tuple
     return run, task.load("scorer")(run, trainer_for(run, args), data_args)
 
 
+def leave_process_group() -> None:
+    """Ends a multi-process run's process group once every process is done (no-op in one process). Without it, a
+    process that exits while the other still has gloo work in flight (the main process writing the model) can abort
+    in gloo's teardown after a complete run ("terminate called without an active exception", exit code -6), and
+    torch warns that destroy_process_group() was not called. For the command line's end: a library caller may still
+    use the group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 # ------------------------------------------------------------------------------------------------ save
 def result_files(run: TaskRun) -> list[str]:
     """What `save` writes beside the model, its processor, its card and trainer_state.json."""
