@@ -96,14 +96,15 @@ def _estimate_callback():
     from transformers import TrainerCallback
 
     class EstimatedDuration(TrainerCallback):
-        """Prints the estimated duration of the whole run after the first steps (5, or all of them if fewer)."""
+        """Prints the estimated duration of the whole run after the first steps (5, or all of them if fewer); the
+        main process of a multi-process run alone."""
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start, self.first_step = time.perf_counter(), state.global_step  # resumed: the checkpoint's step
 
         def on_step_end(self, args, state, control, **kwargs):
             done, left = state.global_step - self.first_step, state.max_steps - self.first_step
-            if done == min(5, left):
+            if done == min(5, left) and state.is_world_process_zero:
                 per_step = (time.perf_counter() - self.start) / done
                 print(
                     f"\n[{PROG}] {done} steps in {per_step * done:.1f} s: about "
