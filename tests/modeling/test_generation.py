@@ -10,6 +10,7 @@ import pytest
 import torch
 import transformers
 from transformers import DynamicCache, MambaConfig
+from transformers.modeling_utils import ModuleUtilsMixin
 
 from mamba_multimodal import MambaForCausalLM, VLMambaConfig, VLMambaForConditionalGeneration
 from mamba_multimodal.modeling.cache_utils import (
@@ -17,6 +18,7 @@ from mamba_multimodal.modeling.cache_utils import (
     RECURRENT_CACHE_RELEASE,
     SUPPORTS_STATE_ROLLBACK,
     TAKES_CACHE_ARGUMENT,
+    first_parameter,
 )
 
 VOCAB = 64
@@ -265,3 +267,30 @@ def test_a_cache_passed_to_generate_before_5_24_is_refused_naming_it():
     input_ids, _ = left_padded_prompts(opening)
     with pytest.raises(ValueError, match=r"makes the cache itself and takes none \(cache=\).*5\.24"):
         model.generate(input_ids=input_ids, max_new_tokens=2, cache=DynamicCache(config=model.config))
+
+
+# ------------------------------------------------------------------------------------------------ device and dtype
+@pytest.mark.parametrize("family", ["lm", "vlm"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_device_and_dtype_are_transformers(family, dtype):
+    """The generation models read their device and dtype without `parameters()` (generate() reads the device twice
+    a token): the same answers as transformers' properties, after a cast too."""
+    vision = {"model_type": "vlm_mamba_patch", "image_size": 16, "patch_size": 8}
+    model = mamba_lm()[0] if family == "lm" else vlm(vision)()[0]
+    model.to(dtype)
+    assert model.device == ModuleUtilsMixin.device.fget(model) == torch.device("cpu")
+    assert model.dtype == ModuleUtilsMixin.dtype.fget(model) == dtype
+
+
+def test_first_parameter_is_the_first_of_parameters():
+    """Depth first in `named_modules()`'s order, a shared module and a None parameter skipped, floating filtered."""
+    shared = torch.nn.Linear(2, 2)
+    tree = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Identity(), shared), shared)
+    tree[0].register_parameter("bias", None)
+    assert first_parameter(tree) is next(tree.parameters()) is shared.weight
+    counts = torch.nn.Module()
+    counts.steps = torch.nn.Parameter(torch.zeros(2, dtype=torch.int64), requires_grad=False)
+    counts.child = torch.nn.Linear(2, 2)
+    assert first_parameter(counts) is counts.steps
+    assert first_parameter(counts, floating=True) is counts.child.weight
+    assert first_parameter(torch.nn.ReLU()) is None

@@ -8,11 +8,15 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from test_generation import IMAGE_TOKEN, VOCAB, left_padded_prompts
-from transformers import MambaConfig
+from transformers import DynamicCache, MambaConfig
 
 from mamba_multimodal import MambaForCausalLM, VLMambaConfig, VLMambaForConditionalGeneration
 from mamba_multimodal.modeling import mamba_decode, ssm_cpu
-from mamba_multimodal.modeling.cache_utils import RECURRENT_CACHE_RELEASE, SUPPORTS_STATE_ROLLBACK
+from mamba_multimodal.modeling.cache_utils import (
+    COUNTS_RECURRENT_TOKENS,
+    RECURRENT_CACHE_RELEASE,
+    SUPPORTS_STATE_ROLLBACK,
+)
 
 
 def text_config(hidden_size=32, num_hidden_layers=2, **overrides):
@@ -216,6 +220,79 @@ def test_a_forward_loop_sees_a_change_between_its_steps(fused_steps):
     logits = model(token, cache=cache).logits
     assert len(fused_steps) == 1 and seen == [1]
     torch.testing.assert_close(logits, reference(token, cache=reference_cache).logits, atol=2e-5, rtol=1e-5)
+
+
+def _new_state_tensors(cache):
+    """Every layer's conv window and state replaced by changed copies (as beam search's reordering replaces them)."""
+    for layer in cache.layers:
+        layer.conv_states[0] = layer.conv_states[0].flip(0).contiguous()
+        layer.recurrent_states[0] = layer.recurrent_states[0] * 0.5
+
+
+def _states_edited_in_place(cache):
+    for layer in cache.layers:
+        layer.conv_states[0].mul_(-1)
+        layer.recurrent_states[0].zero_()
+
+
+def _batch_narrowed(cache):
+    """A cache whose states hold one row fewer: the next step of 2 rows is refused, as the reference refuses it."""
+    for layer in cache.layers:
+        layer.conv_states[0] = layer.conv_states[0][:1].clone()
+        layer.recurrent_states[0] = layer.recurrent_states[0][:1].clone()
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("edit", [_new_state_tensors, _states_edited_in_place])
+def test_a_cache_changed_between_two_steps_is_what_the_next_step_reads(edit, fused_steps):
+    """The kernel's table for a cache is kept on it (`CacheStates`): states replaced or edited in place between two
+    steps give the next step the reference's logits and states, and every layer still counts each token."""
+    model, reference = twins(mamba_lm()[0])
+    prompt, token = torch.randint(3, VOCAB, (2, 5)), torch.randint(3, VOCAB, (2, 1))
+    cache, reference_cache = model(prompt).cache, reference(prompt).cache
+    model(token, cache=cache), reference(token, cache=reference_cache)
+    edit(cache), edit(reference_cache)
+    logits = model(token, cache=cache).logits
+    assert fused_steps == ["logits"] * 2
+    torch.testing.assert_close(logits, reference(token, cache=reference_cache).logits, atol=2e-5, rtol=1e-5)
+    states = [(layer.conv_states[0], layer.recurrent_states[0]) for layer in cache.layers]
+    expected = [(layer.conv_states[0], layer.recurrent_states[0]) for layer in reference_cache.layers]
+    torch.testing.assert_close(states, expected, atol=2e-5, rtol=1e-5)
+    if COUNTS_RECURRENT_TOKENS:
+        assert int(cache.get_seq_length()) == int(reference_cache.get_seq_length()) == 5 + 2
+
+
+@torch.no_grad()
+def test_a_cache_of_another_batch_is_refused_after_fused_steps(fused_steps):
+    model = mamba_lm()[0]
+    cache = model(torch.randint(3, VOCAB, (2, 5))).cache
+    model(torch.randint(3, VOCAB, (2, 1)), cache=cache)
+    _batch_narrowed(cache)
+    with pytest.raises(RuntimeError):
+        model(torch.randint(3, VOCAB, (2, 1)), cache=cache)
+    assert fused_steps == ["logits"]
+
+
+@torch.no_grad()
+@pytest.mark.skipif(not COUNTS_RECURRENT_TOKENS, reason=f"token counts: transformers>={RECURRENT_CACHE_RELEASE}")
+def test_a_cache_that_counts_its_own_way_is_called_once_per_layer_and_step(fused_steps):
+    """Where a cache overrides `increase_count`, the fused step calls it for every layer (transformers' own counting
+    is done in one call on all the counters)."""
+
+    class CountingCache(DynamicCache):
+        def increase_count(self, layer_idx, state_idx):
+            counted.append(layer_idx)
+            super().increase_count(layer_idx, state_idx)
+
+    counted = []
+    model = mamba_lm()[0]
+    cache = CountingCache(config=model.config)
+    model(torch.randint(3, VOCAB, (2, 5)), cache=cache)
+    counted.clear()
+    for _ in range(2):
+        model(torch.randint(3, VOCAB, (2, 1)), cache=cache)
+    assert fused_steps == ["logits"] * 2 and counted == [0, 1] * 2
+    assert int(cache.get_seq_length()) == 7
 
 
 @torch.no_grad()

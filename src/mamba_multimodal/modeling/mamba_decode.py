@@ -21,9 +21,17 @@ import operator
 
 import torch
 from torch import nn
+from transformers import cache_utils as transformers_cache
+from transformers.cache_utils import Cache
 
 from . import ssm_cpu
-from .cache_utils import cached_states, count_step_in_place, current_generation_call, is_recording_past
+from .cache_utils import (
+    COUNTS_RECURRENT_TOKENS,
+    cached_states,
+    count_step_in_place,
+    current_generation_call,
+    is_recording_past,
+)
 from .ssm import _device_type  # the dispatch's device seam (tests/cuda_standin.py runs CPU tensors as "cuda")
 
 FUSED_DTYPES = (torch.float32, torch.bfloat16)  # the weight storages the kernel reads
@@ -67,6 +75,8 @@ def _pointer(tensor: torch.Tensor | None) -> int | None:
 _DATA_PTR, _IS_CONTIGUOUS = torch.Tensor.data_ptr, torch.Tensor.is_contiguous
 _DTYPE, _VERSION = operator.attrgetter("dtype"), operator.attrgetter("_version")
 _HOOKS, _PRE_HOOKS = operator.attrgetter("_forward_hooks"), operator.attrgetter("_forward_pre_hooks")
+_SHAPE, _COUNTER = operator.attrgetter("shape"), operator.attrgetter("cumulative_length_linear")
+_PREVIOUS, _FIRST_STATE = operator.attrgetter("has_previous_state"), operator.itemgetter(0)  # one state a Mamba layer
 _BLOCK_PARTS = ("norm", "mixer")
 _MIXER_PARTS = ("conv1d", "in_proj", "x_proj", "dt_proj", "out_proj")
 # The parameters the kernel reads of each module of `_block_modules`, in its order (block, norm, mixer, conv1d and
@@ -138,6 +148,88 @@ class StackWeights:
         )
 
 
+class CacheStates:
+    """The kernel's table for one cache's steps: `StackWeights`' rows, each followed by its block's conv window and
+    scan state, the last 2 of `DecodeLayer`'s pointers (None where a state does not fit: the reference step runs).
+    Kept on the cache (`KEY`), with what it was read from, so that the next step can tell in a few C-level passes
+    whether it still holds: the same weights' table, the same layer objects at the mixers' indices, each with a
+    previous state and not recording (assisted decoding's rollback), holding the same state tensors (beam search's
+    reordering and a crop put new ones) at the same addresses, of the same shapes, dtypes and contiguity, and the same
+    token counters. Reading and checking every layer's states again at each step was ~25 us of a demo-LM token.
+    `pointers`: the table as the kernel takes it (a ctypes array)."""
+
+    KEY = "_mamba_decode_states"
+
+    def __init__(self, cache, weights: StackWeights, batch: int, dtype: torch.dtype):
+        self.weights, self.batch, self.dtype, self.table = weights, batch, dtype, None
+        self.indices = [mixer.layer_idx for mixer in weights.mixers]
+        states = [cached_states(cache, index) for index in self.indices]
+        for (conv_state, ssm_state), mixer in zip(states, weights.mixers, strict=True):
+            if (
+                conv_state is None
+                or is_recording_past(cache, mixer.layer_idx)
+                or conv_state.shape != (batch, mixer.intermediate_size, mixer.conv_kernel_size)
+                or ssm_state.shape != (batch, mixer.intermediate_size, mixer.ssm_state_size)
+                or not (_fits(conv_state, dtype) and _fits(ssm_state, torch.float32))
+            ):
+                return
+        self.layers = [cache.layers[index] for index in self.indices]
+        self.tensors = [tensor for pair in states for tensor in pair]  # conv window, state; per layer
+        self.addresses, self.shapes = tuple(map(_DATA_PTR, self.tensors)), tuple(map(_SHAPE, self.tensors))
+        self.dtypes = tuple(map(_DTYPE, self.tensors))
+        self.counters = _stock_counters(cache, self.layers)
+        self.table = [
+            pointer
+            for row, (conv_state, ssm_state) in zip(weights.rows, states, strict=True)
+            for pointer in (*row, conv_state.data_ptr(), ssm_state.data_ptr())
+        ]
+        self.pointers = (ctypes.c_void_p * len(self.table))(*self.table)  # the table as the kernel takes it
+
+    def holds(self, cache, weights: StackWeights, batch: int, dtype: torch.dtype) -> bool:
+        if weights is not self.weights or batch != self.batch or dtype != self.dtype or self.table is None:
+            return False
+        try:
+            layers = list(map(cache.layers.__getitem__, self.indices))
+        except IndexError:
+            return False
+        return (
+            all(map(operator.is_, layers, self.layers))
+            and all(map(_FIRST_STATE, map(_PREVIOUS, layers)))
+            and not any(getattr(layer, "record_past", False) for layer in layers)
+            and all(map(operator.is_, _layer_states(layers), self.tensors))
+            and tuple(map(_DATA_PTR, self.tensors)) == self.addresses
+            and tuple(map(_SHAPE, self.tensors)) == self.shapes
+            and tuple(map(_DTYPE, self.tensors)) == self.dtypes
+            and all(map(_IS_CONTIGUOUS, self.tensors))
+            and (self.counters is None or all(map(operator.is_, map(_COUNTER, layers), self.counters)))
+        )
+
+    def count_step(self, cache) -> None:
+        """Counts the step's token in every layer (`cache_utils.count_step_in_place`): one call where the counters
+        are transformers' own."""
+        if self.counters is not None:
+            torch._foreach_add_(self.counters, 1)
+            return
+        for index in self.indices:
+            count_step_in_place(cache, index)
+
+
+def _layer_states(layers) -> list[torch.Tensor]:
+    """Each layer's conv window and recurrent state, in `CacheStates.tensors`' order."""
+    return [state for layer in layers for state in (layer.conv_states[0], layer.recurrent_states[0])]
+
+
+def _stock_counters(cache, layers) -> list[torch.Tensor] | None:
+    """The layers' token counters (`cumulative_length_linear`) where counting a step is transformers' own
+    `increase_count`, a +1 on each (5.25+), so that a step adds to all of them in one call; else None."""
+    if not COUNTS_RECURRENT_TOKENS or type(cache).increase_count is not Cache.increase_count:
+        return None
+    counters = [getattr(layer, "cumulative_length_linear", None) for layer in layers]
+    stock_count = transformers_cache.LinearAttentionCacheLayerMixin.increase_count
+    stock = all(getattr(type(layer), "increase_count", None) is stock_count for layer in layers)
+    return counters if stock and all(isinstance(counter, torch.Tensor) for counter in counters) else None
+
+
 def _block_modules(block: nn.Module) -> tuple[nn.Module, ...]:
     """The modules of a block the kernel reads: block, norm, mixer, conv1d, in_proj, x_proj, dt_proj, out_proj."""
     mixer = block._modules["mixer"]
@@ -184,7 +276,7 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
     token per row on CPU without autograd, with a cache holding every layer's state that the reference would update
     in place (not a recording cache: assisted decoding's rollback keeps the reference), plain modules, one weight
     dtype of `FUSED_DTYPES`, no hidden states asked for, and the kernel built. The parameters' part of the table is
-    kept on the model (`StackWeights`) and reused while it holds."""
+    kept on the model (`StackWeights`), the whole table on the cache (`CacheStates`), each reused while it holds."""
     dtype, batch = inputs_embeds.dtype, inputs_embeds.shape[0]
     if (
         cache is None
@@ -208,20 +300,13 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
     weights.checked_in = call
     if weights.rows is None:
         return None
-    table = []
-    for row, mixer in zip(weights.rows, weights.mixers, strict=True):
-        conv_state, ssm_state = cached_states(cache, mixer.layer_idx)
-        if (
-            conv_state is None
-            or is_recording_past(cache, mixer.layer_idx)
-            or conv_state.shape != (batch, mixer.intermediate_size, mixer.conv_kernel_size)
-            or ssm_state.shape != (batch, mixer.intermediate_size, mixer.ssm_state_size)
-            or not (_fits(conv_state, dtype) and _fits(ssm_state, torch.float32))
-        ):
+    states = cache.__dict__.get(CacheStates.KEY)
+    if states is None or not states.holds(cache, weights, batch, dtype):
+        states = CacheStates(cache, weights, batch, dtype)
+        if states.table is None:
             return None
-        table += row
-        table += (conv_state.data_ptr(), ssm_state.data_ptr())
-    return table
+        cache.__dict__[CacheStates.KEY] = states
+    return states.table
 
 
 def decode_stack(model, table: list, inputs_embeds: torch.Tensor, cache, attention_mask) -> torch.Tensor:
@@ -256,12 +341,9 @@ def head_fits(head: nn.Module, dtype: torch.dtype, hidden_size: int) -> bool:
 def _run_step(model, table, inputs_embeds, cache, attention_mask, head) -> torch.Tensor:
     """One call of the kernel's decode step (`mamba_decode_step`); returns the final norm's output (b, d) in
     float32. head: (nn.Linear, logits (b, vocab) float32 to fill) or None."""
-    config, first = model.config, model.layers[0].mixer
+    states = cache.__dict__[CacheStates.KEY]  # fused_decode_plan's, which handed out its `table`
+    config, first, layers = model.config, states.weights.mixers[0], len(states.weights.mixers)
     batch, dtype = inputs_embeds.shape[0], inputs_embeds.dtype
-    kept = model.__dict__.get("_decode_pointers")  # a generation's steps pass the same table: one ctypes array
-    if kept is None or kept[0] != table:
-        kept = (table, (ctypes.c_void_p * len(table))(*table))
-        model.__dict__["_decode_pointers"] = kept
     hidden = inputs_embeds.reshape(batch, -1).to(torch.float32, copy=True)  # the residual stream, updated in place
     out = torch.empty_like(hidden)
     mask = None if attention_mask is None else attention_mask.reshape(batch).to(torch.float32).contiguous()
@@ -270,13 +352,12 @@ def _run_step(model, table, inputs_embeds, cache, attention_mask, head) -> torch
         linear, logits = head
         head_weight, head_bias, vocab = linear.weight, linear.bias, linear.weight.shape[0]
     ssm_cpu.load().mamba_decode_step(
-        kept[1], len(model.layers), model.norm_f.weight.data_ptr(), int(dtype == torch.bfloat16), _pointer(mask),
+        states.pointers, layers, model.norm_f.weight.data_ptr(), int(dtype == torch.bfloat16), _pointer(mask),
         hidden.data_ptr(), out.data_ptr(), batch, config.hidden_size, first.intermediate_size, first.ssm_state_size,
         first.time_step_rank, first.conv_kernel_size, model.norm_f.variance_epsilon, int(bool(config.residual_in_fp32)),
         _pointer(head_weight), _pointer(head_bias), vocab, _pointer(logits), ssm_cpu._threads(),
     )  # fmt: skip
-    for block in model.layers:
-        count_step_in_place(cache, block.mixer.layer_idx)
+    states.count_step(cache)
     return out
 
 

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from transformers.utils import ModelOutput, logging
 
-from .cache_utils import LEGACY_CACHE_NAMES
+from .cache_utils import LEGACY_CACHE_NAMES, first_parameter
 from .ssm import _device_type  # the device seam of every dispatch (tests/cuda_standin.py reads CPU tensors as "cuda")
 
 logger = logging.get_logger(__name__)
@@ -198,7 +198,7 @@ def _widened(value):
 
 def _weights_dtype_and_device(model: torch.nn.Module) -> tuple[torch.dtype | None, str | None]:
     """The dtype and device type of the model's first floating-point parameter (None, None without one)."""
-    weight = next((p for p in model.parameters() if p.is_floating_point()), None)
+    weight = first_parameter(model, floating=True)
     return (None, None) if weight is None else (weight.dtype, _device_type(weight))
 
 
