@@ -77,6 +77,7 @@ def main() -> None:
     if trainer.is_world_process_zero():
         world_size = trainer.args.world_size
         print(f"trained on {world_size} process(es), global batch {world_size * args.batch_size}")
+    del trainer  # with its DDP wrapper, before the group ends
     leave_process_group()
 
 

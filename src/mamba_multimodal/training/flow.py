@@ -395,14 +395,18 @@ def evaluate(task: Task, model_args, data_args, args, *, on_built=None) -> tuple
 
 
 def leave_process_group() -> None:
-    """Ends a multi-process run's process group once every process is done (no-op in one process). Without it, a
-    process that exits while the other still has gloo work in flight (the main process writing the model) can abort
-    in gloo's teardown after a complete run ("terminate called without an active exception", exit code -6), and
-    torch warns that destroy_process_group() was not called. For the command line's end: a library caller may still
-    use the group."""
+    """Ends a multi-process run's process group once every process is done (no-op in one process), after the
+    objects that use it: the run's DDP wrapper and its reducer, which the finished Trainer still references through
+    reference cycles, are collected first (destroyed after the group, at the function's return, a process hung in
+    the reducer's teardown). Without this, a process that exits with gloo work in flight can abort in gloo's
+    teardown after a complete run ("terminate called without an active exception", exit code -6;
+    pytorch/pytorch#190489). For the command line's end: a library caller may still use the group."""
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 
