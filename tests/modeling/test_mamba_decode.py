@@ -65,9 +65,9 @@ def fused_steps(monkeypatch):
     calls = []
     run_step = mamba_decode._run_step
 
-    def counted(model, table, inputs_embeds, cache, attention_mask, head):
+    def counted(model, plan, inputs_embeds, cache, attention_mask, head):
         calls.append("stack" if head is None else "logits")
-        return run_step(model, table, inputs_embeds, cache, attention_mask, head)
+        return run_step(model, plan, inputs_embeds, cache, attention_mask, head)
 
     monkeypatch.setattr(mamba_decode, "_run_step", counted)
     return calls

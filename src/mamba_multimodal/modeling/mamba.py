@@ -51,6 +51,7 @@ from .cache_utils import (
     recurrent_states_to_keep,
 )
 from .mamba_decode import (
+    CacheStates,
     decode_logits,
     decode_stack,
     fused_decode_plan,
@@ -389,11 +390,11 @@ class MambaModel(MambaPreTrainedModel):
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
         with without_function_modes():  # the plan reads ~12 tensors a layer: keep a mode's hook off each access
-            table = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states)
-            if table is not None:
-                hidden_states = decode_stack(self, table, inputs_embeds, cache, attention_mask)
+            plan = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states)
+            if plan is not None:
+                hidden_states = decode_stack(self, plan, inputs_embeds, cache, attention_mask)
                 all_hidden_states = None
-        if table is None:
+        if plan is None:
             hidden_states, all_hidden_states = self._blocks(inputs_embeds, cache, attention_mask, output_hidden_states)
         cache = cache if use_cache else None
         return MambaOutput(last_hidden_state=hidden_states, cache=cache, hidden_states=all_hidden_states)
@@ -430,10 +431,10 @@ class MambaModel(MambaPreTrainedModel):
                 return None
             inputs_embeds = self.embeddings(input_ids)
         with without_function_modes():
-            table = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states=False)
-            if table is None or not head_fits(lm_head, inputs_embeds.dtype, self.config.hidden_size):
+            plan = self._fused_decode_plan(inputs_embeds, cache, output_hidden_states=False)
+            if plan is None or not head_fits(lm_head, inputs_embeds.dtype, self.config.hidden_size):
                 return None
-            return decode_logits(self, table, inputs_embeds, cache, attention_mask, lm_head)
+            return decode_logits(self, plan, inputs_embeds, cache, attention_mask, lm_head)
 
     def _blocks(self, hidden_states, cache, attention_mask, output_hidden_states):
         """The blocks and the final norm, module by module (the reference path). Returns the final norm's output
@@ -448,14 +449,14 @@ class MambaModel(MambaPreTrainedModel):
             all_hidden_states += (hidden_states,)
         return hidden_states, all_hidden_states
 
-    def _fused_decode_plan(self, inputs_embeds, cache, output_hidden_states) -> list | None:
-        """The kernel's table when this step runs as one call of the C++ decode step (`mamba_decode.py`), with this
-        file's own block classes (a subclass may compute otherwise); None for the reference path."""
+    def _fused_decode_plan(self, inputs_embeds, cache, output_hidden_states) -> CacheStates | None:
+        """The kernel's plan (`mamba_decode.CacheStates`) when this step runs as one call of the C++ decode step, with
+        this file's own block classes (a subclass may compute otherwise); None for the reference path."""
         classes = (MambaBlock, MambaRMSNorm, MambaMixer)
-        table = fused_decode_plan(self, classes, inputs_embeds, cache, output_hidden_states)
-        if table is not None:
+        plan = fused_decode_plan(self, classes, inputs_embeds, cache, output_hidden_states)
+        if plan is not None:
             _announce("the Mamba decode step", "cpu")
-        return table
+        return plan
 
     def _embed(self, input_ids, inputs_embeds, attention_mask) -> torch.Tensor:
         if (input_ids is None) == (inputs_embeds is None):

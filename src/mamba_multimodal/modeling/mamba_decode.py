@@ -149,19 +149,19 @@ class StackWeights:
 
 
 class CacheStates:
-    """The kernel's table for one cache's steps: `StackWeights`' rows, each followed by its block's conv window and
-    scan state, the last 2 of `DecodeLayer`'s pointers (None where a state does not fit: the reference step runs).
+    """The plan of a cache's fused steps: the kernel's table, `StackWeights`' rows each followed by its block's conv
+    window and scan state (the last 2 of `DecodeLayer`'s pointers), as a ctypes array (`pointers`; None where a state
+    does not fit: the reference step runs).
     Kept on the cache (`KEY`), with what it was read from, so that the next step can tell in a few C-level passes
     whether it still holds: the same weights' table, the same layer objects at the mixers' indices, each with a
     previous state and not recording (assisted decoding's rollback), holding the same state tensors (beam search's
     reordering and a crop put new ones) at the same addresses, of the same shapes, dtypes and contiguity, and the same
-    token counters. Reading and checking every layer's states again at each step was ~25 us of a demo-LM token.
-    `pointers`: the table as the kernel takes it (a ctypes array)."""
+    token counters. Reading and checking every layer's states again at each step was ~25 us of a demo-LM token."""
 
     KEY = "_mamba_decode_states"
 
     def __init__(self, cache, weights: StackWeights, batch: int, dtype: torch.dtype):
-        self.weights, self.batch, self.dtype, self.table = weights, batch, dtype, None
+        self.weights, self.batch, self.dtype, self.pointers = weights, batch, dtype, None
         self.indices = [mixer.layer_idx for mixer in weights.mixers]
         states = [cached_states(cache, index) for index in self.indices]
         for (conv_state, ssm_state), mixer in zip(states, weights.mixers, strict=True):
@@ -178,15 +178,15 @@ class CacheStates:
         self.addresses, self.shapes = tuple(map(_DATA_PTR, self.tensors)), tuple(map(_SHAPE, self.tensors))
         self.dtypes = tuple(map(_DTYPE, self.tensors))
         self.counters = _stock_counters(cache, self.layers)
-        self.table = [
+        table = [
             pointer
             for row, (conv_state, ssm_state) in zip(weights.rows, states, strict=True)
             for pointer in (*row, conv_state.data_ptr(), ssm_state.data_ptr())
         ]
-        self.pointers = (ctypes.c_void_p * len(self.table))(*self.table)  # the table as the kernel takes it
+        self.pointers = (ctypes.c_void_p * len(table))(*table)
 
     def holds(self, cache, weights: StackWeights, batch: int, dtype: torch.dtype) -> bool:
-        if weights is not self.weights or batch != self.batch or dtype != self.dtype or self.table is None:
+        if weights is not self.weights or batch != self.batch or dtype != self.dtype:
             return False
         try:
             layers = list(map(cache.layers.__getitem__, self.indices))
@@ -270,13 +270,14 @@ def _parameter_row(block, classes, dtype) -> tuple[list[int | None], torch.Tenso
     return [_pointer(parameter) for parameter in parameters], A
 
 
-def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output_hidden_states: bool) -> list | None:
-    """The pointer table with which `decode_stack` runs this forward of `model` (a `MambaModel` whose blocks,
-    norms and mixers are exactly `classes`), or None where the reference step runs instead. The fused step runs one
-    token per row on CPU without autograd, with a cache holding every layer's state that the reference would update
-    in place (not a recording cache: assisted decoding's rollback keeps the reference), plain modules, one weight
-    dtype of `FUSED_DTYPES`, no hidden states asked for, and the kernel built. The parameters' part of the table is
-    kept on the model (`StackWeights`), the whole table on the cache (`CacheStates`), each reused while it holds."""
+def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output_hidden_states: bool
+                      ) -> CacheStates | None:  # fmt: skip
+    """The plan (the kernel's table) with which `decode_stack` runs this forward of `model` (a `MambaModel` whose
+    blocks, norms and mixers are exactly `classes`), or None where the reference step runs instead. The fused step
+    runs one token per row on CPU without autograd, with a cache holding every layer's state that the reference
+    would update in place (not a recording cache: assisted decoding's rollback keeps the reference), plain modules,
+    one weight dtype of `FUSED_DTYPES`, no hidden states asked for, and the kernel built. The parameters' part of the
+    table is kept on the model (`StackWeights`), the plan on the cache (`CacheStates`), each reused while it holds."""
     dtype, batch = inputs_embeds.dtype, inputs_embeds.shape[0]
     if (
         cache is None
@@ -303,29 +304,29 @@ def fused_decode_plan(model, classes, inputs_embeds: torch.Tensor, cache, output
     states = cache.__dict__.get(CacheStates.KEY)
     if states is None or not states.holds(cache, weights, batch, dtype):
         states = CacheStates(cache, weights, batch, dtype)
-        if states.table is None:
+        if states.pointers is None:
             return None
         cache.__dict__[CacheStates.KEY] = states
-    return states.table
+    return states
 
 
-def decode_stack(model, table: list, inputs_embeds: torch.Tensor, cache, attention_mask) -> torch.Tensor:
+def decode_stack(model, plan: CacheStates, inputs_embeds: torch.Tensor, cache, attention_mask) -> torch.Tensor:
     """The final norm's output (b, 1, d) after one step of every block of `model` from inputs_embeds (b, 1, d),
     updating the cache in place; float32 when `residual_in_fp32`, else the weights' dtype (as the reference).
-    table: `fused_decode_plan`'s, for these inputs. attention_mask: (b, 1) with 0 for a padded step, or None."""
-    out = _run_step(model, table, inputs_embeds, cache, attention_mask, None)
+    plan: `fused_decode_plan`'s, for these inputs. attention_mask: (b, 1) with 0 for a padded step, or None."""
+    out = _run_step(model, plan, inputs_embeds, cache, attention_mask, None)
     out_dtype = torch.float32 if model.config.residual_in_fp32 else inputs_embeds.dtype
     return out.to(out_dtype).unsqueeze(1)
 
 
-def decode_logits(model, table: list, inputs_embeds: torch.Tensor, cache, attention_mask, head: nn.Linear):
+def decode_logits(model, plan: CacheStates, inputs_embeds: torch.Tensor, cache, attention_mask, head: nn.Linear):
     """float32 logits (b, 1, vocab) of `head` (`head_fits`) after one step of `model`, as `decode_stack`, in the same
     call of the kernel: its rows read right after the last block's (one pass of the threads, no return to Python).
     As `head_logits` computes them: from the final norm's output in the weights' dtype, rounded to bfloat16 with
     bfloat16 weights."""
     batch = inputs_embeds.shape[0]
     logits = torch.empty(batch, head.weight.shape[0], dtype=torch.float32)
-    _run_step(model, table, inputs_embeds, cache, attention_mask, (head, logits))
+    _run_step(model, plan, inputs_embeds, cache, attention_mask, (head, logits))
     return logits.unsqueeze(1)
 
 
@@ -338,11 +339,10 @@ def head_fits(head: nn.Module, dtype: torch.dtype, hidden_size: int) -> bool:
     return weight.shape[1] == hidden_size and _fits(weight, dtype) and _fits(bias, dtype)
 
 
-def _run_step(model, table, inputs_embeds, cache, attention_mask, head) -> torch.Tensor:
+def _run_step(model, plan: CacheStates, inputs_embeds, cache, attention_mask, head) -> torch.Tensor:
     """One call of the kernel's decode step (`mamba_decode_step`); returns the final norm's output (b, d) in
     float32. head: (nn.Linear, logits (b, vocab) float32 to fill) or None."""
-    states = cache.__dict__[CacheStates.KEY]  # fused_decode_plan's, which handed out its `table`
-    config, first, layers = model.config, states.weights.mixers[0], len(states.weights.mixers)
+    config, first, layers = model.config, plan.weights.mixers[0], len(plan.weights.mixers)
     batch, dtype = inputs_embeds.shape[0], inputs_embeds.dtype
     hidden = inputs_embeds.reshape(batch, -1).to(torch.float32, copy=True)  # the residual stream, updated in place
     out = torch.empty_like(hidden)
@@ -352,12 +352,12 @@ def _run_step(model, table, inputs_embeds, cache, attention_mask, head) -> torch
         linear, logits = head
         head_weight, head_bias, vocab = linear.weight, linear.bias, linear.weight.shape[0]
     ssm_cpu.load().mamba_decode_step(
-        states.pointers, layers, model.norm_f.weight.data_ptr(), int(dtype == torch.bfloat16), _pointer(mask),
+        plan.pointers, layers, model.norm_f.weight.data_ptr(), int(dtype == torch.bfloat16), _pointer(mask),
         hidden.data_ptr(), out.data_ptr(), batch, config.hidden_size, first.intermediate_size, first.ssm_state_size,
         first.time_step_rank, first.conv_kernel_size, model.norm_f.variance_epsilon, int(bool(config.residual_in_fp32)),
         _pointer(head_weight), _pointer(head_bias), vocab, _pointer(logits), ssm_cpu._threads(),
     )  # fmt: skip
-    states.count_step(cache)
+    plan.count_step(cache)
     return out
 
 
