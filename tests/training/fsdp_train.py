@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 
 from mamba_multimodal.modeling.modeling_vlm_mamba import VLMambaForConditionalGeneration
 from mamba_multimodal.registry import FAMILIES
+from mamba_multimodal.training.flow import leave_process_group
 
 SEED, GLOBAL_BATCH, TEXT_LENGTH = 3, 4, 6
 
@@ -96,11 +97,11 @@ def train(output_dir: str, recipe: str, steps: int) -> int:
         save_file({k: v for k, v in state.items() if "lm_head" not in k or not model.config.tie_word_embeddings},
                   os.path.join(output_dir, "model.safetensors"))  # fmt: skip
         print(f"trained on {world_size} process(es), {wrapped} FSDP blocks")
-    if sharded:
-        # Both processes leave together: a process that tears its gloo pairs down while the other still has work in
-        # flight (rank 0 writing the file) once aborted at exit ("terminate called without an active exception").
-        dist.barrier()
-        dist.destroy_process_group()
+    # Both processes leave together, the sharded model and its optimizer dropped first: a process that tears its
+    # gloo pairs down while the other still has work in flight (rank 0 writing the file) once aborted at exit
+    # ("terminate called without an active exception").
+    del model, optimizer
+    leave_process_group()
     return wrapped
 
 
