@@ -69,10 +69,17 @@ inline float softplus(float x) {
 }
 
 // ------------------------------------------------------------------------------------------------ lane blocks
-// Channels scanned together: one AVX2 vector of float32 (eight lanes), one channel per lane. Scanning one channel
-// alone vectorises only over the n state entries (two vectors at n = 16) and leaves its step's scalar work (the
-// softplus, the gate's sigmoid, the sum of C_t · h_t over n) per channel; across lanes all of it is vector work.
+// Channels scanned together: one vector of float32, one channel per lane: sixteen lanes where the compiler targets
+// AVX-512 (-march=native), else AVX2's eight. Scanning one channel alone vectorises only over the n state entries (two
+// vectors at n = 16) and leaves its step's scalar work (the softplus, the gate's sigmoid, the sum of C_t · h_t over n)
+// per channel; across lanes all of it is vector work. Sixteen lanes against eight, forward + backward on a Zen 4 EPYC
+// (AVX-512 executed in two 256-bit halves), 2 threads: 1.13-1.22x at the demo LM's training shape (b 64, d 256, l 20,
+// n 16), 1.14x at 130m's prefill (b 1, d 1536, l 512), 1.33x with a quarter of the lanes dead (d 40, n 8).
+#ifdef __AVX512F__
+constexpr int64_t kLanes = 16;
+#else
 constexpr int64_t kLanes = 8;
+#endif
 
 // Up to kLanes channels (b, d0 .. d0 + count - 1) of one batch element, scanned together. Lanes past `count` (the
 // dim % kLanes channels left over at the end of a row) repeat the last live channel's inputs and write nothing, so
