@@ -92,6 +92,25 @@ def test_batches_lists_and_4d_arrays(photo, smooth):
     np.testing.assert_array_equal(stacked, np.stack([single[0], single[0]]))
 
 
+def test_batch_layouts_sizes_and_inputs_left_alone(photo, smooth):
+    """The batch is normalised as one array: channels-last is the transpose of channels-first, images of several
+    sizes (no resize, no tensors) come back as a list each equal to the image alone, and a float input is not
+    modified by the in-place steps."""
+    processor = MambaVisionImageProcessor(size=64)
+    first = processor([photo, smooth], return_tensors="np").pixel_values
+    last = processor([photo, smooth], return_tensors="np", data_format="channels_last").pixel_values
+    assert last.shape == (2, 64, 64, 3) and last.flags.c_contiguous and first.flags.c_contiguous
+    np.testing.assert_array_equal(last, first.transpose(0, 2, 3, 1))
+    unresized = MambaVisionImageProcessor(do_resize=False, do_center_crop=False)
+    floats = smooth.astype(np.float32)
+    kept = floats.copy()
+    mixed = unresized([photo, floats]).pixel_values
+    assert [image.shape for image in mixed] == [(3, 300, 400), (3, 120, 90)]
+    np.testing.assert_allclose(mixed[1], ((kept / 255.0 - MEAN) / STD).transpose(2, 0, 1), atol=1e-5)
+    np.testing.assert_array_equal(mixed[0], unresized(photo).pixel_values[0])
+    np.testing.assert_array_equal(floats, kept)
+
+
 def test_grey_and_rgba_images_become_rgb(smooth):
     processor = MambaVisionImageProcessor(size=32)
     grey = smooth[..., 0]
