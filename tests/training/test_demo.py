@@ -100,7 +100,7 @@ def test_quick_demo_folder_answers_the_same_without_the_package(quick_demo, tmp_
 
 @pytest.mark.slow
 def test_full_demo_reaches_the_target_and_its_folder_answers_the_same_without_the_package(tmp_path):
-    """`make demo` itself (about 9 min on 2 threads): ≥ 95% after LoRA on the whole test split, far above before."""
+    """`make demo` itself (about 4.5 min on 2 threads): ≥ 95% after LoRA on the whole test split, far above before."""
     output = tmp_path / "demo"
     assert demo.main(["--output-dir", str(output)]) == 0
     summary = json.loads((output / "demo.json").read_text())
