@@ -113,8 +113,8 @@ PROG = "mamba-multimodal demo"
 # mixers, the projector in full, the tower frozen), 1,800 steps of 64 (2.5 epochs) at the task's own rate, lr 2e-3,
 # cosine. The yes/no questions sit on a plateau (~84%, answered from the question's wording alone) that a high rate
 # keeps LoRA on. 1,000 test questions scored every 100 steps (seed 0, cosine after 3% warmup unless said; Zen 4 EPYC):
-#   lr 5e-3 over 3,000 steps (this recipe before): 84.5-87.5% (yes/no 81-84%) up to step 1,700; the exit starts at
-#     ~1,800, when the rate has decayed to ~1.9e-3; 97.1% at 2,300, 98.7% at 3,000;
+#   lr 5e-3 over 3,000 steps (this recipe before): 84.4-87.5% (yes/no 81-84%) up to step 1,700; the exit starts at
+#     ~1,800, when the rate has decayed to ~1.8e-3; 97.1% at 2,300, 98.7% at 3,000;
 #   lr 5e-3 constant after 50 warmup steps: still on the plateau at 2,400 (86.9%, yes/no 85.6%);
 #   lr 2e-3 over 1,600: the exit starts at ~850; 96.8% at 1,400, 97.0% at 1,600 (seed 1: 96.9%; lr 3e-3: 96.8%;
 #     lr 1e-3: 90.5%, too slow); over 2,200: 97.4% at 1,400, 98.5% at 2,200.
