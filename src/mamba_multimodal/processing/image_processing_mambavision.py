@@ -332,8 +332,8 @@ class MambaVisionImageProcessor(HubProcessorMixin, BaseImageProcessor):
         channels_last = _format_name(data_format, "data_format") == "channels_last"
         input_data_format = _format_name(input_data_format, "input_data_format")
 
-        images = [_prepare(image, input_data_format) for image in _split_batch(images)]
-        resized = [self._resize_and_crop(image, settings) for image in images]
+        prepared = [_prepare(image, input_data_format) for image in _split_batch(images)]
+        resized = [self._resize_and_crop(image, settings) for image in prepared]
         shapes = {image.shape for image in resized}
         if len(shapes) > 1 and return_tensors is not None:
             raise ValueError(
@@ -343,9 +343,10 @@ class MambaVisionImageProcessor(HubProcessorMixin, BaseImageProcessor):
         # One size (the usual case): rescaled and normalised as one array in the output's layout, the same float32
         # operations as image by image without numpy's per-image calls and copies (a batch of 64 easy-VQA images:
         # one array written instead of 64 and their stack).
-        batches = [np.stack(resized)] if len(shapes) == 1 else [image[None] for image in resized]
-        processed = [self._rescale_and_normalize(batch, settings, channels_last) for batch in batches]
-        pixel_values = processed[0] if len(shapes) == 1 else [batch[0] for batch in processed]
+        if len(shapes) == 1:
+            pixel_values = self._rescale_and_normalize(np.stack(resized), settings, channels_last)
+        else:
+            pixel_values = [self._rescale_and_normalize(image[None], settings, channels_last)[0] for image in resized]
         return BatchFeature(data={"pixel_values": pixel_values}, tensor_type=return_tensors)
 
     def _resize_and_crop(self, image: np.ndarray, settings: dict) -> np.ndarray:
