@@ -82,7 +82,12 @@ def step_after_prefill(model, prompt, tokens, step_mask=None):
     return output.logits, layers
 
 
-OVERRIDES = [{}, {"use_bias": True, "use_conv_bias": False, "residual_in_fp32": False}, {"time_step_rank": 9}]
+# The kernel unrolls the conv window for 4 taps (the default) and loops over any other number.
+OVERRIDES = [
+    {},
+    {"use_bias": True, "use_conv_bias": False, "residual_in_fp32": False},
+    {"time_step_rank": 9, "conv_kernel": 3},
+]
 
 
 @pytest.mark.parametrize("overrides", OVERRIDES)
