@@ -147,6 +147,16 @@ def test_the_cache_key_tells_cpus_apart_on_arm_and_x86():
     assert signature(cpuinfo(SKYLAKE)) == signature(cpuinfo({**SKYLAKE, "cpu MHz": "3100.2"}))
 
 
+def test_only_a_cpu_that_splits_512_bit_operations_builds_its_float32_decode_with_8_lanes():
+    """AMD's family 25 with AVX-512 (Zen 4) gets -DMAMBA_SPLIT_AVX512; Zen 3 (no AVX-512), Zen 5 (family 26) and
+    Intel's AVX-512 do not."""
+    zen4 = {"processor": "0", "vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "model name": "AMD EPYC",
+            "flags": "fpu avx2 fma avx512f avx512bw avx512_bf16"}  # fmt: skip
+    others = [{**zen4, "flags": "fpu avx2 fma"}, {**zen4, "cpu family": "26"}, SKYLAKE, NEOVERSE_N1]
+    assert ssm_cpu._compile_flags(cpuinfo(zen4)) == [*ssm_cpu._COMPILE_FLAGS, "-DMAMBA_SPLIT_AVX512"]
+    assert all(ssm_cpu._compile_flags(cpuinfo(other)) == ssm_cpu._COMPILE_FLAGS for other in others)
+
+
 # ------------------------------------------------------------------------------------- a hung or broken compiler
 def fake_compiler(tmp_path, body: str) -> str:
     """An executable Python script standing in for the C++ compiler."""

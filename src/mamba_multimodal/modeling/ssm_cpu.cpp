@@ -792,10 +792,10 @@ inline void store(W* to, float v) {
 
 inline float silu(float x) { return x / (1.0f + inline_exp(-x)); }
 
-// The vector registers of `dot_row`: AVX-512F's 16 lanes where the compiler targets them (-march=native), else
-// AVX2's 8. `kPrefetchLines`: the cache lines of weights asked for ahead per iteration of the four-chain loop.
+// The vector registers of `dot_row` (`Lanes`): AVX-512F's 16 lanes where the compiler targets them (-march=native),
+// else AVX2's 8. `kPrefetchLines`: the cache lines of weights asked for ahead per iteration of the four-chain loop.
 #if defined(MAMBA_DECODE_AVX2) && defined(__AVX512F__)
-struct Lanes {
+struct Lanes16 {
   using Vec = __m512;
   static constexpr int kWidth = 16;
   // Every line of the iteration's 64 weights (4 of float32, 2 of bfloat16): with one, bf16 at 130m's shape on a Zen 5
@@ -812,8 +812,9 @@ struct Lanes {
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
   static float sum(Vec v) { return _mm512_reduce_add_ps(v); }
 };
-#elif defined(MAMBA_DECODE_AVX2)
-struct Lanes {
+#endif
+#if defined(MAMBA_DECODE_AVX2)
+struct Lanes8 {
   using Vec = __m256;
   static constexpr int kWidth = 8;
   // One line an iteration (bf16 rows, 130m's stack on an AMX Xeon, 2 threads: 11.3 -> 8.8 ms a step; float32's step
@@ -837,6 +838,21 @@ struct Lanes {
 };
 #endif
 
+// The lanes of weights of type W. On a CPU that runs 512-bit operations as two halves (MAMBA_SPLIT_AVX512, set by
+// ssm_cpu.py for AMD's Zen 4), float32 weights take AVX2's: there, interleaved in one process (2 threads, the
+// prefetch into L2 in both), 8 lanes decoded float32 at 1.05-1.13x 16 lanes at 130m's shape and 1.01-1.10x at the
+// demo LM's, bfloat16 at 0.96-1.04x (kept at 16). A Zen 5 (full-width AVX-512) ran float32 at 1.07x with 16.
+#if defined(MAMBA_DECODE_AVX2) && defined(__AVX512F__) && defined(MAMBA_SPLIT_AVX512)
+template <typename W>
+using Lanes = std::conditional_t<std::is_same_v<W, float>, Lanes8, Lanes16>;
+#elif defined(MAMBA_DECODE_AVX2) && defined(__AVX512F__)
+template <typename W>
+using Lanes = Lanes16;
+#elif defined(MAMBA_DECODE_AVX2)
+template <typename W>
+using Lanes = Lanes8;
+#endif
+
 // How far ahead of the weight being read `dot_row` asks for the weights, in bytes: 4 KB of float32 rows, 8 KB of
 // bfloat16, into L2 (`_MM_HINT_T1`) rather than L1. On a Zen 4 EPYC (2 threads, interleaved in one process) into L2
 // against into L1 at 1,024 weights ahead: bfloat16 1.33-1.38x at 130m's shape with 6-12 KB ahead (1.23x at 4 KB,
@@ -853,7 +869,7 @@ inline void dot_row(const W* __restrict w, const float* __restrict x, int64_t ld
   int64_t k = 0;
   float sums[NB];
 #ifdef MAMBA_DECODE_AVX2
-  using V = Lanes;
+  using V = Lanes<W>;
   constexpr int n = V::kWidth;
   if constexpr (NB == 1) {  // four chains keep the FMA latency hidden while the row streams in
     typename V::Vec a0 = V::zero(), a1 = a0, a2 = a0, a3 = a0;

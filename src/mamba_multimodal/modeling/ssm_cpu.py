@@ -69,17 +69,34 @@ build_error: str | None = None  # why `load()` returned None, for the error of a
 _forked = False  # True in a process started by fork(): the kernel then runs on one thread
 
 
-def _cpu_signature(cpuinfo: str | None = None) -> str:
-    """What -march=native code depends on: the machine and the CPU's identifying /proc/cpuinfo lines (every distinct
-    one, so a big.LITTLE chip lists both core types)."""
+def _cpu_fields(cpuinfo: str | None = None) -> set[tuple[str, ...]]:
+    """The distinct (key, value) lines of /proc/cpuinfo (or of `cpuinfo`); none where it cannot be read."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             cpuinfo = ""
-    fields = {tuple(part.strip() for part in line.split(":", 1)) for line in cpuinfo.splitlines() if ":" in line}
-    identity = sorted(f"{key}: {value}" for key, value in fields if key in _CPU_KEYS)
+    return {tuple(part.strip() for part in line.split(":", 1)) for line in cpuinfo.splitlines() if ":" in line}
+
+
+def _cpu_signature(cpuinfo: str | None = None) -> str:
+    """What -march=native code depends on: the machine and the CPU's identifying /proc/cpuinfo lines (every distinct
+    one, so a big.LITTLE chip lists both core types)."""
+    identity = sorted(f"{key}: {value}" for key, value in _cpu_fields(cpuinfo) if key in _CPU_KEYS)
     return "\n".join([platform.machine(), platform.processor(), *identity])
+
+
+def _compile_flags(cpuinfo: str | None = None) -> list[str]:
+    """`_COMPILE_FLAGS`, with -DMAMBA_SPLIT_AVX512 on a CPU that runs each 512-bit operation as two 256-bit halves:
+    AMD's family 25 with AVX-512 (Zen 4; Zen 3 has none). There the decode step's float32 products read AVX2's 8
+    lanes (`Lanes` in ssm_cpu.cpp); the compiler cannot tell, since GCC 12 compiles Zen 4 as znver3."""
+    fields = dict(field for field in _cpu_fields(cpuinfo) if len(field) == 2)
+    split = (
+        fields.get("vendor_id") == "AuthenticAMD"
+        and fields.get("cpu family") == "25"
+        and "avx512f" in fields.get("flags", "").split()
+    )
+    return [*_COMPILE_FLAGS, "-DMAMBA_SPLIT_AVX512"] if split else list(_COMPILE_FLAGS)
 
 
 def _compiler() -> str | None:
@@ -171,7 +188,7 @@ def _library_path(compiler: str) -> Path:
     version = _run([compiler, "--version"])
     key = hashlib.sha256(
         "\0".join(
-            [kernel_source(), compiler, version, " ".join(_COMPILE_FLAGS + _LINK_FLAGS), _cpu_signature()]
+            [kernel_source(), compiler, version, " ".join(_compile_flags() + _LINK_FLAGS), _cpu_signature()]
         ).encode()
     ).hexdigest()[:16]
     for root in _cache_roots():
@@ -191,7 +208,7 @@ def _build(compiler: str, target: Path) -> None:
     try:
         source, obj, library = scratch / "ssm_cpu.cpp", scratch / "ssm_cpu.o", scratch / target.name
         source.write_text(kernel_source())  # the text the cache key hashes, wherever it came from
-        _run([compiler, *_COMPILE_FLAGS, "-c", str(source), "-o", str(obj)])
+        _run([compiler, *_compile_flags(), "-c", str(source), "-o", str(obj)])
         _run([compiler, *_LINK_FLAGS, str(obj), "-o", str(library)])
         os.replace(library, target)
     finally:
