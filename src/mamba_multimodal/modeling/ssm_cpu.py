@@ -69,14 +69,15 @@ build_error: str | None = None  # why `load()` returned None, for the error of a
 _forked = False  # True in a process started by fork(): the kernel then runs on one thread
 
 
-def _cpu_fields(cpuinfo: str | None = None) -> set[tuple[str, ...]]:
+def _cpu_fields(cpuinfo: str | None = None) -> set[tuple[str, str]]:
     """The distinct (key, value) lines of /proc/cpuinfo (or of `cpuinfo`); none where it cannot be read."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             cpuinfo = ""
-    return {tuple(part.strip() for part in line.split(":", 1)) for line in cpuinfo.splitlines() if ":" in line}
+    pairs = (line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    return {(key.strip(), value.strip()) for key, value in pairs}
 
 
 def _cpu_signature(cpuinfo: str | None = None) -> str:
@@ -90,7 +91,7 @@ def _compile_flags(cpuinfo: str | None = None) -> list[str]:
     """`_COMPILE_FLAGS`, with -DMAMBA_SPLIT_AVX512 on a CPU that runs each 512-bit operation as two 256-bit halves:
     AMD's family 25 with AVX-512 (Zen 4; Zen 3 has none). There the decode step's float32 products read AVX2's 8
     lanes (`Lanes` in ssm_cpu.cpp); the compiler cannot tell, since GCC 12 compiles Zen 4 as znver3."""
-    fields = dict(field for field in _cpu_fields(cpuinfo) if len(field) == 2)
+    fields = dict(_cpu_fields(cpuinfo))  # one value per key: every core of an AMD CPU has the same
     split = (
         fields.get("vendor_id") == "AuthenticAMD"
         and fields.get("cpu family") == "25"
